@@ -1,0 +1,291 @@
+//! ECR: the image repository, its scanning and lifecycle policy, the registry login, the tags.
+//!
+//! One repository per account (`noteapp` by default) holds the images of every environment in
+//! that account: the image does not depend on the environment, so staging's image is reused as
+//! is by a production deploy in the same account.
+//!
+//! # Tags, and why the lifecycle policy can never delete an image a stack needs
+//! - Every pushed image is tagged `build-<content hash>` (the hash of the binary, the Dockerfile
+//!   and the base: see `image::context`). A tag that exists means "these inputs were built and
+//!   pushed already": the pipeline reuses its digest instead of building.
+//! - Before a change set runs, the deploy tags the digest the stack references *now* (its
+//!   `ImageUri` parameter: what a rollback returns to) `deployed-<env>-previous`, and the digest
+//!   it is about to deploy `deployed-<env>-current`. Both tags come from the stack itself, so a
+//!   deploy that fails and rolls back leaves the running image still tagged: the next deploy reads
+//!   the stack again and re-tags what it actually runs.
+//! - The lifecycle policy ([`LIFECYCLE_POLICY`]): rule 1 selects images with a `deployed-` tag
+//!   and a count (10 000) never reached, so it never expires one — and ECR never lets a
+//!   lower-priority rule expire an image a higher-priority rule selected. Rule 2 expires `build-`
+//!   images beyond the newest 30; rule 3 expires untagged images after 14 days (an image only
+//!   loses its tags when they move to another digest, which the rules above never allow for a
+//!   deployed one). ECR reads tags, never stacks: these tags are the stacks' word to it.
+//!
+//! The repository is created with `scanOnPush` and mutable tags (the `deployed-` tags move).
+//! Calls are small and idempotent: [`ensure_repository`] changes only what differs and reports
+//! what it changed, so a second run changes nothing.
+
+use aws_sdk_ecr::Client;
+use aws_sdk_ecr::error::ProvideErrorMetadata;
+use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::aws::aws_error;
+use crate::error::Error;
+
+/// The repository noteapp pushes to unless told otherwise.
+pub(crate) const DEFAULT_REPOSITORY: &str = "noteapp";
+
+/// The lifecycle policy every noteapp repository gets (see the module doc).
+pub(crate) const LIFECYCLE_POLICY: &str = r#"{"rules":[{"rulePriority":1,"description":"never expire images a stack uses or used before its last deploy (deployed-<env>-current, deployed-<env>-previous)","selection":{"tagStatus":"tagged","tagPrefixList":["deployed-"],"countType":"imageCountMoreThan","countNumber":10000},"action":{"type":"expire"}},{"rulePriority":2,"description":"keep the newest 30 builds","selection":{"tagStatus":"tagged","tagPrefixList":["build-"],"countType":"imageCountMoreThan","countNumber":30},"action":{"type":"expire"}},{"rulePriority":3,"description":"expire untagged images after 14 days","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}"#;
+
+/// What [`ensure_repository`] found and changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct RepositorySetup {
+    pub(crate) name: String,
+    /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME`.
+    pub(crate) uri: String,
+    pub(crate) created: bool,
+    pub(crate) scanning_changed: bool,
+    pub(crate) policy_changed: bool,
+}
+
+impl RepositorySetup {
+    pub(crate) fn changed(&self) -> bool {
+        self.created || self.scanning_changed || self.policy_changed
+    }
+}
+
+/// Registry credentials from an ECR authorization token.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct RegistryLogin {
+    pub(crate) username: String,
+    pub(crate) password: String,
+    /// The registry host ECR names (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`), no scheme.
+    pub(crate) registry: String,
+}
+
+impl std::fmt::Debug for RegistryLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryLogin")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("registry", &self.registry)
+            .finish()
+    }
+}
+
+/// An ECR client for `region` from the standard credential chain (`AWS_ENDPOINT_URL` honoured).
+pub(crate) async fn client(region: &str) -> Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+/// Creates `name` if missing; turns on scan-on-push and sets [`LIFECYCLE_POLICY`] where they
+/// differ. Idempotent.
+pub(crate) async fn ensure_repository(client: &Client, name: &str) -> Result<RepositorySetup, Error> {
+    let found = match client.describe_repositories().repository_names(name).send().await {
+        Ok(answer) => answer.repositories().first().cloned(),
+        Err(e) if e.code() == Some("RepositoryNotFoundException") => None,
+        Err(e) => return Err(aws_error(format!("failed to describe ECR repository {name}"), &e)),
+    };
+    let (repository, created) = match found {
+        Some(repository) => (repository, false),
+        None => {
+            let scanning = ImageScanningConfiguration::builder().scan_on_push(true).build();
+            let answer = client
+                .create_repository()
+                .repository_name(name)
+                .image_scanning_configuration(scanning)
+                .image_tag_mutability(ImageTagMutability::Mutable)
+                .send()
+                .await
+                .map_err(|e| aws_error(format!("failed to create ECR repository {name}"), &e))?;
+            let repository = answer.repository().cloned().ok_or_else(|| Error::Aws {
+                action: format!("failed to create ECR repository {name}"),
+                reason: "the answer holds no repository".into(),
+            })?;
+            (repository, true)
+        }
+    };
+    let scanning = repository
+        .image_scanning_configuration()
+        .is_some_and(|c| c.scan_on_push());
+    if !scanning {
+        let config = ImageScanningConfiguration::builder().scan_on_push(true).build();
+        client
+            .put_image_scanning_configuration()
+            .repository_name(name)
+            .image_scanning_configuration(config)
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("failed to turn on scan-on-push for {name}"), &e))?;
+    }
+    let current = match client.get_lifecycle_policy().repository_name(name).send().await {
+        Ok(answer) => answer.lifecycle_policy_text().map(str::to_owned),
+        Err(e) if e.code() == Some("LifecyclePolicyNotFoundException") => None,
+        Err(e) => return Err(aws_error(format!("failed to read the lifecycle policy of {name}"), &e)),
+    };
+    let policy_changed = !current.as_deref().is_some_and(same_policy);
+    if policy_changed {
+        client
+            .put_lifecycle_policy()
+            .repository_name(name)
+            .lifecycle_policy_text(LIFECYCLE_POLICY)
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("failed to set the lifecycle policy of {name}"), &e))?;
+    }
+    Ok(RepositorySetup {
+        name: name.to_owned(),
+        uri: repository.repository_uri().unwrap_or_default().to_owned(),
+        created,
+        scanning_changed: !scanning,
+        policy_changed,
+    })
+}
+
+/// Whether `text` is [`LIFECYCLE_POLICY`], compared as JSON (ECR may reformat it).
+fn same_policy(text: &str) -> bool {
+    let ours: serde_json::Value = serde_json::from_str(LIFECYCLE_POLICY).unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(text).is_ok_and(|theirs| theirs == ours)
+}
+
+/// The registry login for the caller's account: the token decoded into user and password.
+pub(crate) async fn login(client: &Client) -> Result<RegistryLogin, Error> {
+    let action = "failed to get an ECR authorization token";
+    let answer = client
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(|e| aws_error(action, &e))?;
+    let data = answer.authorization_data().first();
+    let (token, endpoint) = data
+        .and_then(|d| Some((d.authorization_token()?, d.proxy_endpoint()?)))
+        .ok_or_else(|| Error::Aws {
+            action: action.into(),
+            reason: "the answer holds no token or endpoint".into(),
+        })?;
+    decode_login(token, endpoint).ok_or_else(|| Error::Aws {
+        action: action.into(),
+        reason: "the token is not base64 of user:password".into(),
+    })
+}
+
+/// `base64("user:password")` and `https://host` → the login.
+fn decode_login(token: &str, endpoint: &str) -> Option<RegistryLogin> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(token).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (username, password) = text.split_once(':')?;
+    let registry = endpoint.trim_start_matches("https://").trim_start_matches("http://");
+    Some(RegistryLogin {
+        username: username.to_owned(),
+        password: password.to_owned(),
+        registry: registry.trim_end_matches('/').to_owned(),
+    })
+}
+
+/// The digest tagged `tag` in `repository`, or `None` when no image has that tag.
+pub(crate) async fn find_tag(client: &Client, repository: &str, tag: &str) -> Result<Option<String>, Error> {
+    let id = ImageIdentifier::builder().image_tag(tag).build();
+    match client.describe_images().repository_name(repository).image_ids(id).send().await {
+        Ok(answer) => Ok(answer.image_details().first().and_then(|d| d.image_digest().map(str::to_owned))),
+        Err(e) if e.code() == Some("ImageNotFoundException") => Ok(None),
+        Err(e) => Err(aws_error(format!("failed to look up tag {tag} in ECR repository {repository}"), &e)),
+    }
+}
+
+/// Puts `tag` on the image `digest` (moving it from any other image): the manifest is read
+/// and put back under the tag, as ECR retags without pulling. A tag already there is fine.
+pub(crate) async fn tag_digest(client: &Client, repository: &str, digest: &str, tag: &str) -> Result<(), Error> {
+    let action = || format!("failed to tag {repository}@{digest} as {tag}");
+    let id = ImageIdentifier::builder().image_digest(digest).build();
+    let answer = client
+        .batch_get_image()
+        .repository_name(repository)
+        .image_ids(id)
+        .send()
+        .await
+        .map_err(|e| aws_error(action(), &e))?;
+    let image = answer.images().first().ok_or_else(|| Error::Aws {
+        action: action(),
+        reason: "ECR does not hold that digest (was it pushed to another registry?)".into(),
+    })?;
+    let manifest = image.image_manifest().unwrap_or_default();
+    let mut put = client
+        .put_image()
+        .repository_name(repository)
+        .image_manifest(manifest)
+        .image_tag(tag)
+        .image_digest(digest);
+    if let Some(media_type) = image.image_manifest_media_type() {
+        put = put.image_manifest_media_type(media_type);
+    }
+    match put.send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("ImageAlreadyExistsException") => Ok(()),
+        Err(e) => Err(aws_error(action(), &e)),
+    }
+}
+
+/// The tags that protect a stack's images: `deployed-<env>-current` and `-previous`.
+pub(crate) fn deployed_tags(environment: &str) -> (String, String) {
+    (format!("deployed-{environment}-current"), format!("deployed-{environment}-previous"))
+}
+
+/// Tags `previous` (what the stack runs now, if anything) and `current` (what it is about to
+/// run) so the lifecycle policy keeps both (see the module doc).
+pub(crate) async fn protect_deployed(
+    client: &Client,
+    repository: &str,
+    environment: &str,
+    previous: Option<&str>,
+    current: &str,
+) -> Result<(), Error> {
+    let (current_tag, previous_tag) = deployed_tags(environment);
+    if let Some(previous) = previous {
+        tag_digest(client, repository, previous, &previous_tag).await?;
+    }
+    tag_digest(client, repository, current, &current_tag).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ecr_token_decodes_to_user_password_and_registry_host() {
+        let login = decode_login(
+            "QVdTOjEyMzQ1Njc4OTAxMi1hdXRoLXRva2Vu",
+            "https://123456789012.dkr.ecr.ap-northeast-1.amazonaws.com",
+        )
+        .unwrap();
+        assert_eq!(login.username, "AWS");
+        assert_eq!(login.password, "123456789012-auth-token");
+        assert_eq!(login.registry, "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com");
+        assert!(!format!("{login:?}").contains("auth-token"));
+        assert!(decode_login("not base64!", "https://x").is_none());
+    }
+
+    #[test]
+    fn the_lifecycle_policy_protects_deployed_tags_before_anything_expires() {
+        let policy: serde_json::Value = serde_json::from_str(LIFECYCLE_POLICY).unwrap();
+        let rules = policy["rules"].as_array().unwrap();
+        assert_eq!(rules[0]["rulePriority"], 1);
+        assert_eq!(rules[0]["selection"]["tagPrefixList"][0], "deployed-");
+        assert_eq!(rules[0]["selection"]["countNumber"], 10000);
+        for rule in &rules[1..] {
+            let prefixes = rule["selection"]["tagPrefixList"].as_array();
+            assert!(prefixes.is_none_or(|p| p.iter().all(|p| !p.as_str().unwrap().starts_with("deployed"))));
+        }
+        assert!(same_policy(&serde_json::to_string_pretty(&policy).unwrap()));
+        assert!(!same_policy("{\"rules\":[]}"));
+        assert_eq!(
+            deployed_tags("staging"),
+            ("deployed-staging-current".into(), "deployed-staging-previous".into())
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! Test support: real CloudFormation and STS responses (query-protocol XML kept under
+//! `deployer/tests/data/`) replayed through `aws-smithy-mocks`, so every test goes through the
+//! SDK's own deserializers, plus the plan and clients the flow tests share.
+
+use aws_sdk_cloudformation::config::retry::RetryConfig;
+use aws_smithy_mocks::{Rule, RuleMode, mock_client};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+
+use crate::plan::Plan;
+
+macro_rules! data {
+    ($name:literal) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/", $name))
+    };
+}
+
+pub(crate) const CHANGES_IMAGE_UPDATE: &str = data!("changes_image_update.xml");
+pub(crate) const CHANGES_TABLE_REPLACEMENT: &str = data!("changes_table_replacement.xml");
+pub(crate) const CHANGES_CREATE: &str = data!("changes_create.xml");
+pub(crate) const NO_CHANGES_REASON: &str = "The submitted information didn't contain changes. \
+     Submit different information to create a change set.";
+
+/// An XML response with `status`.
+pub(crate) fn xml(status: u16, body: impl Into<String>) -> HttpResponse {
+    let mut response = HttpResponse::new(
+        StatusCode::try_from(status).expect("valid status"),
+        SdkBody::from(body.into()),
+    );
+    response.headers_mut().insert("content-type", "text/xml");
+    response
+}
+
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values
+        .iter()
+        .fold(template.to_owned(), |text, (key, value)| {
+            text.replace(&format!("{{{{{key}}}}}"), value)
+        })
+}
+
+/// DescribeStacks for `noteapp-staging` in `status` (with outputs).
+pub(crate) fn stack(status: &str) -> HttpResponse {
+    stack_with_reason(status, "")
+}
+
+pub(crate) fn stack_with_reason(status: &str, reason: &str) -> HttpResponse {
+    let body = fill(
+        data!("describe_stacks.xml"),
+        &[("STATUS", status), ("REASON", reason)],
+    );
+    xml(200, body)
+}
+
+/// DescribeStacks for a stack that does not exist: a 400 ValidationError.
+pub(crate) fn stack_missing() -> HttpResponse {
+    xml(400, data!("describe_stacks_missing.xml"))
+}
+
+/// CreateChangeSet's answer (any change set name; the id is what matters).
+pub(crate) fn change_set_created() -> HttpResponse {
+    xml(
+        200,
+        fill(
+            data!("create_change_set.xml"),
+            &[("CHANGE_SET", "noteapp-1767520951")],
+        ),
+    )
+}
+
+/// DescribeChangeSet in `status`, with `changes` (`<member>` elements) inside `<Changes>`.
+pub(crate) fn change_set(status: &str, reason: &str, changes: &str) -> HttpResponse {
+    let execution = match status {
+        "CREATE_COMPLETE" => "AVAILABLE",
+        _ => "UNAVAILABLE",
+    };
+    let body = fill(
+        data!("describe_change_set.xml"),
+        &[
+            ("CHANGE_SET", "noteapp-1767520951"),
+            ("STATUS", status),
+            ("EXECUTION_STATUS", execution),
+            ("REASON", reason),
+            ("CHANGES", changes),
+        ],
+    );
+    xml(200, body)
+}
+
+/// DescribeChangeSet for a change set with nothing in it.
+pub(crate) fn no_changes() -> HttpResponse {
+    change_set("FAILED", NO_CHANGES_REASON, "")
+}
+
+pub(crate) fn executed() -> HttpResponse {
+    xml(200, data!("execute_change_set.xml"))
+}
+
+pub(crate) fn change_set_deleted() -> HttpResponse {
+    xml(200, data!("delete_change_set.xml"))
+}
+
+pub(crate) fn stack_deleted() -> HttpResponse {
+    xml(200, data!("delete_stack.xml"))
+}
+
+pub(crate) fn stack_resources() -> HttpResponse {
+    xml(200, data!("list_stack_resources.xml"))
+}
+
+/// DescribeStackEvents, newest first, from the named fixture.
+pub(crate) fn events(name: &str) -> HttpResponse {
+    let body = match name {
+        "before_update" => data!("events_before_update.xml"),
+        "update_in_progress" => data!("events_update_in_progress.xml"),
+        "update_complete" => data!("events_update_complete.xml"),
+        "update_rollback" => data!("events_update_rollback.xml"),
+        "before_create" => data!("events_before_create.xml"),
+        "create_complete" => data!("events_create_complete.xml"),
+        "create_rollback" => data!("events_create_rollback.xml"),
+        "delete_in_progress" => data!("events_delete_in_progress.xml"),
+        "delete_complete" => data!("events_delete_complete.xml"),
+        other => panic!("no events fixture {other}"),
+    };
+    xml(200, body)
+}
+
+/// STS GetCallerIdentity for `account`.
+pub(crate) fn caller_identity(account: &str) -> HttpResponse {
+    xml(
+        200,
+        fill(data!("get_caller_identity.xml"), &[("ACCOUNT", account)]),
+    )
+}
+
+/// A CloudFormation client answering from `rules`, retries off.
+pub(crate) fn cloudformation(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_cloudformation::Client {
+    mock_client!(aws_sdk_cloudformation, mode, rules.iter().copied(), |c| c
+        .retry_config(RetryConfig::disabled()))
+}
+
+/// An STS client whose caller is `account`.
+pub(crate) fn sts(rule: &Rule) -> aws_sdk_sts::Client {
+    mock_client!(aws_sdk_sts, RuleMode::Sequential, [rule], |c| c
+        .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled()))
+}
+
+/// The staging plan the flow tests deploy: account 123456789012, tables stateful.
+pub(crate) fn plan(environment: &str) -> Plan {
+    Plan {
+        environment: environment.to_owned(),
+        stack_name: "noteapp-staging".to_owned(),
+        region: "eu-west-1".to_owned(),
+        account_id: "123456789012".to_owned(),
+        template_body: "AWSTemplateFormatVersion: '2010-09-09'\nResources: {}\n".to_owned(),
+        parameters: vec![(
+            "ImageUri".to_owned(),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/noteapp@sha256:9f86".to_owned(),
+        )],
+        tags: vec![("app".to_owned(), "noteapp".to_owned())],
+        confirm: environment == "production",
+        stateful_resources: vec![
+            "NotesTable".to_owned(),
+            "UsersTable".to_owned(),
+            "CommentsTable".to_owned(),
+            "ConnectionsTable".to_owned(),
+        ],
+    }
+}

@@ -1,0 +1,325 @@
+//! CloudFormation, one call per function: describe a stack, create / describe / execute / delete
+//! a change set, read stack events, list the tables, delete the stack.
+//!
+//! Answers are turned into small owned types here so the flow above never handles SDK shapes,
+//! and every failure names the call and the stack.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+use aws_sdk_cloudformation::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag};
+use serde::Serialize;
+
+use crate::aws::changes::ResourceChange;
+use crate::aws::{aws_error, is_change_set_missing, is_stack_missing};
+use crate::error::Error;
+use crate::plan::Plan;
+
+/// What DescribeStacks says about one stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StackInfo {
+    pub(crate) id: String,
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) created: Option<String>,
+    pub(crate) last_updated: Option<String>,
+    pub(crate) outputs: BTreeMap<String, String>,
+}
+
+/// One stack event, as printed while an operation runs and listed when it fails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct StackEvent {
+    #[serde(skip)]
+    pub(crate) event_id: String,
+    pub(crate) timestamp: String,
+    pub(crate) logical_id: String,
+    pub(crate) resource_type: String,
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
+}
+
+impl StackEvent {
+    pub(crate) fn is_failure(&self) -> bool {
+        self.status.ends_with("_FAILED")
+    }
+
+    /// Whether this is the stack's own event (not one of its resources').
+    pub(crate) fn is_stack_event(&self) -> bool {
+        self.resource_type == "AWS::CloudFormation::Stack"
+    }
+}
+
+impl std::fmt::Display for StackEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = self.timestamp.get(11..19).unwrap_or(&self.timestamp);
+        write!(
+            f,
+            "{time}  {:<45} {} ({})",
+            self.status, self.logical_id, self.resource_type
+        )?;
+        if let Some(reason) = &self.reason {
+            write!(f, ": {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+/// DescribeChangeSet, all pages of changes gathered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChangeSetInfo {
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) execution_status: String,
+    pub(crate) changes: Vec<ResourceChange>,
+}
+
+fn time(t: Option<&DateTime>) -> Option<String> {
+    t.and_then(|t| t.fmt(DateTimeFormat::DateTime).ok())
+}
+
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// The stack by name or id, or `None` when CloudFormation does not know it.
+pub(crate) async fn describe_stack(
+    client: &Client,
+    stack: &str,
+) -> Result<Option<StackInfo>, Error> {
+    let answer = match client.describe_stacks().stack_name(stack).send().await {
+        Ok(answer) => answer,
+        Err(e) if is_stack_missing(e.code(), e.message()) => return Ok(None),
+        Err(e) => return Err(aws_error(format!("failed to describe stack {stack}"), &e)),
+    };
+    Ok(answer.stacks().first().map(|s| StackInfo {
+        id: s.stack_id().unwrap_or(stack).to_owned(),
+        status: s
+            .stack_status()
+            .map(|st| st.as_str().to_owned())
+            .unwrap_or_default(),
+        reason: non_empty(s.stack_status_reason()),
+        created: time(s.creation_time()),
+        last_updated: time(s.last_updated_time()),
+        outputs: s
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+            .collect(),
+    }))
+}
+
+/// Creates change set `name` for the plan's stack; `create` for a stack that does not exist yet.
+pub(crate) async fn create_change_set(
+    client: &Client,
+    plan: &Plan,
+    name: &str,
+    create: bool,
+) -> Result<(), Error> {
+    let kind = if create {
+        ChangeSetType::Create
+    } else {
+        ChangeSetType::Update
+    };
+    let parameters = plan.parameters.iter().map(|(k, v)| {
+        Parameter::builder()
+            .parameter_key(k)
+            .parameter_value(v)
+            .build()
+    });
+    let tags = plan
+        .tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build());
+    client
+        .create_change_set()
+        .stack_name(&plan.stack_name)
+        .change_set_name(name)
+        .change_set_type(kind)
+        .description(format!("noteapp deploy {}", plan.environment))
+        .template_body(&plan.template_body)
+        .set_parameters(Some(parameters.collect()))
+        .set_tags(Some(tags.collect()))
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                format!("failed to create change set for stack {}", plan.stack_name),
+                &e,
+            )
+        })?;
+    Ok(())
+}
+
+/// The change set's status and every change in it.
+pub(crate) async fn describe_change_set(
+    client: &Client,
+    stack: &str,
+    name: &str,
+) -> Result<ChangeSetInfo, Error> {
+    let mut info: Option<ChangeSetInfo> = None;
+    let mut next: Option<String> = None;
+    loop {
+        let page = client
+            .describe_change_set()
+            .stack_name(stack)
+            .change_set_name(name)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    format!("failed to describe change set {name} of stack {stack}"),
+                    &e,
+                )
+            })?;
+        let changes = page.changes().iter().filter_map(ResourceChange::from_sdk);
+        match &mut info {
+            Some(info) => info.changes.extend(changes),
+            None => {
+                info = Some(ChangeSetInfo {
+                    status: page
+                        .status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    reason: non_empty(page.status_reason()),
+                    execution_status: page
+                        .execution_status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    changes: changes.collect(),
+                })
+            }
+        }
+        next = page.next_token().map(str::to_owned);
+        if next.is_none() {
+            return Ok(info.expect("one page read"));
+        }
+    }
+}
+
+/// Deletes the change set; one that is already gone counts as deleted.
+pub(crate) async fn delete_change_set(
+    client: &Client,
+    stack: &str,
+    name: &str,
+) -> Result<(), Error> {
+    match client
+        .delete_change_set()
+        .stack_name(stack)
+        .change_set_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if is_change_set_missing(e.code()) => Ok(()),
+        Err(e) => Err(aws_error(
+            format!("failed to delete change set {name} of stack {stack}"),
+            &e,
+        )),
+    }
+}
+
+/// Executes the change set; `token` marks the operation's events and makes a retry idempotent.
+pub(crate) async fn execute_change_set(
+    client: &Client,
+    stack: &str,
+    name: &str,
+    token: &str,
+) -> Result<(), Error> {
+    client
+        .execute_change_set()
+        .stack_name(stack)
+        .change_set_name(name)
+        .client_request_token(token)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                format!("failed to execute change set {name} on stack {stack}"),
+                &e,
+            )
+        })?;
+    Ok(())
+}
+
+/// Stack events newest first, paging back until `known` says an event was already seen (that
+/// event and older ones are left out) or `max_pages` pages were read.
+pub(crate) async fn events_since(
+    client: &Client,
+    stack: &str,
+    known: impl Fn(&str) -> bool,
+    max_pages: usize,
+) -> Result<Vec<StackEvent>, Error> {
+    let mut events = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..max_pages {
+        let page = client
+            .describe_stack_events()
+            .stack_name(stack)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("failed to read the events of stack {stack}"), &e))?;
+        for e in page.stack_events() {
+            let event_id = e.event_id().unwrap_or_default();
+            if known(event_id) {
+                return Ok(events);
+            }
+            events.push(StackEvent {
+                event_id: event_id.to_owned(),
+                timestamp: time(e.timestamp()).unwrap_or_default(),
+                logical_id: e.logical_resource_id().unwrap_or_default().to_owned(),
+                resource_type: e.resource_type().unwrap_or_default().to_owned(),
+                status: e
+                    .resource_status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                reason: non_empty(e.resource_status_reason()),
+            });
+        }
+        next = page.next_token().map(str::to_owned);
+        if next.is_none() {
+            break;
+        }
+    }
+    Ok(events)
+}
+
+/// The physical names of the stack's DynamoDB tables (kept when the stack is deleted).
+pub(crate) async fn list_tables(client: &Client, stack: &str) -> Result<Vec<String>, Error> {
+    let mut tables = Vec::new();
+    let mut pages = client
+        .list_stack_resources()
+        .stack_name(stack)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .map_err(|e| aws_error(format!("failed to list the resources of stack {stack}"), &e))?;
+        tables.extend(
+            page.stack_resource_summaries()
+                .iter()
+                .filter(|r| r.resource_type() == Some("AWS::DynamoDB::Table"))
+                .filter_map(|r| r.physical_resource_id().map(str::to_owned)),
+        );
+    }
+    Ok(tables)
+}
+
+/// Starts deleting the stack; `token` marks the operation's events.
+pub(crate) async fn delete_stack(client: &Client, stack: &str, token: &str) -> Result<(), Error> {
+    client
+        .delete_stack()
+        .stack_name(stack)
+        .client_request_token(token)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("failed to delete stack {stack}"), &e))?;
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! The deploy flow's refusals against replayed answers: states that must be cleared first, a
+//! table replacement, the wrong account, `development`, production without a confirmation, a
+//! change set CloudFormation rejects, and Ctrl-C — each leaving nothing the next run trips on.
+
+use std::time::Duration;
+
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::ChangeSetType;
+use aws_smithy_mocks::{RuleMode, mock};
+
+use super::tests::{
+    clients, computed, create_change_set, delete_change_set, describe, events, execute, identity,
+    options, run_flow,
+};
+use super::*;
+use crate::aws::replay;
+
+#[tokio::test]
+async fn a_stack_left_in_rollback_complete_is_refused_with_the_destroy_command() {
+    let sts = identity("123456789012");
+    let describe =
+        mock!(Client::describe_stacks).then_http_response(|| replay::stack("ROLLBACK_COMPLETE"));
+    let create = create_change_set(ChangeSetType::Create);
+    let clients = clients(&sts, RuleMode::MatchAny, &[&describe, &create]);
+    let (result, _) = run_flow(
+        &clients,
+        &replay::plan("staging"),
+        options(),
+        Prompt::Closed,
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), crate::EXIT_FAILURE);
+    assert!(err.to_string().contains("is ROLLBACK_COMPLETE"), "{err}");
+    assert!(
+        err.to_string().contains("`noteapp destroy staging`"),
+        "{err}"
+    );
+    assert_eq!(create.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_table_replacement_is_blocked_and_its_change_set_deleted() {
+    let sts = identity("123456789012");
+    let describe =
+        mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+    let (create, computed) = (
+        create_change_set(ChangeSetType::Update),
+        computed(replay::CHANGES_TABLE_REPLACEMENT),
+    );
+    let (delete, execute) = (delete_change_set(), execute());
+    let clients = clients(
+        &sts,
+        RuleMode::MatchAny,
+        &[&describe, &create, &computed, &delete, &execute],
+    );
+    let (result, lines) = run_flow(
+        &clients,
+        &replay::plan("staging"),
+        options(),
+        Prompt::Closed,
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), crate::EXIT_REFUSED);
+    assert!(
+        err.to_string().contains("would replace NotesTable"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--allow-replacement"), "{err}");
+    assert_eq!((delete.num_calls(), execute.num_calls()), (1, 0));
+    assert!(lines.text().contains("! NotesTable"), "{}", lines.text());
+}
+
+#[tokio::test]
+async fn credentials_for_another_account_are_refused_before_any_stack_call() {
+    let sts = identity("999999999999");
+    let describe =
+        mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+    let clients = clients(&sts, RuleMode::MatchAny, &[&describe]);
+    let (result, _) = run_flow(
+        &clients,
+        &replay::plan("staging"),
+        options(),
+        Prompt::Closed,
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), crate::EXIT_USAGE);
+    assert!(
+        err.to_string().contains("belong to account 999999999999"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("lives in account 123456789012"),
+        "{err}"
+    );
+    assert_eq!(describe.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn development_is_refused_before_any_aws_call() {
+    let sts = identity("123456789012");
+    let describe =
+        mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+    let clients = clients(&sts, RuleMode::MatchAny, &[&describe]);
+    let (result, _) = run_flow(
+        &clients,
+        &replay::plan("development"),
+        options(),
+        Prompt::Closed,
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), crate::EXIT_USAGE);
+    assert!(
+        err.to_string().contains("development is local only"),
+        "{err}"
+    );
+    assert_eq!((sts.num_calls(), describe.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn production_without_yes_and_without_a_terminal_is_refused_and_changes_nothing() {
+    let sts = identity("123456789012");
+    let describe =
+        mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+    let (create, computed) = (
+        create_change_set(ChangeSetType::Update),
+        computed(replay::CHANGES_IMAGE_UPDATE),
+    );
+    let (delete, execute) = (delete_change_set(), execute());
+    let clients = clients(
+        &sts,
+        RuleMode::MatchAny,
+        &[&describe, &create, &computed, &delete, &execute],
+    );
+    let (result, lines) = run_flow(
+        &clients,
+        &replay::plan("production"),
+        options(),
+        Prompt::Closed,
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), crate::EXIT_REFUSED);
+    assert!(err.to_string().contains("rerun with --yes"), "{err}");
+    assert_eq!((delete.num_calls(), execute.num_calls()), (1, 0));
+    assert!(
+        lines.text().contains("~ ApiFunction"),
+        "the diff is shown first: {}",
+        lines.text()
+    );
+}
+
+#[tokio::test]
+async fn production_executes_once_a_person_confirms() {
+    let sts = identity("123456789012");
+    let describe = describe(&["UPDATE_COMPLETE", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"]);
+    let (create, computed, execute) = (
+        create_change_set(ChangeSetType::Update),
+        computed(replay::CHANGES_IMAGE_UPDATE),
+        execute(),
+    );
+    let events = events(&["before_update", "update_complete"]);
+    let clients = clients(
+        &sts,
+        RuleMode::MatchAny,
+        &[&describe, &create, &computed, &execute, &events],
+    );
+    let (result, lines) = run_flow(
+        &clients,
+        &replay::plan("production"),
+        options(),
+        Prompt::answers(&["y"]),
+    )
+    .await;
+    assert_eq!(result.unwrap().result, DeployResult::Updated);
+    assert!(
+        lines.text().contains("execute change set noteapp-"),
+        "{}",
+        lines.text()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_change_set_is_deleted_and_its_reason_given() {
+    let sts = identity("123456789012");
+    let describe =
+        mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+    let create = create_change_set(ChangeSetType::Update);
+    let computed = mock!(Client::describe_change_set).then_http_response(|| {
+        replay::change_set(
+            "FAILED",
+            "Template error: instance of Fn::GetAtt references undefined resource ApiFunctionUrl",
+            "",
+        )
+    });
+    let (delete, execute) = (delete_change_set(), execute());
+    let clients = clients(
+        &sts,
+        RuleMode::MatchAny,
+        &[&describe, &create, &computed, &delete, &execute],
+    );
+    let (result, _) = run_flow(
+        &clients,
+        &replay::plan("staging"),
+        options(),
+        Prompt::Closed,
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), crate::EXIT_FAILURE);
+    assert!(
+        err.to_string()
+            .contains("failed: Template error: instance of Fn::GetAtt"),
+        "{err}"
+    );
+    assert_eq!((delete.num_calls(), execute.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn interrupting_before_execution_deletes_the_change_set() {
+    let sts = identity("123456789012");
+    let describe =
+        mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+    let create = create_change_set(ChangeSetType::Update);
+    let computing = mock!(Client::describe_change_set)
+        .then_http_response(|| replay::change_set("CREATE_IN_PROGRESS", "", ""));
+    let (delete, execute) = (delete_change_set(), execute());
+    let clients = clients(
+        &sts,
+        RuleMode::MatchAny,
+        &[&describe, &create, &computing, &delete, &execute],
+    );
+    let (progress, _) = Progress::captured();
+    let ctrl_c = tokio::time::sleep(Duration::from_millis(50));
+    let plan = replay::plan("staging");
+    let err = deploy_until(
+        ctrl_c,
+        &clients,
+        &plan,
+        &options(),
+        &Prompt::Closed,
+        &progress,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), crate::EXIT_INTERRUPTED);
+    assert!(
+        err.to_string().contains("was deleted; nothing was changed"),
+        "{err}"
+    );
+    assert_eq!((delete.num_calls(), execute.num_calls()), (1, 0));
+}

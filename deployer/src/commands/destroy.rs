@@ -1,0 +1,297 @@
+//! `noteapp destroy ENV [--yes] [--i-mean-production]`: delete the environment's stack.
+//!
+//! The tables are kept: the template gives every table `DeletionPolicy: Retain`, so they stay,
+//! with their data, outside any stack (a later deploy creates new, empty ones); the command lists
+//! them before and after. Any environment asks first (`--yes` skips it); one that asks for
+//! confirmation of its change sets (production) wants the stack name typed, or
+//! `--yes --i-mean-production`; with no terminal to ask on, it refuses. It also clears a stack
+//! that a failed first create left in `ROLLBACK_COMPLETE`.
+
+use crate::aws::change_set::{self, Pending};
+use crate::aws::{Clients, PollSettings, stack, sts, wait};
+use crate::commands::deploy::{StackArgs, ctrl_c, local_only};
+use crate::error::Error;
+use crate::output::{self, DestroyReport};
+use crate::progress::{Progress, Prompt};
+
+#[derive(Debug, clap::Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Delete without asking (production also needs --i-mean-production).
+    #[arg(long)]
+    pub yes: bool,
+    /// With --yes: delete a production stack without typing its name.
+    #[arg(long, requires = "yes")]
+    pub i_mean_production: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The stack to delete and how carefully.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) environment: String,
+    pub(crate) stack_name: String,
+    pub(crate) account_id: String,
+    /// Production-like: the name must be typed, or `--yes --i-mean-production` given.
+    pub(crate) protected: bool,
+}
+
+pub async fn run(args: DestroyArgs) -> Result<(), Error> {
+    let (_, config) = args.stack.load()?;
+    if config.is_local_only() {
+        return Err(local_only(&config.name));
+    }
+    let target = Target {
+        environment: config.name.clone(),
+        stack_name: config.stack_name.clone(),
+        account_id: config.account_id.clone(),
+        protected: config.confirm_changes,
+    };
+    let clients = Clients::load(&config.region).await;
+    let progress = Progress::stderr();
+    let pending = Pending::default();
+    let flags = (args.yes, args.i_mean_production);
+    let polling = args.stack.polling();
+    let prompt = Prompt::stdin();
+    let report = tokio::select! {
+        report = destroy(&clients, &target, flags, polling, &prompt, &progress, &pending) => report,
+        () = ctrl_c() => Err(change_set::interrupted(&clients, &pending, &target.environment, &progress).await),
+    };
+    progress.clear();
+    output::emit(&report?, args.json)
+}
+
+/// Asks as the target requires; `Err(Refused)` unless the deletion may go ahead.
+async fn confirm(
+    target: &Target,
+    (yes, i_mean_it): (bool, bool),
+    prompt: &Prompt,
+    progress: &Progress,
+) -> Result<(), Error> {
+    let stack = &target.stack_name;
+    if target.protected {
+        if yes && i_mean_it {
+            return Ok(());
+        }
+        let question = format!(
+            "this deletes the {} stack; type its name ({stack}) to go on:",
+            target.environment
+        );
+        return match prompt.ask(progress, &question).await? {
+            Some(answer) if answer == *stack => Ok(()),
+            Some(_) => Err(Error::Refused(format!(
+                "the name typed is not {stack}; nothing was deleted"
+            ))),
+            None => Err(Error::Refused(format!(
+                "deleting {} needs its stack name typed at a terminal, or --yes --i-mean-production; \
+                 nothing was deleted",
+                target.environment
+            ))),
+        };
+    }
+    if yes {
+        return Ok(());
+    }
+    match prompt
+        .ask(progress, &format!("delete stack {stack}? [y/N]"))
+        .await?
+    {
+        Some(answer) if matches!(answer.to_lowercase().as_str(), "y" | "yes") => Ok(()),
+        Some(_) => Err(Error::Refused("not confirmed; nothing was deleted".into())),
+        None => Err(Error::Refused(format!(
+            "stdin is not a terminal to confirm on: rerun with --yes to delete {stack}"
+        ))),
+    }
+}
+
+/// Deletes the stack (after any running operation), following its events to the end.
+pub(crate) async fn destroy(
+    clients: &Clients,
+    target: &Target,
+    flags: (bool, bool),
+    polling: PollSettings,
+    prompt: &Prompt,
+    progress: &Progress,
+    pending: &Pending,
+) -> Result<DestroyReport, Error> {
+    let (env, name) = (&target.environment, &target.stack_name);
+    let mut report = DestroyReport {
+        environment: env.clone(),
+        stack_name: name.clone(),
+        result: "absent",
+        retained_tables: Vec::new(),
+    };
+    sts::ensure_account(&clients.sts, env, &target.account_id).await?;
+    let cfn = &clients.cloudformation;
+    let Some(info) = wait::settled_stack(cfn, name, env, polling.operation, progress).await? else {
+        return Ok(report);
+    };
+    report.retained_tables = stack::list_tables(cfn, &info.id).await?;
+    progress.line(format!("stack {name} ({}) will be deleted", info.status));
+    if !report.retained_tables.is_empty() {
+        progress.line(format!(
+            "its tables are kept with their data (DeletionPolicy Retain): {}",
+            report.retained_tables.join(", ")
+        ));
+    }
+    confirm(target, flags, prompt, progress).await?;
+    let marker = wait::event_marker(cfn, &info.id).await?;
+    let token = change_set::change_set_name().replace("noteapp-", "noteapp-destroy-");
+    stack::delete_stack(cfn, &info.id, &token).await?;
+    pending.operation_started(name);
+    let finished = wait::follow_operation(
+        cfn,
+        &info.id,
+        name,
+        env,
+        marker,
+        polling.operation,
+        progress,
+    )
+    .await?;
+    pending.clear();
+    if finished.status != "DELETE_COMPLETE" {
+        let mut message = format!("failed to delete stack {name}: it is {}", finished.status);
+        for e in &finished.failures {
+            let reason = e.reason.as_deref().unwrap_or("no reason given");
+            message.push_str(&format!(
+                "\n  {} ({}) {}: {reason}",
+                e.logical_id, e.resource_type, e.status
+            ));
+        }
+        message.push_str(&format!(
+            "\nfix the cause and run `noteapp destroy {env}` again"
+        ));
+        return Err(Error::StackState(message));
+    }
+    report.result = "deleted";
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudformation::Client;
+    use aws_smithy_mocks::{RuleMode, mock};
+
+    use super::*;
+    use crate::aws::replay;
+
+    fn target(protected: bool) -> Target {
+        Target {
+            environment: if protected { "production" } else { "staging" }.into(),
+            stack_name: "noteapp-staging".into(),
+            account_id: "123456789012".into(),
+            protected,
+        }
+    }
+
+    fn fast() -> PollSettings {
+        PollSettings::every(std::time::Duration::from_millis(1))
+    }
+
+    #[tokio::test]
+    async fn destroy_deletes_the_stack_and_names_the_tables_it_keeps() {
+        let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
+            .then_http_response(|| replay::caller_identity("123456789012"));
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(|| replay::stack("UPDATE_COMPLETE"))
+            .http_response(|| replay::stack("DELETE_IN_PROGRESS"))
+            .http_response(|| replay::stack("DELETE_COMPLETE"))
+            .build();
+        let resources =
+            mock!(Client::list_stack_resources).then_http_response(replay::stack_resources);
+        let events = mock!(Client::describe_stack_events)
+            .sequence()
+            .http_response(|| replay::events("before_update"))
+            .http_response(|| replay::events("delete_in_progress"))
+            .http_response(|| replay::events("delete_complete"))
+            .build();
+        let delete = mock!(Client::delete_stack).then_http_response(replay::stack_deleted);
+        let clients = Clients {
+            cloudformation: replay::cloudformation(
+                RuleMode::MatchAny,
+                &[&describe, &resources, &events, &delete],
+            ),
+            sts: replay::sts(&identity),
+        };
+        let (progress, lines) = Progress::captured();
+        let prompt = Prompt::answers(&["y"]);
+        let report = destroy(
+            &clients,
+            &target(false),
+            (false, false),
+            fast(),
+            &prompt,
+            &progress,
+            &Pending::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(delete.num_calls(), 1);
+        assert_eq!(report.result, "deleted");
+        assert_eq!(
+            report.retained_tables,
+            vec!["noteapp-staging-comments", "noteapp-staging-notes"]
+        );
+        let text = lines.text();
+        assert!(
+            text.contains("kept with their data (DeletionPolicy Retain)"),
+            "{text}"
+        );
+        assert!(text.contains("DELETE_SKIPPED"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn production_is_not_destroyed_without_a_terminal_or_both_flags() {
+        let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
+            .then_http_response(|| replay::caller_identity("123456789012"));
+        let describe =
+            mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+        let resources =
+            mock!(Client::list_stack_resources).then_http_response(replay::stack_resources);
+        let delete = mock!(Client::delete_stack).then_http_response(replay::stack_deleted);
+        let clients = Clients {
+            cloudformation: replay::cloudformation(
+                RuleMode::MatchAny,
+                &[&describe, &resources, &delete],
+            ),
+            sts: replay::sts(&identity),
+        };
+        let (progress, _) = Progress::captured();
+        let err = destroy(
+            &clients,
+            &target(true),
+            (true, false),
+            fast(),
+            &Prompt::Closed,
+            &progress,
+            &Pending::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.exit_code(), crate::EXIT_REFUSED);
+        assert!(
+            err.to_string().contains("--yes --i-mean-production"),
+            "{err}"
+        );
+        assert_eq!(delete.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_mistyped_production_stack_name_deletes_nothing() {
+        let (progress, _) = Progress::captured();
+        let prompt = Prompt::answers(&["noteapp-production"]);
+        let err = confirm(&target(true), (false, false), &prompt, &progress)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the name typed is not noteapp-staging"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! `noteapp diff ENV --image-uri URI`: what a deploy would change, without changing it.
+//!
+//! It runs the first half of a deploy (account and stack checks, a change set computed by
+//! CloudFormation), prints the diff and deletes the change set again; a stack that only this
+//! change set had created is deleted with it, so a diff leaves nothing behind.
+
+use crate::aws::change_set::{self, Computed, Pending};
+use crate::aws::changes::blocked_replacements;
+use crate::aws::{Clients, PollSettings};
+use crate::commands::deploy::{StackArgs, ctrl_c, local_only};
+use crate::error::Error;
+use crate::output::{self, DiffReport};
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::template;
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// The image the deploy would use (REGISTRY/REPO@sha256:DIGEST).
+    #[arg(long, value_name = "URI")]
+    pub image_uri: String,
+    /// Print the diff as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: DiffArgs) -> Result<(), Error> {
+    let (root, config) = args.stack.load()?;
+    if config.is_local_only() {
+        return Err(local_only(&config.name));
+    }
+    let plan = template::load_plan(&root, &args.stack.env, &args.image_uri)?;
+    let clients = Clients::load(&plan.region).await;
+    let progress = Progress::stderr();
+    let pending = Pending::default();
+    let report = tokio::select! {
+        report = diff(&clients, &plan, args.stack.polling(), &progress, &pending) => report,
+        () = ctrl_c() => Err(change_set::interrupted(&clients, &pending, &plan.environment, &progress).await),
+    };
+    progress.clear();
+    output::emit(&report?, args.json)
+}
+
+/// Computes the change set, reads it and deletes it.
+pub(crate) async fn diff(
+    clients: &Clients,
+    plan: &Plan,
+    polling: PollSettings,
+    progress: &Progress,
+    pending: &Pending,
+) -> Result<DiffReport, Error> {
+    let mut report = DiffReport {
+        environment: plan.environment.clone(),
+        stack_name: plan.stack_name.clone(),
+        action: "none",
+        changes: Vec::new(),
+        blocked: Vec::new(),
+        stateful: plan.stateful_resources.clone(),
+    };
+    if let Computed::Changes(prepared) =
+        change_set::prepare(clients, plan, polling, progress, pending).await?
+    {
+        change_set::discard(clients, &prepared.change_set, progress, pending).await;
+        report.action = if prepared.create { "create" } else { "update" };
+        report.blocked = blocked_replacements(&prepared.info.changes, &plan.stateful_resources);
+        report.changes = prepared.info.changes;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudformation::Client;
+    use aws_smithy_mocks::{RuleMode, mock};
+
+    use super::*;
+    use crate::aws::replay;
+
+    #[tokio::test]
+    async fn a_diff_prints_the_changes_and_deletes_its_change_set() {
+        let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
+            .then_http_response(|| replay::caller_identity("123456789012"));
+        let describe =
+            mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+        let create =
+            mock!(Client::create_change_set).then_http_response(replay::change_set_created);
+        let computed = mock!(Client::describe_change_set).then_http_response(|| {
+            replay::change_set("CREATE_COMPLETE", "", replay::CHANGES_TABLE_REPLACEMENT)
+        });
+        let delete =
+            mock!(Client::delete_change_set).then_http_response(replay::change_set_deleted);
+        let clients = Clients {
+            cloudformation: replay::cloudformation(
+                RuleMode::Sequential,
+                &[&describe, &create, &computed, &delete],
+            ),
+            sts: replay::sts(&identity),
+        };
+        let (progress, _) = Progress::captured();
+        let plan = replay::plan("staging");
+        let report = diff(
+            &clients,
+            &plan,
+            PollSettings::every(Default::default()),
+            &progress,
+            &Pending::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(delete.num_calls(), 1);
+        assert_eq!(report.action, "update");
+        assert_eq!(report.blocked, vec!["NotesTable"]);
+        let text = report.to_string();
+        assert!(text.contains("! NotesTable"), "{text}");
+        assert!(
+            text.contains("deploy refuses to replace NotesTable without --allow-replacement"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["changes"][0]["replacement"], "True");
+        assert_eq!(json["changes"][1]["logical_id"], "ApiFunction");
+    }
+}

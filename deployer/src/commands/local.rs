@@ -1,0 +1,270 @@
+//! `noteapp local`: the whole stack on one machine, and `noteapp local token` to sign in to it.
+//!
+//! The HTTP API (127.0.0.1:8000) and the WebSocket API with its management API and broadcast
+//! route (127.0.0.1:3001) run on the embedded store in `--data-dir`, or on a real DynamoDB API
+//! with `--dynamodb-endpoint`. They trust only tokens signed by the local key kept in the data
+//! directory, which `noteapp local token` uses; broadcasts need the operator token kept there too
+//! (`noteapp local token --operator`). There is no other way in.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use noteapp_runtime::auth::{KeySource, LocalSigner, TokenClaims, Verifier, VerifierConfig};
+use noteapp_runtime::http::App;
+use noteapp_runtime::local::{Cors, HttpGateway, WsGateway, operator_token};
+use noteapp_runtime::store::dynamodb::{DynamoStore, TableNames, create_tables};
+use noteapp_runtime::store::embedded::EmbeddedStore;
+use noteapp_runtime::store::{ConnectionStore, Store};
+use noteapp_runtime::ws::WsContext;
+use noteapp_runtime::ws::fanout::FanoutOptions;
+use noteapp_runtime::ws::management::ManagementPoster;
+use noteapp_runtime::ws::trigger::InProcessTrigger;
+use tokio::net::TcpListener;
+
+use crate::error::Error;
+
+/// The Firebase project id local tokens are issued for, unless `--firebase-project` says otherwise.
+const LOCAL_PROJECT: &str = "noteapp-local";
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LocalArgs {
+    #[command(subcommand)]
+    command: Option<LocalCommand>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum LocalCommand {
+    /// Print a bearer token the local server accepts.
+    Token(TokenArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Port of the HTTP API.
+    #[arg(long, default_value_t = 8000, env = "NOTEAPP_PORT")]
+    port: u16,
+    /// Port of the WebSocket API (with `/@connections` and `/websocket/broadcast`).
+    #[arg(long, default_value_t = 3001, env = "NOTEAPP_WS_PORT")]
+    ws_port: u16,
+    /// Use the DynamoDB API at this URL (tables are created if missing) instead of the
+    /// embedded store.
+    #[arg(long, env = "NOTEAPP_DYNAMODB_ENDPOINT")]
+    dynamodb_endpoint: Option<String>,
+    /// Table name prefix with --dynamodb-endpoint.
+    #[arg(long, default_value = "noteapp-development")]
+    table_prefix: String,
+    /// The Firebase project whose tokens are accepted (the front end's, with the Auth emulator).
+    #[arg(long, env = "FIREBASE_PROJECT_ID", default_value = LOCAL_PROJECT)]
+    firebase_project: String,
+    /// With the Firebase Auth emulator running here (host:port), also accept its unsigned tokens,
+    /// as Firebase's Admin SDKs do. Local development only.
+    #[arg(long, env = "FIREBASE_AUTH_EMULATOR_HOST")]
+    auth_emulator: Option<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1", env = "NOTEAPP_HOST")]
+    host: String,
+    /// Where the local store and signing key live.
+    #[arg(long, default_value = ".noteapp/local", env = "NOTEAPP_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Origins allowed by CORS (repeat, or comma-separate); `*` allows any.
+    #[arg(
+        long = "cors-origin",
+        env = "NOTEAPP_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_values_t = [String::from("http://localhost:3000"), String::from("http://127.0.0.1:3000")]
+    )]
+    cors_origins: Vec<String>,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// The user id (`sub`) the token is for.
+    #[arg(long, required_unless_present = "operator")]
+    uid: Option<String>,
+    /// Print the operator credential for `POST /websocket/broadcast` instead.
+    #[arg(long, conflicts_with_all = ["uid", "anonymous", "name", "email"])]
+    operator: bool,
+    /// Make it an anonymous user's token.
+    #[arg(long)]
+    anonymous: bool,
+    /// The `name` claim.
+    #[arg(long)]
+    name: Option<String>,
+    /// The `email` claim.
+    #[arg(long)]
+    email: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    expires_in: i64,
+    /// The data directory of the server that should accept the token.
+    #[arg(long, default_value = ".noteapp/local", env = "NOTEAPP_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The Firebase project the server accepts (as its `--firebase-project`).
+    #[arg(long, env = "FIREBASE_PROJECT_ID", default_value = LOCAL_PROJECT)]
+    firebase_project: String,
+}
+
+pub async fn run(args: LocalArgs) -> Result<(), Error> {
+    match args.command {
+        Some(LocalCommand::Token(token)) => print_token(token),
+        None => serve(args.serve).await,
+    }
+}
+
+fn signer(dir: &Path) -> Result<LocalSigner, Error> {
+    LocalSigner::load_or_create(dir).map_err(|e| Error::SigningKey {
+        dir: dir.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+fn print_token(args: TokenArgs) -> Result<(), Error> {
+    if args.operator {
+        let token = operator_token(&args.data_dir).map_err(|e| Error::SigningKey {
+            dir: args.data_dir.clone(),
+            reason: format!("cannot read or create the operator token: {e}"),
+        })?;
+        println!("{token}");
+        return Ok(());
+    }
+    let uid = args.uid.unwrap_or_default();
+    if uid.is_empty() || uid.chars().count() > 128 {
+        return Err(Error::Usage("--uid must be 1 to 128 characters".into()));
+    }
+    if args.expires_in <= 0 {
+        return Err(Error::Usage("--expires-in must be positive".into()));
+    }
+    let signer = signer(&args.data_dir)?;
+    let claims = TokenClaims {
+        uid,
+        project_id: args.firebase_project.clone(),
+        anonymous: args.anonymous,
+        name: args.name,
+        email: args.email,
+        issued_at: chrono::Utc::now().timestamp(),
+        expires_in_secs: args.expires_in,
+    };
+    let token = signer.sign(&claims).map_err(|e| Error::SigningKey {
+        dir: args.data_dir.clone(),
+        reason: e.to_string(),
+    })?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn bind(host: &str, port: u16) -> Result<(TcpListener, String), Error> {
+    let addr = format!("{host}:{port}");
+    match TcpListener::bind(&addr).await {
+        Ok(listener) => Ok((listener, addr)),
+        Err(source) => Err(Error::Bind { addr, source }),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), Error> {
+    let signer = signer(&args.data_dir)?;
+    let mut config = VerifierConfig::new(
+        args.firebase_project.clone(),
+        KeySource::Static(signer.jwks()),
+    );
+    if let Some(host) = args.auth_emulator.as_deref().filter(|h| !h.is_empty()) {
+        eprintln!(
+            "noteapp local: accepting Firebase Auth emulator tokens (emulator at {host}) for project {}",
+            args.firebase_project
+        );
+        config.accept_emulator_tokens = true;
+    }
+    let verifier = Verifier::from_config(config)
+        .map_err(|e| Error::Usage(format!("--firebase-project: {e}")))?;
+    match &args.dynamodb_endpoint {
+        None => {
+            let store = Arc::new(EmbeddedStore::open(&args.data_dir.join("store"))?);
+            run_stack(args, verifier, store, "embedded store").await
+        }
+        Some(endpoint) => {
+            let store = Arc::new(dynamodb_store(endpoint, &args.table_prefix).await?);
+            let what = format!("DynamoDB at {endpoint}");
+            run_stack(args, verifier, store, &what).await
+        }
+    }
+}
+
+async fn dynamodb_store(endpoint: &str, prefix: &str) -> Result<DynamoStore, Error> {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "noteapp-local",
+        ))
+        .endpoint_url(endpoint)
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let names = TableNames::with_prefix(prefix);
+    create_tables(&client, &names)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot prepare tables at {endpoint}: {e}")))?;
+    Ok(DynamoStore::new(client, names))
+}
+
+async fn run_stack<S: Store + ConnectionStore>(
+    args: ServeArgs,
+    verifier: Verifier,
+    store: Arc<S>,
+    what: &str,
+) -> Result<(), Error> {
+    let (http_listener, http_addr) = bind(&args.host, args.port).await?;
+    let (ws_listener, ws_addr) = bind(&args.host, args.ws_port).await?;
+    let ws_port = ws_listener.local_addr()?.port();
+    let operator = operator_token(&args.data_dir)?;
+    let ws = WsContext {
+        connections: store.clone(),
+        verifier: Some(verifier.clone()),
+        poster: Arc::new(ManagementPoster::local(&format!(
+            "http://127.0.0.1:{ws_port}"
+        ))),
+        fanout: FanoutOptions::default(),
+    };
+    let app = App::new(store, verifier).with_events(Arc::new(InProcessTrigger::new(ws.clone())));
+    eprintln!(
+        "noteapp local: API on http://{http_addr}, WebSocket on ws://{ws_addr} ({what}, data in {})",
+        args.data_dir.display()
+    );
+    eprintln!("noteapp local: CORS for {}", args.cors_origins.join(", "));
+    eprintln!(
+        "sign in with: noteapp local token --uid alice   (broadcast: noteapp local token --operator)"
+    );
+    let http = HttpGateway::new(app, Cors::new(args.cors_origins));
+    let ws = Arc::new(WsGateway::new(ws, operator, "development"));
+    tokio::select! {
+        result = http.serve(http_listener) => result?,
+        result = ws.serve(ws_listener) => result?,
+        () = shutdown_signal() => eprintln!("noteapp local: stopped"),
+    }
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

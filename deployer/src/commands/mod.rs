@@ -1,0 +1,10 @@
+//! One module per subcommand.
+
+pub mod deploy;
+pub mod destroy;
+pub mod diff;
+pub mod image;
+pub mod local;
+pub mod outputs;
+pub mod render;
+pub mod status;

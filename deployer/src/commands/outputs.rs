@@ -1,0 +1,83 @@
+//! `noteapp outputs ENV [--json]`: the stack outputs (Function URL, WebSocket URL, table names…),
+//! as aligned `key  value` lines for people or one flat JSON object for CI
+//! (`noteapp outputs staging --json | jq -r .WebSocketURL`).
+
+use aws_sdk_cloudformation::Client;
+
+use crate::aws::{Clients, stack};
+use crate::commands::deploy::{StackArgs, local_only};
+use crate::error::Error;
+use crate::output::{self, OutputsReport};
+
+#[derive(Debug, clap::Args)]
+pub struct OutputsArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Print one JSON object, output key → value.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: OutputsArgs) -> Result<(), Error> {
+    let (_, config) = args.stack.load()?;
+    if config.is_local_only() {
+        return Err(local_only(&config.name));
+    }
+    let clients = Clients::load(&config.region).await;
+    let report = outputs(&clients.cloudformation, &config.name, &config.stack_name).await?;
+    output::emit(&report, args.json)
+}
+
+/// The outputs of the environment's stack; an error naming the deploy command when it is absent.
+pub(crate) async fn outputs(
+    client: &Client,
+    environment: &str,
+    stack_name: &str,
+) -> Result<OutputsReport, Error> {
+    match stack::describe_stack(client, stack_name).await? {
+        Some(info) => Ok(OutputsReport(info.outputs)),
+        None => Err(Error::StackState(format!(
+            "stack {stack_name} does not exist, so it has no outputs: deploy it with `noteapp \
+             deploy {environment} --image-uri URI`"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_smithy_mocks::{RuleMode, mock};
+
+    use super::*;
+    use crate::aws::replay;
+
+    #[tokio::test]
+    async fn outputs_are_one_flat_json_object() {
+        let describe =
+            mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+        let client = replay::cloudformation(RuleMode::Sequential, &[&describe]);
+        let report = outputs(&client, "staging", "noteapp-staging")
+            .await
+            .unwrap();
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["WebSocketURL"],
+            "wss://k2x9q7w1ab.execute-api.eu-west-1.amazonaws.com/staging"
+        );
+        assert_eq!(json["NotesTableName"], "noteapp-staging-notes");
+        assert!(
+            report.to_string().contains("FunctionUrlEndpoint  https://"),
+            "{report}"
+        );
+    }
+
+    #[tokio::test]
+    async fn outputs_of_a_missing_stack_name_the_deploy_command() {
+        let describe = mock!(Client::describe_stacks).then_http_response(replay::stack_missing);
+        let client = replay::cloudformation(RuleMode::Sequential, &[&describe]);
+        let err = outputs(&client, "staging", "noteapp-staging")
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), crate::EXIT_FAILURE);
+        assert!(err.to_string().contains("noteapp deploy staging"), "{err}");
+    }
+}

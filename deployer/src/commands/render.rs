@@ -1,0 +1,201 @@
+//! `noteapp render ENV`: exactly what `noteapp deploy ENV` would send to CloudFormation, offline.
+//!
+//! People get the template followed by the stack's parameters and tags (both YAML documents);
+//! `--json` gives `{"stackName","region","template","parameters","tags"}` with parameters and
+//! tags as objects in the plan's order; `--template-only` gives just the template body, for
+//! `cfn-lint`. Without `--image-uri` the plan uses a placeholder image so nothing needs AWS.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+use crate::config;
+use crate::error::Error;
+use crate::plan::Plan;
+use crate::template;
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The environment to render: development, staging or production.
+    pub env: String,
+    /// The image to render (REGISTRY/REPO@sha256:DIGEST); default: an all-zero placeholder.
+    #[arg(long, value_name = "URI")]
+    pub image_uri: Option<String>,
+    /// Print one JSON object: stackName, region, template, parameters, tags.
+    #[arg(long, conflicts_with = "template_only")]
+    pub json: bool,
+    /// Print only the template body (what cfn-lint checks).
+    #[arg(long)]
+    pub template_only: bool,
+    /// The repository root (default: the nearest directory at or above the current one that
+    /// holds environments/).
+    #[arg(long, env = "NOTEAPP_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+pub async fn run(args: RenderArgs) -> Result<(), Error> {
+    let cwd = std::env::current_dir()?;
+    let root = config::locate_root(args.root.as_deref(), &cwd)?;
+    let config = config::load(&root, &args.env)?;
+    let image_uri = args
+        .image_uri
+        .unwrap_or_else(|| template::placeholder_image_uri(&config));
+    let plan = template::load_plan(&root, &args.env, &image_uri)?;
+    if config.is_local_only() && !args.json && !args.template_only {
+        eprintln!(
+            "note: {} is local only: `noteapp deploy {}` refuses it",
+            plan.environment, plan.environment
+        );
+    }
+    let text = if args.template_only {
+        plan.template_body.clone()
+    } else if args.json {
+        json(&plan) + "\n"
+    } else {
+        human(&plan)
+    };
+    print(&text)
+}
+
+/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
+fn print(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Key-value pairs serialized as an object, in their order.
+struct Ordered<'a>(&'a [(String, String)]);
+
+impl Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RenderJson<'a> {
+    stack_name: &'a str,
+    region: &'a str,
+    template: &'a str,
+    parameters: Ordered<'a>,
+    tags: Ordered<'a>,
+}
+
+/// The `--json` document.
+fn json(plan: &Plan) -> String {
+    let doc = RenderJson {
+        stack_name: &plan.stack_name,
+        region: &plan.region,
+        template: &plan.template_body,
+        parameters: Ordered(&plan.parameters),
+        tags: Ordered(&plan.tags),
+    };
+    // Strings and string maps always serialize.
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    stack: &'a str,
+    environment: &'a str,
+    region: &'a str,
+    account: &'a str,
+    confirm_changes: bool,
+    stateful_resources: &'a [String],
+    parameters: Ordered<'a>,
+    tags: Ordered<'a>,
+}
+
+/// Two YAML documents: the template, then the stack, its parameters and tags.
+pub(crate) fn human(plan: &Plan) -> String {
+    let summary = Summary {
+        stack: &plan.stack_name,
+        environment: &plan.environment,
+        region: &plan.region,
+        account: &plan.account_id,
+        confirm_changes: plan.confirm,
+        stateful_resources: &plan.stateful_resources,
+        parameters: Ordered(&plan.parameters),
+        tags: Ordered(&plan.tags),
+    };
+    // Strings and string maps always serialize.
+    let summary = serde_norway::to_string(&summary).unwrap_or_default();
+    let body = plan.template_body.trim_end();
+    format!(
+        "--- # template: {}\n{body}\n--- # stack, parameters and tags\n{summary}",
+        template::TEMPLATE_PATH
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            environment: "staging".into(),
+            stack_name: "noteapp-staging".into(),
+            region: "ap-northeast-1".into(),
+            account_id: "012345678901".into(),
+            template_body: "Resources: {}\n".into(),
+            parameters: vec![
+                ("Environment".into(), "staging".into()),
+                (
+                    "AllowedOrigins".into(),
+                    "https://a.example,https://b.example".into(),
+                ),
+            ],
+            tags: vec![("Project".into(), "noteapp".into())],
+            confirm: false,
+            stateful_resources: vec!["NotesTable".into()],
+        }
+    }
+
+    #[test]
+    fn json_has_the_documented_shape_in_plan_order() {
+        let text = json(&plan());
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), 5);
+        for key in ["stackName", "region", "template", "parameters", "tags"] {
+            assert!(keys.contains(&key), "{key}");
+        }
+        assert_eq!(value["parameters"]["Environment"], "staging");
+        assert!(text.find("\"Environment\"").unwrap() < text.find("\"AllowedOrigins\"").unwrap());
+    }
+
+    #[test]
+    fn human_output_is_the_template_then_a_yaml_summary() {
+        let text = human(&plan());
+        assert!(
+            text.starts_with("--- # template: templates/noteapp.yaml\nResources: {}\n--- "),
+            "{text}"
+        );
+        let summary: serde_norway::Value = serde_norway::from_str(
+            text.rsplit_once("--- # stack, parameters and tags\n")
+                .unwrap()
+                .1,
+        )
+        .unwrap();
+        assert_eq!(summary["account"].as_str(), Some("012345678901"));
+        assert_eq!(
+            summary["parameters"]["AllowedOrigins"].as_str(),
+            Some("https://a.example,https://b.example")
+        );
+    }
+}

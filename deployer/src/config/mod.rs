@@ -1,0 +1,402 @@
+//! Environment files: `environments/<name>.yaml`, parsed into a typed [`EnvironmentConfig`].
+//!
+//! Every key is declared here with `deny_unknown_fields`, and every value is checked as it is
+//! parsed (see [`fields`]), so a typo'd key, a wrong type, a missing key or a bad value is one
+//! error naming the file, the line and the key. Checks that need two values at once (production
+//! refuses `*` CORS and unconfirmed change sets) run right after parsing and point at the line
+//! of the offending key. Nothing here talks to AWS.
+
+mod fields;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use fields::{
+    AccountId, FirebaseProjectId, MemoryMb, Origin, Region, RetentionDays, StackName,
+    TimeoutSeconds, check_tag,
+};
+
+/// The environments noteapp knows, in the order they are listed to people.
+pub const ENVIRONMENTS: [&str; 3] = ["development", "staging", "production"];
+
+/// A problem with an environment file, or with finding one.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown environment {name:?}: choose one of development, staging, production")]
+    UnknownEnvironment { name: String },
+    #[error("cannot read {}: {source} (each environment has a file environments/<name>.yaml)", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A bad key or value; `line` is 1-based.
+    #[error("{file}, line {line}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    /// A problem the parser could not place on a line (an empty file, say).
+    #[error("{file}: {message}")]
+    Unplaced { file: String, message: String },
+    #[error(
+        "cannot find the noteapp repository (a directory holding environments/) from {}: run inside it, or pass --root DIR or set NOTEAPP_ROOT",
+        start.display()
+    )]
+    RootNotFound { start: PathBuf },
+}
+
+/// A function's log level, passed to the runtime as `LOG_LEVEL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// The instruction set the functions run on; the image must be built for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Architecture {
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Architecture {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "arm64",
+        }
+    }
+}
+
+/// Memory and timeout of one function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionSettings {
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+}
+
+/// The settings of the five functions, each resolved from `functions.defaults` and its override.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Functions {
+    pub api: FunctionSettings,
+    pub ws_connect: FunctionSettings,
+    pub ws_disconnect: FunctionSettings,
+    pub ws_default: FunctionSettings,
+    pub ws_broadcast: FunctionSettings,
+}
+
+impl Functions {
+    /// Every function with its key in the file (`api`, `ws_connect`, ...), in a fixed order.
+    pub fn each(&self) -> [(&'static str, FunctionSettings); 5] {
+        [
+            ("api", self.api),
+            ("ws_connect", self.ws_connect),
+            ("ws_disconnect", self.ws_disconnect),
+            ("ws_default", self.ws_default),
+            ("ws_broadcast", self.ws_broadcast),
+        ]
+    }
+}
+
+/// What protects the tables' data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSettings {
+    pub point_in_time_recovery: bool,
+    pub deletion_protection: bool,
+}
+
+/// One environment, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentConfig {
+    /// `development`, `staging` or `production`.
+    pub name: String,
+    pub stack_name: String,
+    pub region: String,
+    /// The 12-digit account the stack belongs to.
+    pub account_id: String,
+    pub log_level: LogLevel,
+    pub log_retention_days: u32,
+    /// CORS origins of the Function URL (`*` never in production).
+    pub allowed_origins: Vec<String>,
+    pub firebase_project_id: String,
+    pub architecture: Architecture,
+    pub functions: Functions,
+    /// Extra stack tags from the file, sorted by key.
+    pub tags: BTreeMap<String, String>,
+    /// Whether a change set waits for confirmation before it runs.
+    pub confirm_changes: bool,
+    pub tables: TableSettings,
+    local_only: bool,
+}
+
+impl EnvironmentConfig {
+    /// Whether this environment only ever runs on a laptop (`noteapp deploy` refuses it).
+    pub fn is_local_only(&self) -> bool {
+        self.local_only || self.name == "development"
+    }
+}
+
+/// The file as written: every key, with its type; unknown keys are errors.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvironmentFile {
+    #[serde(default)]
+    local_only: bool,
+    stack_name: StackName,
+    region: Region,
+    account_id: AccountId,
+    log_level: LogLevel,
+    log_retention_days: RetentionDays,
+    allowed_origins: Vec<Origin>,
+    firebase_project_id: FirebaseProjectId,
+    architecture: Architecture,
+    confirm_changes: bool,
+    tables: TableSettings,
+    functions: FunctionsFile,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionsFile {
+    defaults: FunctionDefaults,
+    #[serde(default)]
+    api: FunctionOverride,
+    #[serde(default)]
+    ws_connect: FunctionOverride,
+    #[serde(default)]
+    ws_disconnect: FunctionOverride,
+    #[serde(default)]
+    ws_default: FunctionOverride,
+    #[serde(default)]
+    ws_broadcast: FunctionOverride,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionDefaults {
+    memory_mb: MemoryMb,
+    timeout_seconds: TimeoutSeconds,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionOverride {
+    memory_mb: Option<MemoryMb>,
+    timeout_seconds: Option<TimeoutSeconds>,
+}
+
+impl FunctionOverride {
+    fn resolve(&self, defaults: &FunctionDefaults) -> FunctionSettings {
+        FunctionSettings {
+            memory_mb: self.memory_mb.unwrap_or(defaults.memory_mb).0,
+            timeout_seconds: self.timeout_seconds.unwrap_or(defaults.timeout_seconds).0,
+        }
+    }
+}
+
+/// The path of an environment's file relative to the repository root, as errors name it.
+pub fn file_label(name: &str) -> String {
+    format!("environments/{name}.yaml")
+}
+
+/// Reads and checks `<root>/environments/<name>.yaml`.
+pub fn load(root: &Path, name: &str) -> Result<EnvironmentConfig, ConfigError> {
+    check_name(name)?;
+    let path = root.join(file_label(name));
+    let text =
+        std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path, source })?;
+    parse(name, &text)
+}
+
+/// Refuses a name that is not one of [`ENVIRONMENTS`].
+pub fn check_name(name: &str) -> Result<(), ConfigError> {
+    if ENVIRONMENTS.contains(&name) {
+        Ok(())
+    } else {
+        Err(ConfigError::UnknownEnvironment {
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// Parses and checks the text of environment `name`'s file. Pure: no file system access.
+pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, ConfigError> {
+    check_name(name)?;
+    let file = file_label(name);
+    let raw: EnvironmentFile = serde_norway::from_str(text).map_err(|e| yaml_error(&file, &e))?;
+    check_together(name, &raw, text)?;
+    let defaults = &raw.functions.defaults;
+    let functions = Functions {
+        api: raw.functions.api.resolve(defaults),
+        ws_connect: raw.functions.ws_connect.resolve(defaults),
+        ws_disconnect: raw.functions.ws_disconnect.resolve(defaults),
+        ws_default: raw.functions.ws_default.resolve(defaults),
+        ws_broadcast: raw.functions.ws_broadcast.resolve(defaults),
+    };
+    Ok(EnvironmentConfig {
+        name: name.to_owned(),
+        stack_name: raw.stack_name.0,
+        region: raw.region.0,
+        account_id: raw.account_id.0,
+        log_level: raw.log_level,
+        log_retention_days: raw.log_retention_days.0,
+        allowed_origins: raw.allowed_origins.into_iter().map(|o| o.0).collect(),
+        firebase_project_id: raw.firebase_project_id.0,
+        architecture: raw.architecture,
+        functions,
+        tags: raw.tags,
+        confirm_changes: raw.confirm_changes,
+        tables: raw.tables,
+        local_only: raw.local_only,
+    })
+}
+
+/// The checks that involve more than one value, or the environment's name.
+fn check_together(name: &str, raw: &EnvironmentFile, text: &str) -> Result<(), ConfigError> {
+    let at = |path: &[&str], message: &str| ConfigError::Invalid {
+        file: file_label(name),
+        line: path_line(text, path).unwrap_or(1),
+        message: format!("{}: {message}", path.join(".")),
+    };
+    let origins = &raw.allowed_origins;
+    if origins.is_empty() {
+        return Err(at(&["allowed_origins"], "list at least one origin"));
+    }
+    if origins.iter().any(Origin::is_any) {
+        if name == "production" {
+            return Err(ConfigError::Invalid {
+                file: file_label(name),
+                line: any_origin_line(text).unwrap_or(1),
+                message: "allowed_origins: `*` is refused for production; list the front end's origins, e.g. https://app.example.com".into(),
+            });
+        }
+        if origins.len() > 1 {
+            let message = "`*` already allows every origin; list it alone or drop it";
+            return Err(at(&["allowed_origins"], message));
+        }
+    }
+    if name == "production" && !raw.confirm_changes {
+        let message = "production must confirm change sets; set it to true (CI passes --yes)";
+        return Err(at(&["confirm_changes"], message));
+    }
+    for (key, value) in &raw.tags {
+        check_tag(key, value).map_err(|m| at(&["tags", key], &m))?;
+    }
+    Ok(())
+}
+
+/// Turns a parser error into "FILE, line N: PATH: MESSAGE" (the parser's own "at line N column
+/// M" suffix is dropped; the line moves to the front).
+fn yaml_error(file: &str, err: &serde_norway::Error) -> ConfigError {
+    let text = err.to_string();
+    let mut message = match text.rfind(" at line ") {
+        Some(i) if err.location().is_some() => text[..i].to_owned(),
+        _ => text,
+    };
+    if message.contains("missing field") {
+        message.push_str("; add it");
+    }
+    match err.location() {
+        Some(location) => ConfigError::Invalid {
+            file: file.to_owned(),
+            line: location.line(),
+            message,
+        },
+        None => ConfigError::Unplaced {
+            file: file.to_owned(),
+            message,
+        },
+    }
+}
+
+/// The 1-based line of the key at `path` (`["tags", "Owner"]`) in block-style YAML `text`, or of
+/// the deepest ancestor found (for flow style), or `None` when not even the first key is there.
+fn path_line(text: &str, path: &[&str]) -> Option<usize> {
+    let mut found = None;
+    let mut parent_indent: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let Some(key) = path.get(found.map_or(0, |(_, depth)| depth)) else {
+            break;
+        };
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        match parent_indent {
+            Some(parent) if indent <= parent => break,
+            None if indent > 0 => continue,
+            _ => {}
+        }
+        if trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        {
+            found = Some((i + 1, found.map_or(1, |(_, depth)| depth + 1)));
+            parent_indent = Some(indent);
+        }
+    }
+    found.map(|(line, _)| line)
+}
+
+/// The 1-based line of the `*` entry of `allowed_origins` (or of the key, for a flow list).
+fn any_origin_line(text: &str) -> Option<usize> {
+    let start = path_line(text, &["allowed_origins"])?;
+    let is_any = |item: &str| matches!(item.trim(), "'*'" | "\"*\"" | "*");
+    for (offset, line) in text.lines().skip(start).enumerate() {
+        let trimmed = line.trim_start();
+        if !(line.starts_with([' ', '-']) || trimmed.is_empty() || trimmed.starts_with('#')) {
+            break;
+        }
+        if trimmed.strip_prefix('-').is_some_and(is_any) {
+            return Some(start + offset + 1);
+        }
+    }
+    Some(start)
+}
+
+/// The repository root: `explicit` (from `--root` or `NOTEAPP_ROOT`) if given, else the first
+/// directory at or above `start` that holds `environments/`.
+pub fn locate_root(explicit: Option<&Path>, start: &Path) -> Result<PathBuf, ConfigError> {
+    if let Some(root) = explicit {
+        return if root.join("environments").is_dir() {
+            Ok(root.to_path_buf())
+        } else {
+            Err(ConfigError::RootNotFound {
+                start: root.to_path_buf(),
+            })
+        };
+    }
+    start
+        .ancestors()
+        .find(|dir| dir.join("environments").is_dir())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| ConfigError::RootNotFound {
+            start: start.to_path_buf(),
+        })
+}

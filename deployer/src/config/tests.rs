@@ -1,0 +1,286 @@
+//! Environment files, good and bad: each bad file is one error naming the file, line and key.
+
+use std::path::Path;
+
+use super::*;
+
+/// A complete staging file; line numbers below refer to it.
+const STAGING: &str = "\
+stack_name: noteapp-staging
+region: ap-northeast-1
+account_id: \"123456789012\"
+log_level: info
+log_retention_days: 7
+allowed_origins:
+  - https://staging.example.com
+firebase_project_id: notes-staging
+architecture: x86_64
+confirm_changes: false
+tables:
+  point_in_time_recovery: true
+  deletion_protection: false
+functions:
+  defaults:
+    memory_mb: 256
+    timeout_seconds: 10
+  api:
+    memory_mb: 512
+tags:
+  Owner: team
+";
+
+fn error(name: &str, text: &str) -> String {
+    parse(name, text).unwrap_err().to_string()
+}
+
+/// Asserts the message names the file, the line and every fragment.
+fn assert_names(message: &str, file: &str, line: usize, fragments: &[&str]) {
+    let place = format!("{file}, line {line}: ");
+    assert!(
+        message.starts_with(&place),
+        "expected {place:?} at the start of: {message}"
+    );
+    for fragment in fragments {
+        assert!(
+            message.contains(fragment),
+            "expected {fragment:?} in: {message}"
+        );
+    }
+}
+
+#[test]
+fn a_complete_file_parses_with_defaults_applied() {
+    let config = parse("staging", STAGING).unwrap();
+    assert_eq!(config.stack_name, "noteapp-staging");
+    assert_eq!(config.log_retention_days, 7);
+    assert_eq!(
+        config.functions.api,
+        FunctionSettings {
+            memory_mb: 512,
+            timeout_seconds: 10
+        }
+    );
+    assert_eq!(
+        config.functions.ws_broadcast,
+        FunctionSettings {
+            memory_mb: 256,
+            timeout_seconds: 10
+        }
+    );
+    assert_eq!(config.tags.get("Owner").map(String::as_str), Some("team"));
+    assert!(!config.is_local_only());
+}
+
+#[test]
+fn a_typo_in_a_key_names_file_line_and_key() {
+    let text = STAGING.replace("    memory_mb: 512", "    memroy_mb: 512");
+    let message = error("staging", &text);
+    assert_names(
+        &message,
+        "environments/staging.yaml",
+        19,
+        &["functions.api", "unknown field `memroy_mb`", "memory_mb"],
+    );
+    let text = STAGING.replace("log_level: info", "log_levle: info");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        4,
+        &["unknown field `log_levle`", "log_level"],
+    );
+}
+
+#[test]
+fn a_wrong_type_names_file_line_and_key() {
+    let text = STAGING.replace("log_retention_days: 7", "log_retention_days: seven");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        5,
+        &["log_retention_days", "invalid type"],
+    );
+    let text = STAGING.replace("confirm_changes: false", "confirm_changes: maybe");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        10,
+        &["confirm_changes"],
+    );
+}
+
+#[test]
+fn a_missing_value_names_the_key() {
+    // A missing key is reported at the start of the mapping that lacks it.
+    let text = STAGING.replace("region: ap-northeast-1\n", "");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        1,
+        &["missing field `region`", "add it"],
+    );
+    let text = STAGING.replace("    timeout_seconds: 10\n", "");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        16,
+        &["functions.defaults", "missing field `timeout_seconds`"],
+    );
+    let text = STAGING.replace("  deletion_protection: false\n", "");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        12,
+        &["tables", "missing field `deletion_protection`"],
+    );
+}
+
+#[test]
+fn any_origin_is_refused_for_production_only() {
+    let text = STAGING
+        .replace("  - https://staging.example.com", "  - '*'")
+        .replace("confirm_changes: false", "confirm_changes: true");
+    assert_eq!(parse("staging", &text).unwrap().allowed_origins, ["*"]);
+    let message = error("production", &text);
+    assert_names(
+        &message,
+        "environments/production.yaml",
+        7,
+        &["allowed_origins", "`*` is refused for production"],
+    );
+    let flow = text.replace("allowed_origins:\n  - '*'", "allowed_origins: [\"*\"]");
+    assert_names(
+        &error("production", &flow),
+        "environments/production.yaml",
+        6,
+        &["allowed_origins"],
+    );
+}
+
+#[test]
+fn an_origin_with_a_path_is_refused() {
+    let text = STAGING.replace(
+        "https://staging.example.com",
+        "https://staging.example.com/app",
+    );
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        7,
+        &["allowed_origins", "drop the path"],
+    );
+}
+
+#[test]
+fn a_bad_account_id_names_file_line_and_key() {
+    let text = STAGING.replace("\"123456789012\"", "\"12345\"");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        3,
+        &["account_id", "12 digits"],
+    );
+    let unquoted = STAGING.replace("\"123456789012\"", "012345678901");
+    assert_eq!(
+        parse("staging", &unquoted).unwrap().account_id,
+        "012345678901"
+    );
+}
+
+#[test]
+fn a_bad_retention_names_file_line_and_key() {
+    let text = STAGING.replace("log_retention_days: 7", "log_retention_days: 10");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        5,
+        &["log_retention_days", "1, 3, 5, 7, 14"],
+    );
+}
+
+#[test]
+fn bad_levels_sizes_and_tags_are_named() {
+    let text = STAGING.replace("log_level: info", "log_level: loud");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        4,
+        &["log_level", "unknown variant `loud`"],
+    );
+    let text = STAGING.replace("memory_mb: 512", "memory_mb: 64");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        19,
+        &["functions.api.memory_mb", "128 to 10240"],
+    );
+    let text = STAGING.replace("  Owner: team", "  Environment: prod");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        21,
+        &["tags.Environment", "set by noteapp"],
+    );
+}
+
+#[test]
+fn production_must_confirm_change_sets() {
+    let message = error("production", STAGING);
+    assert_names(
+        &message,
+        "environments/production.yaml",
+        10,
+        &["confirm_changes", "set it to true"],
+    );
+}
+
+#[test]
+fn unknown_environments_list_the_choices() {
+    let message = error("prod", STAGING);
+    assert!(
+        message.contains("\"prod\"") && message.contains("development, staging, production"),
+        "{message}"
+    );
+}
+
+#[test]
+fn development_is_local_only() {
+    let config = parse("development", STAGING).unwrap();
+    assert!(config.is_local_only());
+    let text = format!("local_only: true\n{STAGING}");
+    assert!(parse("staging", &text).unwrap().is_local_only());
+}
+
+#[test]
+fn an_empty_file_is_an_error_naming_the_file() {
+    let message = error("staging", "");
+    assert!(
+        message.starts_with("environments/staging.yaml"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_repository_files_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for name in ENVIRONMENTS {
+        let config = load(root, name).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.name, name);
+    }
+    assert_eq!(load(root, "staging").unwrap().log_retention_days, 7);
+    let production = load(root, "production").unwrap();
+    assert_eq!(production.log_retention_days, 30);
+    assert!(production.confirm_changes && production.tables.deletion_protection);
+    assert!(load(root, "development").unwrap().is_local_only());
+}
+
+#[test]
+fn the_root_is_found_from_below_and_a_wrong_root_is_named() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let below = root.join("deployer").join("src");
+    assert_eq!(locate_root(None, &below).unwrap(), root);
+    let message = locate_root(Some(&below), root).unwrap_err().to_string();
+    assert!(
+        message.contains("--root") && message.contains("NOTEAPP_ROOT"),
+        "{message}"
+    );
+}

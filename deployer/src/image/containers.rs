@@ -1,0 +1,191 @@
+//! `noteapp local --docker`: the Lambda image run as the local stack, in one container.
+//!
+//! The image holds only `bootstrap`, so the container runs `bootstrap local` (the same wiring as
+//! `noteapp local`, from the runtime crate) with the HTTP API and the WebSocket API on the
+//! container's own listeners. The engine here has no bridge network, so the container shares the
+//! host's network (`network_mode: host`): its ports 8000 and 3001 are the host's, on loopback.
+//! The data directory is bind-mounted at `/data` and the container runs as the directory's
+//! owner, so `noteapp local token` on the host signs with the same key the container trusts.
+//! `init: true` puts an init process at PID 1 (a server as PID 1 ignores SIGTERM); the logs are
+//! streamed to stderr, and the container is removed when it stops, when Ctrl-C or SIGTERM
+//! arrives, or when this command fails.
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::ImageError;
+use super::engine::Engine;
+use crate::progress::Progress;
+
+/// One local stack container.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalContainer {
+    pub(crate) image: String,
+    /// Absolute path of the data directory on the host.
+    pub(crate) data_dir: PathBuf,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) ws_port: u16,
+    pub(crate) cors_origins: Vec<String>,
+}
+
+impl LocalContainer {
+    fn body(&self) -> ContainerCreateBody {
+        let env = [
+            format!("NOTEAPP_HOST={}", self.host),
+            format!("NOTEAPP_PORT={}", self.port),
+            format!("NOTEAPP_WS_PORT={}", self.ws_port),
+            "NOTEAPP_DATA_DIR=/data".to_owned(),
+            format!("NOTEAPP_CORS_ORIGINS={}", self.cors_origins.join(",")),
+        ];
+        ContainerCreateBody {
+            image: Some(self.image.clone()),
+            cmd: Some(vec!["local".to_owned()]),
+            env: Some(env.to_vec()),
+            user: owner(&self.data_dir),
+            host_config: Some(HostConfig {
+                network_mode: Some("host".to_owned()),
+                binds: Some(vec![format!("{}:/data", self.data_dir.display())]),
+                init: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// `uid:gid` of the data directory's owner.
+fn owner(dir: &std::path::Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(dir)
+            .ok()
+            .map(|m| format!("{}:{}", m.uid(), m.gid()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// Runs `spec` until it exits or `shutdown` resolves, streaming its logs to stderr; the
+/// container is removed in every case.
+pub(crate) async fn run_local_container(
+    engine: &Engine,
+    spec: &LocalContainer,
+    shutdown: impl Future<Output = ()>,
+    progress: &Progress,
+) -> Result<(), ImageError> {
+    let docker = engine.docker().await?;
+    let name = format!("noteapp-local-{}", std::process::id());
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    docker
+        .create_container(Some(options), spec.body())
+        .await
+        .map_err(|e| ImageError::Engine(format!("cannot create container from {}: {e}", spec.image)))?;
+    let result = run_created(engine, &name, spec, shutdown, progress).await;
+    let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+    if let Err(e) = docker.remove_container(&name, Some(remove)).await {
+        progress.line(format!("warning: cannot remove container {name}: {e}"));
+    }
+    result
+}
+
+async fn run_created(
+    engine: &Engine,
+    name: &str,
+    spec: &LocalContainer,
+    shutdown: impl Future<Output = ()>,
+    progress: &Progress,
+) -> Result<(), ImageError> {
+    let docker = engine.docker().await?;
+    docker
+        .start_container(name, None)
+        .await
+        .map_err(|e| ImageError::Engine(format!("cannot start container {name}: {e}")))?;
+    progress.line(format!(
+        "noteapp local --docker: container {name} ({}), API on http://{}:{}, WebSocket on ws://{}:{}, data in {}",
+        spec.image,
+        spec.host,
+        spec.port,
+        spec.host,
+        spec.ws_port,
+        spec.data_dir.display()
+    ));
+    let logs = LogsOptionsBuilder::new()
+        .follow(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
+    let mut logs = docker.logs(name, Some(logs));
+    let follow = async {
+        while let Some(Ok(output)) = logs.next().await {
+            if let LogOutput::StdOut { message } | LogOutput::StdErr { message } = output {
+                progress.line(String::from_utf8_lossy(&message).trim_end());
+            }
+        }
+    };
+    let mut wait = docker.wait_container(name, None);
+    let exited = async {
+        let code = match wait.next().await {
+            Some(Ok(done)) => done.status_code,
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => return Err(ImageError::Engine(format!("lost container {name}: {e}"))),
+            None => 0,
+        };
+        Ok(code)
+    };
+    tokio::select! {
+        code = async { tokio::join!(follow, exited).1 } => {
+            match code? {
+                0 => Ok(()),
+                code => Err(ImageError::Engine(format!("container {name} exited with status {code}; its log is above"))),
+            }
+        }
+        () = shutdown => {
+            progress.status(format!("stopping container {name}"));
+            let stop = StopContainerOptionsBuilder::new().t(10).build();
+            let _ = docker.stop_container(name, Some(stop)).await;
+            progress.line("noteapp local --docker: stopped");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_container_shares_the_host_network_mounts_the_data_and_has_an_init() {
+        let dir = std::env::temp_dir();
+        let spec = LocalContainer {
+            image: "noteapp-local:build-0".into(),
+            data_dir: dir.clone(),
+            host: "127.0.0.1".into(),
+            port: 8000,
+            ws_port: 3001,
+            cors_origins: vec!["http://localhost:3000".into()],
+        };
+        let body = spec.body();
+        assert_eq!(body.cmd, Some(vec!["local".to_owned()]));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("host"));
+        assert_eq!(host.init, Some(true));
+        assert_eq!(host.binds, Some(vec![format!("{}:/data", dir.display())]));
+        let env = body.env.unwrap();
+        assert!(env.contains(&"NOTEAPP_PORT=8000".to_owned()));
+        assert!(env.contains(&"NOTEAPP_DATA_DIR=/data".to_owned()));
+        assert!(body.user.is_some());
+    }
+}

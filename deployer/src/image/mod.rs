@@ -1,0 +1,223 @@
+//! The image pipeline: the static `bootstrap`, `Dockerfile.lambda`, the engine, the registry.
+//!
+//! [`ensure_image`] turns the workspace into an image pinned by digest,
+//! `REGISTRY/REPOSITORY@sha256:…`, for the template's `ImageUri`:
+//! 1. cargo builds the static release `bootstrap` for the environment's architecture
+//!    ([`binary`]; incremental, in `target/lambda`);
+//! 2. the inputs (binary, Dockerfile, base, platform) give the content tag `build-<hash>`
+//!    ([`context`]);
+//! 3. ECR: the repository is ensured (scan on push, lifecycle policy) and a login is made from
+//!    the authorization token (`aws::ecr`);
+//! 4. if the registry already holds that tag, its digest is reused: no build, no push, and the
+//!    change set sees the same `ImageUri` as before, so "no changes";
+//! 5. otherwise the engine builds the two-file context and pushes it with the ECR credentials,
+//!    and the pushed digest is read back ([`engine`]).
+//!
+//! The registry is the one ECR names, unless an endpoint override (`--registry-endpoint`,
+//! `NOTEAPP_REGISTRY_ENDPOINT`) names another, such as a local registry in tests: moto's ECR
+//! gives out tokens and repositories but speaks no registry protocol. With an override, step 4
+//! asks that registry (through the engine) instead of ECR.
+
+pub(crate) mod binary;
+pub(crate) mod containers;
+pub(crate) mod context;
+pub(crate) mod engine;
+pub(crate) mod ship;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::aws::ecr::{self, RegistryLogin, RepositorySetup};
+use crate::config::Architecture;
+use crate::error::Error;
+use crate::progress::Progress;
+use context::BuildInputs;
+use engine::Engine;
+
+/// A failure of the image pipeline outside AWS calls.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ImageError {
+    #[error(
+        "the {architecture} environment {environment} needs the {triple} target: rustup target \
+         add {triple}; or set `architecture: x86_64` in environments/{environment}.yaml"
+    )]
+    MissingTarget {
+        environment: String,
+        architecture: &'static str,
+        triple: &'static str,
+    },
+    #[error("{0}")]
+    Cargo(String),
+    #[error("{0}")]
+    Engine(String),
+    #[error("image build failed: {0}")]
+    Build(String),
+    #[error("{0}")]
+    Push(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<ImageError> for Error {
+    fn from(e: ImageError) -> Self {
+        match e {
+            ImageError::MissingTarget { .. } => Error::Usage(e.to_string()),
+            ImageError::Io(e) => Error::Io(e),
+            other => Error::Io(std::io::Error::other(other.to_string())),
+        }
+    }
+}
+
+/// Where the image goes.
+pub(crate) struct Destination<'a> {
+    pub(crate) ecr: &'a aws_sdk_ecr::Client,
+    /// The ECR repository name (`noteapp`).
+    pub(crate) repository: &'a str,
+    /// A registry host[:port] to push to instead of the one ECR names.
+    pub(crate) registry_override: Option<&'a str>,
+}
+
+/// What to build.
+pub(crate) struct Source<'a> {
+    /// The workspace root (Cargo.toml, Dockerfile.lambda).
+    pub(crate) root: &'a Path,
+    pub(crate) environment: &'a str,
+    pub(crate) architecture: Architecture,
+    /// The `BASE` build argument.
+    pub(crate) base: &'a str,
+}
+
+/// The image a deploy uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ImageOutcome {
+    /// `REGISTRY/REPOSITORY@sha256:…`, the template's `ImageUri`.
+    pub(crate) uri: String,
+    /// `REGISTRY/REPOSITORY`.
+    pub(crate) name: String,
+    /// The content tag, `build-<hash>`.
+    pub(crate) tag: String,
+    pub(crate) digest: String,
+    /// True when the registry already held these inputs: nothing was built or pushed.
+    pub(crate) reused: bool,
+    /// Whether the image is in ECR itself (false with a registry override).
+    pub(crate) in_ecr: bool,
+    pub(crate) repository: RepositorySetup,
+}
+
+impl std::fmt::Display for ImageOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = if self.reused {
+            "reused: the registry already held these inputs; nothing built or pushed"
+        } else {
+            "built and pushed"
+        };
+        write!(f, "image {} ({}, {how})", self.uri, self.tag)
+    }
+}
+
+/// Builds and pushes the image of `source` to `destination` unless the registry already holds
+/// the same inputs; returns it pinned by digest (see the module doc).
+pub(crate) async fn ensure_image(
+    source: &Source<'_>,
+    destination: &Destination<'_>,
+    engine: &Engine,
+    progress: &Progress,
+) -> Result<ImageOutcome, Error> {
+    let (_, platform) = binary::target(source.architecture);
+    let path = binary::build_bootstrap(source.root, source.environment, source.architecture, progress).await?;
+    let inputs = BuildInputs::read(source.root, &path, source.base, platform).map_err(ImageError::from)?;
+    let tag = inputs.content_tag();
+    progress.status(format!("ECR repository {}", destination.repository));
+    let repository = ecr::ensure_repository(destination.ecr, destination.repository).await?;
+    if repository.changed() {
+        progress.line(format!(
+            "ECR repository {}: {} (scan on push, lifecycle policy)",
+            repository.name,
+            if repository.created { "created" } else { "updated" }
+        ));
+    }
+    let mut login = ecr::login(destination.ecr).await?;
+    if let Some(host) = destination.registry_override {
+        login.registry = registry_host(host);
+    }
+    let name = format!("{}/{}", login.registry, destination.repository);
+    let in_ecr = destination.registry_override.is_none();
+    progress.status(format!("looking for {name}:{tag}"));
+    let existing = if in_ecr {
+        ecr::find_tag(destination.ecr, destination.repository, &tag).await?
+    } else {
+        engine.registry_digest(&name, &tag, &login).await?
+    };
+    let (digest, reused) = match existing {
+        Some(digest) => (digest, true),
+        None => (build_and_push(&inputs, &name, &tag, &login, engine, progress).await?, false),
+    };
+    let outcome = ImageOutcome {
+        uri: format!("{name}@{digest}"),
+        name,
+        tag,
+        digest,
+        reused,
+        in_ecr,
+        repository,
+    };
+    progress.line(&outcome);
+    Ok(outcome)
+}
+
+async fn build_and_push(
+    inputs: &BuildInputs,
+    name: &str,
+    tag: &str,
+    login: &RegistryLogin,
+    engine: &Engine,
+    progress: &Progress,
+) -> Result<String, ImageError> {
+    progress.line(format!("building {name}:{tag} from {} (base {})", context::DOCKERFILE, inputs.base));
+    engine.build(inputs, &format!("{name}:{tag}"), progress).await?;
+    progress.status(format!("pushing {name}:{tag}"));
+    engine.push(name, tag, login, progress).await?;
+    let digest = engine.pushed_digest(name, tag, login).await?;
+    if !is_digest(&digest) {
+        return Err(ImageError::Push(format!("the registry gave {name}:{tag} a malformed digest {digest:?}")));
+    }
+    Ok(digest)
+}
+
+/// Builds the image for this machine under a local name (`noteapp-local:<content tag>`),
+/// unless the engine already has it; for `noteapp local --docker`.
+pub(crate) async fn build_local(
+    root: &Path,
+    base: &str,
+    engine: &Engine,
+    progress: &Progress,
+) -> Result<String, ImageError> {
+    let architecture = if cfg!(target_arch = "aarch64") { Architecture::Arm64 } else { Architecture::X86_64 };
+    let (_, platform) = binary::target(architecture);
+    let path = binary::build_bootstrap(root, "development", architecture, progress).await?;
+    let inputs = BuildInputs::read(root, &path, base, platform)?;
+    let image = format!("noteapp-local:{}", inputs.content_tag());
+    if engine.docker().await?.inspect_image(&image).await.is_ok() {
+        progress.line(format!("image {image} is up to date"));
+        return Ok(image);
+    }
+    progress.line(format!("building {image} from {} (base {base})", context::DOCKERFILE));
+    engine.build(&inputs, &image, progress).await?;
+    Ok(image)
+}
+
+/// `host[:port]` from an endpoint given as a host or a URL.
+fn registry_host(endpoint: &str) -> String {
+    let host = endpoint.trim().trim_start_matches("https://").trim_start_matches("http://");
+    host.trim_end_matches('/').to_owned()
+}
+
+/// `sha256:` and 64 lowercase hex digits.
+fn is_digest(digest: &str) -> bool {
+    digest
+        .strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}

@@ -1,0 +1,102 @@
+//! The image step of `noteapp deploy` (when no `--image-uri` is given) and of `noteapp image`:
+//! the flags, the account check before anything is pushed, and the tags that keep a stack's
+//! images out of the lifecycle policy's reach (see `aws::ecr`).
+
+use std::path::Path;
+
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+
+use super::engine::Engine;
+use super::{Destination, ImageOutcome, Source, ensure_image};
+use crate::aws::{aws_error, ecr, is_stack_missing, sts};
+use crate::config::EnvironmentConfig;
+use crate::error::Error;
+use crate::progress::Progress;
+
+/// The base image a deploy builds on unless `--base` says otherwise.
+pub(crate) const DEFAULT_BASE: &str = "public.ecr.aws/lambda/provided:al2023";
+
+/// How the image is built and where it goes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImageArgs {
+    /// The base image of Dockerfile.lambda (`scratch` works: the binary needs no file from it).
+    #[arg(long = "base", env = "NOTEAPP_IMAGE_BASE", value_name = "IMAGE", default_value = DEFAULT_BASE)]
+    pub base: String,
+    /// Push to this registry (HOST[:PORT]) instead of the one ECR names, still with ECR's
+    /// credentials (a local registry in tests; a mirror).
+    #[arg(long, env = "NOTEAPP_REGISTRY_ENDPOINT", value_name = "HOST[:PORT]")]
+    pub registry_endpoint: Option<String>,
+    /// The ECR repository.
+    #[arg(long, env = "NOTEAPP_REPOSITORY", value_name = "NAME", default_value = ecr::DEFAULT_REPOSITORY)]
+    pub repository: String,
+}
+
+/// Checks the account, then builds and pushes (or reuses) the image of `config`'s environment.
+pub(crate) async fn ship(
+    root: &Path,
+    config: &EnvironmentConfig,
+    args: &ImageArgs,
+    engine: &Engine,
+    progress: &Progress,
+) -> Result<(ImageOutcome, aws_sdk_ecr::Client), Error> {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(config.region.clone()))
+        .load()
+        .await;
+    progress.status("checking the AWS account");
+    sts::ensure_account(&aws_sdk_sts::Client::new(&sdk), &config.name, &config.account_id).await?;
+    let ecr = aws_sdk_ecr::Client::new(&sdk);
+    let source = Source {
+        root,
+        environment: &config.name,
+        architecture: config.architecture,
+        base: &args.base,
+    };
+    let destination = Destination {
+        ecr: &ecr,
+        repository: &args.repository,
+        registry_override: args.registry_endpoint.as_deref().filter(|e| !e.trim().is_empty()),
+    };
+    let outcome = ensure_image(&source, &destination, engine, progress).await?;
+    Ok((outcome, ecr))
+}
+
+/// Tags what `stack` runs now `deployed-<env>-previous` and `image` `deployed-<env>-current`,
+/// before the change set runs. Images outside ECR (a registry override) have no lifecycle
+/// policy to hide from: nothing to do.
+pub(crate) async fn protect(
+    ecr: &aws_sdk_ecr::Client,
+    cloudformation: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    environment: &str,
+    repository: &str,
+    image: &ImageOutcome,
+    progress: &Progress,
+) -> Result<(), Error> {
+    if !image.in_ecr {
+        return Ok(());
+    }
+    let running = stack_image(cloudformation, stack).await?;
+    let previous = running
+        .as_deref()
+        .and_then(|uri| uri.split_once('@'))
+        .filter(|(name, _)| *name == image.name)
+        .map(|(_, digest)| digest);
+    progress.status("tagging the deployed images in ECR");
+    ecr::protect_deployed(ecr, repository, environment, previous, &image.digest).await
+}
+
+/// The `ImageUri` parameter `stack` runs with now, if the stack exists.
+async fn stack_image(client: &aws_sdk_cloudformation::Client, stack: &str) -> Result<Option<String>, Error> {
+    let answer = match client.describe_stacks().stack_name(stack).send().await {
+        Ok(answer) => answer,
+        Err(e) if is_stack_missing(e.code(), e.message()) => return Ok(None),
+        Err(e) => return Err(aws_error(format!("failed to describe stack {stack}"), &e)),
+    };
+    Ok(answer.stacks().first().and_then(|s| {
+        s.parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some("ImageUri"))
+            .and_then(|p| p.parameter_value().map(str::to_owned))
+    }))
+}

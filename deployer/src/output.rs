@@ -1,0 +1,272 @@
+//! The results of the stack commands: each is `Serialize` for `--json` and `Display` for people,
+//! and is printed once, on stdout, when the command ends (progress went to stderr meanwhile).
+//!
+//! JSON shapes (stable; fields are only ever added):
+//! - `deploy`: `{"environment", "stack_name", "result": "created"|"updated"|"unchanged"|"failed",
+//!   "change_set": string|null, "changes": [Change], "stack_status": string|null,
+//!   "outputs": {key: value}, "failures": [Event]}`
+//! - `diff`: `{"environment", "stack_name", "action": "create"|"update"|"none", "changes": [Change],
+//!   "blocked": [logical id]}`
+//! - `outputs`: `{key: value}`, the stack outputs as one flat object (`jq -r .WebSocketURL`).
+//! - `status`: `{"environment", "stack_name", "exists", "status": string|null,
+//!   "status_reason": string|null, "created": string|null, "last_updated": string|null,
+//!   "recent_failures": [Event]}`
+//! - `destroy`: `{"environment", "stack_name", "result": "deleted"|"absent",
+//!   "retained_tables": [table name]}`
+//!
+//! where `Change` is `{"action", "logical_id", "physical_id": string|null, "resource_type",
+//! "replacement": "True"|"False"|"Conditional"|null, "properties": [name]}` and `Event` is
+//! `{"timestamp", "logical_id", "resource_type", "status", "reason": string|null}`; times are
+//! RFC 3339 UTC.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::aws::changes::ResourceChange;
+use crate::aws::stack::StackEvent;
+use crate::error::Error;
+
+/// Prints a result on stdout, as JSON or as text; a closed pipe is not an error.
+pub(crate) fn emit<T: Serialize + fmt::Display>(result: &T, json: bool) -> Result<(), Error> {
+    let text = if json {
+        serde_json::to_string_pretty(result).map_err(std::io::Error::other)? + "\n"
+    } else {
+        result.to_string()
+    };
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum DeployResult {
+    Created,
+    Updated,
+    Unchanged,
+    Failed,
+}
+
+/// What `noteapp deploy` did.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct DeployReport {
+    pub(crate) environment: String,
+    pub(crate) stack_name: String,
+    pub(crate) result: DeployResult,
+    pub(crate) change_set: Option<String>,
+    pub(crate) changes: Vec<ResourceChange>,
+    pub(crate) stack_status: Option<String>,
+    pub(crate) outputs: BTreeMap<String, String>,
+    pub(crate) failures: Vec<StackEvent>,
+}
+
+impl DeployReport {
+    /// The error a failed deploy exits with, after the report was printed.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        match self.result {
+            DeployResult::Failed => Err(Error::StackFailed {
+                stack: self.stack_name.clone(),
+                status: self.stack_status.clone().unwrap_or_default(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn write_outputs(f: &mut fmt::Formatter<'_>, outputs: &BTreeMap<String, String>) -> fmt::Result {
+    let width = outputs.keys().map(String::len).max().unwrap_or(0);
+    for (key, value) in outputs {
+        writeln!(f, "  {key:width$}  {value}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for DeployReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stack = &self.stack_name;
+        let status = self.stack_status.as_deref().unwrap_or("unknown");
+        match self.result {
+            DeployResult::Unchanged => {
+                return writeln!(f, "stack {stack} is up to date: nothing changed ({status})");
+            }
+            DeployResult::Created | DeployResult::Updated => {
+                let count = self.changes.len();
+                writeln!(
+                    f,
+                    "stack {stack} is {status} ({count} resource changes applied)"
+                )?;
+            }
+            DeployResult::Failed => {
+                writeln!(
+                    f,
+                    "deploy of stack {stack} failed; the stack is now {status}"
+                )?;
+                if self.failures.is_empty() {
+                    writeln!(f, "CloudFormation reported no failed resource")?;
+                } else {
+                    writeln!(f, "failed resources:")?;
+                    for e in &self.failures {
+                        let reason = e.reason.as_deref().unwrap_or("no reason given");
+                        writeln!(
+                            f,
+                            "  {} ({}) {}: {reason}",
+                            e.logical_id, e.resource_type, e.status
+                        )?;
+                    }
+                }
+                if status == "ROLLBACK_COMPLETE" {
+                    writeln!(
+                        f,
+                        "the stack's first create failed, and CloudFormation cannot update a \
+                         ROLLBACK_COMPLETE stack: fix the cause above, delete the stack with \
+                         `noteapp destroy {}` (tables are kept), then deploy again",
+                        self.environment
+                    )?;
+                }
+            }
+        }
+        if !self.outputs.is_empty() {
+            writeln!(f, "outputs:")?;
+            write_outputs(f, &self.outputs)?;
+        }
+        Ok(())
+    }
+}
+
+/// What `noteapp diff` found.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct DiffReport {
+    pub(crate) environment: String,
+    pub(crate) stack_name: String,
+    /// `create`, `update` or `none`.
+    pub(crate) action: &'static str,
+    pub(crate) changes: Vec<ResourceChange>,
+    pub(crate) blocked: Vec<String>,
+    #[serde(skip)]
+    pub(crate) stateful: Vec<String>,
+}
+
+impl fmt::Display for DiffReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.action == "none" {
+            return writeln!(
+                f,
+                "stack {} is up to date: nothing would change",
+                self.stack_name
+            );
+        }
+        let verb = if self.action == "create" {
+            "create"
+        } else {
+            "update"
+        };
+        writeln!(f, "a deploy would {verb} stack {}:", self.stack_name)?;
+        let diff = crate::aws::changes::Diff {
+            changes: &self.changes,
+            stateful: &self.stateful,
+        };
+        write!(f, "{diff}")?;
+        if !self.blocked.is_empty() {
+            writeln!(
+                f,
+                "deploy refuses to replace {} without --allow-replacement",
+                self.blocked.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `noteapp outputs`: the stack outputs, a flat map in JSON.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub(crate) struct OutputsReport(pub(crate) BTreeMap<String, String>);
+
+impl fmt::Display for OutputsReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_outputs(f, &self.0)
+    }
+}
+
+/// `noteapp status`: where the stack stands and what failed last.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct StatusReport {
+    pub(crate) environment: String,
+    pub(crate) stack_name: String,
+    pub(crate) exists: bool,
+    pub(crate) status: Option<String>,
+    pub(crate) status_reason: Option<String>,
+    pub(crate) created: Option<String>,
+    pub(crate) last_updated: Option<String>,
+    pub(crate) recent_failures: Vec<StackEvent>,
+}
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stack = &self.stack_name;
+        let Some(status) = &self.status else {
+            return writeln!(
+                f,
+                "stack {stack} does not exist ({} is not deployed)",
+                self.environment
+            );
+        };
+        writeln!(f, "stack {stack}: {status}")?;
+        if let Some(reason) = &self.status_reason {
+            writeln!(f, "  reason: {reason}")?;
+        }
+        if let Some(t) = &self.created {
+            writeln!(f, "  created: {t}")?;
+        }
+        if let Some(t) = &self.last_updated {
+            writeln!(f, "  last updated: {t}")?;
+        }
+        if !self.recent_failures.is_empty() {
+            writeln!(f, "failures in the last operation:")?;
+            for e in &self.recent_failures {
+                let reason = e.reason.as_deref().unwrap_or("no reason given");
+                writeln!(
+                    f,
+                    "  {} {} ({}) {}: {reason}",
+                    e.timestamp, e.logical_id, e.resource_type, e.status
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What `noteapp destroy` did.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct DestroyReport {
+    pub(crate) environment: String,
+    pub(crate) stack_name: String,
+    /// `deleted` or `absent`.
+    pub(crate) result: &'static str,
+    pub(crate) retained_tables: Vec<String>,
+}
+
+impl fmt::Display for DestroyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.result == "absent" {
+            return writeln!(
+                f,
+                "stack {} does not exist: nothing to destroy",
+                self.stack_name
+            );
+        }
+        writeln!(f, "stack {} is deleted", self.stack_name)?;
+        if !self.retained_tables.is_empty() {
+            writeln!(
+                f,
+                "tables kept (DeletionPolicy Retain): {}",
+                self.retained_tables.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,25 @@
+//! The plan a deploy carries out: everything resolved from flags and the environment file, with
+//! the template already rendered, so the AWS steps never read configuration themselves.
+
+use serde::Serialize;
+
+/// One CloudFormation deploy, fully resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// `staging` or `production` (never `development`, which is local only).
+    pub environment: String,
+    pub stack_name: String,
+    pub region: String,
+    /// The AWS account the environment file says this environment belongs to.
+    pub account_id: String,
+    /// The rendered template body (YAML).
+    pub template_body: String,
+    /// Stack parameters, in a stable order.
+    pub parameters: Vec<(String, String)>,
+    /// Stack tags, in a stable order.
+    pub tags: Vec<(String, String)>,
+    /// Whether the change set must be confirmed before it runs (production: yes).
+    pub confirm: bool,
+    /// Logical ids of resources whose replacement loses data (the tables).
+    pub stateful_resources: Vec<String>,
+}

@@ -1,0 +1,272 @@
+//! Rendering: an environment and the template in, the [`Plan`] a deploy sends out.
+//!
+//! `templates/noteapp.yaml` is data: plain CloudFormation whose every environment-specific value
+//! is a parameter. [`plan`] is pure and deterministic: it checks the image reference, turns the
+//! environment file into stack parameters (in a fixed order) and tags, checks that they are
+//! exactly the parameters the template declares, and lists the tables, whose replacement a deploy
+//! must never do silently. [`load_plan`] is the thin wrapper that reads the two files.
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use serde_norway::Value;
+
+use crate::config::{self, EnvironmentConfig};
+use crate::plan::Plan;
+
+/// Where the template lives, relative to the repository root.
+pub const TEMPLATE_PATH: &str = "templates/noteapp.yaml";
+
+/// The resource type whose replacement or removal loses data.
+const STATEFUL_TYPE: &str = "AWS::DynamoDB::Table";
+
+/// A problem with the template or with what is rendered into it.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read the template {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{TEMPLATE_PATH} is not valid YAML: {0}")]
+    Yaml(String),
+    #[error("{TEMPLATE_PATH}: {0}")]
+    Shape(String),
+    #[error(
+        "{TEMPLATE_PATH} and the environment disagree on parameters (declared but not rendered: [{}]; rendered but not declared: [{}]): update the template's Parameters or deployer/src/template/mod.rs together",
+        missing.join(", "),
+        unknown.join(", ")
+    )]
+    Parameters {
+        missing: Vec<String>,
+        unknown: Vec<String>,
+    },
+    #[error(
+        "--image-uri {uri:?} {reason}: expected REGISTRY/REPO@sha256:<64 hex digits> (or REGISTRY/REPO:TAG), e.g. 123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp@sha256:…"
+    )]
+    ImageUri { uri: String, reason: &'static str },
+}
+
+/// Resolves what a deploy of `config` with image `image_uri` sends. Pure: no I/O.
+pub fn plan(
+    config: &EnvironmentConfig,
+    template_body: &str,
+    image_uri: &str,
+) -> Result<Plan, TemplateError> {
+    check_image_uri(image_uri)?;
+    let template: Value =
+        serde_norway::from_str(template_body).map_err(|e| TemplateError::Yaml(e.to_string()))?;
+    let parameters = parameters(config, image_uri);
+    check_parameters(&template, &parameters)?;
+    Ok(Plan {
+        environment: config.name.clone(),
+        stack_name: config.stack_name.clone(),
+        region: config.region.clone(),
+        account_id: config.account_id.clone(),
+        template_body: template_body.to_owned(),
+        parameters,
+        tags: tags(config),
+        confirm: config.confirm_changes,
+        stateful_resources: stateful_resources(&template)?,
+    })
+}
+
+/// Reads `<root>/environments/<env>.yaml` and the template, and renders the plan.
+pub fn load_plan(root: &Path, env: &str, image_uri: &str) -> Result<Plan, crate::error::Error> {
+    let config = config::load(root, env)?;
+    let body = read_template(root)?;
+    Ok(plan(&config, &body, image_uri)?)
+}
+
+/// Reads the template body from the repository at `root`.
+pub fn read_template(root: &Path) -> Result<String, TemplateError> {
+    let path = root.join(TEMPLATE_PATH);
+    std::fs::read_to_string(&path).map_err(|source| TemplateError::Read { path, source })
+}
+
+/// A well-formed stand-in image (account 000000000000, the environment's region, an all-zero
+/// digest) so `render` works offline, before any image exists.
+pub fn placeholder_image_uri(config: &EnvironmentConfig) -> String {
+    format!(
+        "000000000000.dkr.ecr.{}.amazonaws.com/{}@sha256:{}",
+        config.region,
+        config.stack_name.to_ascii_lowercase(),
+        "0".repeat(64)
+    )
+}
+
+/// The stack parameters, in the order people read them.
+fn parameters(config: &EnvironmentConfig, image_uri: &str) -> Vec<(String, String)> {
+    let flag = |on: bool| if on { "true" } else { "false" }.to_owned();
+    let mut out = vec![
+        ("Environment".to_owned(), config.name.clone()),
+        ("ImageUri".to_owned(), image_uri.to_owned()),
+        (
+            "FirebaseProjectId".to_owned(),
+            config.firebase_project_id.clone(),
+        ),
+        (
+            "AllowedOrigins".to_owned(),
+            config.allowed_origins.join(","),
+        ),
+        ("LogLevel".to_owned(), config.log_level.as_str().to_owned()),
+        (
+            "LogRetentionDays".to_owned(),
+            config.log_retention_days.to_string(),
+        ),
+        (
+            "Architecture".to_owned(),
+            config.architecture.as_str().to_owned(),
+        ),
+    ];
+    for (key, settings) in config.functions.each() {
+        let prefix = pascal_case(key);
+        out.push((
+            format!("{prefix}MemorySize"),
+            settings.memory_mb.to_string(),
+        ));
+        out.push((
+            format!("{prefix}Timeout"),
+            settings.timeout_seconds.to_string(),
+        ));
+    }
+    out.push((
+        "PointInTimeRecovery".to_owned(),
+        flag(config.tables.point_in_time_recovery),
+    ));
+    out.push((
+        "DeletionProtection".to_owned(),
+        flag(config.tables.deletion_protection),
+    ));
+    out
+}
+
+/// Stack tags: the file's, plus `Project=noteapp` and `Environment=<name>`, sorted by key.
+fn tags(config: &EnvironmentConfig) -> Vec<(String, String)> {
+    let mut tags = config.tags.clone();
+    tags.insert("Project".to_owned(), "noteapp".to_owned());
+    tags.insert("Environment".to_owned(), config.name.clone());
+    tags.into_iter().collect()
+}
+
+/// `ws_connect` → `WsConnect`.
+fn pascal_case(key: &str) -> String {
+    key.split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The template's top-level mapping `section` (`Parameters`, `Resources`).
+fn section<'a>(
+    template: &'a Value,
+    section: &str,
+) -> Result<&'a serde_norway::Mapping, TemplateError> {
+    template
+        .get(section)
+        .and_then(Value::as_mapping)
+        .ok_or_else(|| TemplateError::Shape(format!("has no {section} mapping")))
+}
+
+/// Refuses parameters the template does not declare, and declared ones without a value.
+fn check_parameters(
+    template: &Value,
+    parameters: &[(String, String)],
+) -> Result<(), TemplateError> {
+    let declared: Vec<&str> = section(template, "Parameters")?
+        .keys()
+        .filter_map(Value::as_str)
+        .collect();
+    let rendered: Vec<&str> = parameters.iter().map(|(k, _)| k.as_str()).collect();
+    let missing: Vec<String> = declared
+        .iter()
+        .filter(|d| !rendered.contains(d))
+        .map(|d| d.to_string())
+        .collect();
+    let unknown: Vec<String> = rendered
+        .iter()
+        .filter(|r| !declared.contains(r))
+        .map(|r| r.to_string())
+        .collect();
+    if missing.is_empty() && unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(TemplateError::Parameters { missing, unknown })
+    }
+}
+
+/// Logical ids of every table in the template, in template order.
+fn stateful_resources(template: &Value) -> Result<Vec<String>, TemplateError> {
+    Ok(section(template, "Resources")?
+        .iter()
+        .filter(|(_, resource)| resource.get("Type").and_then(Value::as_str) == Some(STATEFUL_TYPE))
+        .filter_map(|(id, _)| id.as_str().map(str::to_owned))
+        .collect())
+}
+
+/// Checks `uri` is `REGISTRY/REPO@sha256:<64 hex>` or `REGISTRY/REPO:TAG`.
+pub fn check_image_uri(uri: &str) -> Result<(), TemplateError> {
+    let fail = |reason| {
+        Err(TemplateError::ImageUri {
+            uri: uri.to_owned(),
+            reason,
+        })
+    };
+    let name = if let Some((name, digest)) = uri.split_once("@sha256:") {
+        if digest.len() != 64
+            || !digest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return fail("has a malformed digest (64 lowercase hex digits after @sha256:)");
+        }
+        name
+    } else {
+        let last_slash = uri.rfind('/').unwrap_or(0);
+        let Some(colon) = uri[last_slash..].find(':').map(|i| last_slash + i) else {
+            return fail("has neither a digest nor a tag");
+        };
+        let tag = &uri[colon + 1..];
+        let tag_ok = (1..=128).contains(&tag.len())
+            && !tag.starts_with(['.', '-'])
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !tag_ok {
+            return fail("has a malformed tag");
+        }
+        &uri[..colon]
+    };
+    let Some((registry, repo)) = name.split_once('/') else {
+        return fail("names no registry");
+    };
+    let (host, port) = registry.split_once(':').unwrap_or((registry, ""));
+    let host_ok = !host.is_empty()
+        && (host.contains('.') || host == "localhost" || !port.is_empty())
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && port.bytes().all(|b| b.is_ascii_digit());
+    if !host_ok {
+        return fail("names no registry host");
+    }
+    let repo_ok = repo.split('/').all(|part| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    });
+    if !repo_ok {
+        return fail(
+            "has a malformed repository name (lowercase letters, digits, '.', '_', '-', '/')",
+        );
+    }
+    Ok(())
+}

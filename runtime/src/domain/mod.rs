@@ -1,0 +1,178 @@
+//! The notes domain: pure types and rules, with no SDK and no I/O.
+//!
+//! Everything the API decides about notes, comments and profiles that does not need storage lives
+//! here: the records as stored, the JSON models the front end reads, validation limits, timestamps
+//! and offset pagination. The storage layer (`crate::store`) and the HTTP layer (`crate::http`)
+//! both build on these types.
+
+mod models;
+mod validate;
+
+pub use models::{
+    AuthorView, Comment, CommentView, Note, PrivateNoteView, PublicNoteView, UserProfile,
+    UserProfileView,
+};
+pub use validate::{
+    FieldError, MAX_COMMENT_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_TITLE_CHARS, NoteDraft, NoteEdit,
+    ProfileEdit, parse_comment_content, parse_note_draft, parse_note_edit, parse_profile_edit,
+};
+
+use serde::Serialize;
+
+/// A UTC timestamp in the one text form the API and the stores use:
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, fixed width, so text order is time order.
+pub type Timestamp = String;
+
+/// The current time as a [`Timestamp`].
+pub fn now() -> Timestamp {
+    format_time(chrono::Utc::now())
+}
+
+/// Formats a UTC time as a [`Timestamp`].
+pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// The display name given to a user who has none: stable per user, never empty.
+pub fn default_display_name(uid: &str, anonymous: bool) -> String {
+    let short: String = uid.chars().take(8).collect();
+    if anonymous {
+        format!("Guest {short}")
+    } else {
+        format!("User {short}")
+    }
+}
+
+/// Default and maximum page sizes for every list route.
+pub const DEFAULT_LIMIT: u32 = 20;
+/// The largest `limit` a list accepts.
+pub const MAX_LIMIT: u32 = 100;
+
+/// A validated request for one page of a list: `page` ≥ 1, `limit` in 1..=100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub limit: u32,
+}
+
+impl PageRequest {
+    /// Items to skip before this page starts.
+    pub fn offset(&self) -> usize {
+        (self.page as usize - 1) * self.limit as usize
+    }
+
+    /// Validates raw `page` and `limit` query values (absent means the default).
+    pub fn parse(page: Option<&str>, limit: Option<&str>) -> Result<Self, FieldError> {
+        let page = match page {
+            None => 1,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(n) if n >= 1 => n,
+                _ => return Err(FieldError::new("page", "page must be an integer ≥ 1")),
+            },
+        };
+        let limit = match limit {
+            None => DEFAULT_LIMIT,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(FieldError::new(
+                        "limit",
+                        "limit must be an integer from 1 to 100",
+                    ));
+                }
+            },
+        };
+        // Keep offsets far from overflow on any platform.
+        if page > 1_000_000 {
+            return Err(FieldError::new("page", "page must be at most 1000000"));
+        }
+        Ok(Self { page, limit })
+    }
+}
+
+/// One page of a list together with the total number of items in the whole list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// The `pagination` object of list responses.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Pagination {
+    pub page: u32,
+    pub limit: u32,
+    pub total: u64,
+    pub has_next: bool,
+    pub has_prev: bool,
+}
+
+impl Pagination {
+    /// The pagination object for `request` over a list of `total` items.
+    pub fn new(request: PageRequest, total: u64) -> Self {
+        let end = u64::from(request.page) * u64::from(request.limit);
+        Self {
+            page: request.page,
+            limit: request.limit,
+            total,
+            has_next: end < total,
+            has_prev: request.page > 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_fixed_width_utc_with_z() {
+        let t = now();
+        assert_eq!(t.len(), 27, "{t}");
+        assert!(t.ends_with('Z'));
+        assert!(chrono::DateTime::parse_from_rfc3339(&t).is_ok());
+    }
+
+    #[test]
+    fn page_request_applies_defaults_and_limits() {
+        assert_eq!(
+            PageRequest::parse(None, None).unwrap(),
+            PageRequest { page: 1, limit: 20 }
+        );
+        assert_eq!(
+            PageRequest::parse(Some("0"), None).unwrap_err().field,
+            "page"
+        );
+        assert_eq!(
+            PageRequest::parse(None, Some("101")).unwrap_err().field,
+            "limit"
+        );
+        assert_eq!(
+            PageRequest::parse(None, Some("0")).unwrap_err().field,
+            "limit"
+        );
+        assert_eq!(
+            PageRequest::parse(Some("x"), None).unwrap_err().field,
+            "page"
+        );
+        assert_eq!(
+            PageRequest::parse(Some("3"), Some("100")).unwrap().offset(),
+            200
+        );
+    }
+
+    #[test]
+    fn pagination_flags_follow_the_total() {
+        let p = Pagination::new(PageRequest { page: 1, limit: 20 }, 20);
+        assert!(!p.has_next && !p.has_prev);
+        let p = Pagination::new(PageRequest { page: 2, limit: 20 }, 41);
+        assert!(p.has_next && p.has_prev);
+    }
+
+    #[test]
+    fn default_names_are_stable_and_short() {
+        assert_eq!(default_display_name("abcdefghijk", false), "User abcdefgh");
+        assert_eq!(default_display_name("ab", true), "Guest ab");
+    }
+}

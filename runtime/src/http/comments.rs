@@ -1,0 +1,95 @@
+//! Comments: `/notes/{id}/comments` on public notes, `/me/notes/{id}/comments` on the caller's own.
+//!
+//! A comment is stored only if its note passes the gate at the moment of the write (public, or
+//! owned by the caller), then handed to the real-time sink with the audience that may see it.
+
+use http::{Response, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::notes::{author_of, owned_note};
+use super::{ApiError, Audience, Ctx, comments_success, note_id};
+use crate::domain::{Comment, PageRequest, now, parse_comment_content};
+use crate::store::CommentGate;
+
+type Answer = Result<Response<String>, ApiError>;
+
+/// `{comments, count, postId}` for one page of a note's comments.
+async fn list_data(ctx: &Ctx<'_>, id: Uuid, request: PageRequest) -> Result<Value, ApiError> {
+    let page = ctx.app.store.list_comments(id, request).await?;
+    let comments: Vec<_> = page.items.iter().map(Comment::view).collect();
+    Ok(json!({"comments": comments, "count": page.total, "postId": id}))
+}
+
+async fn list(ctx: &Ctx<'_>, id: Uuid) -> Answer {
+    let data = list_data(ctx, id, ctx.page()?).await?;
+    comments_success(StatusCode::OK, data)
+}
+
+/// `GET /notes/{id}/comments`: 404 unless the note is public.
+pub(super) async fn list_public(ctx: &Ctx<'_>, id: Uuid) -> Answer {
+    match ctx.app.store.get_note(id).await? {
+        Some(note) if note.is_public() => list(ctx, id).await,
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// `GET /me/notes/{id}/comments`: the owner only.
+pub(super) async fn list_mine(ctx: &Ctx<'_>, raw_id: &str) -> Answer {
+    let me = ctx.identity().await?;
+    let note = owned_note(ctx, &me, raw_id).await?;
+    list(ctx, note.id).await
+}
+
+async fn create(ctx: &Ctx<'_>, raw_id: &str, mine: bool) -> Answer {
+    let me = ctx.identity().await?;
+    let id = note_id(raw_id)?;
+    // A comment on a public note is for everyone, on a private one for its owner alone.
+    let (gate, audience) = if mine {
+        let note = owned_note(ctx, &me, raw_id).await?;
+        let audience = if note.is_public() {
+            Audience::Everyone
+        } else {
+            Audience::Owner(me.uid.clone())
+        };
+        (CommentGate::Owner(me.uid.clone()), audience)
+    } else {
+        (CommentGate::Public, Audience::Everyone)
+    };
+    let content = parse_comment_content(&ctx.json(false)?)?;
+    let (username, _) = author_of(ctx, &me).await?;
+    let at = now();
+    let comment = Comment {
+        id: Uuid::new_v4(),
+        note_id: id,
+        author_uid: me.uid,
+        username,
+        content,
+        created_at: at.clone(),
+        updated_at: at,
+    };
+    ctx.app.store.add_comment(&comment, &gate).await?;
+    let view = comment.view();
+    if let Some(events) = &ctx.app.events {
+        // The first page as a plain list request would return it: clients that replace their
+        // list with it end with exactly one copy of the comment, whatever else they did.
+        match list_data(ctx, id, PageRequest::parse(None, None)?).await {
+            Ok(list) => events.comment_created(&view, audience, list).await,
+            Err(e) => tracing::warn!(
+                status = e.status.as_u16(),
+                "comment stored but its list could not be read for real time"
+            ),
+        }
+    }
+    comments_success(StatusCode::CREATED, view)
+}
+
+/// `POST /notes/{id}/comments`: any signed-in user, on a public note.
+pub(super) async fn create_public(ctx: &Ctx<'_>, raw_id: &str) -> Answer {
+    create(ctx, raw_id, false).await
+}
+
+/// `POST /me/notes/{id}/comments`: the owner, on their own note (public or private).
+pub(super) async fn create_mine(ctx: &Ctx<'_>, raw_id: &str) -> Answer {
+    create(ctx, raw_id, true).await
+}

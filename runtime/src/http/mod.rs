@@ -1,0 +1,257 @@
+//! The notes API: one router for Lambda (Function URL, payload 2.0) and for `noteapp local`.
+//!
+//! [`handle`] takes a plain `http::Request` and always returns a response: every failure becomes
+//! the contract's JSON error body (`{status:"error", error:{code, message, field?}}`) with the right
+//! status, and nothing a client sends can make it panic. Route handlers live one module per
+//! resource; this module owns routing, request parsing, authentication and the envelopes.
+
+mod comments;
+mod error;
+mod notes;
+mod profile;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub use error::ApiError;
+
+use crate::auth::{Identity, Verifier, bearer_token};
+use crate::domain::{CommentView, FieldError, PageRequest};
+use crate::store::Store;
+
+/// The largest request body the API reads; larger bodies get 413.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Who receives a `comment.created` message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// A public note: every connection.
+    Everyone,
+    /// A private note: only this user's connections.
+    Owner(String),
+}
+
+/// Receives each comment right after it is stored, to deliver it in real time.
+#[async_trait::async_trait]
+pub trait CommentEvents: Send + Sync {
+    /// Called once per stored comment with the note's first page of comments as a list
+    /// response would carry it (`{postId, comments, count}`, read after the write); failures are
+    /// the sink's to log, never the request's.
+    async fn comment_created(&self, comment: &CommentView, audience: Audience, list: Value);
+}
+
+/// Everything a request needs, built once per process and shared by every invocation.
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub verifier: Verifier,
+    pub events: Option<Arc<dyn CommentEvents>>,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, verifier: Verifier) -> Self {
+        Self {
+            store,
+            verifier,
+            events: None,
+        }
+    }
+
+    /// Adds the real-time sink that hears about stored comments.
+    pub fn with_events(mut self, events: Arc<dyn CommentEvents>) -> Self {
+        self.events = Some(events);
+        self
+    }
+}
+
+/// A parsed request, as the route handlers see it.
+pub(crate) struct Ctx<'a> {
+    app: &'a App,
+    headers: &'a http::HeaderMap,
+    query: HashMap<String, String>,
+    body: &'a Bytes,
+}
+
+impl Ctx<'_> {
+    /// The caller, from a verified `Authorization: Bearer` token.
+    async fn identity(&self) -> Result<Identity, ApiError> {
+        let header = self
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let token = bearer_token(header)?;
+        Ok(self.app.verifier.verify(token).await?)
+    }
+
+    /// The caller, who must be a regular (not anonymous) user.
+    async fn regular_user(&self) -> Result<Identity, ApiError> {
+        let identity = self.identity().await?;
+        if identity.is_anonymous {
+            return Err(ApiError::forbidden("Regular account required"));
+        }
+        Ok(identity)
+    }
+
+    fn page(&self) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest::parse(
+            self.query.get("page").map(String::as_str),
+            self.query.get("limit").map(String::as_str),
+        )?)
+    }
+
+    /// The body as JSON; an empty body counts as `{}` only when `empty_ok`.
+    fn json(&self, empty_ok: bool) -> Result<Value, ApiError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            if empty_ok {
+                return Ok(json!({}));
+            }
+            return Err(ApiError::bad_request("the request body must be JSON"));
+        }
+        serde_json::from_slice(self.body)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
+    }
+}
+
+/// Parses a path segment as a note id (422 otherwise).
+fn note_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::from(FieldError::new("id", "Invalid UUID format")))
+}
+
+/// `{status:"success", data}`.
+fn success(status: StatusCode, data: impl Serialize) -> Result<Response<String>, ApiError> {
+    Ok(json_response(
+        status,
+        &json!({"status": "success", "data": data}),
+    ))
+}
+
+/// `{success:true, data}`, the comments envelope.
+fn comments_success(
+    status: StatusCode,
+    data: impl Serialize,
+) -> Result<Response<String>, ApiError> {
+    Ok(json_response(
+        status,
+        &json!({"success": true, "data": data}),
+    ))
+}
+
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<String> {
+    let mut response = Response::new(body.to_string());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Answers one request. Never fails and never panics on input.
+pub async fn handle(app: &App, request: Request<Bytes>) -> Response<String> {
+    let (parts, body) = request.into_parts();
+    if body.len() > MAX_BODY_BYTES {
+        return ApiError::payload_too_large().into_response();
+    }
+    let query = parts
+        .uri
+        .query()
+        .map(|q| {
+            let mut map = HashMap::new();
+            for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+                map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+            }
+            map
+        })
+        .unwrap_or_default();
+    let ctx = Ctx {
+        app,
+        headers: &parts.headers,
+        query,
+        body: &body,
+    };
+    let path = parts.uri.path();
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    match route(&ctx, &parts.method, &segments).await {
+        Ok(response) => response,
+        Err(error) => {
+            if error.status.is_server_error() {
+                tracing::error!(status = error.status.as_u16(), code = error.code, message = %error.message, "request failed");
+            }
+            error.into_response()
+        }
+    }
+}
+
+async fn route(
+    ctx: &Ctx<'_>,
+    method: &Method,
+    segments: &[&str],
+) -> Result<Response<String>, ApiError> {
+    use Method as M;
+    match (segments, method) {
+        (["healthz"], &M::GET) => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
+
+        (["notes"], &M::GET) => notes::list_public(ctx).await,
+        (["notes", id], &M::GET) => notes::get_public(ctx, note_id(id)?).await,
+        (["notes", id, "comments"], &M::GET) => comments::list_public(ctx, note_id(id)?).await,
+        (["notes", id, "comments"], &M::POST) => comments::create_public(ctx, id).await,
+
+        (["me", "notes"], &M::GET) => notes::list_mine(ctx).await,
+        (["me", "notes"], &M::POST) => notes::create(ctx).await,
+        (["me", "notes", id], &M::GET) => notes::get_mine(ctx, id).await,
+        (["me", "notes", id], &M::PATCH) => notes::update(ctx, id).await,
+        (["me", "notes", id], &M::DELETE) => notes::delete(ctx, id).await,
+        (["me", "notes", id, "publish"], &M::POST) => notes::publish(ctx, id, true).await,
+        (["me", "notes", id, "unpublish"], &M::POST) => notes::publish(ctx, id, false).await,
+        (["me", "notes", id, "comments"], &M::GET) => comments::list_mine(ctx, id).await,
+        (["me", "notes", id, "comments"], &M::POST) => comments::create_mine(ctx, id).await,
+
+        (["me"], &M::GET) => profile::get(ctx).await,
+        (["me"], &M::PATCH) => profile::update(ctx).await,
+        (["auth", "login"], &M::GET) => profile::login(ctx).await,
+        (["auth", "anonymous-login"], &M::POST) => profile::anonymous_login(ctx).await,
+        (["auth", "anonymous-promote"], &M::POST) => profile::promote(ctx).await,
+
+        _ => Err(match allowed_methods(segments) {
+            Some(allow) => ApiError::method_not_allowed(method, allow),
+            None => ApiError::not_found(),
+        }),
+    }
+}
+
+/// The methods a known path accepts, for 405 answers.
+fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
+    Some(match segments {
+        ["healthz"] | ["notes"] | ["notes", _] | ["auth", "login"] => "GET",
+        ["notes", _, "comments"] | ["me", "notes"] | ["me", "notes", _, "comments"] => "GET, POST",
+        ["me", "notes", _] => "GET, PATCH, DELETE",
+        ["me", "notes", _, "publish" | "unpublish"]
+        | ["auth", "anonymous-login" | "anonymous-promote"] => "POST",
+        ["me"] => "GET, PATCH",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_its_methods_listed() {
+        assert_eq!(
+            allowed_methods(&["me", "notes", "x"]),
+            Some("GET, PATCH, DELETE")
+        );
+        assert_eq!(allowed_methods(&["nope"]), None);
+    }
+}

@@ -1,0 +1,107 @@
+//! The whole local stack wired in one place: the HTTP gateway and the WebSocket gateway on one
+//! store, trusting only the signing key kept in the data directory.
+//!
+//! Two callers share it so they cannot drift apart: `noteapp local` (on the host) and
+//! `bootstrap local` (inside the Lambda image, for `noteapp local --docker`, where the image holds
+//! nothing but `bootstrap`). Callers bind the listeners themselves (to report a busy port their
+//! own way) and pass the future that ends the stack (Ctrl-C, SIGTERM).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use super::{Cors, HttpGateway, WsGateway, operator_token};
+use crate::auth::{KeySource, LocalSigner, Verifier};
+use crate::http::App;
+use crate::store::{ConnectionStore, Store};
+use crate::ws::WsContext;
+use crate::ws::fanout::FanoutOptions;
+use crate::ws::management::ManagementPoster;
+use crate::ws::trigger::InProcessTrigger;
+
+/// The Firebase project id local tokens are issued for and checked against.
+pub const LOCAL_PROJECT: &str = "noteapp-local";
+
+/// A problem starting the local stack, naming the file or directory.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalStackError {
+    #[error("local signing key in {}: {reason}", dir.display())]
+    SigningKey { dir: PathBuf, reason: String },
+    #[error("cannot read or create the operator token in {}: {source}", dir.display())]
+    OperatorToken {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The verifier of `noteapp local`: tokens signed by the key in `data_dir` (created on first use).
+pub fn local_verifier(data_dir: &Path) -> Result<Verifier, LocalStackError> {
+    let signer = LocalSigner::load_or_create(data_dir).map_err(|e| LocalStackError::SigningKey {
+        dir: data_dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(Verifier::new(LOCAL_PROJECT, KeySource::Static(signer.jwks())))
+}
+
+/// Everything [`run_stack`] serves.
+pub struct LocalStack<S> {
+    pub http: TcpListener,
+    pub ws: TcpListener,
+    pub data_dir: PathBuf,
+    pub verifier: Verifier,
+    pub store: Arc<S>,
+    pub cors_origins: Vec<String>,
+}
+
+/// Serves the HTTP API and the WebSocket API (with its management API and broadcast route) until
+/// `shutdown` resolves or a listener fails.
+pub async fn run_stack<S: Store + ConnectionStore>(
+    stack: LocalStack<S>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let ws_port = stack.ws.local_addr()?.port();
+    let operator =
+        operator_token(&stack.data_dir).map_err(|source| LocalStackError::OperatorToken {
+            dir: stack.data_dir.clone(),
+            source,
+        })?;
+    let ws = WsContext {
+        connections: stack.store.clone(),
+        verifier: Some(stack.verifier.clone()),
+        poster: Arc::new(ManagementPoster::local(&format!(
+            "http://127.0.0.1:{ws_port}"
+        ))),
+        fanout: FanoutOptions::default(),
+    };
+    let app = App::new(stack.store, stack.verifier)
+        .with_events(Arc::new(InProcessTrigger::new(ws.clone())));
+    let http = HttpGateway::new(app, Cors::new(stack.cors_origins));
+    let ws = Arc::new(WsGateway::new(ws, operator, "development"));
+    tokio::select! {
+        result = http.serve(stack.http) => result?,
+        result = ws.serve(stack.ws) => result?,
+        () = shutdown => {}
+    }
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (never resolves if neither can be watched).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,590 @@
+//! The embedded store behind `noteapp local`: memory-resident, persisted to a data directory.
+//!
+//! All state lives in ordered in-memory maps (the same indexes as the DynamoDB tables: notes by
+//! owner and creation time, public notes by publish time, comments by note and time). Every write
+//! is appended as one JSON line to `store.jsonl` in the data directory before the call returns, and
+//! the file is replayed, then compacted, when the store opens, so data survives restarts. A single
+//! lock covers each check and its write, which gives the same guarantees DynamoDB's condition
+//! expressions give the cloud store.
+//!
+//! WebSocket connection rows are kept in memory only: a restart of `noteapp local` closes every
+//! socket, so a persisted row could only ever be stale.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    CommentGate, Connection, ConnectionPage, ConnectionStore, EnsuredUser, NoteChange, Store,
+    StoreError,
+};
+use crate::domain::{Comment, Note, Page, PageRequest, ProfileEdit, Timestamp, UserProfile};
+
+const LOG_FILE: &str = "store.jsonl";
+
+/// Why the data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot use data directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}, line {line}: unreadable record ({reason}); move the file away to start empty")]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// One durable change, as a line of the log.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Record {
+    PutNote { note: Note },
+    DeleteNote { id: Uuid },
+    PutUser { user: UserProfile },
+    PutComment { comment: Comment },
+}
+
+#[derive(Default)]
+struct State {
+    notes: HashMap<Uuid, Note>,
+    /// (published_at, id) of public notes.
+    public: BTreeSet<(Timestamp, Uuid)>,
+    /// owner → (created_at, id).
+    by_owner: HashMap<String, BTreeSet<(Timestamp, Uuid)>>,
+    users: HashMap<String, UserProfile>,
+    /// note → comments ordered by (created_at, id).
+    comments: HashMap<Uuid, Vec<Comment>>,
+}
+
+impl State {
+    fn apply(&mut self, record: Record) {
+        match record {
+            Record::PutNote { note } => self.put_note(note),
+            Record::DeleteNote { id } => self.delete_note(id),
+            Record::PutUser { user } => {
+                self.users.insert(user.uid.clone(), user);
+            }
+            Record::PutComment { comment } => {
+                let list = self.comments.entry(comment.note_id).or_default();
+                let key = (&comment.created_at, comment.id);
+                let at = list.partition_point(|c| (&c.created_at, c.id) < key);
+                list.insert(at, comment);
+            }
+        }
+    }
+
+    fn put_note(&mut self, note: Note) {
+        self.unindex(note.id);
+        if let Some(published) = &note.published_at {
+            self.public.insert((published.clone(), note.id));
+        }
+        self.by_owner
+            .entry(note.owner_uid.clone())
+            .or_default()
+            .insert((note.created_at.clone(), note.id));
+        self.notes.insert(note.id, note);
+    }
+
+    fn delete_note(&mut self, id: Uuid) {
+        self.unindex(id);
+        self.notes.remove(&id);
+        self.comments.remove(&id);
+    }
+
+    fn unindex(&mut self, id: Uuid) {
+        if let Some(old) = self.notes.get(&id) {
+            if let Some(published) = &old.published_at {
+                self.public.remove(&(published.clone(), id));
+            }
+            if let Some(set) = self.by_owner.get_mut(&old.owner_uid) {
+                set.remove(&(old.created_at.clone(), id));
+            }
+        }
+    }
+
+    fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        let users = self
+            .users
+            .values()
+            .map(|u| Record::PutUser { user: u.clone() });
+        let notes = self
+            .notes
+            .values()
+            .map(|n| Record::PutNote { note: n.clone() });
+        let comments = self
+            .comments
+            .values()
+            .flatten()
+            .map(|c| Record::PutComment { comment: c.clone() });
+        users.chain(notes).chain(comments)
+    }
+}
+
+struct Inner {
+    state: State,
+    log: BufWriter<File>,
+}
+
+/// The embedded store. Cheap to share behind an `Arc`.
+pub struct EmbeddedStore {
+    inner: RwLock<Inner>,
+    connections: RwLock<BTreeMap<String, Connection>>,
+    path: PathBuf,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store kept in `dir`, replaying and compacting its log.
+    pub fn open(dir: &Path) -> Result<Self, OpenError> {
+        let io = |source| OpenError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        fs::create_dir_all(dir).map_err(io)?;
+        let path = dir.join(LOG_FILE);
+        let state = replay(&path)?;
+
+        // Compact: write the current state to a fresh file and swap it in atomically.
+        let tmp = dir.join(format!("{LOG_FILE}.tmp"));
+        let io_tmp = |source| OpenError::Io {
+            path: tmp.clone(),
+            source,
+        };
+        {
+            let mut out = BufWriter::new(File::create(&tmp).map_err(io_tmp)?);
+            for record in state.records() {
+                write_record(&mut out, &record).map_err(io_tmp)?;
+            }
+            out.flush().map_err(io_tmp)?;
+            out.get_ref().sync_all().map_err(io_tmp)?;
+        }
+        fs::rename(&tmp, &path).map_err(io)?;
+        let file = OpenOptions::new().append(true).open(&path).map_err(io)?;
+        Ok(Self {
+            inner: RwLock::new(Inner {
+                state,
+                log: BufWriter::new(file),
+            }),
+            connections: RwLock::new(BTreeMap::new()),
+            path,
+        })
+    }
+
+    /// The log file this store appends to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        let guard = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        f(&guard.state)
+    }
+
+    /// Runs `decide` under the write lock; the records it returns are logged, then applied.
+    fn write<T>(
+        &self,
+        decide: impl FnOnce(&State) -> Result<(Vec<Record>, T), StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let (records, out) = decide(&guard.state)?;
+        let inner = &mut *guard;
+        for record in &records {
+            write_record(&mut inner.log, record)
+                .map_err(|e| StoreError::Backend(format!("cannot append to store log: {e}")))?;
+        }
+        inner
+            .log
+            .flush()
+            .map_err(|e| StoreError::Backend(format!("cannot append to store log: {e}")))?;
+        for record in records {
+            inner.state.apply(record);
+        }
+        Ok(out)
+    }
+}
+
+fn write_record(out: &mut impl Write, record: &Record) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, record)?;
+    out.write_all(b"\n")
+}
+
+fn replay(path: &Path) -> Result<State, OpenError> {
+    let mut state = State::default();
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(state),
+        Err(source) => {
+            return Err(OpenError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut lines = BufReader::new(file).lines().enumerate().peekable();
+    while let Some((index, line)) = lines.next() {
+        let line = line.map_err(|source| OpenError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(&line) {
+            Ok(record) => state.apply(record),
+            // A torn last line is what a crash mid-append leaves: drop it.
+            Err(_) if lines.peek().is_none() => {
+                tracing::warn!(path = %path.display(), line = index + 1, "ignoring a torn last record");
+            }
+            Err(e) => {
+                return Err(OpenError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: index + 1,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(state)
+}
+
+fn page_of<'a, T: Clone + 'a>(
+    items: impl Iterator<Item = &'a T>,
+    total: usize,
+    page: PageRequest,
+) -> Page<T> {
+    Page {
+        items: items
+            .skip(page.offset())
+            .take(page.limit as usize)
+            .cloned()
+            .collect(),
+        total: total as u64,
+    }
+}
+
+fn owned<'a>(state: &'a State, id: Uuid, owner: &str) -> Result<&'a Note, StoreError> {
+    match state.notes.get(&id) {
+        Some(note) if note.owner_uid == owner => Ok(note),
+        _ => Err(StoreError::NotFound),
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn create_note(&self, note: &Note) -> Result<(), StoreError> {
+        self.write(|state| {
+            if state.notes.contains_key(&note.id) {
+                return Err(StoreError::AlreadyExists);
+            }
+            Ok((vec![Record::PutNote { note: note.clone() }], ()))
+        })
+    }
+
+    async fn get_note(&self, id: Uuid) -> Result<Option<Note>, StoreError> {
+        Ok(self.read(|state| state.notes.get(&id).cloned()))
+    }
+
+    async fn update_note(
+        &self,
+        id: Uuid,
+        owner: &str,
+        change: &NoteChange,
+        now: &Timestamp,
+    ) -> Result<Note, StoreError> {
+        self.write(|state| {
+            let mut note = owned(state, id, owner)?.clone();
+            match change {
+                NoteChange::Edit(edit) => {
+                    if let Some(title) = &edit.title {
+                        note.title.clone_from(title);
+                    }
+                    if let Some(content) = &edit.content {
+                        note.content.clone_from(content);
+                    }
+                }
+                NoteChange::Publish => note.published_at = Some(now.clone()),
+                NoteChange::Unpublish => note.published_at = None,
+            }
+            note.updated_at.clone_from(now);
+            Ok((vec![Record::PutNote { note: note.clone() }], note))
+        })
+    }
+
+    async fn delete_note(&self, id: Uuid, owner: &str) -> Result<(), StoreError> {
+        self.write(|state| {
+            owned(state, id, owner)?;
+            Ok((vec![Record::DeleteNote { id }], ()))
+        })
+    }
+
+    async fn list_public_notes(&self, page: PageRequest) -> Result<Page<Note>, StoreError> {
+        Ok(self.read(|state| {
+            let ids = state
+                .public
+                .iter()
+                .rev()
+                .filter_map(|(_, id)| state.notes.get(id));
+            page_of(ids, state.public.len(), page)
+        }))
+    }
+
+    async fn list_owner_notes(
+        &self,
+        owner: &str,
+        page: PageRequest,
+    ) -> Result<Page<Note>, StoreError> {
+        Ok(self.read(|state| match state.by_owner.get(owner) {
+            None => Page {
+                items: Vec::new(),
+                total: 0,
+            },
+            Some(set) => {
+                let notes = set.iter().rev().filter_map(|(_, id)| state.notes.get(id));
+                page_of(notes, set.len(), page)
+            }
+        }))
+    }
+
+    async fn get_user(&self, uid: &str) -> Result<Option<UserProfile>, StoreError> {
+        Ok(self.read(|state| state.users.get(uid).cloned()))
+    }
+
+    async fn ensure_user(&self, initial: &UserProfile) -> Result<EnsuredUser, StoreError> {
+        self.write(|state| match state.users.get(&initial.uid) {
+            Some(existing) => Ok((
+                Vec::new(),
+                EnsuredUser {
+                    profile: existing.clone(),
+                    created: false,
+                },
+            )),
+            None => Ok((
+                vec![Record::PutUser {
+                    user: initial.clone(),
+                }],
+                EnsuredUser {
+                    profile: initial.clone(),
+                    created: true,
+                },
+            )),
+        })
+    }
+
+    async fn update_user(
+        &self,
+        defaults: &UserProfile,
+        edit: &ProfileEdit,
+        is_anonymous: Option<bool>,
+        now: &Timestamp,
+    ) -> Result<UserProfile, StoreError> {
+        self.write(|state| {
+            let mut user = state
+                .users
+                .get(&defaults.uid)
+                .cloned()
+                .unwrap_or_else(|| defaults.clone());
+            if let Some(name) = &edit.display_name {
+                user.display_name.clone_from(name);
+            }
+            if let Some(email) = &edit.email {
+                user.email.clone_from(email);
+            }
+            if let Some(url) = &edit.avatar_url {
+                user.avatar_url.clone_from(url);
+            }
+            if let Some(flag) = is_anonymous {
+                user.is_anonymous = flag;
+            }
+            user.updated_at.clone_from(now);
+            Ok((vec![Record::PutUser { user: user.clone() }], user))
+        })
+    }
+
+    async fn add_comment(&self, comment: &Comment, gate: &CommentGate) -> Result<(), StoreError> {
+        self.write(|state| {
+            let allowed = match (state.notes.get(&comment.note_id), gate) {
+                (Some(note), CommentGate::Public) => note.is_public(),
+                (Some(note), CommentGate::Owner(uid)) => &note.owner_uid == uid,
+                (None, _) => false,
+            };
+            if !allowed {
+                return Err(StoreError::NotFound);
+            }
+            Ok((
+                vec![Record::PutComment {
+                    comment: comment.clone(),
+                }],
+                (),
+            ))
+        })
+    }
+
+    async fn list_comments(
+        &self,
+        note_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<Comment>, StoreError> {
+        Ok(self.read(|state| match state.comments.get(&note_id) {
+            None => Page {
+                items: Vec::new(),
+                total: 0,
+            },
+            Some(list) => page_of(list.iter(), list.len(), page),
+        }))
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for EmbeddedStore {
+    async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        let mut map = self.connections.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(connection.connection_id.clone(), connection.clone());
+        Ok(())
+    }
+
+    async fn delete_connection(&self, connection_id: &str) -> Result<(), StoreError> {
+        let mut map = self.connections.write().unwrap_or_else(|e| e.into_inner());
+        map.remove(connection_id);
+        Ok(())
+    }
+
+    async fn get_connection(
+        &self,
+        connection_id: &str,
+        now: i64,
+    ) -> Result<Option<Connection>, StoreError> {
+        let map = self.connections.read().unwrap_or_else(|e| e.into_inner());
+        Ok(map.get(connection_id).filter(|c| c.is_live(now)).cloned())
+    }
+
+    async fn set_subscription(
+        &self,
+        connection_id: &str,
+        note_id: Uuid,
+        subscribed: bool,
+    ) -> Result<Connection, StoreError> {
+        let mut map = self.connections.write().unwrap_or_else(|e| e.into_inner());
+        let connection = map.get_mut(connection_id).ok_or(StoreError::NotFound)?;
+        let present = connection.subscriptions.contains(&note_id);
+        if subscribed && !present {
+            connection.subscriptions.push(note_id);
+            connection.subscriptions.sort_unstable();
+        } else if !subscribed && present {
+            connection.subscriptions.retain(|n| *n != note_id);
+        }
+        Ok(connection.clone())
+    }
+
+    async fn scan_connections(
+        &self,
+        cursor: Option<&str>,
+        page_size: u32,
+        now: i64,
+    ) -> Result<ConnectionPage, StoreError> {
+        use std::ops::Bound;
+        let map = self.connections.read().unwrap_or_else(|e| e.into_inner());
+        let start = match cursor {
+            Some(after) => Bound::Excluded(after.to_string()),
+            None => Bound::Unbounded,
+        };
+        let mut last = None;
+        let mut connections = Vec::new();
+        for (id, connection) in map
+            .range((start, Bound::Unbounded))
+            .take(page_size as usize)
+        {
+            last = Some(id.clone());
+            if connection.is_live(now) {
+                connections.push(connection.clone());
+            }
+        }
+        let more = match &last {
+            Some(last) => map
+                .range::<String, _>((Bound::Excluded(last.clone()), Bound::Unbounded))
+                .next()
+                .is_some(),
+            None => false,
+        };
+        Ok(ConnectionPage {
+            connections,
+            next: if more { last } else { None },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::now;
+
+    fn note(owner: &str, public: bool) -> Note {
+        let t = now();
+        Note {
+            id: Uuid::new_v4(),
+            owner_uid: owner.into(),
+            title: Some("t".into()),
+            content: "c".into(),
+            author_name: "A".into(),
+            author_avatar_url: None,
+            created_at: t.clone(),
+            updated_at: t.clone(),
+            published_at: public.then_some(t),
+        }
+    }
+
+    #[tokio::test]
+    async fn data_survives_a_restart_and_the_log_is_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = note("alice", false);
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            store.create_note(&n).await.unwrap();
+            for _ in 0..5 {
+                store
+                    .update_note(n.id, "alice", &NoteChange::Publish, &now())
+                    .await
+                    .unwrap();
+            }
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let back = store.get_note(n.id).await.unwrap().unwrap();
+        assert!(back.is_public());
+        let lines = fs::read_to_string(store.path()).unwrap().lines().count();
+        assert_eq!(lines, 1, "compaction keeps one record per item");
+        let page = store
+            .list_public_notes(PageRequest { page: 1, limit: 10 })
+            .await
+            .unwrap();
+        assert_eq!(page.total, 1);
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_dropped_but_a_corrupt_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            store.create_note(&note("a", true)).await.unwrap();
+        }
+        let path = dir.path().join(LOG_FILE);
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str("{\"op\":\"put_no");
+        fs::write(&path, &text).unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.read(|s| s.notes.len()), 1);
+        drop(store);
+
+        fs::write(&path, format!("garbage\n{text}\n")).unwrap();
+        let err = EmbeddedStore::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("line 1"), "{err}");
+        assert!(err.contains("store.jsonl"), "{err}");
+    }
+}

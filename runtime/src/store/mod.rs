@@ -1,0 +1,119 @@
+//! Storage: one narrow interface, two implementations.
+//!
+//! [`Store`] is everything the handlers need from storage. [`dynamodb::DynamoStore`] runs in AWS
+//! (and against any DynamoDB API, such as `moto_server` in tests); [`embedded::EmbeddedStore`]
+//! runs `noteapp local` from a data directory that survives restarts. Both enforce ownership and
+//! state inside the write itself (DynamoDB condition expressions, or one lock around check and
+//! write), so concurrent requests cannot lose an update or bring a deleted note back. The same
+//! contract tests run against both.
+
+pub mod connections;
+pub mod dynamodb;
+mod dynamodb_connections;
+pub mod embedded;
+pub mod schema;
+
+pub use connections::{Connection, ConnectionPage, ConnectionStore};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::domain::{
+    Comment, Note, NoteEdit, Page, PageRequest, ProfileEdit, Timestamp, UserProfile,
+};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The item does not exist, or the caller may not see it (never say which).
+    #[error("not found")]
+    NotFound,
+    /// A create collided with an existing item.
+    #[error("already exists")]
+    AlreadyExists,
+    /// The backing service asked us to slow down.
+    #[error("storage is throttling requests: {0}")]
+    Throttled(String),
+    /// Anything else; the message is for logs, never for clients.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+/// What a change to an existing note does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoteChange {
+    /// Partial update of title and content.
+    Edit(NoteEdit),
+    /// Make public, with `published_at = at`.
+    Publish,
+    /// Make private again; `published_at` is removed.
+    Unpublish,
+}
+
+/// Who may comment on a note: the condition checked in the same write as the comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommentGate {
+    /// The note must be public.
+    Public,
+    /// The note must belong to this user.
+    Owner(String),
+}
+
+/// The result of [`Store::ensure_user`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnsuredUser {
+    pub profile: UserProfile,
+    pub created: bool,
+}
+
+/// Everything the handlers need from storage.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a note; fails with [`StoreError::AlreadyExists`] if the id is taken.
+    async fn create_note(&self, note: &Note) -> Result<(), StoreError>;
+    /// Reads a note by id, whoever owns it.
+    async fn get_note(&self, id: Uuid) -> Result<Option<Note>, StoreError>;
+    /// Applies `change` to `owner`'s note `id` at time `now` and returns the new note;
+    /// [`StoreError::NotFound`] when the note is missing or owned by someone else.
+    async fn update_note(
+        &self,
+        id: Uuid,
+        owner: &str,
+        change: &NoteChange,
+        now: &Timestamp,
+    ) -> Result<Note, StoreError>;
+    /// Deletes `owner`'s note `id` (and its comments); [`StoreError::NotFound`] as above.
+    async fn delete_note(&self, id: Uuid, owner: &str) -> Result<(), StoreError>;
+    /// Public notes, newest published first.
+    async fn list_public_notes(&self, page: PageRequest) -> Result<Page<Note>, StoreError>;
+    /// `owner`'s notes, public and private, newest created first.
+    async fn list_owner_notes(
+        &self,
+        owner: &str,
+        page: PageRequest,
+    ) -> Result<Page<Note>, StoreError>;
+
+    /// Reads a profile.
+    async fn get_user(&self, uid: &str) -> Result<Option<UserProfile>, StoreError>;
+    /// Returns the stored profile, creating `initial` first if there is none.
+    async fn ensure_user(&self, initial: &UserProfile) -> Result<EnsuredUser, StoreError>;
+    /// Applies `edit` (and `is_anonymous`, when given) to the profile of `defaults.uid`, creating
+    /// it from `defaults` first if it does not exist, in one write. Returns the new profile.
+    async fn update_user(
+        &self,
+        defaults: &UserProfile,
+        edit: &ProfileEdit,
+        is_anonymous: Option<bool>,
+        now: &Timestamp,
+    ) -> Result<UserProfile, StoreError>;
+
+    /// Stores a comment if its note passes `gate` at the moment of the write;
+    /// [`StoreError::NotFound`] otherwise.
+    async fn add_comment(&self, comment: &Comment, gate: &CommentGate) -> Result<(), StoreError>;
+    /// A note's comments, oldest first.
+    async fn list_comments(
+        &self,
+        note_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<Comment>, StoreError>;
+}

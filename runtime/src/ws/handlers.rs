@@ -1,0 +1,174 @@
+//! `$connect`, `$disconnect` and `$default`: API Gateway WebSocket events in, proxy responses out.
+//!
+//! A non-2xx answer to `$connect` makes API Gateway refuse the connection, so a bad token never
+//! gets a socket; a missing token gets an anonymous one. Tokens are never logged.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::messages::envelope;
+use super::{WsContext, epoch_millis, proxy_error, proxy_response};
+use crate::auth::AuthError;
+use crate::store::{Connection, StoreError};
+
+fn connection_id(event: &Value) -> Option<&str> {
+    event
+        .pointer("/requestContext/connectionId")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+}
+
+fn store_failure(e: &StoreError, what: &str) -> Value {
+    tracing::error!(error = %e, "{what}");
+    proxy_error(500, "INTERNAL_ERROR", what)
+}
+
+/// `$connect`: records the connection, signed in when `?token=` verifies.
+pub async fn connect(ctx: &WsContext, event: &Value) -> Value {
+    let Some(id) = connection_id(event) else {
+        return proxy_error(400, "BAD_REQUEST", "Missing connection ID");
+    };
+    let token = event
+        .pointer("/queryStringParameters/token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty());
+    let uid = match (token, &ctx.verifier) {
+        (None, _) => None,
+        (Some(_), None) => return proxy_error(500, "INTERNAL_ERROR", "Server configuration error"),
+        (Some(token), Some(verifier)) => match verifier.verify(token).await {
+            Ok(identity) => Some(identity.uid),
+            Err(AuthError::KeysUnavailable(detail)) => {
+                tracing::error!(%detail, "signing keys unavailable on $connect");
+                return proxy_error(
+                    503,
+                    "AUTH_UNAVAILABLE",
+                    "Sign-in cannot be checked right now",
+                );
+            }
+            Err(e) => return proxy_error(401, "UNAUTHORIZED", &e.to_string()),
+        },
+    };
+    let connected_at = event
+        .pointer("/requestContext/connectedAt")
+        .and_then(Value::as_i64)
+        .unwrap_or_else(epoch_millis);
+    let row = Connection::new(id, uid.clone(), connected_at);
+    if let Err(e) = ctx.connections.put_connection(&row).await {
+        return store_failure(&e, "Failed to connect");
+    }
+    tracing::info!(connection_id = id, signed_in = uid.is_some(), "connected");
+    proxy_response(200, &json!({"message": "Connected"}))
+}
+
+/// `$disconnect`: removes the connection's row.
+pub async fn disconnect(ctx: &WsContext, event: &Value) -> Value {
+    let Some(id) = connection_id(event) else {
+        return proxy_error(400, "BAD_REQUEST", "Missing connection ID");
+    };
+    if let Err(e) = ctx.connections.delete_connection(id).await {
+        return store_failure(&e, "Failed to disconnect");
+    }
+    tracing::info!(connection_id = id, "disconnected");
+    proxy_response(200, &json!({"message": "Disconnected"}))
+}
+
+/// What a `$default` message asks for.
+#[derive(Debug, Clone, PartialEq)]
+enum Request {
+    Subscribe(Uuid, bool),
+    BadSubscription(String),
+    Echo(Value),
+}
+
+fn parse(body: Option<&str>) -> Request {
+    let original = match body {
+        None => json!({}),
+        Some(text) => {
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+        }
+    };
+    let action = original.get("action").and_then(Value::as_str);
+    let subscribed = match action {
+        Some("subscribe") => true,
+        Some("unsubscribe") => false,
+        _ => return Request::Echo(original),
+    };
+    match original
+        .get("noteId")
+        .and_then(Value::as_str)
+        .map(Uuid::parse_str)
+    {
+        Some(Ok(note)) => Request::Subscribe(note, subscribed),
+        _ => Request::BadSubscription("noteId must be a note id (UUID)".into()),
+    }
+}
+
+/// `$default`: `{"action":"subscribe"|"unsubscribe","noteId"}`, or anything else echoed back.
+pub async fn default(ctx: &WsContext, event: &Value) -> Value {
+    let Some(id) = connection_id(event) else {
+        return proxy_error(400, "BAD_REQUEST", "Missing connection ID");
+    };
+    let reply = match parse(event.get("body").and_then(Value::as_str)) {
+        Request::Subscribe(note, on) => {
+            match ctx.connections.set_subscription(id, note, on).await {
+                Ok(_) => {
+                    let kind = if on { "subscribed" } else { "unsubscribed" };
+                    envelope(kind, json!({"noteId": note}))
+                }
+                Err(StoreError::NotFound) => envelope(
+                    "error",
+                    json!({"message": "this connection is not registered"}),
+                ),
+                Err(e) => return store_failure(&e, "Failed to update subscriptions"),
+            }
+        }
+        Request::BadSubscription(message) => envelope("error", json!({"message": message})),
+        Request::Echo(original) => envelope(
+            "echo",
+            json!({"message": "Message received", "original": original, "connectionId": id}),
+        ),
+    };
+    if let Err(e) = ctx.poster.post(id, reply.to_string().into()).await {
+        tracing::warn!(connection_id = id, error = ?e, "could not answer on the connection");
+    }
+    proxy_response(200, &json!({"message": "Message processed"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscribe_messages_need_a_note_id() {
+        let note = Uuid::new_v4();
+        assert_eq!(
+            parse(Some(
+                &json!({"action": "subscribe", "noteId": note}).to_string()
+            )),
+            Request::Subscribe(note, true)
+        );
+        assert_eq!(
+            parse(Some(
+                &json!({"action": "unsubscribe", "noteId": note}).to_string()
+            )),
+            Request::Subscribe(note, false)
+        );
+        assert!(matches!(
+            parse(Some(r#"{"action":"subscribe","noteId":"x"}"#)),
+            Request::BadSubscription(_)
+        ));
+    }
+
+    #[test]
+    fn anything_else_is_echoed_as_sent() {
+        assert_eq!(
+            parse(Some(r#"{"hello":1}"#)),
+            Request::Echo(json!({"hello": 1}))
+        );
+        assert_eq!(
+            parse(Some("plain text")),
+            Request::Echo(json!("plain text"))
+        );
+        assert_eq!(parse(None), Request::Echo(json!({})));
+    }
+}

@@ -1,0 +1,167 @@
+//! The messages sent to clients (`{type, data, timestamp}`) and the broadcast request.
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// API Gateway refuses posts over 128 KB; so do we, before fanning out.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+const MAX_TYPE_CHARS: usize = 128;
+
+/// Builds `{type, data, timestamp}` with the current time.
+pub fn envelope(kind: &str, data: Value) -> Value {
+    json!({"type": kind, "data": data, "timestamp": crate::domain::now()})
+}
+
+/// Who a broadcast is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Every connection (a connection with subscriptions only gets its notes' messages).
+    Everyone,
+    /// Only connections signed in as this user.
+    Owner(String),
+}
+
+/// A validated broadcast: `{type, data, audience?: {owner}, then?: {type, data}}`.
+///
+/// `then` is a second message sent to each connection right after the first, on the same
+/// connection and in order (a comment's `comments.list` after its `comment.created`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BroadcastRequest {
+    pub kind: String,
+    pub data: Value,
+    pub target: Target,
+    pub then: Option<(String, Value)>,
+}
+
+impl BroadcastRequest {
+    /// The note this message is about (`data.postId`), which subscriptions filter on.
+    pub fn note_id(&self) -> Option<Uuid> {
+        self.data
+            .get("postId")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+    }
+
+    /// The JSON the API sends to the broadcast function.
+    pub fn to_payload(&self) -> Value {
+        let mut payload = json!({"type": self.kind, "data": self.data});
+        if let Target::Owner(uid) = &self.target {
+            payload["audience"] = json!({"owner": uid});
+        }
+        if let Some((kind, data)) = &self.then {
+            payload["then"] = json!({"type": kind, "data": data});
+        }
+        payload
+    }
+}
+
+/// Why a broadcast request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the message is {0} bytes; the limit is 131072 (128 KB)")]
+    TooLarge(usize),
+}
+
+/// Validates a broadcast request body.
+pub fn parse_request(body: &Value) -> Result<BroadcastRequest, RequestError> {
+    let invalid = |m: &str| RequestError::Invalid(m.to_string());
+    let map: &Map<String, Value> = body
+        .as_object()
+        .ok_or_else(|| invalid("the request body must be a JSON object"))?;
+    let then = match map.get("then") {
+        None | Some(Value::Null) => None,
+        Some(follow_up) => {
+            let follow_up = parse_request(
+                &json!({"type": follow_up.get("type"), "data": follow_up.get("data")}),
+            )
+            .map_err(|e| RequestError::Invalid(format!("then: {e}")))?;
+            Some((follow_up.kind, follow_up.data))
+        }
+    };
+    let kind = match map.get("type") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= MAX_TYPE_CHARS => {
+            s.clone()
+        }
+        Some(Value::String(_)) => return Err(invalid("type must be 1 to 128 characters")),
+        Some(_) => return Err(invalid("type must be a string")),
+        None => return Err(invalid("Missing required fields: type, data")),
+    };
+    let data = map
+        .get("data")
+        .cloned()
+        .ok_or_else(|| invalid("Missing required fields: type, data"))?;
+    let target = match map.get("audience") {
+        None | Some(Value::Null) => Target::Everyone,
+        Some(Value::Object(a)) => match a.get("owner") {
+            Some(Value::String(uid)) if !uid.is_empty() => Target::Owner(uid.clone()),
+            _ => return Err(invalid("audience.owner must be a non-empty string")),
+        },
+        Some(_) => return Err(invalid("audience must be an object")),
+    };
+    Ok(BroadcastRequest {
+        kind,
+        data,
+        target,
+        then,
+    })
+}
+
+/// The messages a broadcast sends to each connection, in order, serialised and checked against
+/// the size limit.
+pub fn encode(request: &BroadcastRequest) -> Result<Vec<bytes::Bytes>, RequestError> {
+    let first = std::iter::once((&request.kind, &request.data));
+    let then = request.then.iter().map(|(kind, data)| (kind, data));
+    first
+        .chain(then)
+        .map(|(kind, data)| {
+            let text = envelope(kind, data.clone()).to_string();
+            if text.len() > MAX_MESSAGE_BYTES {
+                return Err(RequestError::TooLarge(text.len()));
+            }
+            Ok(bytes::Bytes::from(text))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_and_data_are_required() {
+        assert!(parse_request(&json!({"type": "x"})).is_err());
+        assert!(parse_request(&json!({"type": "x", "data": 1, "then": {"type": "y"}})).is_err());
+        assert!(parse_request(&json!({"data": 1})).is_err());
+        assert!(parse_request(&json!({"type": "", "data": 1})).is_err());
+        assert!(parse_request(&json!([1])).is_err());
+        let ok = parse_request(&json!({"type": "t", "data": {"postId": Uuid::nil()}})).unwrap();
+        assert_eq!(ok.target, Target::Everyone);
+        assert_eq!(ok.note_id(), Some(Uuid::nil()));
+    }
+
+    #[test]
+    fn an_owner_audience_survives_the_payload_round_trip() {
+        let request = BroadcastRequest {
+            kind: "comment.created".into(),
+            data: json!({}),
+            target: Target::Owner("alice".into()),
+            then: Some(("comments.list".into(), json!({"count": 1}))),
+        };
+        assert_eq!(parse_request(&request.to_payload()).unwrap(), request);
+    }
+
+    #[test]
+    fn messages_over_128_kb_are_refused() {
+        let big =
+            parse_request(&json!({"type": "t", "data": "x".repeat(MAX_MESSAGE_BYTES)})).unwrap();
+        assert!(matches!(encode(&big), Err(RequestError::TooLarge(_))));
+        let small = parse_request(&json!({"type": "t", "data": "x"})).unwrap();
+        let text = encode(&small).unwrap();
+        assert_eq!(text.len(), 1);
+        let back: Value = serde_json::from_slice(&text[0]).unwrap();
+        assert_eq!(back["type"], "t");
+        assert!(back["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+}

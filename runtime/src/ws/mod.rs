@@ -1,0 +1,61 @@
+//! The WebSocket side: the four handlers behind API Gateway v2, and the fan-out they share.
+//!
+//! `$connect` ([`handlers::connect`]) records a connection, as a signed-in user when the URL
+//! carries a valid `?token=`; `$disconnect` removes it; `$default` manages note subscriptions
+//! and echoes anything else. [`broadcast`] delivers one `{type, data, timestamp}` message to
+//! every connection it is meant for, with bounded concurrency, through the API Gateway
+//! management API ([`management`]). Handlers take and return the JSON API Gateway and Lambda
+//! use, so the local gateway and AWS run the same code.
+
+pub mod broadcast;
+pub mod fanout;
+pub mod handlers;
+pub mod management;
+pub mod messages;
+pub mod trigger;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::auth::Verifier;
+use crate::store::ConnectionStore;
+use fanout::{FanoutOptions, Poster};
+
+/// What the WebSocket handlers share, built once per process.
+#[derive(Clone)]
+pub struct WsContext {
+    pub connections: Arc<dyn ConnectionStore>,
+    /// Verifies `?token=` on `$connect`; `None` in handlers that never see one.
+    pub verifier: Option<Verifier>,
+    /// Sends to connections (the management API).
+    pub poster: Arc<dyn Poster>,
+    pub fanout: FanoutOptions,
+}
+
+/// An API Gateway proxy response with a JSON body.
+pub fn proxy_response(status: u16, body: &Value) -> Value {
+    json!({
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": body.to_string(),
+    })
+}
+
+/// A proxy response carrying the contract's error body.
+pub fn proxy_error(status: u16, code: &str, message: &str) -> Value {
+    proxy_response(
+        status,
+        &json!({"status": "error", "error": {"code": code, "message": message}}),
+    )
+}
+
+/// Epoch seconds now.
+pub fn epoch_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Epoch milliseconds now.
+pub fn epoch_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the services the tests talk to, pinned, without touching the system: moto (DynamoDB and
+# other AWS APIs) and the linters in .venv, and the Firebase Auth emulator (npm firebase-tools) in
+# tests/firebase/node_modules. Safe to run again: it only installs what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stamp=.venv/.requirements
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if ! cmp -s requirements-dev.txt "$stamp" 2>/dev/null; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  cp requirements-dev.txt "$stamp"
+fi
+.venv/bin/moto_server --help >/dev/null
+
+# The Firebase Auth emulator, pinned by tests/firebase/package-lock.json.
+firebase=tests/firebase
+if ! cmp -s "$firebase/package-lock.json" "$firebase/node_modules/.package-lock.json.installed" 2>/dev/null; then
+  (cd "$firebase" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$firebase/package-lock.json" "$firebase/node_modules/.package-lock.json.installed"
+fi
+"$firebase/node_modules/.bin/firebase" --version >/dev/null

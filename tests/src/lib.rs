@@ -1,0 +1,18 @@
+//! The shared harness of noteapp's end-to-end tests, contract tests and benchmarks.
+//!
+//! `api` drives the notes API in process against either store; `moto` starts a real
+//! `moto_server` on a free loopback port.
+
+pub mod api;
+pub mod firebase;
+pub mod load;
+pub mod local;
+pub mod moto;
+pub mod ws_client;
+
+/// An HTTP client for tests (installs the process's TLS crypto provider first, which reqwest
+/// needs even for plain HTTP).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::new()
+}

@@ -1,0 +1,155 @@
+//! `noteapp local` as a child process on free loopback ports, for end-to-end tests and benchmarks.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The directory holding the workspace's built binaries of the current profile
+/// (`target/debug` for tests, `target/release` for benchmarks).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+/// A workspace binary, with a clear message when it has not been built.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it first with `cargo build --workspace --bins` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Waits until something accepts connections on `addr`.
+pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A running `noteapp local`, stopped on drop.
+pub struct LocalServer {
+    pub port: u16,
+    pub ws_port: u16,
+    pub data_dir: PathBuf,
+    child: Child,
+}
+
+impl LocalServer {
+    /// Starts `noteapp local` on a free port with its data in `data_dir`.
+    pub fn start(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::start_with_env(data_dir, extra_args, &[])
+    }
+
+    /// As [`LocalServer::start`], with extra environment variables for the server.
+    pub fn start_with_env(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let ws_port = free_port();
+        let child = Command::new(binary("noteapp"))
+            .args([
+                "local",
+                "--port",
+                &port.to_string(),
+                "--ws-port",
+                &ws_port.to_string(),
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra_args)
+            .env_remove("FIREBASE_AUTH_EMULATOR_HOST")
+            .env_remove("FIREBASE_PROJECT_ID")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn noteapp local");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut server = Self {
+            port,
+            ws_port,
+            data_dir: data_dir.to_path_buf(),
+            child,
+        };
+        let ws_addr = SocketAddr::from(([127, 0, 0, 1], ws_port));
+        if !wait_for_port(addr, Duration::from_secs(20))
+            || !wait_for_port(ws_addr, Duration::from_secs(5))
+        {
+            let status = server.child.try_wait().ok().flatten();
+            panic!("noteapp local did not listen on {addr} (exit status: {status:?})");
+        }
+        server
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `ws://127.0.0.1:WS_PORT`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.ws_port)
+    }
+
+    /// `http://127.0.0.1:WS_PORT`: the management API and the broadcast route.
+    pub fn ws_http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ws_port)
+    }
+
+    /// A token from `noteapp local token` for this server's data directory.
+    pub fn token(&self, args: &[&str]) -> String {
+        let output = Command::new(binary("noteapp"))
+            .args(["local", "token", "--data-dir"])
+            .arg(&self.data_dir)
+            .args(args)
+            .env_remove("FIREBASE_PROJECT_ID")
+            .output()
+            .expect("run noteapp local token");
+        assert!(
+            output.status.success(),
+            "noteapp local token failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .expect("utf-8 token")
+            .trim()
+            .to_string()
+    }
+
+    /// Stops the server (SIGKILL) and waits for it.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -38,7 +38,10 @@ impl AuthEmulator {
                 "firebase-tools not found at {}; run scripts/test.sh (it installs it with npm)",
                 cli.display()
             );
-            eprintln!("skipping: firebase-tools not found at {} (run scripts/test.sh)", cli.display());
+            eprintln!(
+                "skipping: firebase-tools not found at {} (run scripts/test.sh)",
+                cli.display()
+            );
             return None;
         }
         let port = free_port();
@@ -51,7 +54,11 @@ impl AuthEmulator {
                 "logging": {"host": "127.0.0.1", "port": free_port()},
             }
         });
-        std::fs::write(config.path().join("firebase.json"), firebase_json.to_string()).expect("firebase.json");
+        std::fs::write(
+            config.path().join("firebase.json"),
+            firebase_json.to_string(),
+        )
+        .expect("firebase.json");
         let child = Command::new(&cli)
             .args(["emulators:start", "--only", "auth", "--project", PROJECT])
             .current_dir(config.path())
@@ -81,7 +88,12 @@ impl AuthEmulator {
             "http://{}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=fake-api-key",
             self.host
         );
-        let response = crate::http_client().post(url).json_body(&body).send().await.expect("signUp");
+        let response = crate::http_client()
+            .post(url)
+            .json_body(&body)
+            .send()
+            .await
+            .expect("signUp");
         let status = response.status();
         let text = response.text().await.expect("signUp body");
         assert!(status.is_success(), "signUp failed: {status} {text}");
@@ -116,6 +128,7 @@ trait JsonBody {
 
 impl JsonBody for reqwest::RequestBuilder {
     fn json_body(self, body: &Value) -> Self {
-        self.header("content-type", "application/json").body(body.to_string())
+        self.header("content-type", "application/json")
+            .body(body.to_string())
     }
 }

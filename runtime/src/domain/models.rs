@@ -38,22 +38,27 @@ impl Note {
         }
     }
 
-    /// Everyone's view (`PublicNote`); `None` unless the note is public.
-    pub fn public_view(&self) -> Option<PublicNoteView> {
-        let published_at = self.published_at.clone()?;
+    /// Everyone's view (`PublicNote`), consuming the note; `None` unless the note is public.
+    pub fn into_public_view(self) -> Option<PublicNoteView> {
+        let published_at = self.published_at?;
         Some(PublicNoteView {
             id: self.id,
-            title: self.title.clone().unwrap_or_default(),
-            content: self.content.clone(),
+            title: self.title.unwrap_or_default(),
+            content: self.content,
             author: AuthorView {
-                id: self.owner_uid.clone(),
-                display_name: self.author_name.clone(),
-                avatar_url: self.author_avatar_url.clone(),
+                id: self.owner_uid,
+                display_name: self.author_name,
+                avatar_url: self.author_avatar_url,
             },
-            created_at: self.created_at.clone(),
-            updated_at: self.updated_at.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
             published_at,
         })
+    }
+
+    /// Everyone's view (`PublicNote`); `None` unless the note is public.
+    pub fn public_view(&self) -> Option<PublicNoteView> {
+        self.clone().into_public_view()
     }
 }
 

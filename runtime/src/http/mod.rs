@@ -123,12 +123,20 @@ fn note_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::from(FieldError::new("id", "Invalid UUID format")))
 }
 
-/// `{status:"success", data}`.
+/// `{status:"success", data}`, serialised straight from the typed data.
 fn success(status: StatusCode, data: impl Serialize) -> Result<Response<String>, ApiError> {
-    Ok(json_response(
+    #[derive(Serialize)]
+    struct Envelope<T> {
+        status: &'static str,
+        data: T,
+    }
+    typed_response(
         status,
-        &json!({"status": "success", "data": data}),
-    ))
+        &Envelope {
+            status: "success",
+            data,
+        },
+    )
 }
 
 /// `{success:true, data}`, the comments envelope.
@@ -136,14 +144,41 @@ fn comments_success(
     status: StatusCode,
     data: impl Serialize,
 ) -> Result<Response<String>, ApiError> {
-    Ok(json_response(
+    #[derive(Serialize)]
+    struct Envelope<T> {
+        success: bool,
+        data: T,
+    }
+    typed_response(
         status,
-        &json!({"success": true, "data": data}),
-    ))
+        &Envelope {
+            success: true,
+            data,
+        },
+    )
+}
+
+/// A list of items with its pagination: `{notes, pagination}`.
+#[derive(Serialize)]
+struct NotesPage<T> {
+    notes: Vec<T>,
+    pagination: crate::domain::Pagination,
+}
+
+fn typed_response(status: StatusCode, body: &impl Serialize) -> Result<Response<String>, ApiError> {
+    let text = serde_json::to_string(body).map_err(|e| {
+        tracing::error!(error = %e, "response serialisation failed");
+        ApiError::internal()
+    })?;
+    Ok(text_response(status, text))
 }
 
 pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<String> {
-    let mut response = Response::new(body.to_string());
+    text_response(status, body.to_string())
+}
+
+fn text_response(status: StatusCode, text: String) -> Response<String> {
+    let mut response = Response::new(text);
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -4,7 +4,7 @@ use http::{Response, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ApiError, Ctx, note_id, success};
+use super::{ApiError, Ctx, NotesPage, note_id, success};
 use crate::auth::Identity;
 use crate::domain::{Note, Pagination, now, parse_note_draft, parse_note_edit};
 use crate::store::NoteChange;
@@ -20,10 +20,17 @@ pub(super) async fn list_public(ctx: &Ctx<'_>) -> Answer {
     }
     let request = ctx.page()?;
     let page = ctx.app.store.list_public_notes(request).await?;
-    let notes: Vec<_> = page.items.iter().filter_map(Note::public_view).collect();
+    let notes: Vec<_> = page
+        .items
+        .into_iter()
+        .filter_map(Note::into_public_view)
+        .collect();
     success(
         StatusCode::OK,
-        json!({"notes": notes, "pagination": Pagination::new(request, page.total)}),
+        NotesPage {
+            notes,
+            pagination: Pagination::new(request, page.total),
+        },
     )
 }
 
@@ -44,7 +51,10 @@ pub(super) async fn list_mine(ctx: &Ctx<'_>) -> Answer {
     let notes: Vec<_> = page.items.iter().map(Note::private_view).collect();
     success(
         StatusCode::OK,
-        json!({"notes": notes, "pagination": Pagination::new(request, page.total)}),
+        NotesPage {
+            notes,
+            pagination: Pagination::new(request, page.total),
+        },
     )
 }
 

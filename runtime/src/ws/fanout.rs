@@ -53,7 +53,7 @@ pub struct FanoutOptions {
 impl Default for FanoutOptions {
     fn default() -> Self {
         Self {
-            concurrency: 256,
+            concurrency: 512,
             page_size: 1000,
             max_attempts: 5,
             base_backoff: Duration::from_millis(50),

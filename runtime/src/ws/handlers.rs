@@ -56,7 +56,7 @@ pub async fn connect(ctx: &WsContext, event: &Value) -> Value {
     if let Err(e) = ctx.connections.put_connection(&row).await {
         return store_failure(&e, "Failed to connect");
     }
-    tracing::info!(connection_id = id, signed_in = uid.is_some(), "connected");
+    tracing::debug!(connection_id = id, signed_in = uid.is_some(), "connected");
     proxy_response(200, &json!({"message": "Connected"}))
 }
 
@@ -68,7 +68,7 @@ pub async fn disconnect(ctx: &WsContext, event: &Value) -> Value {
     if let Err(e) = ctx.connections.delete_connection(id).await {
         return store_failure(&e, "Failed to disconnect");
     }
-    tracing::info!(connection_id = id, "disconnected");
+    tracing::debug!(connection_id = id, "disconnected");
     proxy_response(200, &json!({"message": "Disconnected"}))
 }
 

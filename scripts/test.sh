@@ -10,6 +10,15 @@ step "test services: Python tools in .venv"
 scripts/services.sh
 
 export NOTEAPP_MOTO_SERVER="$PWD/.venv/bin/moto_server"
+
+step "test services: Docker engine and registry on loopback (scripts/docker.sh)"
+registry=$(scripts/docker.sh) || {
+  echo "scripts/docker.sh failed: the image tests need a Docker engine and a registry" >&2
+  exit 1
+}
+export "${registry?}" # NOTEAPP_TEST_REGISTRY=127.0.0.1:PORT, for the image tests
+# The image tests fail instead of skipping when a peer is missing.
+export NOTEAPP_REQUIRE_DOCKER=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step "format"
@@ -29,6 +38,10 @@ for env in staging production; do
   .venv/bin/cfn-lint --non-zero-exit-code warning --regions "$region" -- "$rendered"
   echo "cfn-lint: $env ($region): no errors or warnings" >&2
 done
+
+step "hadolint: Dockerfile.lambda"
+.venv/bin/hadolint Dockerfile.lambda
+echo "hadolint: Dockerfile.lambda: no findings" >&2
 
 step "tests"
 cargo test --locked --workspace --no-fail-fast

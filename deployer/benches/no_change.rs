@@ -36,14 +36,17 @@ macro_rules! data {
     };
 }
 
+/// The template, parameters and tags a change set carries, as sent.
+type Inputs = Vec<(String, String)>;
+
 /// What the stand-in remembers between calls.
 #[derive(Default)]
 struct StandIn {
     account: String,
     /// Stack status and the inputs it was last executed with.
-    stack: Option<(String, Vec<(String, String)>)>,
+    stack: Option<(String, Inputs)>,
     /// Change set name → (CREATE or UPDATE, inputs, status).
-    change_sets: BTreeMap<String, (bool, Vec<(String, String)>, &'static str)>,
+    change_sets: BTreeMap<String, (bool, Inputs, &'static str)>,
     /// Stack events, oldest first.
     events: Vec<String>,
     executions: usize,
@@ -51,7 +54,9 @@ struct StandIn {
 }
 
 fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    values.iter().fold(template.to_owned(), |text, (k, v)| text.replace(&format!("{{{{{k}}}}}"), v))
+    values.iter().fold(template.to_owned(), |text, (k, v)| {
+        text.replace(&format!("{{{{{k}}}}}"), v)
+    })
 }
 
 fn error(code: &str, message: &str) -> (u16, String) {
@@ -78,18 +83,46 @@ fn event(n: usize, status: &str) -> String {
 impl StandIn {
     fn handle(&mut self, form: &[(String, String)]) -> (u16, String) {
         self.calls += 1;
-        let get = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or("");
-        let change_set = get("ChangeSetName").rsplit('/').nth(1).map_or(get("ChangeSetName"), |n| n).to_owned();
+        let get = |key: &str| {
+            form.iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        };
+        let change_set = get("ChangeSetName")
+            .rsplit('/')
+            .nth(1)
+            .map_or(get("ChangeSetName"), |n| n)
+            .to_owned();
         match get("Action") {
-            "GetCallerIdentity" => (200, fill(data!("get_caller_identity.xml"), &[("ACCOUNT", &self.account)])),
+            "GetCallerIdentity" => (
+                200,
+                fill(
+                    data!("get_caller_identity.xml"),
+                    &[("ACCOUNT", &self.account)],
+                ),
+            ),
             "DescribeStacks" => match &self.stack {
-                None => error("ValidationError", "Stack with id noteapp-staging does not exist"),
-                Some((status, _)) => (200, fill(data!("describe_stacks.xml"), &[("STATUS", status), ("REASON", "")])),
+                None => error(
+                    "ValidationError",
+                    "Stack with id noteapp-staging does not exist",
+                ),
+                Some((status, _)) => (
+                    200,
+                    fill(
+                        data!("describe_stacks.xml"),
+                        &[("STATUS", status), ("REASON", "")],
+                    ),
+                ),
             },
             "CreateChangeSet" => {
-                let inputs: Vec<(String, String)> = form
+                let inputs: Inputs = form
                     .iter()
-                    .filter(|(k, _)| k == "TemplateBody" || k.starts_with("Parameters.") || k.starts_with("Tags."))
+                    .filter(|(k, _)| {
+                        k == "TemplateBody"
+                            || k.starts_with("Parameters.")
+                            || k.starts_with("Tags.")
+                    })
                     .cloned()
                     .collect();
                 let create = get("ChangeSetType") == "CREATE";
@@ -99,10 +132,18 @@ impl StandIn {
                 };
                 if self.stack.is_none() {
                     self.stack = Some(("REVIEW_IN_PROGRESS".into(), Vec::new()));
-                    self.events.push(event(self.events.len(), "REVIEW_IN_PROGRESS"));
+                    self.events
+                        .push(event(self.events.len(), "REVIEW_IN_PROGRESS"));
                 }
-                self.change_sets.insert(change_set.clone(), (create, inputs, status));
-                (200, fill(data!("create_change_set.xml"), &[("CHANGE_SET", &change_set)]))
+                self.change_sets
+                    .insert(change_set.clone(), (create, inputs, status));
+                (
+                    200,
+                    fill(
+                        data!("create_change_set.xml"),
+                        &[("CHANGE_SET", &change_set)],
+                    ),
+                )
             }
             "DescribeChangeSet" => match self.change_sets.get(&change_set) {
                 None => error("ChangeSetNotFound", "ChangeSet does not exist"),
@@ -112,7 +153,13 @@ impl StandIn {
                         _ if *create => ("", data!("changes_create.xml"), "AVAILABLE"),
                         _ => ("", data!("changes_image_update.xml"), "AVAILABLE"),
                     };
-                    let values = [("CHANGE_SET", change_set.as_str()), ("STATUS", status), ("EXECUTION_STATUS", execution), ("REASON", reason), ("CHANGES", changes)];
+                    let values = [
+                        ("CHANGE_SET", change_set.as_str()),
+                        ("STATUS", status),
+                        ("EXECUTION_STATUS", execution),
+                        ("REASON", reason),
+                        ("CHANGES", changes),
+                    ];
                     (200, fill(data!("describe_change_set.xml"), &values))
                 }
             },
@@ -125,7 +172,11 @@ impl StandIn {
                     return error("ChangeSetNotFound", "ChangeSet does not exist");
                 };
                 self.executions += 1;
-                let (running, done) = if create { ("CREATE_IN_PROGRESS", "CREATE_COMPLETE") } else { ("UPDATE_IN_PROGRESS", "UPDATE_COMPLETE") };
+                let (running, done) = if create {
+                    ("CREATE_IN_PROGRESS", "CREATE_COMPLETE")
+                } else {
+                    ("UPDATE_IN_PROGRESS", "UPDATE_COMPLETE")
+                };
                 self.events.push(event(self.events.len(), running));
                 self.events.push(event(self.events.len(), done));
                 self.stack = Some((done.to_owned(), inputs));
@@ -141,21 +192,32 @@ impl StandIn {
                 );
                 (200, body)
             }
-            other => error("InvalidAction", &format!("the stand-in does not answer {other}")),
+            other => error(
+                "InvalidAction",
+                &format!("the stand-in does not answer {other}"),
+            ),
         }
     }
 }
 
 async fn serve(listener: TcpListener, state: Arc<Mutex<StandIn>>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let state = state.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                 let state = state.clone();
                 async move {
-                    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+                    let body = request
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let form: Vec<(String, String)> =
+                        form_urlencoded::parse(&body).into_owned().collect();
                     let (status, xml) = state.lock().expect("state").handle(&form);
                     let response = Response::builder()
                         .status(status)
@@ -165,17 +227,31 @@ async fn serve(listener: TcpListener, state: Arc<Mutex<StandIn>>) {
                     Ok::<_, Infallible>(response)
                 }
             });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
 
 /// Runs `noteapp deploy staging` once; returns its wall time and stdout.
 fn deploy(endpoint: &str, root: &str) -> (Duration, String) {
-    let image = format!("123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp@sha256:{}", "ab".repeat(32));
+    let image = format!(
+        "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp@sha256:{}",
+        "ab".repeat(32)
+    );
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_noteapp"))
-        .args(["deploy", "staging", "--image-uri", &image, "--yes", "--json", "--root", root])
+        .args([
+            "deploy",
+            "staging",
+            "--image-uri",
+            &image,
+            "--yes",
+            "--json",
+            "--root",
+            root,
+        ])
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -197,31 +273,59 @@ fn deploy(endpoint: &str, root: &str) -> (Duration, String) {
 
 fn main() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let env_file = std::fs::read_to_string(format!("{root}/environments/staging.yaml")).expect("environments/staging.yaml");
+    let env_file = std::fs::read_to_string(format!("{root}/environments/staging.yaml"))
+        .expect("environments/staging.yaml");
     let account = env_file
         .lines()
         .find_map(|l| l.trim().strip_prefix("account_id:"))
         .map(|v| v.trim().trim_matches('"').to_owned())
         .expect("account_id in environments/staging.yaml");
-    let state = Arc::new(Mutex::new(StandIn { account, ..StandIn::default() }));
+    let state = Arc::new(Mutex::new(StandIn {
+        account,
+        ..StandIn::default()
+    }));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind loopback");
+    let listener = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("bind loopback");
     let endpoint = format!("http://{}", listener.local_addr().expect("address"));
     runtime.spawn(serve(listener, state.clone()));
 
     let (first, first_out) = deploy(&endpoint, root);
-    let executions_after_first = state.lock().expect("state").executions;
+    let (executions_after_first, calls_after_first) = {
+        let state = state.lock().expect("state");
+        (state.executions, state.calls)
+    };
     let (second, second_out) = deploy(&endpoint, root);
     let state = state.lock().expect("state");
     let second_executions = state.executions - executions_after_first;
+    let second_calls = state.calls - calls_after_first;
 
-    println!("no_change: first deploy (creates the stack) {:>8.3} s", first.as_secs_f64());
-    println!("no_change: second deploy (nothing changed)   {:>8.3} s", second.as_secs_f64());
-    println!("no_change: ratio second/first                {:>8.3}", second.as_secs_f64() / first.as_secs_f64());
-    println!("no_change: ExecuteChangeSet calls in the second run: {second_executions}; change sets left: {}", state.change_sets.len());
+    println!(
+        "no_change: first deploy (creates the stack) {:>8.3} s",
+        first.as_secs_f64()
+    );
+    println!(
+        "no_change: second deploy (nothing changed)   {:>8.3} s",
+        second.as_secs_f64()
+    );
+    println!(
+        "no_change: ratio second/first                {:>8.3}",
+        second.as_secs_f64() / first.as_secs_f64()
+    );
+    println!(
+        "no_change: stand-in calls: first run {calls_after_first}, second run {second_calls}; \
+         ExecuteChangeSet in the second run: {second_executions}; change sets left: {}",
+        state.change_sets.len()
+    );
     let first_ok = first_out.contains("\"result\": \"created\"");
     let second_ok = second_out.contains("\"result\": \"unchanged\"");
-    if !(first_ok && second_ok && second_executions == 0 && state.change_sets.is_empty() && second < Duration::from_secs(2)) {
+    if !(first_ok
+        && second_ok
+        && second_executions == 0
+        && state.change_sets.is_empty()
+        && second < Duration::from_secs(2))
+    {
         eprintln!("no_change: FAILED\nfirst: {first_out}\nsecond: {second_out}");
         std::process::exit(1);
     }

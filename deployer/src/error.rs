@@ -23,7 +23,7 @@ pub enum Error {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Template(#[from] crate::template::TemplateError),
-    /// An AWS call failed: "failed to create change set for stack X: <the service's reason>".
+    /// An AWS call failed: `failed to create change set for stack X: <the service's reason>`.
     #[error("{action}: {reason}")]
     Aws { action: String, reason: String },
     /// The stack is in a state the command cannot go on from; the message says what to do.

@@ -32,7 +32,11 @@ const EXIT_REFUSED: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser)]
-#[command(name = "noteapp", version, about = "Run and ship the noteapp server side")]
+#[command(
+    name = "noteapp",
+    version,
+    about = "Run and ship the noteapp server side"
+)]
 struct Cli {
     /// More log output (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -69,7 +73,10 @@ fn main() -> ExitCode {
         _ => "trace",
     };
     noteapp_runtime::logging::init(level, noteapp_runtime::logging::LogFormat::Text);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

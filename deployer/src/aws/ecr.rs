@@ -75,27 +75,33 @@ impl std::fmt::Debug for RegistryLogin {
     }
 }
 
-/// An ECR client for `region` from the standard credential chain (`AWS_ENDPOINT_URL` honoured).
-pub(crate) async fn client(region: &str) -> Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_owned()))
-        .load()
-        .await;
-    Client::new(&config)
-}
-
 /// Creates `name` if missing; turns on scan-on-push and sets [`LIFECYCLE_POLICY`] where they
 /// differ. Idempotent.
-pub(crate) async fn ensure_repository(client: &Client, name: &str) -> Result<RepositorySetup, Error> {
-    let found = match client.describe_repositories().repository_names(name).send().await {
+pub(crate) async fn ensure_repository(
+    client: &Client,
+    name: &str,
+) -> Result<RepositorySetup, Error> {
+    let found = match client
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+    {
         Ok(answer) => answer.repositories().first().cloned(),
         Err(e) if e.code() == Some("RepositoryNotFoundException") => None,
-        Err(e) => return Err(aws_error(format!("failed to describe ECR repository {name}"), &e)),
+        Err(e) => {
+            return Err(aws_error(
+                format!("failed to describe ECR repository {name}"),
+                &e,
+            ));
+        }
     };
     let (repository, created) = match found {
         Some(repository) => (repository, false),
         None => {
-            let scanning = ImageScanningConfiguration::builder().scan_on_push(true).build();
+            let scanning = ImageScanningConfiguration::builder()
+                .scan_on_push(true)
+                .build();
             let answer = client
                 .create_repository()
                 .repository_name(name)
@@ -115,7 +121,9 @@ pub(crate) async fn ensure_repository(client: &Client, name: &str) -> Result<Rep
         .image_scanning_configuration()
         .is_some_and(|c| c.scan_on_push());
     if !scanning {
-        let config = ImageScanningConfiguration::builder().scan_on_push(true).build();
+        let config = ImageScanningConfiguration::builder()
+            .scan_on_push(true)
+            .build();
         client
             .put_image_scanning_configuration()
             .repository_name(name)
@@ -124,10 +132,20 @@ pub(crate) async fn ensure_repository(client: &Client, name: &str) -> Result<Rep
             .await
             .map_err(|e| aws_error(format!("failed to turn on scan-on-push for {name}"), &e))?;
     }
-    let current = match client.get_lifecycle_policy().repository_name(name).send().await {
+    let current = match client
+        .get_lifecycle_policy()
+        .repository_name(name)
+        .send()
+        .await
+    {
         Ok(answer) => answer.lifecycle_policy_text().map(str::to_owned),
         Err(e) if e.code() == Some("LifecyclePolicyNotFoundException") => None,
-        Err(e) => return Err(aws_error(format!("failed to read the lifecycle policy of {name}"), &e)),
+        Err(e) => {
+            return Err(aws_error(
+                format!("failed to read the lifecycle policy of {name}"),
+                &e,
+            ));
+        }
     };
     let policy_changed = !current.as_deref().is_some_and(same_policy);
     if policy_changed {
@@ -177,10 +195,14 @@ pub(crate) async fn login(client: &Client) -> Result<RegistryLogin, Error> {
 
 /// `base64("user:password")` and `https://host` → the login.
 fn decode_login(token: &str, endpoint: &str) -> Option<RegistryLogin> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(token).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let (username, password) = text.split_once(':')?;
-    let registry = endpoint.trim_start_matches("https://").trim_start_matches("http://");
+    let registry = endpoint
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
     Some(RegistryLogin {
         username: username.to_owned(),
         password: password.to_owned(),
@@ -189,18 +211,39 @@ fn decode_login(token: &str, endpoint: &str) -> Option<RegistryLogin> {
 }
 
 /// The digest tagged `tag` in `repository`, or `None` when no image has that tag.
-pub(crate) async fn find_tag(client: &Client, repository: &str, tag: &str) -> Result<Option<String>, Error> {
+pub(crate) async fn find_tag(
+    client: &Client,
+    repository: &str,
+    tag: &str,
+) -> Result<Option<String>, Error> {
     let id = ImageIdentifier::builder().image_tag(tag).build();
-    match client.describe_images().repository_name(repository).image_ids(id).send().await {
-        Ok(answer) => Ok(answer.image_details().first().and_then(|d| d.image_digest().map(str::to_owned))),
+    match client
+        .describe_images()
+        .repository_name(repository)
+        .image_ids(id)
+        .send()
+        .await
+    {
+        Ok(answer) => Ok(answer
+            .image_details()
+            .first()
+            .and_then(|d| d.image_digest().map(str::to_owned))),
         Err(e) if e.code() == Some("ImageNotFoundException") => Ok(None),
-        Err(e) => Err(aws_error(format!("failed to look up tag {tag} in ECR repository {repository}"), &e)),
+        Err(e) => Err(aws_error(
+            format!("failed to look up tag {tag} in ECR repository {repository}"),
+            &e,
+        )),
     }
 }
 
 /// Puts `tag` on the image `digest` (moving it from any other image): the manifest is read
 /// and put back under the tag, as ECR retags without pulling. A tag already there is fine.
-pub(crate) async fn tag_digest(client: &Client, repository: &str, digest: &str, tag: &str) -> Result<(), Error> {
+pub(crate) async fn tag_digest(
+    client: &Client,
+    repository: &str,
+    digest: &str,
+    tag: &str,
+) -> Result<(), Error> {
     let action = || format!("failed to tag {repository}@{digest} as {tag}");
     let id = ImageIdentifier::builder().image_digest(digest).build();
     let answer = client
@@ -233,7 +276,10 @@ pub(crate) async fn tag_digest(client: &Client, repository: &str, digest: &str, 
 
 /// The tags that protect a stack's images: `deployed-<env>-current` and `-previous`.
 pub(crate) fn deployed_tags(environment: &str) -> (String, String) {
-    (format!("deployed-{environment}-current"), format!("deployed-{environment}-previous"))
+    (
+        format!("deployed-{environment}-current"),
+        format!("deployed-{environment}-previous"),
+    )
 }
 
 /// Tags `previous` (what the stack runs now, if anything) and `current` (what it is about to
@@ -265,7 +311,10 @@ mod tests {
         .unwrap();
         assert_eq!(login.username, "AWS");
         assert_eq!(login.password, "123456789012-auth-token");
-        assert_eq!(login.registry, "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com");
+        assert_eq!(
+            login.registry,
+            "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com"
+        );
         assert!(!format!("{login:?}").contains("auth-token"));
         assert!(decode_login("not base64!", "https://x").is_none());
     }
@@ -279,13 +328,19 @@ mod tests {
         assert_eq!(rules[0]["selection"]["countNumber"], 10000);
         for rule in &rules[1..] {
             let prefixes = rule["selection"]["tagPrefixList"].as_array();
-            assert!(prefixes.is_none_or(|p| p.iter().all(|p| !p.as_str().unwrap().starts_with("deployed"))));
+            assert!(prefixes.is_none_or(|p| {
+                p.iter()
+                    .all(|p| !p.as_str().unwrap().starts_with("deployed"))
+            }));
         }
         assert!(same_policy(&serde_json::to_string_pretty(&policy).unwrap()));
         assert!(!same_policy("{\"rules\":[]}"));
         assert_eq!(
             deployed_tags("staging"),
-            ("deployed-staging-current".into(), "deployed-staging-previous".into())
+            (
+                "deployed-staging-current".into(),
+                "deployed-staging-previous".into()
+            )
         );
     }
 }

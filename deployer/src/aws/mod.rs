@@ -2,7 +2,7 @@
 //! predicates, and bounded polling.
 //!
 //! Each call is a small async function taking a concrete SDK client and wrapping any failure where
-//! it is made ("failed to create change set for stack X: <reason>"), so the commands read as the
+//! it is made (`failed to create change set for stack X: <reason>`), so the commands read as the
 //! steps they take. Clients come from the SDK's standard credential chain with the region of the
 //! environment file; `AWS_ENDPOINT_URL` is honoured by `aws-config` itself. Polling is an own loop
 //! with an injectable interval and maximum (the SDK's waiters sleep at least 30 s a poll, which
@@ -19,7 +19,7 @@ pub(crate) mod wait;
 
 use std::time::Duration;
 
-use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::Error;
 
@@ -94,7 +94,8 @@ where
     }
 }
 
-/// The service's own words for an error ("message (Code)"), or the transport failure in full.
+/// The service's own words for an error ("message (Code)"), or the transport failure with its
+/// causes ("dispatch failure: io error: …: Connection refused (os error 111)").
 pub(crate) fn reason<E, R>(err: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -103,7 +104,16 @@ where
     match (err.code(), err.message()) {
         (Some(code), Some(message)) => format!("{message} ({code})"),
         (Some(code), None) => code.to_owned(),
-        _ => DisplayErrorContext(err).to_string(),
+        _ => {
+            let mut text = err.to_string();
+            let mut source = std::error::Error::source(err);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        }
     }
 }
 

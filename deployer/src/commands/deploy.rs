@@ -142,7 +142,8 @@ pub async fn run(args: DeployArgs) -> Result<(), Error> {
     if let Some((image, ecr)) = &built {
         let (stack, env) = (&plan.stack_name, &plan.environment);
         let repository = &args.image.repository;
-        protect(ecr, &clients.cloudformation, stack, env, repository, image, &progress).await?;
+        let cfn = &clients.cloudformation;
+        protect(ecr, cfn, stack, env, repository, image, &progress).await?;
     }
     let options = DeployOptions {
         yes: args.yes,

@@ -13,9 +13,9 @@ use serde::Serialize;
 use crate::commands::deploy::local_only;
 use crate::config;
 use crate::error::Error;
+use crate::image::ImageOutcome;
 use crate::image::engine::Engine;
 use crate::image::ship::{ImageArgs, ship};
-use crate::image::ImageOutcome;
 use crate::output;
 use crate::progress::Progress;
 

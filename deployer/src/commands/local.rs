@@ -5,24 +5,21 @@
 //! with `--dynamodb-endpoint`. They trust only tokens signed by the local key kept in the data
 //! directory, which `noteapp local token` uses; broadcasts need the operator token kept there too
 //! (`noteapp local token --operator`). There is no other way in.
+//! `--docker` runs the same stack from the Lambda image, in a container (`image::containers`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use noteapp_runtime::auth::{KeySource, LocalSigner, TokenClaims, Verifier, VerifierConfig};
-use noteapp_runtime::http::App;
-use noteapp_runtime::local::{Cors, HttpGateway, WsGateway, operator_token};
+use noteapp_runtime::local::{self, LocalStack, operator_token, shutdown_signal};
 use noteapp_runtime::store::dynamodb::{DynamoStore, TableNames, create_tables};
 use noteapp_runtime::store::embedded::EmbeddedStore;
 use noteapp_runtime::store::{ConnectionStore, Store};
-use noteapp_runtime::ws::WsContext;
-use noteapp_runtime::ws::fanout::FanoutOptions;
-use noteapp_runtime::ws::management::ManagementPoster;
-use noteapp_runtime::ws::trigger::InProcessTrigger;
 use tokio::net::TcpListener;
 
 use crate::error::Error;
+use crate::image::containers::{self, LocalContainer};
 
 /// The Firebase project id local tokens are issued for, unless `--firebase-project` says otherwise.
 const LOCAL_PROJECT: &str = "noteapp-local";
@@ -78,6 +75,16 @@ struct ServeArgs {
         default_values_t = [String::from("http://localhost:3000"), String::from("http://127.0.0.1:3000")]
     )]
     cors_origins: Vec<String>,
+    /// Run the stack from the Lambda image, in a container (a Docker engine is needed): the
+    /// image is built from Dockerfile.lambda unless --image names one.
+    #[arg(long, conflicts_with = "dynamodb_endpoint")]
+    docker: bool,
+    /// With --docker: the base image to build on.
+    #[arg(long, default_value = "scratch", value_name = "IMAGE")]
+    base: String,
+    /// With --docker: run this image (NAME:TAG or NAME@sha256:…) instead of building one.
+    #[arg(long, requires = "docker", value_name = "REF")]
+    image: Option<String>,
 }
 
 #[derive(Args)]
@@ -165,6 +172,9 @@ async fn bind(host: &str, port: u16) -> Result<(TcpListener, String), Error> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), Error> {
+    if args.docker {
+        return serve_docker(args).await;
+    }
     let signer = signer(&args.data_dir)?;
     let mut config = VerifierConfig::new(
         args.firebase_project.clone(),
@@ -222,17 +232,6 @@ async fn run_stack<S: Store + ConnectionStore>(
 ) -> Result<(), Error> {
     let (http_listener, http_addr) = bind(&args.host, args.port).await?;
     let (ws_listener, ws_addr) = bind(&args.host, args.ws_port).await?;
-    let ws_port = ws_listener.local_addr()?.port();
-    let operator = operator_token(&args.data_dir)?;
-    let ws = WsContext {
-        connections: store.clone(),
-        verifier: Some(verifier.clone()),
-        poster: Arc::new(ManagementPoster::local(&format!(
-            "http://127.0.0.1:{ws_port}"
-        ))),
-        fanout: FanoutOptions::default(),
-    };
-    let app = App::new(store, verifier).with_events(Arc::new(InProcessTrigger::new(ws.clone())));
     eprintln!(
         "noteapp local: API on http://{http_addr}, WebSocket on ws://{ws_addr} ({what}, data in {})",
         args.data_dir.display()
@@ -241,30 +240,32 @@ async fn run_stack<S: Store + ConnectionStore>(
     eprintln!(
         "sign in with: noteapp local token --uid alice   (broadcast: noteapp local token --operator)"
     );
-    let http = HttpGateway::new(app, Cors::new(args.cors_origins));
-    let ws = Arc::new(WsGateway::new(ws, operator, "development"));
-    tokio::select! {
-        result = http.serve(http_listener) => result?,
-        result = ws.serve(ws_listener) => result?,
-        () = shutdown_signal() => eprintln!("noteapp local: stopped"),
-    }
+    let stack = LocalStack {
+        http: http_listener,
+        ws: ws_listener,
+        data_dir: args.data_dir,
+        verifier,
+        store,
+        cors_origins: args.cors_origins,
+    };
+    local::run_stack(stack, shutdown_signal())
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    eprintln!("noteapp local: stopped");
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+/// `--docker`: the same stack from the Lambda image, in a container (see `image::containers`).
+async fn serve_docker(args: ServeArgs) -> Result<(), Error> {
+    let spec = LocalContainer {
+        image: args.image.unwrap_or_default(),
+        data_dir: args.data_dir,
+        host: args.host,
+        port: args.port,
+        ws_port: args.ws_port,
+        cors_origins: args.cors_origins,
+        firebase_project: args.firebase_project,
+        auth_emulator: args.auth_emulator,
+    };
+    containers::serve(spec, &args.base, shutdown_signal()).await
 }

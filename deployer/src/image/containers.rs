@@ -21,8 +21,12 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
+use noteapp_runtime::auth::LocalSigner;
+
 use super::ImageError;
 use super::engine::Engine;
+use crate::config;
+use crate::error::Error;
 use crate::progress::Progress;
 
 /// One local stack container.
@@ -35,21 +39,29 @@ pub(crate) struct LocalContainer {
     pub(crate) port: u16,
     pub(crate) ws_port: u16,
     pub(crate) cors_origins: Vec<String>,
+    /// The Firebase project whose tokens are accepted.
+    pub(crate) firebase_project: String,
+    /// The Firebase Auth emulator's host, whose unsigned tokens are then accepted too.
+    pub(crate) auth_emulator: Option<String>,
 }
 
 impl LocalContainer {
     fn body(&self) -> ContainerCreateBody {
-        let env = [
+        let mut env = vec![
             format!("NOTEAPP_HOST={}", self.host),
             format!("NOTEAPP_PORT={}", self.port),
             format!("NOTEAPP_WS_PORT={}", self.ws_port),
             "NOTEAPP_DATA_DIR=/data".to_owned(),
             format!("NOTEAPP_CORS_ORIGINS={}", self.cors_origins.join(",")),
+            format!("FIREBASE_PROJECT_ID={}", self.firebase_project),
         ];
+        if let Some(host) = self.auth_emulator.as_deref().filter(|h| !h.is_empty()) {
+            env.push(format!("FIREBASE_AUTH_EMULATOR_HOST={host}"));
+        }
         ContainerCreateBody {
             image: Some(self.image.clone()),
             cmd: Some(vec!["local".to_owned()]),
-            env: Some(env.to_vec()),
+            env: Some(env),
             user: owner(&self.data_dir),
             host_config: Some(HostConfig {
                 network_mode: Some("host".to_owned()),
@@ -78,6 +90,47 @@ fn owner(dir: &std::path::Path) -> Option<String> {
     }
 }
 
+/// `noteapp local --docker`: prepares the data directory (with the signing key, so host and
+/// container share it), builds the image from `Dockerfile.lambda` on `base` unless `spec.image`
+/// names one (which must then be in the engine already: `docker pull` it), and runs it.
+pub(crate) async fn serve(
+    mut spec: LocalContainer,
+    base: &str,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    std::fs::create_dir_all(&spec.data_dir)?;
+    spec.data_dir = std::fs::canonicalize(&spec.data_dir)?;
+    LocalSigner::load_or_create(&spec.data_dir).map_err(|e| Error::SigningKey {
+        dir: spec.data_dir.clone(),
+        reason: e.to_string(),
+    })?;
+    let engine = Engine::default();
+    let progress = Progress::stderr();
+    let result = async {
+        if spec.image.is_empty() {
+            let cwd = std::env::current_dir()?;
+            let root = config::locate_root(None, &cwd)?;
+            spec.image = super::build_local(&root, base, &engine, &progress).await?;
+        } else if engine
+            .docker()
+            .await?
+            .inspect_image(&spec.image)
+            .await
+            .is_err()
+        {
+            return Err(Error::Usage(format!(
+                "the Docker engine has no image {}: pull it first (docker login, docker pull), \
+                 or leave out --image to build one",
+                spec.image
+            )));
+        }
+        Ok(run_local_container(&engine, &spec, shutdown, &progress).await?)
+    }
+    .await;
+    progress.clear();
+    result
+}
+
 /// Runs `spec` until it exits or `shutdown` resolves, streaming its logs to stderr; the
 /// container is removed in every case.
 pub(crate) async fn run_local_container(
@@ -92,7 +145,9 @@ pub(crate) async fn run_local_container(
     docker
         .create_container(Some(options), spec.body())
         .await
-        .map_err(|e| ImageError::Engine(format!("cannot create container from {}: {e}", spec.image)))?;
+        .map_err(|e| {
+            ImageError::Engine(format!("cannot create container from {}: {e}", spec.image))
+        })?;
     let result = run_created(engine, &name, spec, shutdown, progress).await;
     let remove = RemoveContainerOptionsBuilder::new().force(true).build();
     if let Err(e) = docker.remove_container(&name, Some(remove)).await {
@@ -176,6 +231,8 @@ mod tests {
             port: 8000,
             ws_port: 3001,
             cors_origins: vec!["http://localhost:3000".into()],
+            firebase_project: "noteapp-local".into(),
+            auth_emulator: None,
         };
         let body = spec.body();
         assert_eq!(body.cmd, Some(vec!["local".to_owned()]));

@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
-use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder, PushImageOptionsBuilder};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, PushImageOptionsBuilder,
+};
 use futures_util::StreamExt;
 use tokio::sync::OnceCell;
 
@@ -48,21 +50,30 @@ impl Engine {
     }
 
     /// How many builds this engine started.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn builds(&self) -> usize {
         self.builds.load(Ordering::SeqCst)
     }
 
     /// How many pushes this engine started.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn pushes(&self) -> usize {
         self.pushes.load(Ordering::SeqCst)
     }
 
     /// Builds `Dockerfile.lambda` from `inputs` as `image` (NAME:TAG), streaming the engine's
     /// output to `progress`; returns the image id.
-    pub(crate) async fn build(&self, inputs: &BuildInputs, image: &str, progress: &Progress) -> Result<String, ImageError> {
+    pub(crate) async fn build(
+        &self,
+        inputs: &BuildInputs,
+        image: &str,
+        progress: &Progress,
+    ) -> Result<String, ImageError> {
         let docker = self.docker().await?;
         self.builds.fetch_add(1, Ordering::SeqCst);
-        let context = inputs.context_tar().map_err(|e| ImageError::Build(format!("cannot pack the build context: {e}")))?;
+        let context = inputs
+            .context_tar()
+            .map_err(|e| ImageError::Build(format!("cannot pack the build context: {e}")))?;
         let options = BuildImageOptionsBuilder::new()
             .dockerfile(DOCKERFILE)
             .t(image)
@@ -96,22 +107,33 @@ impl Engine {
             None => Ok(docker
                 .inspect_image(image)
                 .await
-                .map_err(|e| ImageError::Build(format!("the engine built nothing named {image}: {e}")))?
+                .map_err(|e| {
+                    ImageError::Build(format!("the engine built nothing named {image}: {e}"))
+                })?
                 .id
                 .unwrap_or_default()),
         }
     }
 
     /// Pushes `name:tag` with `login`, streaming progress; returns nothing: see [`Self::pushed_digest`].
-    pub(crate) async fn push(&self, name: &str, tag: &str, login: &RegistryLogin, progress: &Progress) -> Result<(), ImageError> {
+    pub(crate) async fn push(
+        &self,
+        name: &str,
+        tag: &str,
+        login: &RegistryLogin,
+        progress: &Progress,
+    ) -> Result<(), ImageError> {
         let docker = self.docker().await?;
         self.pushes.fetch_add(1, Ordering::SeqCst);
         let options = PushImageOptionsBuilder::new().tag(tag).build();
         let mut stream = docker.push_image(name, Some(options), Some(credentials(login)));
         while let Some(message) = stream.next().await {
-            let message = message.map_err(|e| ImageError::Push(format!("push of {name}:{tag} failed: {e}")))?;
+            let message = message
+                .map_err(|e| ImageError::Push(format!("push of {name}:{tag} failed: {e}")))?;
             if let Some(status) = message.status {
-                let detail = message.progress_detail.and_then(|d| Some((d.current?, d.total?)));
+                let detail = message
+                    .progress_detail
+                    .and_then(|d| Some((d.current?, d.total?)));
                 match detail {
                     Some((current, total)) if total > 0 => progress.status(format!(
                         "push {name}:{tag}: {status} {:.1}/{:.1} MB",
@@ -127,12 +149,19 @@ impl Engine {
 
     /// The digest `name:tag` was pushed under: from the local image's repo digests, else from
     /// the registry.
-    pub(crate) async fn pushed_digest(&self, name: &str, tag: &str, login: &RegistryLogin) -> Result<String, ImageError> {
+    pub(crate) async fn pushed_digest(
+        &self,
+        name: &str,
+        tag: &str,
+        login: &RegistryLogin,
+    ) -> Result<String, ImageError> {
         let docker = self.docker().await?;
         let image = docker
             .inspect_image(&format!("{name}:{tag}"))
             .await
-            .map_err(|e| ImageError::Push(format!("cannot inspect {name}:{tag} after the push: {e}")))?;
+            .map_err(|e| {
+                ImageError::Push(format!("cannot inspect {name}:{tag} after the push: {e}"))
+            })?;
         let prefix = format!("{name}@");
         let local = image
             .repo_digests
@@ -141,33 +170,60 @@ impl Engine {
             .find_map(|d| d.strip_prefix(&prefix).map(str::to_owned));
         match local {
             Some(digest) => Ok(digest),
-            None => self.registry_digest(name, tag, login).await?.ok_or_else(|| {
-                ImageError::Push(format!("the registry has no {name}:{tag} after the push"))
-            }),
+            None => self
+                .registry_digest(name, tag, login)
+                .await?
+                .ok_or_else(|| {
+                    ImageError::Push(format!("the registry has no {name}:{tag} after the push"))
+                }),
         }
     }
 
     /// The digest of `name:tag` in its registry, or `None` when the registry has no such tag.
-    pub(crate) async fn registry_digest(&self, name: &str, tag: &str, login: &RegistryLogin) -> Result<Option<String>, ImageError> {
+    pub(crate) async fn registry_digest(
+        &self,
+        name: &str,
+        tag: &str,
+        login: &RegistryLogin,
+    ) -> Result<Option<String>, ImageError> {
         let docker = self.docker().await?;
         let reference = format!("{name}:{tag}");
-        match docker.inspect_registry_image(&reference, Some(credentials(login))).await {
+        match docker
+            .inspect_registry_image(&reference, Some(credentials(login)))
+            .await
+        {
             Ok(found) => Ok(found.descriptor.digest),
             Err(bollard::errors::Error::DockerResponseServerError { message, .. })
-                if is_unknown_manifest(&message) => Ok(None),
-            Err(e) => Err(ImageError::Engine(format!("cannot ask the registry about {reference}: {e}"))),
+                if is_unknown_manifest(&message) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(ImageError::Engine(format!(
+                "cannot ask the registry about {reference}: {e}"
+            ))),
         }
     }
 
     /// Pulls `reference` (NAME@sha256:… or NAME:TAG) with `login`.
-    pub(crate) async fn pull(&self, reference: &str, login: Option<&RegistryLogin>, progress: &Progress) -> Result<(), ImageError> {
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) async fn pull(
+        &self,
+        reference: &str,
+        login: Option<&RegistryLogin>,
+        progress: &Progress,
+    ) -> Result<(), ImageError> {
         let docker = self.docker().await?;
-        let options = CreateImageOptionsBuilder::new().from_image(reference).build();
+        let options = CreateImageOptionsBuilder::new()
+            .from_image(reference)
+            .build();
         let mut stream = docker.create_image(Some(options), None, login.map(credentials));
         while let Some(message) = stream.next().await {
-            let message = message.map_err(|e| ImageError::Engine(format!("pull of {reference} failed: {e}")))?;
+            let message = message
+                .map_err(|e| ImageError::Engine(format!("pull of {reference} failed: {e}")))?;
             if let Some(error) = message.error_detail.and_then(|d| d.message) {
-                return Err(ImageError::Engine(format!("pull of {reference} failed: {error}")));
+                return Err(ImageError::Engine(format!(
+                    "pull of {reference} failed: {error}"
+                )));
             }
             if let Some(status) = message.status {
                 progress.status(format!("pull {reference}: {status}"));
@@ -180,7 +236,9 @@ impl Engine {
 /// The registry's ways of saying a tag does not exist, as the engine relays them.
 fn is_unknown_manifest(message: &str) -> bool {
     let message = message.to_ascii_lowercase();
-    ["manifest unknown", "not found", "does not exist"].iter().any(|m| message.contains(m))
+    ["manifest unknown", "not found", "does not exist"]
+        .iter()
+        .any(|m| message.contains(m))
 }
 
 fn credentials(login: &RegistryLogin) -> DockerCredentials {

@@ -76,7 +76,7 @@ pub(crate) struct Destination<'a> {
     pub(crate) ecr: &'a aws_sdk_ecr::Client,
     /// The ECR repository name (`noteapp`).
     pub(crate) repository: &'a str,
-    /// A registry host[:port] to push to instead of the one ECR names.
+    /// A registry `host[:port]` to push to instead of the one ECR names.
     pub(crate) registry_override: Option<&'a str>,
 }
 
@@ -127,8 +127,15 @@ pub(crate) async fn ensure_image(
     progress: &Progress,
 ) -> Result<ImageOutcome, Error> {
     let (_, platform) = binary::target(source.architecture);
-    let path = binary::build_bootstrap(source.root, source.environment, source.architecture, progress).await?;
-    let inputs = BuildInputs::read(source.root, &path, source.base, platform).map_err(ImageError::from)?;
+    let path = binary::build_bootstrap(
+        source.root,
+        source.environment,
+        source.architecture,
+        progress,
+    )
+    .await?;
+    let inputs =
+        BuildInputs::read(source.root, &path, source.base, platform).map_err(ImageError::from)?;
     let tag = inputs.content_tag();
     progress.status(format!("ECR repository {}", destination.repository));
     let repository = ecr::ensure_repository(destination.ecr, destination.repository).await?;
@@ -136,7 +143,11 @@ pub(crate) async fn ensure_image(
         progress.line(format!(
             "ECR repository {}: {} (scan on push, lifecycle policy)",
             repository.name,
-            if repository.created { "created" } else { "updated" }
+            if repository.created {
+                "created"
+            } else {
+                "updated"
+            }
         ));
     }
     let mut login = ecr::login(destination.ecr).await?;
@@ -153,7 +164,10 @@ pub(crate) async fn ensure_image(
     };
     let (digest, reused) = match existing {
         Some(digest) => (digest, true),
-        None => (build_and_push(&inputs, &name, &tag, &login, engine, progress).await?, false),
+        None => (
+            build_and_push(&inputs, &name, &tag, &login, engine, progress).await?,
+            false,
+        ),
     };
     let outcome = ImageOutcome {
         uri: format!("{name}@{digest}"),
@@ -176,13 +190,21 @@ async fn build_and_push(
     engine: &Engine,
     progress: &Progress,
 ) -> Result<String, ImageError> {
-    progress.line(format!("building {name}:{tag} from {} (base {})", context::DOCKERFILE, inputs.base));
-    engine.build(inputs, &format!("{name}:{tag}"), progress).await?;
+    progress.line(format!(
+        "building {name}:{tag} from {} (base {})",
+        context::DOCKERFILE,
+        inputs.base
+    ));
+    engine
+        .build(inputs, &format!("{name}:{tag}"), progress)
+        .await?;
     progress.status(format!("pushing {name}:{tag}"));
     engine.push(name, tag, login, progress).await?;
     let digest = engine.pushed_digest(name, tag, login).await?;
     if !is_digest(&digest) {
-        return Err(ImageError::Push(format!("the registry gave {name}:{tag} a malformed digest {digest:?}")));
+        return Err(ImageError::Push(format!(
+            "the registry gave {name}:{tag} a malformed digest {digest:?}"
+        )));
     }
     Ok(digest)
 }
@@ -195,7 +217,11 @@ pub(crate) async fn build_local(
     engine: &Engine,
     progress: &Progress,
 ) -> Result<String, ImageError> {
-    let architecture = if cfg!(target_arch = "aarch64") { Architecture::Arm64 } else { Architecture::X86_64 };
+    let architecture = if cfg!(target_arch = "aarch64") {
+        Architecture::Arm64
+    } else {
+        Architecture::X86_64
+    };
     let (_, platform) = binary::target(architecture);
     let path = binary::build_bootstrap(root, "development", architecture, progress).await?;
     let inputs = BuildInputs::read(root, &path, base, platform)?;
@@ -204,20 +230,26 @@ pub(crate) async fn build_local(
         progress.line(format!("image {image} is up to date"));
         return Ok(image);
     }
-    progress.line(format!("building {image} from {} (base {base})", context::DOCKERFILE));
+    progress.line(format!(
+        "building {image} from {} (base {base})",
+        context::DOCKERFILE
+    ));
     engine.build(&inputs, &image, progress).await?;
     Ok(image)
 }
 
 /// `host[:port]` from an endpoint given as a host or a URL.
 fn registry_host(endpoint: &str) -> String {
-    let host = endpoint.trim().trim_start_matches("https://").trim_start_matches("http://");
+    let host = endpoint
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
     host.trim_end_matches('/').to_owned()
 }
 
 /// `sha256:` and 64 lowercase hex digits.
 fn is_digest(digest: &str) -> bool {
-    digest
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }

@@ -22,7 +22,7 @@ pub struct ImageArgs {
     /// The base image of Dockerfile.lambda (`scratch` works: the binary needs no file from it).
     #[arg(long = "base", env = "NOTEAPP_IMAGE_BASE", value_name = "IMAGE", default_value = DEFAULT_BASE)]
     pub base: String,
-    /// Push to this registry (HOST[:PORT]) instead of the one ECR names, still with ECR's
+    /// Push to this registry (HOST or HOST:PORT) instead of the one ECR names, still with ECR's
     /// credentials (a local registry in tests; a mirror).
     #[arg(long, env = "NOTEAPP_REGISTRY_ENDPOINT", value_name = "HOST[:PORT]")]
     pub registry_endpoint: Option<String>,
@@ -44,7 +44,12 @@ pub(crate) async fn ship(
         .load()
         .await;
     progress.status("checking the AWS account");
-    sts::ensure_account(&aws_sdk_sts::Client::new(&sdk), &config.name, &config.account_id).await?;
+    sts::ensure_account(
+        &aws_sdk_sts::Client::new(&sdk),
+        &config.name,
+        &config.account_id,
+    )
+    .await?;
     let ecr = aws_sdk_ecr::Client::new(&sdk);
     let source = Source {
         root,
@@ -55,7 +60,10 @@ pub(crate) async fn ship(
     let destination = Destination {
         ecr: &ecr,
         repository: &args.repository,
-        registry_override: args.registry_endpoint.as_deref().filter(|e| !e.trim().is_empty()),
+        registry_override: args
+            .registry_endpoint
+            .as_deref()
+            .filter(|e| !e.trim().is_empty()),
     };
     let outcome = ensure_image(&source, &destination, engine, progress).await?;
     Ok((outcome, ecr))
@@ -87,7 +95,10 @@ pub(crate) async fn protect(
 }
 
 /// The `ImageUri` parameter `stack` runs with now, if the stack exists.
-async fn stack_image(client: &aws_sdk_cloudformation::Client, stack: &str) -> Result<Option<String>, Error> {
+async fn stack_image(
+    client: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Result<Option<String>, Error> {
     let answer = match client.describe_stacks().stack_name(stack).send().await {
         Ok(answer) => answer,
         Err(e) if is_stack_missing(e.code(), e.message()) => return Ok(None),

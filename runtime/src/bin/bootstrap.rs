@@ -136,15 +136,22 @@ async fn run_api() -> Result<(), InitError> {
 /// `bootstrap local`: the local gateway (`noteapp local` without the CLI) on the embedded store,
 /// for `noteapp local --docker`. Settings come from the variables `noteapp local` reads too:
 /// NOTEAPP_HOST (127.0.0.1), NOTEAPP_PORT (8000), NOTEAPP_WS_PORT (3001), NOTEAPP_DATA_DIR
-/// (/data) and NOTEAPP_CORS_ORIGINS (comma-separated; the front end's dev origins by default).
+/// (/data), NOTEAPP_CORS_ORIGINS (comma-separated; the front end's dev origins by default),
+/// FIREBASE_PROJECT_ID (noteapp-local) and FIREBASE_AUTH_EMULATOR_HOST (accept the emulator's
+/// tokens). Never used in AWS: the functions run `api` and `ws-*`.
 async fn run_local() -> Result<(), InitError> {
-    use noteapp_runtime::local::{LocalStack, local_verifier, run_stack, shutdown_signal};
+    use noteapp_runtime::local::{
+        LOCAL_PROJECT, LocalStack, local_verifier, run_stack, shutdown_signal,
+    };
     use noteapp_runtime::store::embedded::EmbeddedStore;
     logging::init("info", LogFormat::Text);
     let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
     let host = var("NOTEAPP_HOST", "127.0.0.1");
     let data_dir = std::path::PathBuf::from(var("NOTEAPP_DATA_DIR", "/data"));
-    let cors = var("NOTEAPP_CORS_ORIGINS", "http://localhost:3000,http://127.0.0.1:3000");
+    let cors = var(
+        "NOTEAPP_CORS_ORIGINS",
+        "http://localhost:3000,http://127.0.0.1:3000",
+    );
     let bind = |port: String| {
         let addr = format!("{host}:{port}");
         async move {
@@ -165,7 +172,11 @@ async fn run_local() -> Result<(), InitError> {
     let stack = LocalStack {
         http,
         ws,
-        verifier: local_verifier(&data_dir)?,
+        verifier: local_verifier(
+            &data_dir,
+            &var("FIREBASE_PROJECT_ID", LOCAL_PROJECT),
+            !var("FIREBASE_AUTH_EMULATOR_HOST", "").is_empty(),
+        )?,
         store: Arc::new(store),
         cors_origins: cors.split(',').map(|o| o.trim().to_owned()).collect(),
         data_dir,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use super::{Cors, HttpGateway, WsGateway, operator_token};
-use crate::auth::{KeySource, LocalSigner, Verifier};
+use crate::auth::{KeySource, LocalSigner, Verifier, VerifierConfig};
 use crate::http::App;
 use crate::store::{ConnectionStore, Store};
 use crate::ws::WsContext;
@@ -29,6 +29,8 @@ pub const LOCAL_PROJECT: &str = "noteapp-local";
 pub enum LocalStackError {
     #[error("local signing key in {}: {reason}", dir.display())]
     SigningKey { dir: PathBuf, reason: String },
+    #[error("cannot verify tokens for project {project}: {reason}")]
+    Verifier { project: String, reason: String },
     #[error("cannot read or create the operator token in {}: {source}", dir.display())]
     OperatorToken {
         dir: PathBuf,
@@ -36,13 +38,24 @@ pub enum LocalStackError {
     },
 }
 
-/// The verifier of `noteapp local`: tokens signed by the key in `data_dir` (created on first use).
-pub fn local_verifier(data_dir: &Path) -> Result<Verifier, LocalStackError> {
-    let signer = LocalSigner::load_or_create(data_dir).map_err(|e| LocalStackError::SigningKey {
+/// The verifier of `noteapp local`: tokens for `project` signed by the key in `data_dir`
+/// (created on first use), and, with `emulator`, the Firebase Auth emulator's unsigned tokens.
+pub fn local_verifier(
+    data_dir: &Path,
+    project: &str,
+    emulator: bool,
+) -> Result<Verifier, LocalStackError> {
+    let key_error = |reason: String| LocalStackError::SigningKey {
         dir: data_dir.to_path_buf(),
+        reason,
+    };
+    let signer = LocalSigner::load_or_create(data_dir).map_err(|e| key_error(e.to_string()))?;
+    let mut config = VerifierConfig::new(project, KeySource::Static(signer.jwks()));
+    config.accept_emulator_tokens = emulator;
+    Verifier::from_config(config).map_err(|e| LocalStackError::Verifier {
+        project: project.to_owned(),
         reason: e.to_string(),
-    })?;
-    Ok(Verifier::new(LOCAL_PROJECT, KeySource::Static(signer.jwks())))
+    })
 }
 
 /// Everything [`run_stack`] serves.

@@ -1,6 +1,7 @@
 //! The deploy flow's refusals against replayed answers: states that must be cleared first, a
-//! table replacement, the wrong account, `development`, production without a confirmation, a
-//! change set CloudFormation rejects, and Ctrl-C — each leaving nothing the next run trips on.
+//! wait that runs out, a table replacement, the wrong account, `development`, production without
+//! a confirmation, a change set CloudFormation rejects, and Ctrl-C — each leaving nothing the next
+//! run trips on.
 
 use std::time::Duration;
 
@@ -252,4 +253,75 @@ async fn interrupting_before_execution_deletes_the_change_set() {
         "{err}"
     );
     assert_eq!((delete.num_calls(), execute.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn interrupting_during_execution_leaves_the_operation_for_the_next_run_to_wait_out() {
+    let sts = identity("123456789012");
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .http_response(|| replay::stack("UPDATE_COMPLETE"))
+        .http_response(|| replay::stack("UPDATE_IN_PROGRESS"))
+        .repeatedly()
+        .build();
+    let (create, computed, execute) = (
+        create_change_set(ChangeSetType::Update),
+        computed(replay::CHANGES_IMAGE_UPDATE),
+        execute(),
+    );
+    let delete = delete_change_set();
+    let events = events(&["before_update", "update_in_progress"]);
+    let clients = clients(
+        &sts,
+        RuleMode::MatchAny,
+        &[&describe, &create, &computed, &execute, &delete, &events],
+    );
+    let (progress, _) = Progress::captured();
+    let ctrl_c = tokio::time::sleep(Duration::from_millis(50));
+    let plan = replay::plan("staging");
+    let err = deploy_until(
+        ctrl_c,
+        &clients,
+        &plan,
+        &options(),
+        &Prompt::Closed,
+        &progress,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), crate::EXIT_INTERRUPTED);
+    assert!(
+        err.to_string()
+            .contains("CloudFormation goes on with stack noteapp-staging"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("the next deploy waits for it"),
+        "{err}"
+    );
+    assert_eq!((execute.num_calls(), delete.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn an_operation_that_outlasts_the_wait_says_how_to_follow_it() {
+    let sts = identity("123456789012");
+    let describe = mock!(Client::describe_stacks)
+        .then_http_response(|| replay::stack("UPDATE_ROLLBACK_IN_PROGRESS"));
+    let create = create_change_set(ChangeSetType::Update);
+    let clients = clients(&sts, RuleMode::MatchAny, &[&describe, &create]);
+    let mut options = options();
+    options.polling.operation.max_wait = Duration::from_millis(20);
+    let (result, _) = run_flow(&clients, &replay::plan("staging"), options, Prompt::Closed).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), crate::EXIT_FAILURE);
+    assert!(
+        err.to_string()
+            .contains("still UPDATE_ROLLBACK_IN_PROGRESS"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("`noteapp status staging`"),
+        "{err}"
+    );
+    assert_eq!(create.num_calls(), 0);
 }

@@ -303,30 +303,6 @@ async fn an_operation_already_in_progress_is_waited_out_first() {
 }
 
 #[tokio::test]
-async fn an_operation_that_outlasts_the_wait_says_how_to_follow_it() {
-    let sts = identity("123456789012");
-    let describe = mock!(Client::describe_stacks)
-        .then_http_response(|| replay::stack("UPDATE_ROLLBACK_IN_PROGRESS"));
-    let create = create_change_set(ChangeSetType::Update);
-    let clients = clients(&sts, RuleMode::MatchAny, &[&describe, &create]);
-    let mut options = options();
-    options.polling.operation.max_wait = Duration::from_millis(20);
-    let (result, _) = run_flow(&clients, &replay::plan("staging"), options, Prompt::Closed).await;
-    let err = result.unwrap_err();
-    assert_eq!(err.exit_code(), crate::EXIT_FAILURE);
-    assert!(
-        err.to_string()
-            .contains("still UPDATE_ROLLBACK_IN_PROGRESS"),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("`noteapp status staging`"),
-        "{err}"
-    );
-    assert_eq!(create.num_calls(), 0);
-}
-
-#[tokio::test]
 async fn a_failed_update_rolls_back_and_every_failed_resource_is_reported() {
     let sts = identity("123456789012");
     let describe = describe(&[

@@ -1,0 +1,262 @@
+//! End to end through the `noteapp` binary, against a real Docker engine, a real registry on
+//! loopback (basic auth matching moto's ECR token) and `moto_server` for ECR (see
+//! `support/docker_env.rs`; `scripts/docker.sh` starts the first two).
+//!
+//! `noteapp image` builds the image from `Dockerfile.lambda` on `scratch`, pushes it with the
+//! credentials decoded from moto's ECR token, and on a second run reuses it; the image is pulled
+//! back by digest with those credentials and run by `noteapp local --docker`, whose container
+//! answers `/healthz` and accepts a token signed with the host's data directory; SIGTERM removes
+//! the container.
+
+#[path = "support/docker_env.rs"]
+mod docker_env;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{
+    CreateImageOptionsBuilder, ListContainersOptionsBuilder, RemoveImageOptionsBuilder,
+};
+use docker_env::{Peers, aws_env, free_port, http_get, peers, unique, workspace};
+use futures_util::StreamExt;
+
+const NOTEAPP: &str = env!("CARGO_BIN_EXE_noteapp");
+
+fn noteapp(peers: &Peers, args: &[&str]) -> Output {
+    let output = Command::new(NOTEAPP)
+        .current_dir(workspace())
+        .args(args)
+        .envs(aws_env(&peers.moto))
+        .env("NOTEAPP_ROOT", workspace())
+        .stdin(Stdio::null())
+        .output()
+        .expect("noteapp runs");
+    assert!(
+        output.status.success(),
+        "noteapp {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn image_json(peers: &Peers, repository: &str) -> (serde_json::Value, String) {
+    let registry = peers.registry.as_str();
+    let args = [
+        "image",
+        "staging",
+        "--base",
+        "scratch",
+        "--registry-endpoint",
+        registry,
+        "--repository",
+        repository,
+        "--json",
+    ];
+    let output = noteapp(peers, &args);
+    let json = serde_json::from_slice(&output.stdout).expect("--json prints JSON");
+    (json, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// The credentials in moto's ECR token, for the test registry.
+async fn ecr_credentials(peers: &Peers) -> DockerCredentials {
+    use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_ecr::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("ap-northeast-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .endpoint_url(&peers.moto.endpoint)
+        .build();
+    let answer = aws_sdk_ecr::Client::from_conf(config)
+        .get_authorization_token()
+        .send()
+        .await
+        .unwrap();
+    let token = answer.authorization_data()[0]
+        .authorization_token()
+        .unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .unwrap();
+    let decoded = String::from_utf8(decoded).unwrap();
+    let (user, password) = decoded.split_once(':').unwrap();
+    DockerCredentials {
+        username: Some(user.to_owned()),
+        password: Some(password.to_owned()),
+        serveraddress: Some(peers.registry.clone()),
+        ..Default::default()
+    }
+}
+
+/// `noteapp local --docker ARGS` with fresh ports and data directory, stopped on drop.
+struct LocalDocker {
+    child: Child,
+    port: u16,
+    data_dir: PathBuf,
+}
+
+impl LocalDocker {
+    fn start(extra: &[&str]) -> Self {
+        let (port, ws_port) = (free_port(), free_port());
+        let data_dir = std::env::temp_dir().join(unique("noteapp-docker-data"));
+        let child = Command::new(NOTEAPP)
+            .current_dir(workspace())
+            .args(["local", "--docker", "--port", &port.to_string()])
+            .args(["--ws-port", &ws_port.to_string()])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("noteapp local --docker starts");
+        Self {
+            child,
+            port,
+            data_dir,
+        }
+    }
+
+    /// Waits for `/healthz` to answer 200, for at most `limit`.
+    fn wait_healthy(&mut self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok((200, body)) = http_get(self.port, "/healthz", None) {
+                return body;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("noteapp local --docker exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "no /healthz within {limit:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// SIGTERM, then the exit status (within 30 s).
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "noteapp local --docker ignored SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for LocalDocker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn local_token(data_dir: &Path) -> String {
+    let output = Command::new(NOTEAPP)
+        .args(["local", "token", "--uid", "alice", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+async fn containers_named(docker: &Docker, name: &str) -> usize {
+    let filters = std::collections::HashMap::from([("name", vec![name])]);
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    docker.list_containers(Some(options)).await.unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_image_is_pushed_once_reused_then_pulled_by_digest_and_served_by_local_docker() {
+    let Some(peers) = peers("the_image_is_pushed_once_reused_then_pulled_by_digest") else {
+        return;
+    };
+    let repository = unique("noteapp-e2e");
+    let (first, log) = image_json(&peers, &repository);
+    assert_eq!(first["reused"], false, "{first}");
+    assert!(log.contains("Step 1/") && log.contains("pushing"), "{log}");
+    let uri = first["uri"].as_str().unwrap().to_owned();
+    assert!(uri.starts_with(&format!("{}/{repository}@sha256:", peers.registry)));
+
+    let (second, log) = image_json(&peers, &repository);
+    assert_eq!(second["reused"], true, "{second}");
+    assert_eq!(second["uri"], uri.as_str());
+    assert!(
+        !log.contains("Step 1/") && !log.contains("pushing"),
+        "{log}"
+    );
+
+    // Pull it back by digest with the ECR credentials, after dropping the local copy.
+    let docker = Docker::connect_with_local_defaults().unwrap();
+    let tagged = format!(
+        "{}:{}",
+        first["name"].as_str().unwrap(),
+        first["tag"].as_str().unwrap()
+    );
+    let force = RemoveImageOptionsBuilder::new().force(true).build();
+    docker
+        .remove_image(&tagged, Some(force), None)
+        .await
+        .unwrap();
+    let pull = CreateImageOptionsBuilder::new().from_image(&uri).build();
+    let credentials = ecr_credentials(&peers).await;
+    let mut stream = docker.create_image(Some(pull), None, Some(credentials));
+    while let Some(message) = stream.next().await {
+        message.expect("pull by digest");
+    }
+    docker.inspect_image(&uri).await.expect("pulled image");
+
+    // Run it: `bootstrap local` in the container answers on the host's loopback.
+    let mut local = tokio::task::block_in_place(|| {
+        let mut local = LocalDocker::start(&["--image", &uri]);
+        let body = local.wait_healthy(Duration::from_secs(60));
+        assert!(body.contains("\"ok\""), "{body}");
+        let token = local_token(&local.data_dir);
+        let (status, body) = http_get(local.port, "/me/notes", Some(&token)).unwrap();
+        assert_eq!(status, 200, "{body}");
+        let (status, _) = http_get(local.port, "/me/notes", None).unwrap();
+        assert_eq!(status, 401);
+        local
+    });
+    let name = format!("noteapp-local-{}", local.child.id());
+    assert_eq!(containers_named(&docker, &name).await, 1);
+    let status = tokio::task::block_in_place(|| local.terminate());
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        containers_named(&docker, &name).await,
+        0,
+        "the container was not removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_docker_builds_its_image_from_dockerfile_lambda_on_scratch() {
+    let Some(_peers) = peers("local_docker_builds_its_image_from_dockerfile_lambda") else {
+        return;
+    };
+    let started = Instant::now();
+    tokio::task::block_in_place(|| {
+        let mut local = LocalDocker::start(&["--base", "scratch"]);
+        let body = local.wait_healthy(Duration::from_secs(900));
+        assert!(body.contains("\"ok\""), "{body}");
+        eprintln!(
+            "noteapp local --docker healthy after {:?}",
+            started.elapsed()
+        );
+        let status = local.terminate();
+        assert!(status.success(), "{status}");
+    });
+}

@@ -10,6 +10,8 @@ step "test services: Python tools in .venv"
 scripts/services.sh
 
 export NOTEAPP_MOTO_SERVER="$PWD/.venv/bin/moto_server"
+# Tests fail instead of skipping when a service they need is missing.
+export NOTEAPP_REQUIRE_SERVICES=1
 
 step "test services: Docker engine and registry on loopback (scripts/docker.sh)"
 registry=$(scripts/docker.sh) || {
@@ -17,8 +19,6 @@ registry=$(scripts/docker.sh) || {
   exit 1
 }
 export "${registry?}" # NOTEAPP_TEST_REGISTRY=127.0.0.1:PORT, for the image tests
-# The image tests fail instead of skipping when a peer is missing.
-export NOTEAPP_REQUIRE_DOCKER=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step "format"

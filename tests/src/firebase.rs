@@ -28,13 +28,12 @@ fn firebase_cli() -> PathBuf {
 
 impl AuthEmulator {
     /// Starts the emulator, or returns `None` (saying why) when `firebase-tools` is not installed
-    /// outside CI; in CI a missing emulator fails the test.
+    /// outside the test command; there ([`crate::services_required`]) a missing emulator fails.
     pub fn start_or_skip() -> Option<Self> {
         let cli = firebase_cli();
         if !cli.exists() {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
             assert!(
-                !ci,
+                !crate::services_required(),
                 "firebase-tools not found at {}; run scripts/test.sh (it installs it with npm)",
                 cli.display()
             );

@@ -2,7 +2,7 @@
 //!
 //! The executable is `$NOTEAPP_MOTO_SERVER` or `<workspace>/.venv/bin/moto_server` (installed by
 //! `scripts/services.sh`). When it is missing, tests that need it print a skip notice and return,
-//! unless `CI` is set, in which case they fail. [`shared`] starts one server per test binary; tests
+//! unless [`crate::services_required`], in which case they fail. [`shared`] starts one server per test binary; tests
 //! then isolate themselves with uniquely prefixed tables ([`fresh_store`]); a slow test can start
 //! its own server ([`MotoServer::start_or_skip`], [`store_on`]) so it does not hold up the others
 //! (the emulator serves one request at a time per process).
@@ -50,12 +50,11 @@ impl MotoServer {
     }
 
     /// Starts a server, or returns `None` (after printing why) when the executable is missing
-    /// outside CI. Panics in CI when it is missing, and whenever it fails to start.
+    /// outside the test command. Panics there when it is missing, and whenever it fails to start.
     pub fn start_or_skip() -> Option<Self> {
         let executable = Self::executable();
         if !executable.is_file() {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-            if ci {
+            if crate::services_required() {
                 panic!(
                     "moto_server not found at {}; run `{README_COMMAND}` (it installs the test \
                      services into .venv) or set NOTEAPP_MOTO_SERVER",

@@ -5,7 +5,7 @@
 //! `scripts/docker.sh` (run by `scripts/test.sh`) starts the engine and the registry and writes
 //! `NOTEAPP_TEST_REGISTRY=127.0.0.1:PORT` to `target/docker/registry.env`; the variable itself
 //! wins when set. When a peer is missing the tests print a skip notice and pass, except with
-//! `NOTEAPP_REQUIRE_DOCKER` (set by `scripts/test.sh`) or `CI` set, where they fail: the test
+//! `NOTEAPP_REQUIRE_SERVICES` (set by `scripts/test.sh`) or `CI` set, where they fail: the test
 //! command never skips them silently.
 
 #![allow(dead_code)]
@@ -24,9 +24,9 @@ pub fn workspace() -> PathBuf {
 }
 
 fn in_ci() -> bool {
-    ["NOTEAPP_REQUIRE_DOCKER", "CI"].iter().any(|name| {
-        std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-    })
+    ["NOTEAPP_REQUIRE_SERVICES", "CI"]
+        .iter()
+        .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "false" && v != "0"))
 }
 
 /// Fails in CI, prints a skip notice elsewhere.

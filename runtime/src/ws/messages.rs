@@ -72,13 +72,15 @@ pub fn parse_request(body: &Value) -> Result<BroadcastRequest, RequestError> {
         .ok_or_else(|| invalid("the request body must be a JSON object"))?;
     let then = match map.get("then") {
         None | Some(Value::Null) => None,
-        Some(follow_up) => {
-            let follow_up = parse_request(
-                &json!({"type": follow_up.get("type"), "data": follow_up.get("data")}),
-            )
-            .map_err(|e| RequestError::Invalid(format!("then: {e}")))?;
+        Some(Value::Object(follow_up)) => {
+            if follow_up.contains_key("then") || follow_up.contains_key("audience") {
+                return Err(invalid("then holds only type and data"));
+            }
+            let follow_up = parse_request(&Value::Object(follow_up.clone()))
+                .map_err(|e| RequestError::Invalid(format!("then: {e}")))?;
             Some((follow_up.kind, follow_up.data))
         }
+        Some(_) => return Err(invalid("then must be an object")),
     };
     let kind = match map.get("type") {
         Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= MAX_TYPE_CHARS => {
@@ -88,10 +90,10 @@ pub fn parse_request(body: &Value) -> Result<BroadcastRequest, RequestError> {
         Some(_) => return Err(invalid("type must be a string")),
         None => return Err(invalid("Missing required fields: type, data")),
     };
-    let data = map
-        .get("data")
-        .cloned()
-        .ok_or_else(|| invalid("Missing required fields: type, data"))?;
+    let data = match map.get("data") {
+        None | Some(Value::Null) => return Err(invalid("Missing required fields: type, data")),
+        Some(data) => data.clone(),
+    };
     let target = match map.get("audience") {
         None | Some(Value::Null) => Target::Everyone,
         Some(Value::Object(a)) => match a.get("owner") {
@@ -133,6 +135,10 @@ mod tests {
     fn type_and_data_are_required() {
         assert!(parse_request(&json!({"type": "x"})).is_err());
         assert!(parse_request(&json!({"type": "x", "data": 1, "then": {"type": "y"}})).is_err());
+        assert!(parse_request(&json!({"type": "x", "data": null})).is_err());
+        assert!(parse_request(&json!({"type": "x", "data": 1, "then": 2})).is_err());
+        let nested = json!({"type": "x", "data": 1, "then": {"type": "y", "data": 2, "then": {}}});
+        assert!(parse_request(&nested).is_err());
         assert!(parse_request(&json!({"data": 1})).is_err());
         assert!(parse_request(&json!({"type": "", "data": 1})).is_err());
         assert!(parse_request(&json!([1])).is_err());

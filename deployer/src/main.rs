@@ -65,6 +65,9 @@ enum Command {
     Destroy(commands::destroy::DestroyArgs),
 }
 
+#[global_allocator]
+static ALLOCATOR: noteapp_runtime::Allocator = noteapp_runtime::Allocator {};
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.verbose {

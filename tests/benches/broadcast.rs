@@ -30,6 +30,10 @@ use noteapp_runtime::ws::messages::Target;
 use noteapp_tests::local::LocalServer;
 use tokio::net::TcpListener;
 
+// The fan-out runs in this process, so it gets the allocator `bootstrap` runs it with.
+#[global_allocator]
+static ALLOCATOR: noteapp_runtime::Allocator = noteapp_runtime::Allocator {};
+
 const CONNECTIONS: usize = 10_000;
 const LATENCY: Duration = Duration::from_millis(20);
 const IDLE_SOCKETS: usize = 2_000;

@@ -24,6 +24,9 @@ use serde_json::Value;
 const USAGE: &str =
     "usage: bootstrap api | ws-connect | ws-disconnect | ws-default | ws-broadcast | local";
 
+#[global_allocator]
+static ALLOCATOR: noteapp_runtime::Allocator = noteapp_runtime::Allocator {};
+
 fn main() -> ExitCode {
     let handler = std::env::args().nth(1).unwrap_or_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

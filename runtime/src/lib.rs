@@ -6,6 +6,7 @@
 //! Lambda delivers; `bin/bootstrap.rs` picks a handler and builds its clients once per container.
 
 pub mod auth;
+pub mod aws_http;
 pub mod config;
 pub mod domain;
 pub mod http;

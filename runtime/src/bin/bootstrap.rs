@@ -11,6 +11,7 @@ use bytes::Bytes;
 use lambda_http::{Body, service_fn};
 use lambda_runtime::LambdaEvent;
 use noteapp_runtime::auth::{KeySource, Verifier, VerifierConfig};
+use noteapp_runtime::aws_http;
 use noteapp_runtime::config::{self, ApiConfig, KeysSetting, WsHandler};
 use noteapp_runtime::http::{App, handle};
 use noteapp_runtime::logging::{self, LogFormat};
@@ -64,38 +65,12 @@ type InitError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The SDK configuration every handler shares, with an HTTPS client that trusts the Mozilla
 /// roots compiled into this binary: the SDK's default client reads the system's certificate
-/// files, which a `scratch` image does not have (issue 5: no dependence on files in the image).
+/// files, which a `scratch` image does not have (no dependence on files in the image).
 async fn load_aws_config() -> aws_config::SdkConfig {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let mut roots = TrustStore::empty().with_native_roots(false);
-    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-        roots.add_pem_certificate(pem(cert.as_ref()));
-    }
-    let context = TlsContext::builder()
-        .with_trust_store(roots)
-        .build()
-        .expect("a trust store of PEM certificates is always a valid TLS context");
-    let client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(client)
+        .http_client(aws_http::sdk_http_client(aws_http::Roots::Bundled))
         .load()
         .await
-}
-
-/// One DER certificate as PEM, the form the SDK's trust store takes.
-fn pem(der: &[u8]) -> Vec<u8> {
-    use base64::Engine as _;
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = b"-----BEGIN CERTIFICATE-----\n".to_vec();
-    for line in body.as_bytes().chunks(64) {
-        out.extend_from_slice(line);
-        out.push(b'\n');
-    }
-    out.extend_from_slice(b"-----END CERTIFICATE-----\n");
-    out
 }
 
 async fn run_api() -> Result<(), InitError> {

@@ -37,20 +37,11 @@ impl ManagementPoster {
     /// local credentials. Its client trusts no certificate at all, so it never looks for the
     /// system's root certificates (which a `scratch` container does not have).
     pub fn local(endpoint: &str) -> Self {
-        use aws_smithy_http_client::tls::{
-            self, TlsContext, TrustStore, rustls_provider::CryptoMode,
-        };
-        let context = TlsContext::builder()
-            .with_trust_store(TrustStore::empty().with_native_roots(false))
-            .build()
-            .expect("an empty trust store is a valid TLS context");
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .tls_context(context)
-            .build_https();
         let config = Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .http_client(http)
+            .http_client(crate::aws_http::sdk_http_client(
+                crate::aws_http::Roots::Nothing,
+            ))
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new(
                 "noteapp-local",

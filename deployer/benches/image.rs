@@ -32,7 +32,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use docker_env::{Peers, aws_env, peers, unique, workspace};
+use docker_env::{Peers, RemoveImages, aws_env, peers, unique, workspace};
 
 const NOTEAPP: &str = env!("CARGO_BIN_EXE_noteapp");
 /// moto's ECR token, decoded (scripts/docker.sh gives the registry the same password).
@@ -45,6 +45,7 @@ fn main() {
     };
     let copy = copy_workspace();
     let repository = unique("noteapp-bench");
+    let _cleanup = RemoveImages(repository.clone());
     println!(
         "image benchmark: base scratch, registry {}, ECR on moto, copy in {}",
         peers.registry,

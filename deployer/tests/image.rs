@@ -19,9 +19,10 @@ use base64::Engine as _;
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{
-    CreateImageOptionsBuilder, ListContainersOptionsBuilder, RemoveImageOptionsBuilder,
+    CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    RemoveImageOptionsBuilder,
 };
-use docker_env::{Peers, aws_env, free_port, http_get, peers, unique, workspace};
+use docker_env::{Peers, RemoveImages, aws_env, free_port, http_get, peers, unique, workspace};
 use futures_util::StreamExt;
 
 const NOTEAPP: &str = env!("CARGO_BIN_EXE_noteapp");
@@ -185,6 +186,7 @@ async fn the_image_is_pushed_once_reused_then_pulled_by_digest_and_served_by_loc
         return;
     };
     let repository = unique("noteapp-e2e");
+    let _cleanup = RemoveImages(repository.clone());
     let (first, log) = image_json(&peers, &repository);
     assert_eq!(first["reused"], false, "{first}");
     assert!(log.contains("Step 1/") && log.contains("pushing"), "{log}");
@@ -259,4 +261,14 @@ async fn local_docker_builds_its_image_from_dockerfile_lambda_on_scratch() {
         let status = local.terminate();
         assert!(status.success(), "{status}");
     });
+    // Only the image it ran is left: each rebuild removes the ones it supersedes.
+    let docker = Docker::connect_with_local_defaults().unwrap();
+    let filters = std::collections::HashMap::from([("reference", vec!["noteapp-local"])]);
+    let local_images = docker
+        .list_images(Some(
+            ListImagesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(local_images.len(), 1, "{local_images:?}");
 }

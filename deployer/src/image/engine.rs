@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateImageOptionsBuilder, PushImageOptionsBuilder,
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder,
+    PushImageOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use futures_util::StreamExt;
 use tokio::sync::OnceCell;
@@ -113,6 +114,42 @@ impl Engine {
                 .id
                 .unwrap_or_default()),
         }
+    }
+
+    /// Removes the tags of `repository` other than `keep` (NAME:TAG) and returns how many went;
+    /// an image goes with its last tag, and one that also carries another repository's tag
+    /// stays under that one. An image a container still uses stays (the engine refuses without
+    /// force, which is never asked for); such failures are only reported.
+    pub(crate) async fn remove_superseded(
+        &self,
+        repository: &str,
+        keep: &str,
+        progress: &Progress,
+    ) -> Result<usize, ImageError> {
+        let docker = self.docker().await?;
+        let filters = std::collections::HashMap::from([("reference", vec![repository])]);
+        let images = docker
+            .list_images(Some(
+                ListImagesOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| {
+                ImageError::Build(format!("cannot list the images of {repository}: {e}"))
+            })?;
+        let prefix = format!("{repository}:");
+        let superseded = images
+            .iter()
+            .flat_map(|image| &image.repo_tags)
+            .filter(|tag| tag.starts_with(&prefix) && tag.as_str() != keep);
+        let mut removed = 0;
+        for tag in superseded {
+            let options = RemoveImageOptionsBuilder::new().force(false).build();
+            match docker.remove_image(tag, Some(options), None).await {
+                Ok(_) => removed += 1,
+                Err(e) => progress.line(format!("kept superseded image {tag}: {e}")),
+            }
+        }
+        Ok(removed)
     }
 
     /// Pushes `name:tag` with `login`, streaming progress; returns nothing: see [`Self::pushed_digest`].

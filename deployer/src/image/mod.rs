@@ -210,7 +210,8 @@ async fn build_and_push(
 }
 
 /// Builds the image for this machine under a local name (`noteapp-local:<content tag>`),
-/// unless the engine already has it; for `noteapp local --docker`.
+/// unless the engine already has it, and removes the ones it supersedes; for
+/// `noteapp local --docker`.
 pub(crate) async fn build_local(
     root: &Path,
     base: &str,
@@ -225,18 +226,30 @@ pub(crate) async fn build_local(
     let (_, platform) = binary::target(architecture);
     let path = binary::build_bootstrap(root, "development", architecture, progress).await?;
     let inputs = BuildInputs::read(root, &path, base, platform)?;
-    let image = format!("noteapp-local:{}", inputs.content_tag());
+    let image = format!("{LOCAL_REPOSITORY}:{}", inputs.content_tag());
     if engine.docker().await?.inspect_image(&image).await.is_ok() {
         progress.line(format!("image {image} is up to date"));
-        return Ok(image);
+    } else {
+        progress.line(format!(
+            "building {image} from {} (base {base})",
+            context::DOCKERFILE
+        ));
+        engine.build(&inputs, &image, progress).await?;
     }
-    progress.line(format!(
-        "building {image} from {} (base {base})",
-        context::DOCKERFILE
-    ));
-    engine.build(&inputs, &image, progress).await?;
+    // Each change of the binary makes a new local image: keep only the current one.
+    let removed = engine
+        .remove_superseded(LOCAL_REPOSITORY, &image, progress)
+        .await?;
+    if removed > 0 {
+        progress.line(format!(
+            "removed {removed} superseded {LOCAL_REPOSITORY} image(s)"
+        ));
+    }
     Ok(image)
 }
+
+/// The engine-only repository of `noteapp local --docker`'s images.
+const LOCAL_REPOSITORY: &str = "noteapp-local";
 
 /// `host[:port]` from an endpoint given as a host or a URL.
 fn registry_host(endpoint: &str) -> String {

@@ -10,7 +10,7 @@ use aws_sdk_ecr::types::ImageIdentifier;
 use super::engine::Engine;
 use super::*;
 use crate::aws::ecr::LIFECYCLE_POLICY;
-use docker_env::{Peers, peers, unique, workspace};
+use docker_env::{Peers, RemoveImages, peers, unique, workspace};
 
 fn ecr_client(peers: &Peers) -> aws_sdk_ecr::Client {
     let config = aws_sdk_ecr::Config::builder()
@@ -161,6 +161,7 @@ async fn an_unchanged_image_is_reused_without_building_or_pushing() {
     let ecr = ecr_client(&peers);
     let root = workspace();
     let repository = unique("noteapp-pipeline");
+    let _cleanup = RemoveImages(repository.clone());
     let source = Source {
         root: &root,
         environment: "staging",

@@ -181,3 +181,50 @@ pub fn http_get(port: u16, path: &str, token: Option<&str>) -> std::io::Result<(
         .unwrap_or_default();
     Ok((status, body))
 }
+
+/// Removes from the engine, when dropped, every tag and digest reference of `repository` (in
+/// any registry), so repeated runs do not pile up images; an image that another repository also
+/// names stays under that name.
+pub struct RemoveImages(pub String);
+
+impl Drop for RemoveImages {
+    fn drop(&mut self) {
+        let Ok(out) = Command::new("docker")
+            .args([
+                "images",
+                "--digests",
+                "--format",
+                "{{.Repository}} {{.Tag}} {{.Digest}}",
+            ])
+            .output()
+        else {
+            return;
+        };
+        let suffix = format!("/{}", self.0);
+        let mut references: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split(' ');
+                let (repo, tag, digest) = (fields.next()?, fields.next()?, fields.next()?);
+                if repo != self.0 && !repo.ends_with(&suffix) {
+                    return None;
+                }
+                match (tag, digest) {
+                    ("<none>", "<none>") => None,
+                    ("<none>", digest) => Some(format!("{repo}@{digest}")),
+                    (tag, _) => Some(format!("{repo}:{tag}")),
+                }
+            })
+            .collect();
+        references.sort();
+        references.dedup();
+        if !references.is_empty() {
+            let _ = Command::new("docker")
+                .arg("rmi")
+                .args(&references)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}

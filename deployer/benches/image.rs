@@ -22,8 +22,8 @@
 //!
 //! Rerun: `scripts/docker.sh && cargo bench -p noteapp --bench image`.
 
-#[path = "../tests/support/docker_env.rs"]
-mod docker_env;
+#[path = "../tests/support/test_peers.rs"]
+mod test_peers;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -32,7 +32,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use docker_env::{Peers, RemoveImages, aws_env, peers, unique, workspace};
+use test_peers::{Peers, RemoveImages, aws_env, peers, unique, workspace};
 
 const NOTEAPP: &str = env!("CARGO_BIN_EXE_noteapp");
 /// moto's ECR token, decoded (scripts/docker.sh gives the registry the same password).

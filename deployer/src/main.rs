@@ -1,4 +1,4 @@
-//! `noteapp`: run the notes stack on one machine, and (in later commands) ship it to AWS.
+//! `noteapp`: run the notes stack on one machine, and ship it to AWS.
 //!
 //! `main` only parses arguments, sets up logging and dispatches to one `run()` per subcommand;
 //! each subcommand lives in `commands/`. Results go to stdout, progress and logs to stderr.
@@ -12,6 +12,9 @@ mod output;
 mod plan;
 mod progress;
 mod template;
+#[cfg(test)]
+#[path = "../tests/support/test_peers.rs"]
+mod test_peers;
 
 use std::process::ExitCode;
 

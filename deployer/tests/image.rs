@@ -1,6 +1,6 @@
 //! End to end through the `noteapp` binary, against a real Docker engine, a real registry on
 //! loopback (basic auth matching moto's ECR token) and `moto_server` for ECR (see
-//! `support/docker_env.rs`; `scripts/docker.sh` starts the first two).
+//! `support/test_peers.rs`; `scripts/docker.sh` starts the first two).
 //!
 //! `noteapp image` builds the image from `Dockerfile.lambda` on `scratch`, pushes it with the
 //! credentials decoded from moto's ECR token, and on a second run reuses it; the image is pulled
@@ -8,8 +8,8 @@
 //! answers `/healthz` and accepts a token signed with the host's data directory; SIGTERM removes
 //! the container.
 
-#[path = "support/docker_env.rs"]
-mod docker_env;
+#[path = "support/test_peers.rs"]
+mod test_peers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -22,8 +22,8 @@ use bollard::query_parameters::{
     CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
     RemoveImageOptionsBuilder,
 };
-use docker_env::{Peers, RemoveImages, aws_env, free_port, http_get, peers, unique, workspace};
 use futures_util::StreamExt;
+use test_peers::{Peers, RemoveImages, aws_env, free_port, http_get, peers, unique, workspace};
 
 const NOTEAPP: &str = env!("CARGO_BIN_EXE_noteapp");
 

@@ -39,67 +39,11 @@ pub(crate) async fn ensure_account(
 
 #[cfg(test)]
 mod tests {
-    use std::net::TcpListener;
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
-
     use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     use super::*;
     use crate::aws::replay;
-
-    /// A `moto_server` on a free loopback port, stopped when dropped.
-    struct Moto {
-        child: Child,
-        url: String,
-    }
-
-    impl Drop for Moto {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    /// Starts moto, or returns `None` (with a notice) when it is not installed outside CI.
-    fn start_moto() -> Option<Moto> {
-        let path = std::env::var("NOTEAPP_MOTO_SERVER").unwrap_or_else(|_| {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/moto_server").to_owned()
-        });
-        if !std::path::Path::new(&path).exists() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "moto_server not found at {path} (set NOTEAPP_MOTO_SERVER or install requirements-dev.txt)"
-            );
-            eprintln!("skipped: moto_server not found at {path}");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&path)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let moto = Moto {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(moto)
-    }
 
     fn client_for(url: &str) -> aws_sdk_sts::Client {
         let config = aws_sdk_sts::Config::builder()
@@ -113,8 +57,11 @@ mod tests {
 
     #[tokio::test]
     async fn caller_account_is_read_from_a_real_sts_endpoint() {
-        let Some(moto) = start_moto() else { return };
-        let client = client_for(&moto.url);
+        let Some(moto) = crate::test_peers::moto("caller_account_is_read_from_a_real_sts_endpoint")
+        else {
+            return;
+        };
+        let client = client_for(&moto.endpoint);
         assert_eq!(caller_account(&client).await.unwrap(), "123456789012");
         ensure_account(&client, "staging", "123456789012")
             .await

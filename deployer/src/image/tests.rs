@@ -1,16 +1,13 @@
 //! The pipeline against real peers: ECR on `moto_server`, a Docker engine, and a registry on
 //! loopback whose password file matches moto's ECR token (`scripts/docker.sh`).
 
-#[path = "../../tests/support/docker_env.rs"]
-mod docker_env;
-
 use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ecr::types::ImageIdentifier;
 
 use super::engine::Engine;
 use super::*;
 use crate::aws::ecr::LIFECYCLE_POLICY;
-use docker_env::{Peers, RemoveImages, peers, unique, workspace};
+use crate::test_peers::{Peers, RemoveImages, peers, unique, workspace};
 
 fn ecr_client(peers: &Peers) -> aws_sdk_ecr::Client {
     let config = aws_sdk_ecr::Config::builder()

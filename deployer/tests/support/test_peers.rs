@@ -1,6 +1,7 @@
-//! The peers of the image tests: a Docker engine, a registry on loopback with basic auth, and a
-//! `moto_server` for ECR. Shared by `tests/image.rs` and the unit tests in `src/image/tests.rs`
-//! (included there with `#[path]`), and by `benches/image.rs`.
+//! The real peers of the deployer's tests: a Docker engine, a registry on loopback with basic
+//! auth, and `moto_server` (ECR, STS). Shared by `tests/image.rs`, the unit tests in
+//! `src/image/tests.rs` and `src/aws/sts.rs` (included there with `#[path]`), and by
+//! `benches/image.rs`.
 //!
 //! `scripts/docker.sh` (run by `scripts/test.sh`) starts the engine and the registry and writes
 //! `NOTEAPP_TEST_REGISTRY=127.0.0.1:PORT` to `target/docker/registry.env`; the variable itself
@@ -30,8 +31,9 @@ fn in_ci() -> bool {
 }
 
 /// Fails in CI, prints a skip notice elsewhere.
-fn missing(test: &str, what: &str) -> Option<Peers> {
-    let message = format!("{what}: run `scripts/docker.sh` (or `scripts/test.sh`, which runs it)");
+fn missing<T>(test: &str, what: &str) -> Option<T> {
+    let message =
+        format!("{what}: run `scripts/test.sh` (it installs and starts the test services)");
     assert!(!in_ci(), "{test}: {message}");
     eprintln!("skipping {test}: {message}");
     None
@@ -78,7 +80,7 @@ pub struct Peers {
 }
 
 /// Checks the engine and the registry and starts a `moto_server`; `None` (after a notice)
-/// outside CI when something is missing.
+/// outside the test command when something is missing.
 pub fn peers(test: &str) -> Option<Peers> {
     if std::os::unix::net::UnixStream::connect(engine_socket()).is_err() {
         return missing(
@@ -95,12 +97,19 @@ pub fn peers(test: &str) -> Option<Peers> {
             &format!("the test registry at {registry} does not answer"),
         );
     }
+    let moto = moto(test)?;
+    Some(Peers { registry, moto })
+}
+
+/// Starts a `moto_server` on a free loopback port; `None` (after a notice) outside the test
+/// command when it is not installed.
+pub fn moto(test: &str) -> Option<Moto> {
     let executable = match std::env::var_os("NOTEAPP_MOTO_SERVER") {
         Some(path) if !path.is_empty() => PathBuf::from(path),
         _ => workspace().join(".venv/bin/moto_server"),
     };
     if !executable.is_file() {
-        return missing(test, &format!("no moto_server at {}", executable.display()));
+        missing(test, &format!("no moto_server at {}", executable.display()))?;
     }
     let port = free_port();
     let child = Command::new(&executable)
@@ -122,7 +131,7 @@ pub fn peers(test: &str) -> Option<Peers> {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Some(Peers { registry, moto })
+    Some(moto)
 }
 
 /// A port nobody listens on right now.

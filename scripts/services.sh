@@ -17,6 +17,10 @@ fi
 
 # The Firebase Auth emulator, pinned by tests/firebase/package-lock.json.
 firebase=tests/firebase
+command -v npm >/dev/null || {
+  echo "services.sh: the Firebase Auth emulator (tests/firebase) needs Node.js 20 or newer and npm" >&2
+  exit 1
+}
 if ! cmp -s "$firebase/package-lock.json" "$firebase/node_modules/.package-lock.json.installed" 2>/dev/null; then
   (cd "$firebase" && npm ci --no-audit --no-fund --loglevel=error)
   cp "$firebase/package-lock.json" "$firebase/node_modules/.package-lock.json.installed"

@@ -50,7 +50,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the whole stack on this machine: the HTTP API on 127.0.0.1:8000, no cloud needed.
+    /// Run the whole stack here: the HTTP API on 127.0.0.1:8000, WebSocket on 3001, no cloud.
     Local(commands::local::LocalArgs),
     /// Print exactly what a deploy of ENV would send: the template, its parameters and tags.
     Render(commands::render::RenderArgs),

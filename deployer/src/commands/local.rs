@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use noteapp_runtime::auth::{KeySource, LocalSigner, TokenClaims, Verifier, VerifierConfig};
-use noteapp_runtime::local::{self, LocalStack, operator_token, shutdown_signal};
+use noteapp_runtime::auth::{LocalSigner, TokenClaims, Verifier};
+use noteapp_runtime::local::{
+    self, LOCAL_PROJECT, LocalStack, LocalStackError, local_verifier, operator_token,
+    shutdown_signal, store_dir,
+};
 use noteapp_runtime::store::dynamodb::{DynamoStore, TableNames, create_tables};
 use noteapp_runtime::store::embedded::EmbeddedStore;
 use noteapp_runtime::store::{ConnectionStore, Store};
@@ -20,9 +23,6 @@ use tokio::net::TcpListener;
 
 use crate::error::Error;
 use crate::image::containers::{self, LocalContainer};
-
-/// The Firebase project id local tokens are issued for, unless `--firebase-project` says otherwise.
-const LOCAL_PROJECT: &str = "noteapp-local";
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -175,23 +175,21 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
     if args.docker {
         return serve_docker(args).await;
     }
-    let signer = signer(&args.data_dir)?;
-    let mut config = VerifierConfig::new(
-        args.firebase_project.clone(),
-        KeySource::Static(signer.jwks()),
-    );
-    if let Some(host) = args.auth_emulator.as_deref().filter(|h| !h.is_empty()) {
+    let emulator = args.auth_emulator.as_deref().filter(|h| !h.is_empty());
+    if let Some(host) = emulator {
         eprintln!(
             "noteapp local: accepting Firebase Auth emulator tokens (emulator at {host}) for project {}",
             args.firebase_project
         );
-        config.accept_emulator_tokens = true;
     }
-    let verifier = Verifier::from_config(config)
-        .map_err(|e| Error::Usage(format!("--firebase-project: {e}")))?;
+    let verifier = local_verifier(&args.data_dir, &args.firebase_project, emulator.is_some())
+        .map_err(|e| match e {
+            LocalStackError::SigningKey { dir, reason } => Error::SigningKey { dir, reason },
+            other => Error::Usage(format!("--firebase-project: {other}")),
+        })?;
     match &args.dynamodb_endpoint {
         None => {
-            let store = Arc::new(EmbeddedStore::open(&args.data_dir.join("store"))?);
+            let store = Arc::new(EmbeddedStore::open(&store_dir(&args.data_dir))?);
             run_stack(args, verifier, store, "embedded store").await
         }
         Some(endpoint) => {

@@ -119,7 +119,7 @@ async fn run_api() -> Result<(), InitError> {
 /// tokens). Never used in AWS: the functions run `api` and `ws-*`.
 async fn run_local() -> Result<(), InitError> {
     use noteapp_runtime::local::{
-        LOCAL_PROJECT, LocalStack, local_verifier, run_stack, shutdown_signal,
+        LOCAL_PROJECT, LocalStack, local_verifier, run_stack, shutdown_signal, store_dir,
     };
     use noteapp_runtime::store::embedded::EmbeddedStore;
     logging::init("info", LogFormat::Text);
@@ -140,7 +140,7 @@ async fn run_local() -> Result<(), InitError> {
     };
     let http = bind(var("NOTEAPP_PORT", "8000")).await?;
     let ws = bind(var("NOTEAPP_WS_PORT", "3001")).await?;
-    let store = EmbeddedStore::open(&data_dir.join("store"))?;
+    let store = EmbeddedStore::open(&store_dir(&data_dir))?;
     eprintln!(
         "bootstrap local: API on http://{}, WebSocket on ws://{} (embedded store in {})",
         http.local_addr()?,

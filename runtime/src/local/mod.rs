@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 pub use cors::Cors;
 pub use stack::{
     LOCAL_PROJECT, LocalStack, LocalStackError, local_verifier, run_stack, shutdown_signal,
+    store_dir,
 };
 pub use ws::WsGateway;
 

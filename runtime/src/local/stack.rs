@@ -24,6 +24,12 @@ use crate::ws::trigger::InProcessTrigger;
 /// The Firebase project id local tokens are issued for and checked against.
 pub const LOCAL_PROJECT: &str = "noteapp-local";
 
+/// The embedded store's directory inside the data directory: the same for `noteapp local` on the
+/// host and `bootstrap local` in its container, which share the data directory.
+pub fn store_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("store")
+}
+
 /// A problem starting the local stack, naming the file or directory.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalStackError {

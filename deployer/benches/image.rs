@@ -25,6 +25,10 @@
 #[path = "../tests/support/test_peers.rs"]
 mod test_peers;
 
+#[path = "../src/image/recipe.rs"]
+#[allow(dead_code)]
+mod recipe;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -160,25 +164,11 @@ fn copy_workspace() -> PathBuf {
     copy
 }
 
-/// The cargo step of `image::binary::build_bootstrap`, timed alone (same flags, same cache).
+/// The cargo step of `image::binary::build_bootstrap`, timed alone (its recipe, same cache).
 fn cargo_build(root: &Path) -> Duration {
     let started = Instant::now();
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "noteapp-runtime",
-            "--bin",
-            "bootstrap",
-        ])
-        .args(["--target", "x86_64-unknown-linux-gnu", "--quiet"])
-        .env("CARGO_TARGET_DIR", root.join("target/lambda"))
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    let status = recipe::cargo_build(root, "x86_64-unknown-linux-gnu")
+        .arg("--quiet")
         .status()
         .unwrap();
     assert!(status.success(), "cargo build of bootstrap failed");

@@ -5,9 +5,8 @@
 //! the image's files (the AWS SDK clients and the Google key fetch trust bundled roots). It is
 //! built with an explicit `--target` (so build scripts and proc macros stay dynamic) into its own
 //! target directory, `target/lambda`, so its flags never invalidate the everyday build cache;
-//! cargo's incremental build makes a rebuild with no change a no-op of about a second.
-//! The release profile is tuned for size there only (`opt-level = "s"`, symbols stripped): the
-//! handlers wait on the network, not the CPU, and the layer shrinks from 25.8 MB to 14.8 MB.
+//! cargo's incremental build makes a rebuild with no change a no-op of about a second. The
+//! command itself, size tuning included, is [`recipe::cargo_build`].
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -15,11 +14,9 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::ImageError;
+use super::recipe::{self, cargo, output_path};
 use crate::config::Architecture;
 use crate::progress::Progress;
-
-/// The flags that make the binary static.
-const RUSTFLAGS: &str = "-C target-feature=+crt-static";
 
 /// The Rust target and the image platform of an architecture.
 pub(crate) fn target(architecture: Architecture) -> (&'static str, &'static str) {
@@ -27,13 +24,6 @@ pub(crate) fn target(architecture: Architecture) -> (&'static str, &'static str)
         Architecture::X86_64 => ("x86_64-unknown-linux-gnu", "linux/amd64"),
         Architecture::Arm64 => ("aarch64-unknown-linux-gnu", "linux/arm64"),
     }
-}
-
-/// Where the release binary of `triple` lands under the workspace `root`.
-pub(crate) fn output_path(root: &Path, triple: &str) -> PathBuf {
-    root.join("target/lambda")
-        .join(triple)
-        .join("release/bootstrap")
 }
 
 /// Whether the standard library of `triple` is installed for the active toolchain.
@@ -56,10 +46,6 @@ fn rustc() -> String {
     std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into())
 }
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
 /// Builds the static release `bootstrap` for `architecture` in the workspace at `root` and
 /// returns its path; cargo's output goes to `progress` line by line.
 pub(crate) async fn build_bootstrap(
@@ -79,22 +65,8 @@ pub(crate) async fn build_bootstrap(
     progress.status(format!(
         "building bootstrap for {triple} (cargo, release, static)"
     ));
-    let mut child = tokio::process::Command::new(cargo())
-        .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "noteapp-runtime",
-            "--bin",
-            "bootstrap",
-        ])
-        .args(["--target", triple, "--color", "never"])
-        .env("CARGO_TARGET_DIR", root.join("target/lambda"))
-        .env("RUSTFLAGS", RUSTFLAGS)
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    let mut child = tokio::process::Command::from(recipe::cargo_build(root, triple))
+        .args(["--color", "never"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

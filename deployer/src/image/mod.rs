@@ -22,6 +22,7 @@ pub(crate) mod binary;
 pub(crate) mod containers;
 pub(crate) mod context;
 pub(crate) mod engine;
+pub(crate) mod recipe;
 pub(crate) mod ship;
 #[cfg(test)]
 mod tests;

@@ -23,7 +23,9 @@ use bollard::query_parameters::{
     RemoveImageOptionsBuilder,
 };
 use futures_util::StreamExt;
-use test_peers::{Peers, RemoveImages, aws_env, free_port, http_get, peers, unique, workspace};
+use test_peers::{
+    Peers, RemoveImages, aws_env, ecr_client, free_port, http_get, peers, unique, workspace,
+};
 
 const NOTEAPP: &str = env!("CARGO_BIN_EXE_noteapp");
 
@@ -64,14 +66,7 @@ fn image_json(peers: &Peers, repository: &str) -> (serde_json::Value, String) {
 
 /// The credentials in moto's ECR token, for the test registry.
 async fn ecr_credentials(peers: &Peers) -> DockerCredentials {
-    use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_ecr::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("ap-northeast-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(&peers.moto.endpoint)
-        .build();
-    let answer = aws_sdk_ecr::Client::from_conf(config)
+    let answer = ecr_client(&peers.moto)
         .get_authorization_token()
         .send()
         .await

@@ -1,30 +1,19 @@
 //! The pipeline against real peers: ECR on `moto_server`, a Docker engine, and a registry on
 //! loopback whose password file matches moto's ECR token (`scripts/docker.sh`).
 
-use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ecr::types::ImageIdentifier;
 
 use super::engine::Engine;
 use super::*;
 use crate::aws::ecr::LIFECYCLE_POLICY;
-use crate::test_peers::{Peers, RemoveImages, peers, unique, workspace};
-
-fn ecr_client(peers: &Peers) -> aws_sdk_ecr::Client {
-    let config = aws_sdk_ecr::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("ap-northeast-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(&peers.moto.endpoint)
-        .build();
-    aws_sdk_ecr::Client::from_conf(config)
-}
+use crate::test_peers::{RemoveImages, ecr_client, peers, unique, workspace};
 
 #[tokio::test]
 async fn the_ecr_repository_is_created_once_with_scanning_and_its_lifecycle_policy() {
     let Some(peers) = peers("the_ecr_repository_is_created_once") else {
         return;
     };
-    let ecr = ecr_client(&peers);
+    let ecr = ecr_client(&peers.moto);
     let first = ecr::ensure_repository(&ecr, "noteapp").await.unwrap();
     assert!(first.created && first.policy_changed, "{first:?}");
     assert_eq!(
@@ -81,7 +70,7 @@ async fn deployed_tags_follow_what_the_stack_runs_and_ran_before() {
     let Some(peers) = peers("deployed_tags_follow_what_the_stack_runs") else {
         return;
     };
-    let ecr = ecr_client(&peers);
+    let ecr = ecr_client(&peers.moto);
     ecr::ensure_repository(&ecr, "noteapp").await.unwrap();
     let mut digests = Vec::new();
     for n in 0..3 {
@@ -155,7 +144,7 @@ async fn an_unchanged_image_is_reused_without_building_or_pushing() {
     let Some(peers) = peers("an_unchanged_image_is_reused") else {
         return;
     };
-    let ecr = ecr_client(&peers);
+    let ecr = ecr_client(&peers.moto);
     let root = workspace();
     let repository = unique("noteapp-pipeline");
     let _cleanup = RemoveImages(repository.clone());

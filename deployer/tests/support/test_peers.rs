@@ -151,6 +151,18 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
+/// An ECR client on `moto` for the staging account's region.
+pub fn ecr_client(moto: &Moto) -> aws_sdk_ecr::Client {
+    use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_ecr::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("ap-northeast-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .endpoint_url(&moto.endpoint)
+        .build();
+    aws_sdk_ecr::Client::from_conf(config)
+}
+
 /// The variables that point `noteapp` at moto with the staging account (123456789012).
 pub fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
     vec![

@@ -220,6 +220,26 @@ async fn a_failed_change_set_is_deleted_and_its_reason_given() {
     assert_eq!((delete.num_calls(), execute.num_calls()), (1, 0));
 }
 
+/// A staging deploy on `clients` that Ctrl-C interrupts after 50 ms; its error, checked to be
+/// the interruption.
+async fn interrupted_after_50_ms(clients: &Clients) -> Error {
+    let (progress, _) = Progress::captured();
+    let ctrl_c = tokio::time::sleep(Duration::from_millis(50));
+    let plan = replay::plan("staging");
+    let err = deploy_until(
+        ctrl_c,
+        clients,
+        &plan,
+        &options(),
+        &Prompt::Closed,
+        &progress,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), crate::EXIT_INTERRUPTED, "{err}");
+    err
+}
+
 #[tokio::test]
 async fn interrupting_before_execution_deletes_the_change_set() {
     let sts = identity("123456789012");
@@ -234,20 +254,7 @@ async fn interrupting_before_execution_deletes_the_change_set() {
         RuleMode::MatchAny,
         &[&describe, &create, &computing, &delete, &execute],
     );
-    let (progress, _) = Progress::captured();
-    let ctrl_c = tokio::time::sleep(Duration::from_millis(50));
-    let plan = replay::plan("staging");
-    let err = deploy_until(
-        ctrl_c,
-        &clients,
-        &plan,
-        &options(),
-        &Prompt::Closed,
-        &progress,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.exit_code(), crate::EXIT_INTERRUPTED);
+    let err = interrupted_after_50_ms(&clients).await;
     assert!(
         err.to_string().contains("was deleted; nothing was changed"),
         "{err}"
@@ -276,20 +283,7 @@ async fn interrupting_during_execution_leaves_the_operation_for_the_next_run_to_
         RuleMode::MatchAny,
         &[&describe, &create, &computed, &execute, &delete, &events],
     );
-    let (progress, _) = Progress::captured();
-    let ctrl_c = tokio::time::sleep(Duration::from_millis(50));
-    let plan = replay::plan("staging");
-    let err = deploy_until(
-        ctrl_c,
-        &clients,
-        &plan,
-        &options(),
-        &Prompt::Closed,
-        &progress,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.exit_code(), crate::EXIT_INTERRUPTED);
+    let err = interrupted_after_50_ms(&clients).await;
     assert!(
         err.to_string()
             .contains("CloudFormation goes on with stack noteapp-staging"),

@@ -7,13 +7,12 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use lambda_http::{Body, service_fn};
 use lambda_runtime::LambdaEvent;
 use noteapp_runtime::auth::{KeySource, Verifier, VerifierConfig};
 use noteapp_runtime::aws_http;
 use noteapp_runtime::config::{self, ApiConfig, KeysSetting, WsHandler};
-use noteapp_runtime::http::{App, handle};
+use noteapp_runtime::http::{App, body_bytes, handle};
 use noteapp_runtime::logging::{self, LogFormat};
 use noteapp_runtime::store::dynamodb::{DynamoStore, TableNames};
 use noteapp_runtime::ws::fanout::FanoutOptions;
@@ -103,7 +102,7 @@ async fn run_api() -> Result<(), InitError> {
         let app = app.clone();
         async move {
             let (parts, body) = request.into_parts();
-            let request = http::Request::from_parts(parts, Bytes::copy_from_slice(&body));
+            let request = http::Request::from_parts(parts, body_bytes(body));
             let response = handle(&app, request).await;
             Ok::<_, std::convert::Infallible>(response.map(Body::from))
         }

@@ -187,6 +187,17 @@ fn text_response(status: StatusCode, text: String) -> Response<String> {
     response
 }
 
+/// The bytes of a body `lambda_http` parsed from an event, moved rather than copied.
+pub fn body_bytes(body: lambda_http::Body) -> Bytes {
+    match body {
+        lambda_http::Body::Empty => Bytes::new(),
+        lambda_http::Body::Text(text) => Bytes::from(text),
+        lambda_http::Body::Binary(bytes) => Bytes::from(bytes),
+        // `Body` is non-exhaustive: anything newer is read as its bytes.
+        other => Bytes::copy_from_slice(&other),
+    }
+}
+
 /// Answers one request. Never fails and never panics on input.
 pub async fn handle(app: &App, request: Request<Bytes>) -> Response<String> {
     let (parts, body) = request.into_parts();

@@ -149,7 +149,7 @@ pub fn through_event(
     let parsed = lambda_http::request::from_str(&event)
         .map_err(|e| ApiError::bad_request(format!("the request cannot be delivered: {e}")))?;
     let (parts, body) = parsed.into_parts();
-    Ok(Request::from_parts(parts, Bytes::copy_from_slice(&body)))
+    Ok(Request::from_parts(parts, crate::http::body_bytes(body)))
 }
 
 #[cfg(test)]

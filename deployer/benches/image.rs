@@ -22,13 +22,6 @@
 //!
 //! Rerun: `scripts/docker.sh && cargo bench -p noteapp --bench image`.
 
-#[path = "../tests/support/test_peers.rs"]
-mod test_peers;
-
-#[path = "../src/image/recipe.rs"]
-#[allow(dead_code)]
-mod recipe;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -36,7 +29,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use test_peers::{Peers, RemoveImages, aws_env, peers, unique, workspace};
+use noteapp::image::recipe;
+use noteapp_test_support::docker::{Peers, RemoveImages, peers};
+use noteapp_test_support::moto::aws_env;
+use noteapp_test_support::{unique, workspace};
 
 const NOTEAPP: &str = env!("CARGO_BIN_EXE_noteapp");
 /// moto's ECR token, decoded (scripts/docker.sh gives the registry the same password).
@@ -187,7 +183,7 @@ fn image(peers: &Peers, root: &Path, repository: &str) -> (serde_json::Value, Du
             "--repository",
             repository,
         ])
-        .envs(aws_env(&peers.moto))
+        .envs(aws_env(&peers.moto, "ap-northeast-1"))
         .env("NOTEAPP_ROOT", root)
         .stdin(Stdio::null())
         .output()

@@ -2,6 +2,20 @@
 
 use std::path::PathBuf;
 
+/// Exit codes:
+/// - 0: success, including a deploy with nothing to change;
+/// - 1: an operation failed (an AWS call, a stack that ended failed or rolled back, a stack in a
+///   state that must be cleared first, a wait that ran out);
+/// - 2: bad usage or configuration (flags, environment files, `development` deployed, AWS
+///   credentials for another account than the environment's);
+/// - 3: refused without an explicit confirmation or flag (production without `--yes` and no
+///   terminal, a declined prompt, a table replacement without `--allow-replacement`);
+/// - 130: interrupted by Ctrl-C (an unexecuted change set is deleted first).
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_REFUSED: u8 = 3;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -20,7 +34,13 @@ pub enum Error {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] crate::config::EnvFileError),
+    /// The image pipeline (cargo, the engine, the registry) failed outside an AWS call.
+    #[error("{0}")]
+    Image(#[from] crate::image::ImageError),
+    /// The local stack could not start or stopped with an error.
+    #[error("{0}")]
+    LocalStack(#[from] noteapp_runtime::local::LocalStackError),
     #[error("{0}")]
     Template(#[from] crate::template::TemplateError),
     /// An AWS call failed: `failed to create change set for stack X: <the service's reason>`.
@@ -45,17 +65,20 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::Usage(_) | Error::Config(_) | Error::Template(_)
+            Error::Usage(_)
+                | Error::Config(_)
+                | Error::Template(_)
+                | Error::Image(crate::image::ImageError::MissingTarget { .. })
         )
     }
 
-    /// The process exit code for this error (the table is in main.rs).
+    /// The process exit code for this error (the table is above).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Refused(_) => crate::EXIT_REFUSED,
-            Error::Interrupted(_) => crate::EXIT_INTERRUPTED,
-            e if e.is_usage() => crate::EXIT_USAGE,
-            _ => crate::EXIT_FAILURE,
+            Error::Refused(_) => EXIT_REFUSED,
+            Error::Interrupted(_) => EXIT_INTERRUPTED,
+            e if e.is_usage() => EXIT_USAGE,
+            _ => EXIT_FAILURE,
         }
     }
 }

@@ -1,38 +1,13 @@
 //! `noteapp`: run the notes stack on one machine, and ship it to AWS.
 //!
-//! `main` only parses arguments, sets up logging and dispatches to one `run()` per subcommand;
-//! each subcommand lives in `commands/`. Results go to stdout, progress and logs to stderr.
-
-mod aws;
-mod commands;
-mod config;
-mod error;
-mod image;
-mod output;
-mod plan;
-mod progress;
-mod template;
-#[cfg(test)]
-#[path = "../tests/support/test_peers.rs"]
-mod test_peers;
+//! `main` only parses arguments, sets up logging, dispatches to one `run()` per subcommand of
+//! the library (`noteapp::commands`) and turns its error into the exit code documented in
+//! `noteapp::error`. Results go to stdout, progress and logs to stderr.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-/// Exit codes:
-/// - 0: success, including a deploy with nothing to change;
-/// - 1: an operation failed (an AWS call, a stack that ended failed or rolled back, a stack in a
-///   state that must be cleared first, a wait that ran out);
-/// - 2: bad usage or configuration (flags, environment files, `development` deployed, AWS
-///   credentials for another account than the environment's);
-/// - 3: refused without an explicit confirmation or flag (production without `--yes` and no
-///   terminal, a declined prompt, a table replacement without `--allow-replacement`);
-/// - 130: interrupted by Ctrl-C (an unexecuted change set is deleted first).
-const EXIT_FAILURE: u8 = 1;
-const EXIT_USAGE: u8 = 2;
-const EXIT_REFUSED: u8 = 3;
-const EXIT_INTERRUPTED: u8 = 130;
+use noteapp::{EXIT_FAILURE, commands};
 
 #[derive(Parser)]
 #[command(
@@ -57,7 +32,7 @@ enum Command {
     /// Deploy ENV: check account and stack, create a change set, show it, confirm, execute, follow.
     Deploy(commands::deploy::DeployArgs),
     /// Build and push the image a deploy of ENV would use (reused when unchanged); print it by digest.
-    Image(commands::image::ImageCommandArgs),
+    Image(commands::image::ImageArgs),
     /// Show what a deploy of ENV would change (a change set created, printed and deleted).
     Diff(commands::diff::DiffArgs),
     /// Print the stack outputs of ENV (`--json`: one flat object, for CI).

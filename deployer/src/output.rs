@@ -30,7 +30,7 @@ use crate::aws::stack::StackEvent;
 use crate::error::Error;
 
 /// Prints a result on stdout, as JSON or as text; a closed pipe is not an error.
-pub(crate) fn emit<T: Serialize + fmt::Display>(result: &T, json: bool) -> Result<(), Error> {
+pub fn emit<T: Serialize + fmt::Display>(result: &T, json: bool) -> Result<(), Error> {
     let text = if json {
         serde_json::to_string_pretty(result).map_err(std::io::Error::other)? + "\n"
     } else {
@@ -44,7 +44,7 @@ pub(crate) fn emit<T: Serialize + fmt::Display>(result: &T, json: bool) -> Resul
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum DeployResult {
+pub enum DeployResult {
     Created,
     Updated,
     Unchanged,
@@ -53,20 +53,20 @@ pub(crate) enum DeployResult {
 
 /// What `noteapp deploy` did.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct DeployReport {
-    pub(crate) environment: String,
-    pub(crate) stack_name: String,
-    pub(crate) result: DeployResult,
-    pub(crate) change_set: Option<String>,
-    pub(crate) changes: Vec<ResourceChange>,
-    pub(crate) stack_status: Option<String>,
-    pub(crate) outputs: BTreeMap<String, String>,
-    pub(crate) failures: Vec<StackEvent>,
+pub struct DeployReport {
+    pub environment: String,
+    pub stack_name: String,
+    pub result: DeployResult,
+    pub change_set: Option<String>,
+    pub changes: Vec<ResourceChange>,
+    pub stack_status: Option<String>,
+    pub outputs: BTreeMap<String, String>,
+    pub failures: Vec<StackEvent>,
 }
 
 impl DeployReport {
     /// The error a failed deploy exits with, after the report was printed.
-    pub(crate) fn check(&self) -> Result<(), Error> {
+    pub fn check(&self) -> Result<(), Error> {
         match self.result {
             DeployResult::Failed => Err(Error::StackFailed {
                 stack: self.stack_name.clone(),
@@ -139,15 +139,15 @@ impl fmt::Display for DeployReport {
 
 /// What `noteapp diff` found.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct DiffReport {
-    pub(crate) environment: String,
-    pub(crate) stack_name: String,
+pub struct DiffReport {
+    pub environment: String,
+    pub stack_name: String,
     /// `create`, `update` or `none`.
-    pub(crate) action: &'static str,
-    pub(crate) changes: Vec<ResourceChange>,
-    pub(crate) blocked: Vec<String>,
+    pub action: &'static str,
+    pub changes: Vec<ResourceChange>,
+    pub blocked: Vec<String>,
     #[serde(skip)]
-    pub(crate) stateful: Vec<String>,
+    pub stateful: Vec<String>,
 }
 
 impl fmt::Display for DiffReport {
@@ -184,7 +184,7 @@ impl fmt::Display for DiffReport {
 /// `noteapp outputs`: the stack outputs, a flat map in JSON.
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
-pub(crate) struct OutputsReport(pub(crate) BTreeMap<String, String>);
+pub struct OutputsReport(pub BTreeMap<String, String>);
 
 impl fmt::Display for OutputsReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -194,15 +194,15 @@ impl fmt::Display for OutputsReport {
 
 /// `noteapp status`: where the stack stands and what failed last.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct StatusReport {
-    pub(crate) environment: String,
-    pub(crate) stack_name: String,
-    pub(crate) exists: bool,
-    pub(crate) status: Option<String>,
-    pub(crate) status_reason: Option<String>,
-    pub(crate) created: Option<String>,
-    pub(crate) last_updated: Option<String>,
-    pub(crate) recent_failures: Vec<StackEvent>,
+pub struct StatusReport {
+    pub environment: String,
+    pub stack_name: String,
+    pub exists: bool,
+    pub status: Option<String>,
+    pub status_reason: Option<String>,
+    pub created: Option<String>,
+    pub last_updated: Option<String>,
+    pub recent_failures: Vec<StackEvent>,
 }
 
 impl fmt::Display for StatusReport {
@@ -242,12 +242,12 @@ impl fmt::Display for StatusReport {
 
 /// What `noteapp destroy` did.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct DestroyReport {
-    pub(crate) environment: String,
-    pub(crate) stack_name: String,
+pub struct DestroyReport {
+    pub environment: String,
+    pub stack_name: String,
     /// `deleted` or `absent`.
-    pub(crate) result: &'static str,
-    pub(crate) retained_tables: Vec<String>,
+    pub result: &'static str,
+    pub retained_tables: Vec<String>,
 }
 
 impl fmt::Display for DestroyReport {

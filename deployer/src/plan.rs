@@ -3,11 +3,13 @@
 
 use serde::Serialize;
 
+use crate::config::Environment;
+
 /// One CloudFormation deploy, fully resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
     /// `staging` or `production` (never `development`, which is local only).
-    pub environment: String,
+    pub environment: Environment,
     pub stack_name: String,
     pub region: String,
     /// The AWS account the environment file says this environment belongs to.

@@ -6,9 +6,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, IsTerminal, Write};
-#[cfg(test)]
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -16,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::error::Error;
 
 /// The stderr display of one command.
-pub(crate) struct Progress {
+pub struct Progress {
     sink: Sink,
     last_status: Mutex<Option<String>>,
 }
@@ -27,25 +25,22 @@ enum Sink {
     /// A pipe or log file: plain lines.
     Plain,
     /// Tests: the lines, in order.
-    #[cfg(test)]
     Captured(Arc<Mutex<Vec<String>>>),
 }
 
 /// The lines a captured [`Progress`] received.
-#[cfg(test)]
 #[derive(Clone, Default)]
-pub(crate) struct Captured(Arc<Mutex<Vec<String>>>);
+pub struct Captured(Arc<Mutex<Vec<String>>>);
 
-#[cfg(test)]
 impl Captured {
-    pub(crate) fn text(&self) -> String {
+    pub fn text(&self) -> String {
         self.0.lock().expect("lines").join("\n")
     }
 }
 
 impl Progress {
     /// A spinner when stderr is a terminal, plain lines otherwise.
-    pub(crate) fn stderr() -> Self {
+    pub fn stderr() -> Self {
         let sink = if std::io::stderr().is_terminal() {
             Sink::Terminal(Mutex::new(None))
         } else {
@@ -58,8 +53,7 @@ impl Progress {
     }
 
     /// A display that keeps its lines for a test to read.
-    #[cfg(test)]
-    pub(crate) fn captured() -> (Self, Captured) {
+    pub fn captured() -> (Self, Captured) {
         let lines = Captured::default();
         let sink = Sink::Captured(lines.0.clone());
         (
@@ -72,7 +66,7 @@ impl Progress {
     }
 
     /// A line that stays (every line of a multi-line text).
-    pub(crate) fn line(&self, text: impl std::fmt::Display) {
+    pub fn line(&self, text: impl std::fmt::Display) {
         let text = text.to_string();
         for line in text.trim_end_matches('\n').split('\n') {
             match &self.sink {
@@ -81,14 +75,13 @@ impl Progress {
                     None => eprintln!("{line}"),
                 },
                 Sink::Plain => eprintln!("{line}"),
-                #[cfg(test)]
                 Sink::Captured(lines) => lines.lock().expect("lines").push(line.to_owned()),
             }
         }
     }
 
     /// The one transient status; in plain mode printed once per distinct status.
-    pub(crate) fn status(&self, text: impl Into<String>) {
+    pub fn status(&self, text: impl Into<String>) {
         let text = text.into();
         let mut last = self.last_status.lock().expect("status");
         if last.as_deref() == Some(&text) {
@@ -111,13 +104,12 @@ impl Progress {
                 bar.set_message(text);
             }
             Sink::Plain => eprintln!("{text}"),
-            #[cfg(test)]
             Sink::Captured(lines) => lines.lock().expect("lines").push(text),
         }
     }
 
     /// Removes the spinner (before a question, and when the command ends).
-    pub(crate) fn clear(&self) {
+    pub fn clear(&self) {
         if let Sink::Terminal(bar) = &self.sink
             && let Some(bar) = bar.lock().expect("bar").take()
         {
@@ -128,19 +120,18 @@ impl Progress {
 }
 
 /// Who answers the questions a command asks.
-pub(crate) enum Prompt {
+pub enum Prompt {
     /// A person at the terminal, on stdin.
     Terminal,
     /// Nobody: stdin is not a terminal (CI, a pipe).
     Closed,
     /// Tests: the answers, in order.
-    #[cfg_attr(not(test), allow(dead_code))]
     Scripted(Mutex<VecDeque<String>>),
 }
 
 impl Prompt {
     /// A person when stdin is a terminal, nobody otherwise.
-    pub(crate) fn stdin() -> Self {
+    pub fn stdin() -> Self {
         if std::io::stdin().is_terminal() {
             Prompt::Terminal
         } else {
@@ -148,19 +139,15 @@ impl Prompt {
         }
     }
 
-    #[cfg(test)]
-    pub(crate) fn answers(answers: &[&str]) -> Self {
+    /// Answers given in advance, in order (tests).
+    pub fn answers(answers: &[&str]) -> Self {
         Prompt::Scripted(Mutex::new(
             answers.iter().map(|a| (*a).to_owned()).collect(),
         ))
     }
 
     /// Asks `question` on stderr and reads one line; `None` when nobody can answer.
-    pub(crate) async fn ask(
-        &self,
-        progress: &Progress,
-        question: &str,
-    ) -> Result<Option<String>, Error> {
+    pub async fn ask(&self, progress: &Progress, question: &str) -> Result<Option<String>, Error> {
         match self {
             Prompt::Closed => Ok(None),
             Prompt::Scripted(answers) => {

@@ -1,6 +1,6 @@
 //! End to end through the `noteapp` binary, against a real Docker engine, a real registry on
 //! loopback (basic auth matching moto's ECR token) and `moto_server` for ECR (see
-//! `support/test_peers.rs`; `scripts/docker.sh` starts the first two).
+//! `noteapp-test-support`; `scripts/docker.sh` starts the first two).
 //!
 //! `noteapp image` builds the image from `Dockerfile.lambda` on `scratch`, pushes it with the
 //! credentials decoded from moto's ECR token, and on a second run reuses it; the image is pulled
@@ -8,8 +8,7 @@
 //! answers `/healthz` and accepts a token signed with the host's data directory; SIGTERM removes
 //! the container.
 
-#[path = "support/test_peers.rs"]
-mod test_peers;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -22,10 +21,11 @@ use bollard::query_parameters::{
     CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
     RemoveImageOptionsBuilder,
 };
+use common::{REGION, ecr_client};
 use futures_util::StreamExt;
-use test_peers::{
-    Peers, RemoveImages, aws_env, ecr_client, free_port, http_get, peers, unique, workspace,
-};
+use noteapp_test_support::docker::{Peers, RemoveImages, peers};
+use noteapp_test_support::moto::aws_env;
+use noteapp_test_support::{free_port, http_get, unique, workspace};
 
 const NOTEAPP: &str = env!("CARGO_BIN_EXE_noteapp");
 
@@ -33,7 +33,7 @@ fn noteapp(peers: &Peers, args: &[&str]) -> Output {
     let output = Command::new(NOTEAPP)
         .current_dir(workspace())
         .args(args)
-        .envs(aws_env(&peers.moto))
+        .envs(aws_env(&peers.moto, REGION))
         .env("NOTEAPP_ROOT", workspace())
         .stdin(Stdio::null())
         .output()

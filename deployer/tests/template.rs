@@ -454,9 +454,9 @@ fn render_json_has_the_documented_shape() {
         .collect();
     assert_eq!(
         keys,
-        BTreeSet::from(["stackName", "region", "template", "parameters", "tags"])
+        BTreeSet::from(["stack_name", "region", "template", "parameters", "tags"])
     );
-    assert_eq!(json["stackName"], "noteapp-production");
+    assert_eq!(json["stack_name"], "noteapp-production");
     assert_eq!(json["template"].as_str(), Some(body().as_str()));
     assert_eq!(json["parameters"]["ImageUri"], IMAGE);
     assert_eq!(json["parameters"]["LogRetentionDays"], "30");

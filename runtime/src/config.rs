@@ -1,36 +1,32 @@
 //! Init-time configuration from environment variables, validated before the first invocation.
 //!
 //! A missing or malformed variable stops init with a message naming it, so a misconfigured
-//! function fails at deploy time instead of answering 500 to users later.
+//! function fails at deploy time instead of answering 500 to users later. The values are the
+//! shared types of [`crate::settings`], parsed by the same rules the deployer renders them with.
+//!
+//! Local-only trust (the Auth emulator's unsigned tokens, a key file) is refused in a deployed
+//! environment, and also whenever the process runs inside Lambda (`AWS_LAMBDA_RUNTIME_API` is
+//! set), whatever `ENVIRONMENT` says: a wrong variable cannot open a deployed function.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crate::settings::{FirebaseProjectId, LogLevel};
 use crate::store::schema;
 
-/// A configuration problem, naming the variable.
+pub use crate::settings::Environment;
+
+/// A problem with the function's environment variables, naming the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
+pub enum EnvVarError {
     #[error("missing environment variable {0}")]
     Missing(&'static str),
     #[error("environment variable {var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
 }
 
-/// The deployment environment a function runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Environment {
-    Development,
-    Staging,
-    Production,
-}
-
-impl Environment {
-    /// Whether this is a deployed (AWS) environment, where only Google's keys are trusted.
-    pub fn is_deployed(self) -> bool {
-        !matches!(self, Environment::Development)
-    }
-}
+/// The variable the Lambda runtime sets in every function: its presence means "inside Lambda".
+pub const LAMBDA_RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
 
 /// Where token signing keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,14 +41,23 @@ pub enum KeysSetting {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommonConfig {
     pub environment: Environment,
-    pub log_level: String,
+    pub log_level: LogLevel,
+    /// Running inside Lambda (`AWS_LAMBDA_RUNTIME_API` is set).
+    pub in_lambda: bool,
+}
+
+impl CommonConfig {
+    /// Whether only deployed-grade trust is allowed: a deployed environment, or inside Lambda.
+    pub fn deployed_trust_only(&self) -> bool {
+        self.environment.is_deployed() || self.in_lambda
+    }
 }
 
 /// `bootstrap api`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {
     pub common: CommonConfig,
-    pub firebase_project_id: String,
+    pub firebase_project_id: FirebaseProjectId,
     pub keys: KeysSetting,
     pub notes_table: String,
     pub users_table: String,
@@ -69,7 +74,7 @@ pub struct WsConfig {
     pub common: CommonConfig,
     pub connections_table: String,
     /// `ws-connect` only: verifies `?token=`.
-    pub firebase_project_id: Option<String>,
+    pub firebase_project_id: Option<FirebaseProjectId>,
     /// The management API endpoint, for handlers that post to connections.
     pub websocket_endpoint: Option<String>,
 }
@@ -88,10 +93,10 @@ pub struct Vars<F>(pub F);
 
 impl<F: Fn(&str) -> Option<String>> Vars<F> {
     /// A required, non-empty variable.
-    pub fn required(&self, var: &'static str) -> Result<String, ConfigError> {
+    pub fn required(&self, var: &'static str) -> Result<String, EnvVarError> {
         match (self.0)(var) {
             Some(value) if !value.trim().is_empty() => Ok(value),
-            _ => Err(ConfigError::Missing(var)),
+            _ => Err(EnvVarError::Missing(var)),
         }
     }
 
@@ -100,57 +105,50 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         (self.0)(var).filter(|v| !v.trim().is_empty())
     }
 
-    pub fn common(&self) -> Result<CommonConfig, ConfigError> {
-        let environment = match self.required("ENVIRONMENT")?.as_str() {
-            "development" => Environment::Development,
-            "staging" => Environment::Staging,
-            "production" => Environment::Production,
-            other => {
-                return Err(ConfigError::Invalid {
-                    var: "ENVIRONMENT",
-                    reason: format!("{other:?} is not development, staging or production"),
-                });
+    pub fn common(&self) -> Result<CommonConfig, EnvVarError> {
+        let environment = Environment::parse(&self.required("ENVIRONMENT")?).map_err(|reason| {
+            EnvVarError::Invalid {
+                var: "ENVIRONMENT",
+                reason,
             }
-        };
-        let log_level = self.optional("LOG_LEVEL").unwrap_or_else(|| "info".into());
-        let log_level = log_level.to_ascii_lowercase();
-        if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
-            return Err(ConfigError::Invalid {
+        })?;
+        let log_level = match self.optional("LOG_LEVEL") {
+            None => LogLevel::Info,
+            Some(level) => LogLevel::parse(&level).map_err(|reason| EnvVarError::Invalid {
                 var: "LOG_LEVEL",
-                reason: format!("{log_level:?} is not one of error, warn, info, debug, trace"),
-            });
-        }
+                reason,
+            })?,
+        };
         Ok(CommonConfig {
             environment,
             log_level,
+            in_lambda: self.optional(LAMBDA_RUNTIME_API_VAR).is_some(),
         })
     }
 
-    fn firebase_project_id(&self) -> Result<String, ConfigError> {
-        let id = self.required("FIREBASE_PROJECT_ID")?;
-        if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(ConfigError::Invalid {
+    fn firebase_project_id(&self) -> Result<FirebaseProjectId, EnvVarError> {
+        FirebaseProjectId::parse(&self.required("FIREBASE_PROJECT_ID")?).map_err(|reason| {
+            EnvVarError::Invalid {
                 var: "FIREBASE_PROJECT_ID",
-                reason: "a Firebase project id has only letters, digits and '-'".into(),
-            });
-        }
-        Ok(id)
+                reason,
+            }
+        })
     }
 
     /// The emulator variable must never reach a deployed function: refuse to start with it.
-    fn no_emulator(&self, common: &CommonConfig) -> Result<(), ConfigError> {
-        if common.environment.is_deployed()
-            && self.optional("FIREBASE_AUTH_EMULATOR_HOST").is_some()
-        {
-            return Err(ConfigError::Invalid {
+    fn no_emulator(&self, common: &CommonConfig) -> Result<(), EnvVarError> {
+        if common.deployed_trust_only() && self.optional("FIREBASE_AUTH_EMULATOR_HOST").is_some() {
+            return Err(EnvVarError::Invalid {
                 var: "FIREBASE_AUTH_EMULATOR_HOST",
-                reason: "it disables token signatures and is refused outside development".into(),
+                reason: "it disables token signatures and is refused outside development and \
+                         inside Lambda"
+                    .into(),
             });
         }
         Ok(())
     }
 
-    pub fn ws(&self, handler: WsHandler) -> Result<WsConfig, ConfigError> {
+    pub fn ws(&self, handler: WsHandler) -> Result<WsConfig, EnvVarError> {
         let common = self.common()?;
         self.no_emulator(&common)?;
         let firebase_project_id = match handler {
@@ -161,7 +159,7 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             WsHandler::Default | WsHandler::Broadcast => {
                 let url = self.required("WEBSOCKET_ENDPOINT")?;
                 if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    return Err(ConfigError::Invalid {
+                    return Err(EnvVarError::Invalid {
                         var: "WEBSOCKET_ENDPOINT",
                         reason: "expected the management API URL, https://{api-id}.execute-api.{region}.amazonaws.com/{stage}".into(),
                     });
@@ -178,24 +176,26 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         })
     }
 
-    pub fn api(&self) -> Result<ApiConfig, ConfigError> {
+    pub fn api(&self) -> Result<ApiConfig, EnvVarError> {
         let common = self.common()?;
         self.no_emulator(&common)?;
         let firebase_project_id = self.firebase_project_id()?;
         let keys = match self.optional("AUTH_KEYS").as_deref() {
             None | Some("google") => KeysSetting::Google,
             Some(other) => match other.strip_prefix("file:") {
-                Some(path) if !common.environment.is_deployed() => {
+                Some(path) if !common.deployed_trust_only() => {
                     KeysSetting::File(PathBuf::from(path))
                 }
                 Some(_) => {
-                    return Err(ConfigError::Invalid {
+                    return Err(EnvVarError::Invalid {
                         var: "AUTH_KEYS",
-                        reason: "a deployed environment only trusts Google's keys".into(),
+                        reason: "a deployed environment, and any function inside Lambda, only \
+                                 trusts Google's keys"
+                            .into(),
                     });
                 }
                 None => {
-                    return Err(ConfigError::Invalid {
+                    return Err(EnvVarError::Invalid {
                         var: "AUTH_KEYS",
                         reason: format!("{other:?} is neither \"google\" nor \"file:PATH\""),
                     });
@@ -250,7 +250,7 @@ mod tests {
     fn a_complete_environment_parses() {
         let config = vars(FULL).api().unwrap();
         assert_eq!(config.keys, KeysSetting::Google);
-        assert_eq!(config.common.log_level, "info");
+        assert_eq!(config.common.log_level, LogLevel::Info);
     }
 
     #[test]
@@ -263,7 +263,7 @@ mod tests {
                 .map(|(_, kv)| *kv)
                 .collect();
             let err = vars(&partial).api().unwrap_err();
-            assert_eq!(err, ConfigError::Missing(missing), "{err}");
+            assert_eq!(err, EnvVarError::Missing(missing), "{err}");
         }
     }
 
@@ -291,16 +291,38 @@ mod tests {
     }
 
     #[test]
+    fn inside_lambda_local_trust_is_refused_whatever_environment_says() {
+        let mut pairs = FULL.to_vec();
+        pairs[0] = ("ENVIRONMENT", "development");
+        pairs.push((LAMBDA_RUNTIME_API_VAR, "127.0.0.1:9001"));
+        let mut emulator = pairs.clone();
+        emulator.push(("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099"));
+        let err = vars(&emulator).api().unwrap_err().to_string();
+        assert!(err.contains("FIREBASE_AUTH_EMULATOR_HOST"), "{err}");
+        let connect = [
+            ("ENVIRONMENT", "development"),
+            ("CONNECTIONS_TABLE", "c"),
+            ("FIREBASE_PROJECT_ID", "notes-123"),
+            (LAMBDA_RUNTIME_API_VAR, "127.0.0.1:9001"),
+            ("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099"),
+        ];
+        assert!(vars(&connect).ws(WsHandler::Connect).is_err());
+        pairs.push(("AUTH_KEYS", "file:/tmp/keys.json"));
+        let err = vars(&pairs).api().unwrap_err().to_string();
+        assert!(err.contains("AUTH_KEYS"), "{err}");
+    }
+
+    #[test]
     fn each_websocket_handler_needs_its_own_variables() {
         let base = [("ENVIRONMENT", "production"), ("CONNECTIONS_TABLE", "c")];
         assert!(vars(&base).ws(WsHandler::Disconnect).is_ok());
         assert_eq!(
             vars(&base).ws(WsHandler::Default).unwrap_err(),
-            ConfigError::Missing("WEBSOCKET_ENDPOINT")
+            EnvVarError::Missing("WEBSOCKET_ENDPOINT")
         );
         assert_eq!(
             vars(&base).ws(WsHandler::Connect).unwrap_err(),
-            ConfigError::Missing("FIREBASE_PROJECT_ID")
+            EnvVarError::Missing("FIREBASE_PROJECT_ID")
         );
         let mut bad = base.to_vec();
         bad.push(("WEBSOCKET_ENDPOINT", "wss://x"));

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod local;
 pub mod logging;
+pub mod settings;
 pub mod store;
 pub mod ws;
 

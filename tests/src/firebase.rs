@@ -28,20 +28,14 @@ fn firebase_cli() -> PathBuf {
 
 impl AuthEmulator {
     /// Starts the emulator, or returns `None` (saying why) when `firebase-tools` is not installed
-    /// outside the test command; there ([`crate::services_required`]) a missing emulator fails.
+    /// outside the test command; there a missing emulator fails (`noteapp_test_support::missing`).
     pub fn start_or_skip() -> Option<Self> {
         let cli = firebase_cli();
         if !cli.exists() {
-            assert!(
-                !crate::services_required(),
-                "firebase-tools not found at {}; run scripts/test.sh (it installs it with npm)",
-                cli.display()
+            return noteapp_test_support::missing(
+                "the Firebase Auth emulator",
+                &format!("firebase-tools not found at {}", cli.display()),
             );
-            eprintln!(
-                "skipping: firebase-tools not found at {} (run scripts/test.sh)",
-                cli.display()
-            );
-            return None;
         }
         let port = free_port();
         let config = tempfile::tempdir().expect("temp dir");

@@ -10,13 +10,7 @@ pub mod local;
 pub mod moto;
 pub mod ws_client;
 
-/// Whether a missing test service (moto, the Auth emulator) fails a test instead of skipping it:
-/// `scripts/test.sh` sets `NOTEAPP_REQUIRE_SERVICES` after installing them; `CI` counts too.
-pub fn services_required() -> bool {
-    ["NOTEAPP_REQUIRE_SERVICES", "CI"]
-        .iter()
-        .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "false" && v != "0"))
-}
+pub use noteapp_test_support::services_required;
 
 /// An HTTP client for tests (installs the process's TLS crypto provider first, which reqwest
 /// needs even for plain HTTP).

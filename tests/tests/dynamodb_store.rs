@@ -149,7 +149,7 @@ fn all_pages(len: usize, limit: u32) -> Vec<u32> {
 #[tokio::test]
 async fn public_pages_are_exact_slices_newest_published_first_across_one_megabyte_pages() {
     // A server of its own: the emulator is single-threaded, and this test keeps it busy.
-    let Some(server) = MotoServer::start_or_skip() else {
+    let Some(server) = MotoServer::start_or_skip("a store test on its own moto_server") else {
         return;
     };
     let store = store_on(&server).await;

@@ -12,33 +12,34 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::aws::stack::{self, ChangeSetInfo, StackInfo};
-use crate::aws::{Clients, PollSettings, is_no_changes, sts, wait};
+use crate::aws::{Clients, Waits, is_no_changes, wait};
+use crate::commands::env::local_only;
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::progress::Progress;
 
 /// A change set that exists in CloudFormation and has not been executed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ChangeSetRef {
-    pub(crate) stack: String,
-    pub(crate) name: String,
+pub struct ChangeSetRef {
+    pub stack: String,
+    pub name: String,
     /// The stack did not exist before this change set made it (it is `REVIEW_IN_PROGRESS`
     /// and holds nothing), so discarding the change set deletes the empty stack too.
-    pub(crate) fresh_stack: bool,
+    pub fresh_stack: bool,
 }
 
 /// A computed change set with changes in it.
 #[derive(Debug, Clone)]
-pub(crate) struct Prepared {
-    pub(crate) change_set: ChangeSetRef,
+pub struct Prepared {
+    pub change_set: ChangeSetRef,
     /// CREATE (a new stack) rather than UPDATE.
-    pub(crate) create: bool,
-    pub(crate) info: ChangeSetInfo,
+    pub create: bool,
+    pub info: ChangeSetInfo,
 }
 
 /// What creating a change set came to.
 #[derive(Debug)]
-pub(crate) enum Computed {
+pub enum Computed {
     Changes(Prepared),
     /// Nothing would change; the empty change set is already deleted. Holds the stack as it is.
     Unchanged(Option<StackInfo>),
@@ -46,7 +47,7 @@ pub(crate) enum Computed {
 
 /// What a stack command has in flight, for the Ctrl-C path.
 #[derive(Debug, Default)]
-pub(crate) struct Pending(Mutex<InFlight>);
+pub struct Pending(Mutex<InFlight>);
 
 #[derive(Debug, Default, Clone)]
 enum InFlight {
@@ -62,17 +63,17 @@ impl Pending {
     }
 
     /// The operation on `stack` was started; CloudFormation carries it on regardless of us.
-    pub(crate) fn operation_started(&self, stack: &str) {
+    pub fn operation_started(&self, stack: &str) {
         self.set(InFlight::Operation(stack.to_owned()));
     }
 
-    pub(crate) fn clear(&self) {
+    pub fn clear(&self) {
         self.set(InFlight::Nothing);
     }
 }
 
 /// A change set name unique per run: `noteapp-<unix milliseconds>`.
-pub(crate) fn change_set_name() -> String {
+pub fn change_set_name() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -80,22 +81,18 @@ pub(crate) fn change_set_name() -> String {
 }
 
 /// Checks, then creates and computes a change set for the plan.
-pub(crate) async fn prepare(
+pub async fn prepare(
     clients: &Clients,
     plan: &Plan,
-    polling: PollSettings,
+    polling: Waits,
     progress: &Progress,
     pending: &Pending,
 ) -> Result<Computed, Error> {
-    if plan.environment == "development" {
-        return Err(Error::Usage(
-            "development is local only and is never deployed: run `noteapp local`, or deploy \
-             staging or production"
-                .into(),
-        ));
+    if !plan.environment.is_deployed() {
+        return Err(local_only(plan.environment.as_str()));
     }
-    sts::ensure_account(&clients.sts, &plan.environment, &plan.account_id).await?;
-    let (stack, env) = (&plan.stack_name, &plan.environment);
+    let (stack, env) = (&plan.stack_name, plan.environment.as_str());
+    clients.ensure_account(env, &plan.account_id).await?;
     let cfn = &clients.cloudformation;
     let current = wait::settled_stack(cfn, stack, env, polling.operation, progress).await?;
     let status = current.as_ref().map(|s| s.status.as_str());
@@ -174,7 +171,7 @@ pub(crate) async fn prepare(
 
 /// Deletes an unexecuted change set (and the empty stack a fresh one made), best effort: a
 /// failure is reported, never raised, since this runs on the way out of another error.
-pub(crate) async fn discard(
+pub async fn discard(
     clients: &Clients,
     change_set: &ChangeSetRef,
     progress: &Progress,
@@ -196,7 +193,7 @@ pub(crate) async fn discard(
 
 /// What Ctrl-C leaves behind, made safe: an unexecuted change set is deleted; a started
 /// operation carries on in CloudFormation and the next run waits it out.
-pub(crate) async fn interrupted(
+pub async fn interrupted(
     clients: &Clients,
     pending: &Pending,
     environment: &str,

@@ -8,21 +8,21 @@ use serde::Serialize;
 
 /// One resource a change set adds, modifies or removes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct ResourceChange {
+pub struct ResourceChange {
     /// `Add`, `Modify`, `Remove`, `Import` or `Dynamic`, as CloudFormation names them.
-    pub(crate) action: String,
-    pub(crate) logical_id: String,
-    pub(crate) physical_id: Option<String>,
-    pub(crate) resource_type: String,
+    pub action: String,
+    pub logical_id: String,
+    pub physical_id: Option<String>,
+    pub resource_type: String,
     /// `True`, `False` or `Conditional` for a modification; absent otherwise.
-    pub(crate) replacement: Option<String>,
+    pub replacement: Option<String>,
     /// The properties that change, where CloudFormation says which.
-    pub(crate) properties: Vec<String>,
+    pub properties: Vec<String>,
 }
 
 impl ResourceChange {
     /// Reads one change of a DescribeChangeSet answer; `None` for a non-resource change.
-    pub(crate) fn from_sdk(change: &aws_sdk_cloudformation::types::Change) -> Option<Self> {
+    pub fn from_sdk(change: &aws_sdk_cloudformation::types::Change) -> Option<Self> {
         let rc = change.resource_change()?;
         let mut properties: Vec<String> = rc
             .details()
@@ -47,7 +47,7 @@ impl ResourceChange {
     }
 
     /// Whether this change may replace the resource (CloudFormation says `True` or `Conditional`).
-    pub(crate) fn may_replace(&self) -> bool {
+    pub fn may_replace(&self) -> bool {
         matches!(self.replacement.as_deref(), Some("True" | "Conditional"))
     }
 
@@ -63,7 +63,7 @@ impl ResourceChange {
 }
 
 /// The logical ids of stateful resources this change set may replace (blocked by default).
-pub(crate) fn blocked_replacements(changes: &[ResourceChange], stateful: &[String]) -> Vec<String> {
+pub fn blocked_replacements(changes: &[ResourceChange], stateful: &[String]) -> Vec<String> {
     changes
         .iter()
         .filter(|c| c.action == "Modify" && c.may_replace())
@@ -74,9 +74,9 @@ pub(crate) fn blocked_replacements(changes: &[ResourceChange], stateful: &[Strin
 
 /// The diff as people read it: one line per resource, `+` add, `~` modify, `!` may replace,
 /// `-` remove.
-pub(crate) struct Diff<'a> {
-    pub(crate) changes: &'a [ResourceChange],
-    pub(crate) stateful: &'a [String],
+pub struct Diff<'a> {
+    pub changes: &'a [ResourceChange],
+    pub stateful: &'a [String],
 }
 
 impl fmt::Display for Diff<'_> {

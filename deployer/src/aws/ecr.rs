@@ -34,35 +34,35 @@ use crate::aws::aws_error;
 use crate::error::Error;
 
 /// The repository noteapp pushes to unless told otherwise.
-pub(crate) const DEFAULT_REPOSITORY: &str = "noteapp";
+pub const DEFAULT_REPOSITORY: &str = "noteapp";
 
 /// The lifecycle policy every noteapp repository gets (see the module doc).
-pub(crate) const LIFECYCLE_POLICY: &str = r#"{"rules":[{"rulePriority":1,"description":"never expire images a stack uses or used before its last deploy (deployed-<env>-current, deployed-<env>-previous)","selection":{"tagStatus":"tagged","tagPrefixList":["deployed-"],"countType":"imageCountMoreThan","countNumber":10000},"action":{"type":"expire"}},{"rulePriority":2,"description":"keep the newest 30 builds","selection":{"tagStatus":"tagged","tagPrefixList":["build-"],"countType":"imageCountMoreThan","countNumber":30},"action":{"type":"expire"}},{"rulePriority":3,"description":"expire untagged images after 14 days","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}"#;
+pub const LIFECYCLE_POLICY: &str = r#"{"rules":[{"rulePriority":1,"description":"never expire images a stack uses or used before its last deploy (deployed-<env>-current, deployed-<env>-previous)","selection":{"tagStatus":"tagged","tagPrefixList":["deployed-"],"countType":"imageCountMoreThan","countNumber":10000},"action":{"type":"expire"}},{"rulePriority":2,"description":"keep the newest 30 builds","selection":{"tagStatus":"tagged","tagPrefixList":["build-"],"countType":"imageCountMoreThan","countNumber":30},"action":{"type":"expire"}},{"rulePriority":3,"description":"expire untagged images after 14 days","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}"#;
 
 /// What [`ensure_repository`] found and changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct RepositorySetup {
-    pub(crate) name: String,
+pub struct RepositorySetup {
+    pub name: String,
     /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME`.
-    pub(crate) uri: String,
-    pub(crate) created: bool,
-    pub(crate) scanning_changed: bool,
-    pub(crate) policy_changed: bool,
+    pub uri: String,
+    pub created: bool,
+    pub scanning_changed: bool,
+    pub policy_changed: bool,
 }
 
 impl RepositorySetup {
-    pub(crate) fn changed(&self) -> bool {
+    pub fn changed(&self) -> bool {
         self.created || self.scanning_changed || self.policy_changed
     }
 }
 
 /// Registry credentials from an ECR authorization token.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct RegistryLogin {
-    pub(crate) username: String,
-    pub(crate) password: String,
+pub struct RegistryLogin {
+    pub username: String,
+    pub password: String,
     /// The registry host ECR names (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`), no scheme.
-    pub(crate) registry: String,
+    pub registry: String,
 }
 
 impl std::fmt::Debug for RegistryLogin {
@@ -77,10 +77,7 @@ impl std::fmt::Debug for RegistryLogin {
 
 /// Creates `name` if missing; turns on scan-on-push and sets [`LIFECYCLE_POLICY`] where they
 /// differ. Idempotent.
-pub(crate) async fn ensure_repository(
-    client: &Client,
-    name: &str,
-) -> Result<RepositorySetup, Error> {
+pub async fn ensure_repository(client: &Client, name: &str) -> Result<RepositorySetup, Error> {
     let found = match client
         .describe_repositories()
         .repository_names(name)
@@ -173,7 +170,7 @@ fn same_policy(text: &str) -> bool {
 }
 
 /// The registry login for the caller's account: the token decoded into user and password.
-pub(crate) async fn login(client: &Client) -> Result<RegistryLogin, Error> {
+pub async fn login(client: &Client) -> Result<RegistryLogin, Error> {
     let action = "failed to get an ECR authorization token";
     let answer = client
         .get_authorization_token()
@@ -211,7 +208,7 @@ fn decode_login(token: &str, endpoint: &str) -> Option<RegistryLogin> {
 }
 
 /// The digest tagged `tag` in `repository`, or `None` when no image has that tag.
-pub(crate) async fn find_tag(
+pub async fn find_tag(
     client: &Client,
     repository: &str,
     tag: &str,
@@ -238,7 +235,7 @@ pub(crate) async fn find_tag(
 
 /// Puts `tag` on the image `digest` (moving it from any other image): the manifest is read
 /// and put back under the tag, as ECR retags without pulling. A tag already there is fine.
-pub(crate) async fn tag_digest(
+pub async fn tag_digest(
     client: &Client,
     repository: &str,
     digest: &str,
@@ -275,7 +272,7 @@ pub(crate) async fn tag_digest(
 }
 
 /// The tags that protect a stack's images: `deployed-<env>-current` and `-previous`.
-pub(crate) fn deployed_tags(environment: &str) -> (String, String) {
+pub fn deployed_tags(environment: &str) -> (String, String) {
     (
         format!("deployed-{environment}-current"),
         format!("deployed-{environment}-previous"),
@@ -284,7 +281,7 @@ pub(crate) fn deployed_tags(environment: &str) -> (String, String) {
 
 /// Tags `previous` (what the stack runs now, if anything) and `current` (what it is about to
 /// run) so the lifecycle policy keeps both (see the module doc).
-pub(crate) async fn protect_deployed(
+pub async fn protect_deployed(
     client: &Client,
     repository: &str,
     environment: &str,

@@ -4,18 +4,18 @@
 //! Each call is a small async function taking a concrete SDK client and wrapping any failure where
 //! it is made (`failed to create change set for stack X: <reason>`), so the commands read as the
 //! steps they take. Clients come from the SDK's standard credential chain with the region of the
-//! environment file; `AWS_ENDPOINT_URL` is honoured by `aws-config` itself. Polling is an own loop
+//! environment file; `AWS_ENDPOINT_URL` is honoured by `aws-config` itself. WaitLimit is an own loop
 //! with an injectable interval and maximum (the SDK's waiters sleep at least 30 s a poll, which
 //! makes replay tests crawl).
 
-pub(crate) mod change_set;
-pub(crate) mod changes;
-pub(crate) mod ecr;
+pub mod change_set;
+pub mod changes;
+pub mod ecr;
 #[cfg(test)]
-pub(crate) mod replay;
-pub(crate) mod stack;
-pub(crate) mod sts;
-pub(crate) mod wait;
+pub mod replay;
+pub mod stack;
+pub mod sts;
+pub mod wait;
 
 use std::time::Duration;
 
@@ -23,52 +23,86 @@ use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::Error;
 
-/// The SDK clients one stack command uses, built once from the environment's region.
-#[derive(Clone, Debug)]
-pub(crate) struct Clients {
-    pub(crate) cloudformation: aws_sdk_cloudformation::Client,
-    pub(crate) sts: aws_sdk_sts::Client,
+/// The SDK clients one command uses, built once from one SDK configuration (the environment's
+/// region, the standard credential chain), with the caller's identity asked of STS at most
+/// once per command.
+#[derive(Debug)]
+pub struct Clients {
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    caller: tokio::sync::OnceCell<sts::Caller>,
 }
 
 impl Clients {
     /// Clients for `region` with the standard credential chain and endpoint overrides.
-    pub(crate) async fn load(region: &str) -> Self {
+    pub async fn load(region: &str) -> Self {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
             .load()
             .await;
+        Self::from_sdk(&config)
+    }
+
+    /// Clients sharing `config`.
+    pub fn from_sdk(config: &aws_config::SdkConfig) -> Self {
+        Self::new(
+            aws_sdk_cloudformation::Client::new(config),
+            aws_sdk_sts::Client::new(config),
+            aws_sdk_ecr::Client::new(config),
+        )
+    }
+
+    /// Clients from their parts (tests pass replay clients).
+    pub fn new(
+        cloudformation: aws_sdk_cloudformation::Client,
+        sts: aws_sdk_sts::Client,
+        ecr: aws_sdk_ecr::Client,
+    ) -> Self {
         Self {
-            cloudformation: aws_sdk_cloudformation::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
+            cloudformation,
+            sts,
+            ecr,
+            caller: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Who the credentials belong to (STS GetCallerIdentity, asked once per command).
+    pub async fn caller(&self) -> Result<&sts::Caller, Error> {
+        self.caller.get_or_try_init(|| sts::caller(&self.sts)).await
+    }
+
+    /// Refuses unless the credentials belong to the account the environment file names.
+    pub async fn ensure_account(&self, environment: &str, expected: &str) -> Result<(), Error> {
+        sts::check_account(&self.caller().await?.account, environment, expected)
     }
 }
 
 /// How often to ask, and for how long, before telling the person what to do instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Polling {
-    pub(crate) interval: Duration,
-    pub(crate) max_wait: Duration,
+pub struct WaitLimit {
+    pub interval: Duration,
+    pub max_wait: Duration,
 }
 
 /// The polling used by each kind of wait in a stack command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PollSettings {
+pub struct Waits {
     /// Waiting for CloudFormation to compute a change set (seconds in practice).
-    pub(crate) change_set: Polling,
+    pub change_set: WaitLimit,
     /// Waiting for a stack operation: ours, or one already running when we start.
-    pub(crate) operation: Polling,
+    pub operation: WaitLimit,
 }
 
-impl PollSettings {
+impl Waits {
     /// Every poll `interval` apart; change sets within 10 minutes, operations within 2 hours.
-    pub(crate) fn every(interval: Duration) -> Self {
+    pub fn every(interval: Duration) -> Self {
         Self {
-            change_set: Polling {
+            change_set: WaitLimit {
                 interval,
                 max_wait: Duration::from_secs(10 * 60),
             },
-            operation: Polling {
+            operation: WaitLimit {
                 interval,
                 max_wait: Duration::from_secs(2 * 60 * 60),
             },
@@ -76,14 +110,14 @@ impl PollSettings {
     }
 }
 
-impl Default for PollSettings {
+impl Default for Waits {
     fn default() -> Self {
         Self::every(Duration::from_secs(2))
     }
 }
 
 /// An AWS error wrapped with what was being done: "`action`: <the service's message>".
-pub(crate) fn aws_error<E, R>(action: impl Into<String>, err: &SdkError<E, R>) -> Error
+pub fn aws_error<E, R>(action: impl Into<String>, err: &SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -96,7 +130,7 @@ where
 
 /// The service's own words for an error ("message (Code)"), or the transport failure with its
 /// causes ("dispatch failure: io error: …: Connection refused (os error 111)").
-pub(crate) fn reason<E, R>(err: &SdkError<E, R>) -> String
+pub fn reason<E, R>(err: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -118,19 +152,19 @@ where
 }
 
 /// CloudFormation's answer for a stack name it does not know (DescribeStacks, DescribeStackEvents).
-pub(crate) fn is_stack_missing(code: Option<&str>, message: Option<&str>) -> bool {
+pub fn is_stack_missing(code: Option<&str>, message: Option<&str>) -> bool {
     code == Some("ValidationError") && message.is_some_and(|m| m.contains("does not exist"))
 }
 
 /// A FAILED change set whose reason is only that nothing would change.
-pub(crate) fn is_no_changes(reason: Option<&str>) -> bool {
+pub fn is_no_changes(reason: Option<&str>) -> bool {
     reason.is_some_and(|r| {
         r.contains("didn't contain changes") || r.contains("No updates are to be performed")
     })
 }
 
 /// CloudFormation's answer for a change set that is already gone.
-pub(crate) fn is_change_set_missing(code: Option<&str>) -> bool {
+pub fn is_change_set_missing(code: Option<&str>) -> bool {
     code == Some("ChangeSetNotFound") || code == Some("ChangeSetNotFoundException")
 }
 

@@ -16,14 +16,14 @@ macro_rules! data {
     };
 }
 
-pub(crate) const CHANGES_IMAGE_UPDATE: &str = data!("changes_image_update.xml");
-pub(crate) const CHANGES_TABLE_REPLACEMENT: &str = data!("changes_table_replacement.xml");
-pub(crate) const CHANGES_CREATE: &str = data!("changes_create.xml");
-pub(crate) const NO_CHANGES_REASON: &str = "The submitted information didn't contain changes. \
+pub const CHANGES_IMAGE_UPDATE: &str = data!("changes_image_update.xml");
+pub const CHANGES_TABLE_REPLACEMENT: &str = data!("changes_table_replacement.xml");
+pub const CHANGES_CREATE: &str = data!("changes_create.xml");
+pub const NO_CHANGES_REASON: &str = "The submitted information didn't contain changes. \
      Submit different information to create a change set.";
 
 /// An XML response with `status`.
-pub(crate) fn xml(status: u16, body: impl Into<String>) -> HttpResponse {
+pub fn xml(status: u16, body: impl Into<String>) -> HttpResponse {
     let mut response = HttpResponse::new(
         StatusCode::try_from(status).expect("valid status"),
         SdkBody::from(body.into()),
@@ -41,11 +41,11 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 }
 
 /// DescribeStacks for `noteapp-staging` in `status` (with outputs).
-pub(crate) fn stack(status: &str) -> HttpResponse {
+pub fn stack(status: &str) -> HttpResponse {
     stack_with_reason(status, "")
 }
 
-pub(crate) fn stack_with_reason(status: &str, reason: &str) -> HttpResponse {
+pub fn stack_with_reason(status: &str, reason: &str) -> HttpResponse {
     let body = fill(
         data!("describe_stacks.xml"),
         &[("STATUS", status), ("REASON", reason)],
@@ -54,12 +54,12 @@ pub(crate) fn stack_with_reason(status: &str, reason: &str) -> HttpResponse {
 }
 
 /// DescribeStacks for a stack that does not exist: a 400 ValidationError.
-pub(crate) fn stack_missing() -> HttpResponse {
+pub fn stack_missing() -> HttpResponse {
     xml(400, data!("describe_stacks_missing.xml"))
 }
 
 /// CreateChangeSet's answer (any change set name; the id is what matters).
-pub(crate) fn change_set_created() -> HttpResponse {
+pub fn change_set_created() -> HttpResponse {
     xml(
         200,
         fill(
@@ -70,7 +70,7 @@ pub(crate) fn change_set_created() -> HttpResponse {
 }
 
 /// DescribeChangeSet in `status`, with `changes` (`<member>` elements) inside `<Changes>`.
-pub(crate) fn change_set(status: &str, reason: &str, changes: &str) -> HttpResponse {
+pub fn change_set(status: &str, reason: &str, changes: &str) -> HttpResponse {
     let execution = match status {
         "CREATE_COMPLETE" => "AVAILABLE",
         _ => "UNAVAILABLE",
@@ -89,28 +89,28 @@ pub(crate) fn change_set(status: &str, reason: &str, changes: &str) -> HttpRespo
 }
 
 /// DescribeChangeSet for a change set with nothing in it.
-pub(crate) fn no_changes() -> HttpResponse {
+pub fn no_changes() -> HttpResponse {
     change_set("FAILED", NO_CHANGES_REASON, "")
 }
 
-pub(crate) fn executed() -> HttpResponse {
+pub fn executed() -> HttpResponse {
     xml(200, data!("execute_change_set.xml"))
 }
 
-pub(crate) fn change_set_deleted() -> HttpResponse {
+pub fn change_set_deleted() -> HttpResponse {
     xml(200, data!("delete_change_set.xml"))
 }
 
-pub(crate) fn stack_deleted() -> HttpResponse {
+pub fn stack_deleted() -> HttpResponse {
     xml(200, data!("delete_stack.xml"))
 }
 
-pub(crate) fn stack_resources() -> HttpResponse {
+pub fn stack_resources() -> HttpResponse {
     xml(200, data!("list_stack_resources.xml"))
 }
 
 /// DescribeStackEvents, newest first, from the named fixture.
-pub(crate) fn events(name: &str) -> HttpResponse {
+pub fn events(name: &str) -> HttpResponse {
     let body = match name {
         "before_update" => data!("events_before_update.xml"),
         "update_in_progress" => data!("events_update_in_progress.xml"),
@@ -127,7 +127,7 @@ pub(crate) fn events(name: &str) -> HttpResponse {
 }
 
 /// STS GetCallerIdentity for `account`.
-pub(crate) fn caller_identity(account: &str) -> HttpResponse {
+pub fn caller_identity(account: &str) -> HttpResponse {
     xml(
         200,
         fill(data!("get_caller_identity.xml"), &[("ACCOUNT", account)]),
@@ -135,21 +135,35 @@ pub(crate) fn caller_identity(account: &str) -> HttpResponse {
 }
 
 /// A CloudFormation client answering from `rules`, retries off.
-pub(crate) fn cloudformation(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_cloudformation::Client {
+pub fn cloudformation(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_cloudformation::Client {
     mock_client!(aws_sdk_cloudformation, mode, rules.iter().copied(), |c| c
         .retry_config(RetryConfig::disabled()))
 }
 
 /// An STS client whose caller is `account`.
-pub(crate) fn sts(rule: &Rule) -> aws_sdk_sts::Client {
+pub fn sts(rule: &Rule) -> aws_sdk_sts::Client {
     mock_client!(aws_sdk_sts, RuleMode::Sequential, [rule], |c| c
         .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled()))
 }
 
+/// An ECR client that answers nothing: for flows that must not touch ECR.
+pub fn ecr_unused() -> aws_sdk_ecr::Client {
+    mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [], |c| c
+        .retry_config(aws_sdk_ecr::config::retry::RetryConfig::disabled()))
+}
+
+/// Stack-command clients: CloudFormation and STS replayed, ECR unused.
+pub fn clients(
+    cloudformation: aws_sdk_cloudformation::Client,
+    sts: aws_sdk_sts::Client,
+) -> crate::aws::Clients {
+    crate::aws::Clients::new(cloudformation, sts, ecr_unused())
+}
+
 /// The staging plan the flow tests deploy: account 123456789012, tables stateful.
-pub(crate) fn plan(environment: &str) -> Plan {
+pub fn plan(environment: &str) -> Plan {
     Plan {
-        environment: environment.to_owned(),
+        environment: crate::config::Environment::parse(environment).expect("an environment"),
         stack_name: "noteapp-staging".to_owned(),
         region: "eu-west-1".to_owned(),
         account_id: "123456789012".to_owned(),

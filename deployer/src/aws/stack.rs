@@ -19,34 +19,34 @@ use crate::plan::Plan;
 
 /// What DescribeStacks says about one stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StackInfo {
-    pub(crate) id: String,
-    pub(crate) status: String,
-    pub(crate) reason: Option<String>,
-    pub(crate) created: Option<String>,
-    pub(crate) last_updated: Option<String>,
-    pub(crate) outputs: BTreeMap<String, String>,
+pub struct StackInfo {
+    pub id: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub created: Option<String>,
+    pub last_updated: Option<String>,
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// One stack event, as printed while an operation runs and listed when it fails.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct StackEvent {
+pub struct StackEvent {
     #[serde(skip)]
-    pub(crate) event_id: String,
-    pub(crate) timestamp: String,
-    pub(crate) logical_id: String,
-    pub(crate) resource_type: String,
-    pub(crate) status: String,
-    pub(crate) reason: Option<String>,
+    pub event_id: String,
+    pub timestamp: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: Option<String>,
 }
 
 impl StackEvent {
-    pub(crate) fn is_failure(&self) -> bool {
+    pub fn is_failure(&self) -> bool {
         self.status.ends_with("_FAILED")
     }
 
     /// Whether this is the stack's own event (not one of its resources').
-    pub(crate) fn is_stack_event(&self) -> bool {
+    pub fn is_stack_event(&self) -> bool {
         self.resource_type == "AWS::CloudFormation::Stack"
     }
 }
@@ -68,11 +68,11 @@ impl std::fmt::Display for StackEvent {
 
 /// DescribeChangeSet, all pages of changes gathered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ChangeSetInfo {
-    pub(crate) status: String,
-    pub(crate) reason: Option<String>,
-    pub(crate) execution_status: String,
-    pub(crate) changes: Vec<ResourceChange>,
+pub struct ChangeSetInfo {
+    pub status: String,
+    pub reason: Option<String>,
+    pub execution_status: String,
+    pub changes: Vec<ResourceChange>,
 }
 
 fn time(t: Option<&DateTime>) -> Option<String> {
@@ -86,10 +86,7 @@ fn non_empty(s: Option<&str>) -> Option<String> {
 }
 
 /// The stack by name or id, or `None` when CloudFormation does not know it.
-pub(crate) async fn describe_stack(
-    client: &Client,
-    stack: &str,
-) -> Result<Option<StackInfo>, Error> {
+pub async fn describe_stack(client: &Client, stack: &str) -> Result<Option<StackInfo>, Error> {
     let answer = match client.describe_stacks().stack_name(stack).send().await {
         Ok(answer) => answer,
         Err(e) if is_stack_missing(e.code(), e.message()) => return Ok(None),
@@ -113,7 +110,7 @@ pub(crate) async fn describe_stack(
 }
 
 /// Creates change set `name` for the plan's stack; `create` for a stack that does not exist yet.
-pub(crate) async fn create_change_set(
+pub async fn create_change_set(
     client: &Client,
     plan: &Plan,
     name: &str,
@@ -157,7 +154,7 @@ pub(crate) async fn create_change_set(
 }
 
 /// The change set's status and every change in it.
-pub(crate) async fn describe_change_set(
+pub async fn describe_change_set(
     client: &Client,
     stack: &str,
     name: &str,
@@ -204,11 +201,7 @@ pub(crate) async fn describe_change_set(
 }
 
 /// Deletes the change set; one that is already gone counts as deleted.
-pub(crate) async fn delete_change_set(
-    client: &Client,
-    stack: &str,
-    name: &str,
-) -> Result<(), Error> {
+pub async fn delete_change_set(client: &Client, stack: &str, name: &str) -> Result<(), Error> {
     match client
         .delete_change_set()
         .stack_name(stack)
@@ -226,7 +219,7 @@ pub(crate) async fn delete_change_set(
 }
 
 /// Executes the change set; `token` marks the operation's events and makes a retry idempotent.
-pub(crate) async fn execute_change_set(
+pub async fn execute_change_set(
     client: &Client,
     stack: &str,
     name: &str,
@@ -250,7 +243,7 @@ pub(crate) async fn execute_change_set(
 
 /// Stack events newest first, paging back until `known` says an event was already seen (that
 /// event and older ones are left out) or `max_pages` pages were read.
-pub(crate) async fn events_since(
+pub async fn events_since(
     client: &Client,
     stack: &str,
     known: impl Fn(&str) -> bool,
@@ -292,7 +285,7 @@ pub(crate) async fn events_since(
 }
 
 /// The physical names of the stack's DynamoDB tables (kept when the stack is deleted).
-pub(crate) async fn list_tables(client: &Client, stack: &str) -> Result<Vec<String>, Error> {
+pub async fn list_tables(client: &Client, stack: &str) -> Result<Vec<String>, Error> {
     let mut tables = Vec::new();
     let mut pages = client
         .list_stack_resources()
@@ -313,7 +306,7 @@ pub(crate) async fn list_tables(client: &Client, stack: &str) -> Result<Vec<Stri
 }
 
 /// Starts deleting the stack; `token` marks the operation's events.
-pub(crate) async fn delete_stack(client: &Client, stack: &str, token: &str) -> Result<(), Error> {
+pub async fn delete_stack(client: &Client, stack: &str, token: &str) -> Result<(), Error> {
     client
         .delete_stack()
         .stack_name(stack)

@@ -4,29 +4,48 @@
 use crate::aws::aws_error;
 use crate::error::Error;
 
-/// The account id of the credentials in use (STS GetCallerIdentity).
-pub(crate) async fn caller_account(client: &aws_sdk_sts::Client) -> Result<String, Error> {
+/// Who the credentials in use belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    /// The caller's ARN (a user, an assumed role's session).
+    pub arn: String,
+}
+
+/// The identity of the credentials in use (STS GetCallerIdentity).
+pub async fn caller(client: &aws_sdk_sts::Client) -> Result<Caller, Error> {
+    let action = "failed to identify the AWS credentials in use";
     let identity = client
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| aws_error("failed to identify the AWS credentials in use", &e))?;
-    identity
-        .account()
-        .map(str::to_owned)
-        .ok_or_else(|| Error::Aws {
-            action: "failed to identify the AWS credentials in use".into(),
-            reason: "GetCallerIdentity returned no account".into(),
-        })
+        .map_err(|e| aws_error(action, &e))?;
+    let account = identity.account().ok_or_else(|| Error::Aws {
+        action: action.into(),
+        reason: "GetCallerIdentity returned no account".into(),
+    })?;
+    Ok(Caller {
+        account: account.to_owned(),
+        arn: identity.arn().unwrap_or_default().to_owned(),
+    })
+}
+
+/// The account id of the credentials in use.
+pub async fn caller_account(client: &aws_sdk_sts::Client) -> Result<String, Error> {
+    Ok(caller(client).await?.account)
 }
 
 /// Refuses unless the credentials belong to the account the environment file names.
-pub(crate) async fn ensure_account(
+pub async fn ensure_account(
     client: &aws_sdk_sts::Client,
     environment: &str,
     expected: &str,
 ) -> Result<(), Error> {
-    let actual = caller_account(client).await?;
+    check_account(&caller_account(client).await?, environment, expected)
+}
+
+/// The refusal of credentials for `actual` where `environment` lives in `expected`.
+pub fn check_account(actual: &str, environment: &str, expected: &str) -> Result<(), Error> {
     if actual == expected {
         return Ok(());
     }
@@ -39,39 +58,10 @@ pub(crate) async fn ensure_account(
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     use super::*;
     use crate::aws::replay;
-
-    fn client_for(url: &str) -> aws_sdk_sts::Client {
-        let config = aws_sdk_sts::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .endpoint_url(url)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .build();
-        aws_sdk_sts::Client::from_conf(config)
-    }
-
-    #[tokio::test]
-    async fn caller_account_is_read_from_a_real_sts_endpoint() {
-        let Some(moto) = crate::test_peers::moto("caller_account_is_read_from_a_real_sts_endpoint")
-        else {
-            return;
-        };
-        let client = client_for(&moto.endpoint);
-        assert_eq!(caller_account(&client).await.unwrap(), "123456789012");
-        ensure_account(&client, "staging", "123456789012")
-            .await
-            .unwrap();
-        let err = ensure_account(&client, "staging", "210987654321")
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("account 123456789012"), "{err}");
-        assert!(err.to_string().contains("account 210987654321"), "{err}");
-    }
 
     #[tokio::test]
     async fn a_wrong_account_is_refused_naming_both_accounts() {

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use aws_sdk_cloudformation::Client;
 use tokio::time::{Instant, sleep};
 
-use crate::aws::Polling;
+use crate::aws::WaitLimit;
 use crate::aws::stack::{self, ChangeSetInfo, StackEvent, StackInfo};
 use crate::error::Error;
 use crate::progress::Progress;
@@ -24,28 +24,28 @@ const QUIET_POLLS: usize = 3;
 
 /// An operation is running (`REVIEW_IN_PROGRESS` is not one: such a stack waits for a change set
 /// forever).
-pub(crate) fn is_in_progress(status: &str) -> bool {
+pub fn is_in_progress(status: &str) -> bool {
     status.ends_with("_IN_PROGRESS") && status != "REVIEW_IN_PROGRESS"
 }
 
 /// The statuses a create, update or delete ends in when it worked.
-pub(crate) fn is_success(status: &str) -> bool {
+pub fn is_success(status: &str) -> bool {
     matches!(
         status,
         "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" | "DELETE_COMPLETE"
     )
 }
 
-fn minutes(polling: Polling) -> u64 {
+fn minutes(polling: WaitLimit) -> u64 {
     polling.max_wait.as_secs().div_ceil(60)
 }
 
 /// Describes the stack, waiting while another operation runs on it; `None` if it does not exist.
-pub(crate) async fn settled_stack(
+pub async fn settled_stack(
     client: &Client,
     stack: &str,
     environment: &str,
-    polling: Polling,
+    polling: WaitLimit,
     progress: &Progress,
 ) -> Result<Option<StackInfo>, Error> {
     let started = Instant::now();
@@ -77,11 +77,11 @@ pub(crate) async fn settled_stack(
 
 /// Polls the change set until CloudFormation has computed it (CREATE_COMPLETE) or given up
 /// (FAILED, which includes "no changes").
-pub(crate) async fn computed_change_set(
+pub async fn computed_change_set(
     client: &Client,
     stack: &str,
     name: &str,
-    polling: Polling,
+    polling: WaitLimit,
     progress: &Progress,
 ) -> Result<ChangeSetInfo, Error> {
     let started = Instant::now();
@@ -108,31 +108,31 @@ pub(crate) async fn computed_change_set(
 }
 
 /// The newest event of the stack before an operation starts: where following it begins.
-pub(crate) async fn event_marker(client: &Client, stack: &str) -> Result<Option<String>, Error> {
+pub async fn event_marker(client: &Client, stack: &str) -> Result<Option<String>, Error> {
     let first = stack::events_since(client, stack, |_| false, 1).await?;
     Ok(first.into_iter().next().map(|e| e.event_id))
 }
 
 /// How an operation ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Finished {
-    pub(crate) status: String,
-    pub(crate) reason: Option<String>,
+pub struct Finished {
+    pub status: String,
+    pub reason: Option<String>,
     /// The stack afterwards (`None` once deleted).
-    pub(crate) stack: Option<StackInfo>,
+    pub stack: Option<StackInfo>,
     /// Every `*_FAILED` event of the operation, oldest first.
-    pub(crate) failures: Vec<StackEvent>,
+    pub failures: Vec<StackEvent>,
 }
 
 /// Follows the operation just started on `stack` (an id, so a deleted stack still answers) until
 /// the stack leaves `*_IN_PROGRESS`, printing its events from after `marker`.
-pub(crate) async fn follow_operation(
+pub async fn follow_operation(
     client: &Client,
     stack: &str,
     display_name: &str,
     environment: &str,
     marker: Option<String>,
-    polling: Polling,
+    polling: WaitLimit,
     progress: &Progress,
 ) -> Result<Finished, Error> {
     let started = Instant::now();

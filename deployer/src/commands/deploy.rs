@@ -13,65 +13,18 @@
 //! run waits it out, so re-running after any failure is safe.
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::aws::change_set::{self, Computed, Pending, Prepared};
 use crate::aws::changes::{Diff, blocked_replacements};
-use crate::aws::{Clients, PollSettings, stack, wait};
-use crate::config::{self, EnvironmentConfig};
+use crate::aws::{Clients, Waits, stack, wait};
+use crate::commands::env::{Loaded, StackArgs};
 use crate::error::Error;
 use crate::image::engine::Engine;
-use crate::image::ship::{ImageArgs, protect, ship};
+use crate::image::ship::{BuildOptions, protect, ship};
 use crate::output::{self, DeployReport, DeployResult};
 use crate::plan::Plan;
 use crate::progress::{Progress, Prompt};
 use crate::template;
-
-/// The environment a stack command works on, and how it polls.
-#[derive(Debug, clap::Args)]
-pub struct StackArgs {
-    /// The environment: staging or production (development is local only).
-    pub env: String,
-    /// The repository root (default: the nearest directory at or above the current one that
-    /// holds environments/).
-    #[arg(long, env = "NOTEAPP_ROOT", value_name = "DIR")]
-    pub root: Option<PathBuf>,
-    /// Seconds between two polls of CloudFormation.
-    #[arg(
-        long,
-        env = "NOTEAPP_POLL_INTERVAL",
-        value_name = "SECONDS",
-        default_value_t = 2.0
-    )]
-    pub poll_interval: f64,
-    /// Longest wait for a stack operation, in minutes, before saying how to follow it instead.
-    #[arg(
-        long,
-        env = "NOTEAPP_MAX_WAIT",
-        value_name = "MINUTES",
-        default_value_t = 120
-    )]
-    pub max_wait: u64,
-}
-
-impl StackArgs {
-    pub(crate) fn polling(&self) -> PollSettings {
-        let mut polling = PollSettings::every(Duration::from_secs_f64(
-            self.poll_interval.clamp(0.0, 600.0),
-        ));
-        polling.operation.max_wait = Duration::from_secs(self.max_wait.saturating_mul(60));
-        polling
-    }
-
-    /// The repository root and the environment's configuration.
-    pub(crate) fn load(&self) -> Result<(PathBuf, EnvironmentConfig), Error> {
-        let cwd = std::env::current_dir()?;
-        let root = config::locate_root(self.root.as_deref(), &cwd)?;
-        let config = config::load(&root, &self.env)?;
-        Ok((root, config))
-    }
-}
 
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
@@ -82,7 +35,7 @@ pub struct DeployArgs {
     #[arg(long, value_name = "URI")]
     pub image_uri: Option<String>,
     #[command(flatten)]
-    pub image: ImageArgs,
+    pub image: BuildOptions,
     /// Execute without asking, also where the environment asks for confirmation (CI).
     #[arg(long)]
     pub yes: bool,
@@ -96,59 +49,67 @@ pub struct DeployArgs {
 
 /// What the person allowed up front.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DeployOptions {
-    pub(crate) yes: bool,
-    pub(crate) allow_replacement: bool,
-    pub(crate) polling: PollSettings,
-}
-
-/// The refusal of a local-only environment.
-pub(crate) fn local_only(env: &str) -> Error {
-    Error::Usage(format!(
-        "{env} is local only and is never deployed: run `noteapp local`, or use staging or production"
-    ))
+pub struct DeployOptions {
+    pub yes: bool,
+    pub allow_replacement: bool,
+    pub waits: Waits,
 }
 
 /// Resolves once Ctrl-C is pressed (never, if the signal cannot be watched).
-pub(crate) async fn ctrl_c() {
+pub async fn ctrl_c() {
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }
 }
 
 pub async fn run(args: DeployArgs) -> Result<(), Error> {
-    let (root, config) = args.stack.load()?;
-    if config.is_local_only() {
-        return Err(local_only(&config.name));
-    }
+    let Loaded { root, config } = args.stack.env.load_deployable()?;
+    let template_body = template::read_template(&root)?;
+    let clients = Clients::load(&config.region).await;
     let progress = Progress::stderr();
     let built = match &args.image_uri {
         Some(_) => None,
-        None => match ship(&root, &config, &args.image, &Engine::default(), &progress).await {
-            Ok(built) => Some(built),
-            Err(e) => {
-                progress.clear();
-                return Err(e);
+        None => {
+            let shipped = async {
+                progress.status("checking the AWS account");
+                clients
+                    .ensure_account(config.name(), &config.account_id)
+                    .await?;
+                ship(
+                    &root,
+                    &config,
+                    &args.image,
+                    &clients.ecr,
+                    &Engine::default(),
+                    &progress,
+                )
+                .await
+            };
+            match shipped.await {
+                Ok(built) => Some(built),
+                Err(e) => {
+                    progress.clear();
+                    return Err(e);
+                }
             }
-        },
+        }
     };
     let image_uri = built
         .as_ref()
-        .map(|(image, _)| image.uri.clone())
+        .map(|image| image.uri.clone())
         .or_else(|| args.image_uri.clone())
         .unwrap_or_default();
-    let plan = template::load_plan(&root, &args.stack.env, &image_uri)?;
-    let clients = Clients::load(&plan.region).await;
-    if let Some((image, ecr)) = &built {
-        let (stack, env) = (&plan.stack_name, &plan.environment);
+    let plan = template::plan(&config, &template_body, &image_uri)?;
+    if let Some(image) = &built {
+        let (stack, env) = (&plan.stack_name, plan.environment.as_str());
         let repository = &args.image.repository;
-        let cfn = &clients.cloudformation;
+        let (ecr, cfn) = (&clients.ecr, &clients.cloudformation);
         protect(ecr, cfn, stack, env, repository, image, &progress).await?;
     }
     let options = DeployOptions {
         yes: args.yes,
         allow_replacement: args.allow_replacement,
-        polling: args.stack.polling(),
+        waits: args.stack.waits(),
     };
     let report = deploy_until(
         ctrl_c(),
@@ -166,7 +127,7 @@ pub async fn run(args: DeployArgs) -> Result<(), Error> {
 }
 
 /// [`deploy`], cut short by `interrupt` with nothing left behind that the next run cannot handle.
-pub(crate) async fn deploy_until(
+pub async fn deploy_until(
     interrupt: impl Future<Output = ()>,
     clients: &Clients,
     plan: &Plan,
@@ -177,12 +138,12 @@ pub(crate) async fn deploy_until(
     let pending = Pending::default();
     tokio::select! {
         result = deploy(clients, plan, options, prompt, progress, &pending) => result,
-        () = interrupt => Err(change_set::interrupted(clients, &pending, &plan.environment, progress).await),
+        () = interrupt => Err(change_set::interrupted(clients, &pending, plan.environment.as_str(), progress).await),
     }
 }
 
 /// The whole flow; stack failures are a report with `result: failed`, refusals are errors.
-pub(crate) async fn deploy(
+pub async fn deploy(
     clients: &Clients,
     plan: &Plan,
     options: &DeployOptions,
@@ -191,7 +152,7 @@ pub(crate) async fn deploy(
     pending: &Pending,
 ) -> Result<DeployReport, Error> {
     let mut report = DeployReport {
-        environment: plan.environment.clone(),
+        environment: plan.environment.to_string(),
         stack_name: plan.stack_name.clone(),
         result: DeployResult::Unchanged,
         change_set: None,
@@ -201,7 +162,7 @@ pub(crate) async fn deploy(
         failures: Vec::new(),
     };
     let prepared =
-        match change_set::prepare(clients, plan, options.polling, progress, pending).await? {
+        match change_set::prepare(clients, plan, options.waits, progress, pending).await? {
             Computed::Changes(prepared) => prepared,
             Computed::Unchanged(current) => {
                 progress.line(format!(
@@ -239,14 +200,14 @@ pub(crate) async fn deploy(
     };
     pending.operation_started(&plan.stack_name);
     let cfn = &clients.cloudformation;
-    let (stack, env) = (&plan.stack_name, &plan.environment);
+    let (stack, env) = (&plan.stack_name, plan.environment.as_str());
     let finished = wait::follow_operation(
         cfn,
         stack,
         stack,
         env,
         marker,
-        options.polling.operation,
+        options.waits.operation,
         progress,
     )
     .await?;
@@ -275,7 +236,7 @@ async fn approve_and_execute(
     name: &str,
     changes: &[crate::aws::changes::ResourceChange],
 ) -> Result<Option<String>, Error> {
-    let (stack, env) = (&plan.stack_name, &plan.environment);
+    let (stack, env) = (&plan.stack_name, plan.environment.as_str());
     progress.line(format!("change set {name} for stack {stack}:"));
     progress.line(Diff {
         changes,

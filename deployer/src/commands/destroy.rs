@@ -8,8 +8,9 @@
 //! that a failed first create left in `ROLLBACK_COMPLETE`.
 
 use crate::aws::change_set::{self, Pending};
-use crate::aws::{Clients, PollSettings, stack, sts, wait};
-use crate::commands::deploy::{StackArgs, ctrl_c, local_only};
+use crate::aws::{Clients, Waits, stack, wait};
+use crate::commands::deploy::ctrl_c;
+use crate::commands::env::{Loaded, StackArgs};
 use crate::error::Error;
 use crate::output::{self, DestroyReport};
 use crate::progress::{Progress, Prompt};
@@ -31,21 +32,18 @@ pub struct DestroyArgs {
 
 /// The stack to delete and how carefully.
 #[derive(Debug, Clone)]
-pub(crate) struct Target {
-    pub(crate) environment: String,
-    pub(crate) stack_name: String,
-    pub(crate) account_id: String,
+pub struct Target {
+    pub environment: String,
+    pub stack_name: String,
+    pub account_id: String,
     /// Production-like: the name must be typed, or `--yes --i-mean-production` given.
-    pub(crate) protected: bool,
+    pub protected: bool,
 }
 
 pub async fn run(args: DestroyArgs) -> Result<(), Error> {
-    let (_, config) = args.stack.load()?;
-    if config.is_local_only() {
-        return Err(local_only(&config.name));
-    }
+    let Loaded { config, .. } = args.stack.env.load_deployable()?;
     let target = Target {
-        environment: config.name.clone(),
+        environment: config.name().to_owned(),
         stack_name: config.stack_name.clone(),
         account_id: config.account_id.clone(),
         protected: config.confirm_changes,
@@ -54,7 +52,7 @@ pub async fn run(args: DestroyArgs) -> Result<(), Error> {
     let progress = Progress::stderr();
     let pending = Pending::default();
     let flags = (args.yes, args.i_mean_production);
-    let polling = args.stack.polling();
+    let polling = args.stack.waits();
     let prompt = Prompt::stdin();
     let report = tokio::select! {
         report = destroy(&clients, &target, flags, polling, &prompt, &progress, &pending) => report,
@@ -108,11 +106,11 @@ async fn confirm(
 }
 
 /// Deletes the stack (after any running operation), following its events to the end.
-pub(crate) async fn destroy(
+pub async fn destroy(
     clients: &Clients,
     target: &Target,
     flags: (bool, bool),
-    polling: PollSettings,
+    waits: Waits,
     prompt: &Prompt,
     progress: &Progress,
     pending: &Pending,
@@ -124,9 +122,9 @@ pub(crate) async fn destroy(
         result: "absent",
         retained_tables: Vec::new(),
     };
-    sts::ensure_account(&clients.sts, env, &target.account_id).await?;
+    clients.ensure_account(env, &target.account_id).await?;
     let cfn = &clients.cloudformation;
-    let Some(info) = wait::settled_stack(cfn, name, env, polling.operation, progress).await? else {
+    let Some(info) = wait::settled_stack(cfn, name, env, waits.operation, progress).await? else {
         return Ok(report);
     };
     report.retained_tables = stack::list_tables(cfn, &info.id).await?;
@@ -142,16 +140,8 @@ pub(crate) async fn destroy(
     let token = change_set::change_set_name().replace("noteapp-", "noteapp-destroy-");
     stack::delete_stack(cfn, &info.id, &token).await?;
     pending.operation_started(name);
-    let finished = wait::follow_operation(
-        cfn,
-        &info.id,
-        name,
-        env,
-        marker,
-        polling.operation,
-        progress,
-    )
-    .await?;
+    let finished =
+        wait::follow_operation(cfn, &info.id, name, env, marker, waits.operation, progress).await?;
     pending.clear();
     if finished.status != "DELETE_COMPLETE" {
         let mut message = format!("failed to delete stack {name}: it is {}", finished.status);
@@ -188,8 +178,8 @@ mod tests {
         }
     }
 
-    fn fast() -> PollSettings {
-        PollSettings::every(std::time::Duration::from_millis(1))
+    fn fast() -> Waits {
+        Waits::every(std::time::Duration::from_millis(1))
     }
 
     #[tokio::test]
@@ -211,13 +201,13 @@ mod tests {
             .http_response(|| replay::events("delete_complete"))
             .build();
         let delete = mock!(Client::delete_stack).then_http_response(replay::stack_deleted);
-        let clients = Clients {
-            cloudformation: replay::cloudformation(
+        let clients = replay::clients(
+            replay::cloudformation(
                 RuleMode::MatchAny,
                 &[&describe, &resources, &events, &delete],
             ),
-            sts: replay::sts(&identity),
-        };
+            replay::sts(&identity),
+        );
         let (progress, lines) = Progress::captured();
         let prompt = Prompt::answers(&["y"]);
         let report = destroy(
@@ -254,13 +244,10 @@ mod tests {
         let resources =
             mock!(Client::list_stack_resources).then_http_response(replay::stack_resources);
         let delete = mock!(Client::delete_stack).then_http_response(replay::stack_deleted);
-        let clients = Clients {
-            cloudformation: replay::cloudformation(
-                RuleMode::MatchAny,
-                &[&describe, &resources, &delete],
-            ),
-            sts: replay::sts(&identity),
-        };
+        let clients = replay::clients(
+            replay::cloudformation(RuleMode::MatchAny, &[&describe, &resources, &delete]),
+            replay::sts(&identity),
+        );
         let (progress, _) = Progress::captured();
         let err = destroy(
             &clients,

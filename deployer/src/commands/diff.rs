@@ -6,8 +6,9 @@
 
 use crate::aws::change_set::{self, Computed, Pending};
 use crate::aws::changes::blocked_replacements;
-use crate::aws::{Clients, PollSettings};
-use crate::commands::deploy::{StackArgs, ctrl_c, local_only};
+use crate::aws::{Clients, Waits};
+use crate::commands::deploy::ctrl_c;
+use crate::commands::env::{Loaded, StackArgs};
 use crate::error::Error;
 use crate::output::{self, DiffReport};
 use crate::plan::Plan;
@@ -27,32 +28,29 @@ pub struct DiffArgs {
 }
 
 pub async fn run(args: DiffArgs) -> Result<(), Error> {
-    let (root, config) = args.stack.load()?;
-    if config.is_local_only() {
-        return Err(local_only(&config.name));
-    }
-    let plan = template::load_plan(&root, &args.stack.env, &args.image_uri)?;
+    let Loaded { root, config } = args.stack.env.load_deployable()?;
+    let plan = template::load_plan(&root, &config, &args.image_uri)?;
     let clients = Clients::load(&plan.region).await;
     let progress = Progress::stderr();
     let pending = Pending::default();
     let report = tokio::select! {
-        report = diff(&clients, &plan, args.stack.polling(), &progress, &pending) => report,
-        () = ctrl_c() => Err(change_set::interrupted(&clients, &pending, &plan.environment, &progress).await),
+        report = diff(&clients, &plan, args.stack.waits(), &progress, &pending) => report,
+        () = ctrl_c() => Err(change_set::interrupted(&clients, &pending, plan.environment.as_str(), &progress).await),
     };
     progress.clear();
     output::emit(&report?, args.json)
 }
 
 /// Computes the change set, reads it and deletes it.
-pub(crate) async fn diff(
+pub async fn diff(
     clients: &Clients,
     plan: &Plan,
-    polling: PollSettings,
+    waits: Waits,
     progress: &Progress,
     pending: &Pending,
 ) -> Result<DiffReport, Error> {
     let mut report = DiffReport {
-        environment: plan.environment.clone(),
+        environment: plan.environment.to_string(),
         stack_name: plan.stack_name.clone(),
         action: "none",
         changes: Vec::new(),
@@ -60,7 +58,7 @@ pub(crate) async fn diff(
         stateful: plan.stateful_resources.clone(),
     };
     if let Computed::Changes(prepared) =
-        change_set::prepare(clients, plan, polling, progress, pending).await?
+        change_set::prepare(clients, plan, waits, progress, pending).await?
     {
         change_set::discard(clients, &prepared.change_set, progress, pending).await;
         report.action = if prepared.create { "create" } else { "update" };
@@ -91,19 +89,19 @@ mod tests {
         });
         let delete =
             mock!(Client::delete_change_set).then_http_response(replay::change_set_deleted);
-        let clients = Clients {
-            cloudformation: replay::cloudformation(
+        let clients = replay::clients(
+            replay::cloudformation(
                 RuleMode::Sequential,
                 &[&describe, &create, &computed, &delete],
             ),
-            sts: replay::sts(&identity),
-        };
+            replay::sts(&identity),
+        );
         let (progress, _) = Progress::captured();
         let plan = replay::plan("staging");
         let report = diff(
             &clients,
             &plan,
-            PollSettings::every(Default::default()),
+            Waits::every(Default::default()),
             &progress,
             &Pending::default(),
         )

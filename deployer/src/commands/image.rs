@@ -6,29 +6,23 @@
 //! the registry does not already hold the same inputs. Stdout gets the image URI (`--json`: the
 //! whole outcome, with `reused`), so CI can build once and deploy it with `--image-uri`.
 
-use std::path::PathBuf;
-
 use serde::Serialize;
 
-use crate::commands::deploy::local_only;
-use crate::config;
+use crate::aws::Clients;
+use crate::commands::env::{EnvArgs, Loaded};
 use crate::error::Error;
 use crate::image::ImageOutcome;
 use crate::image::engine::Engine;
-use crate::image::ship::{ImageArgs, ship};
+use crate::image::ship::{BuildOptions, ship};
 use crate::output;
 use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
-pub struct ImageCommandArgs {
-    /// The environment: staging or production.
-    pub env: String,
-    /// The repository root (default: the nearest directory at or above the current one that
-    /// holds environments/).
-    #[arg(long, env = "NOTEAPP_ROOT", value_name = "DIR")]
-    pub root: Option<PathBuf>,
+pub struct ImageArgs {
     #[command(flatten)]
-    pub image: ImageArgs,
+    pub env: EnvArgs,
+    #[command(flatten)]
+    pub image: BuildOptions,
     /// Print the outcome as JSON on stdout (progress stays on stderr).
     #[arg(long)]
     pub json: bool,
@@ -45,17 +39,27 @@ impl std::fmt::Display for ImageResult {
     }
 }
 
-pub async fn run(args: ImageCommandArgs) -> Result<(), Error> {
-    let cwd = std::env::current_dir()?;
-    let root = config::locate_root(args.root.as_deref(), &cwd)?;
-    let config = config::load(&root, &args.env)?;
-    if config.is_local_only() {
-        return Err(local_only(&config.name));
-    }
+pub async fn run(args: ImageArgs) -> Result<(), Error> {
+    let Loaded { root, config } = args.env.load_deployable()?;
+    let clients = Clients::load(&config.region).await;
     let progress = Progress::stderr();
     let engine = Engine::default();
-    let shipped = ship(&root, &config, &args.image, &engine, &progress).await;
+    let shipped = async {
+        progress.status("checking the AWS account");
+        clients
+            .ensure_account(config.name(), &config.account_id)
+            .await?;
+        ship(
+            &root,
+            &config,
+            &args.image,
+            &clients.ecr,
+            &engine,
+            &progress,
+        )
+        .await
+    }
+    .await;
     progress.clear();
-    let (outcome, _) = shipped?;
-    output::emit(&ImageResult(outcome), args.json)
+    output::emit(&ImageResult(shipped?), args.json)
 }

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use noteapp_runtime::auth::{LocalSigner, TokenClaims, Verifier};
+use noteapp_runtime::auth::{LocalSigner, MAX_UID_CHARS, TokenClaims, Verifier};
 use noteapp_runtime::local::{
-    self, LOCAL_PROJECT, LocalStack, LocalStackError, local_verifier, operator_token,
-    shutdown_signal, store_dir,
+    self, LocalStack, LocalStackError, local_verifier, operator_token, shutdown_signal, store_dir,
 };
+use noteapp_runtime::settings::{FirebaseProjectId, LOCAL_PROJECT, LocalSettings};
 use noteapp_runtime::store::dynamodb::{DynamoStore, TableNames, create_tables};
 use noteapp_runtime::store::embedded::EmbeddedStore;
 use noteapp_runtime::store::{ConnectionStore, Store};
@@ -42,10 +42,10 @@ enum LocalCommand {
 #[derive(Args)]
 struct ServeArgs {
     /// Port of the HTTP API.
-    #[arg(long, default_value_t = 8000, env = "NOTEAPP_PORT")]
+    #[arg(long, default_value_t = LocalSettings::DEFAULT_PORT, env = LocalSettings::PORT_VAR)]
     port: u16,
     /// Port of the WebSocket API (with `/@connections` and `/websocket/broadcast`).
-    #[arg(long, default_value_t = 3001, env = "NOTEAPP_WS_PORT")]
+    #[arg(long, default_value_t = LocalSettings::DEFAULT_WS_PORT, env = LocalSettings::WS_PORT_VAR)]
     ws_port: u16,
     /// Use the DynamoDB API at this URL (tables are created if missing) instead of the
     /// embedded store.
@@ -55,24 +55,24 @@ struct ServeArgs {
     #[arg(long, default_value = "noteapp-development")]
     table_prefix: String,
     /// The Firebase project whose tokens are accepted (the front end's, with the Auth emulator).
-    #[arg(long, env = "FIREBASE_PROJECT_ID", default_value = LOCAL_PROJECT)]
+    #[arg(long, env = LocalSettings::PROJECT_VAR, default_value = LOCAL_PROJECT, value_parser = project_id)]
     firebase_project: String,
     /// With the Firebase Auth emulator running here (host:port), also accept its unsigned tokens,
     /// as Firebase's Admin SDKs do. Local development only.
-    #[arg(long, env = "FIREBASE_AUTH_EMULATOR_HOST")]
+    #[arg(long, env = LocalSettings::EMULATOR_VAR)]
     auth_emulator: Option<String>,
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1", env = "NOTEAPP_HOST")]
+    #[arg(long, default_value = LocalSettings::DEFAULT_HOST, env = LocalSettings::HOST_VAR)]
     host: String,
     /// Where the local store and signing key live.
-    #[arg(long, default_value = ".noteapp/local", env = "NOTEAPP_DATA_DIR")]
+    #[arg(long, default_value = LocalSettings::DEFAULT_DATA_DIR, env = LocalSettings::DATA_DIR_VAR)]
     data_dir: PathBuf,
     /// Origins allowed by CORS (repeat, or comma-separate); `*` allows any.
     #[arg(
         long = "cors-origin",
-        env = "NOTEAPP_CORS_ORIGINS",
+        env = LocalSettings::CORS_VAR,
         value_delimiter = ',',
-        default_values_t = [String::from("http://localhost:3000"), String::from("http://127.0.0.1:3000")]
+        default_values_t = LocalSettings::DEFAULT_CORS_ORIGINS.map(String::from)
     )]
     cors_origins: Vec<String>,
     /// Run the stack from the Lambda image, in a container (a Docker engine is needed): the
@@ -85,6 +85,26 @@ struct ServeArgs {
     /// With --docker: run this image (NAME:TAG or NAME@sha256:…) instead of building one.
     #[arg(long, requires = "docker", value_name = "REF")]
     image: Option<String>,
+}
+
+impl ServeArgs {
+    /// The local stack these flags describe.
+    fn settings(&self) -> LocalSettings {
+        LocalSettings {
+            host: self.host.clone(),
+            port: self.port,
+            ws_port: self.ws_port,
+            data_dir: self.data_dir.clone(),
+            cors_origins: self.cors_origins.clone(),
+            firebase_project: self.firebase_project.clone(),
+            auth_emulator: self.auth_emulator.clone().filter(|h| !h.is_empty()),
+        }
+    }
+}
+
+/// The one Firebase project id rule, as a flag parser.
+fn project_id(value: &str) -> Result<String, String> {
+    FirebaseProjectId::parse(value).map(|id| id.to_string())
 }
 
 #[derive(Args)]
@@ -108,10 +128,10 @@ struct TokenArgs {
     #[arg(long, default_value_t = 3600)]
     expires_in: i64,
     /// The data directory of the server that should accept the token.
-    #[arg(long, default_value = ".noteapp/local", env = "NOTEAPP_DATA_DIR")]
+    #[arg(long, default_value = LocalSettings::DEFAULT_DATA_DIR, env = LocalSettings::DATA_DIR_VAR)]
     data_dir: PathBuf,
     /// The Firebase project the server accepts (as its `--firebase-project`).
-    #[arg(long, env = "FIREBASE_PROJECT_ID", default_value = LOCAL_PROJECT)]
+    #[arg(long, env = LocalSettings::PROJECT_VAR, default_value = LOCAL_PROJECT, value_parser = project_id)]
     firebase_project: String,
 }
 
@@ -139,8 +159,10 @@ fn print_token(args: TokenArgs) -> Result<(), Error> {
         return Ok(());
     }
     let uid = args.uid.unwrap_or_default();
-    if uid.is_empty() || uid.chars().count() > 128 {
-        return Err(Error::Usage("--uid must be 1 to 128 characters".into()));
+    if uid.is_empty() || uid.chars().count() > MAX_UID_CHARS {
+        return Err(Error::Usage(format!(
+            "--uid must be 1 to {MAX_UID_CHARS} characters"
+        )));
     }
     if args.expires_in <= 0 {
         return Err(Error::Usage("--expires-in must be positive".into()));
@@ -246,9 +268,7 @@ async fn run_stack<S: Store + ConnectionStore>(
         store,
         cors_origins: args.cors_origins,
     };
-    local::run_stack(stack, shutdown_signal())
-        .await
-        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    local::run_stack(stack, shutdown_signal()).await?;
     eprintln!("noteapp local: stopped");
     Ok(())
 }
@@ -256,14 +276,8 @@ async fn run_stack<S: Store + ConnectionStore>(
 /// `--docker`: the same stack from the Lambda image, in a container (see `image::containers`).
 async fn serve_docker(args: ServeArgs) -> Result<(), Error> {
     let spec = LocalContainer {
-        image: args.image.unwrap_or_default(),
-        data_dir: args.data_dir,
-        host: args.host,
-        port: args.port,
-        ws_port: args.ws_port,
-        cors_origins: args.cors_origins,
-        firebase_project: args.firebase_project,
-        auth_emulator: args.auth_emulator,
+        image: args.image.clone().unwrap_or_default(),
+        settings: args.settings(),
     };
     containers::serve(spec, &args.base, shutdown_signal()).await
 }

@@ -3,6 +3,7 @@
 pub mod deploy;
 pub mod destroy;
 pub mod diff;
+pub mod env;
 pub mod image;
 pub mod local;
 pub mod outputs;

@@ -5,7 +5,7 @@
 use aws_sdk_cloudformation::Client;
 
 use crate::aws::{Clients, stack};
-use crate::commands::deploy::{StackArgs, local_only};
+use crate::commands::env::{Loaded, StackArgs};
 use crate::error::Error;
 use crate::output::{self, OutputsReport};
 
@@ -19,17 +19,14 @@ pub struct OutputsArgs {
 }
 
 pub async fn run(args: OutputsArgs) -> Result<(), Error> {
-    let (_, config) = args.stack.load()?;
-    if config.is_local_only() {
-        return Err(local_only(&config.name));
-    }
+    let Loaded { config, .. } = args.stack.env.load_deployable()?;
     let clients = Clients::load(&config.region).await;
-    let report = outputs(&clients.cloudformation, &config.name, &config.stack_name).await?;
+    let report = outputs(&clients.cloudformation, config.name(), &config.stack_name).await?;
     output::emit(&report, args.json)
 }
 
 /// The outputs of the environment's stack; an error naming the deploy command when it is absent.
-pub(crate) async fn outputs(
+pub async fn outputs(
     client: &Client,
     environment: &str,
     stack_name: &str,

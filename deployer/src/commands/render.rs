@@ -1,48 +1,41 @@
 //! `noteapp render ENV`: exactly what `noteapp deploy ENV` would send to CloudFormation, offline.
 //!
 //! People get the template followed by the stack's parameters and tags (both YAML documents);
-//! `--json` gives `{"stackName","region","template","parameters","tags"}` with parameters and
+//! `--json` gives `{"stack_name","region","template","parameters","tags"}` with parameters and
 //! tags as objects in the plan's order; `--template-only` gives just the template body, for
 //! `cfn-lint`. Without `--image-uri` the plan uses a placeholder image so nothing needs AWS.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::config;
+use crate::commands::env::{EnvArgs, Loaded};
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::template;
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
-    /// The environment to render: development, staging or production.
-    pub env: String,
+    #[command(flatten)]
+    pub env: EnvArgs,
     /// The image to render (REGISTRY/REPO@sha256:DIGEST); default: an all-zero placeholder.
     #[arg(long, value_name = "URI")]
     pub image_uri: Option<String>,
-    /// Print one JSON object: stackName, region, template, parameters, tags.
+    /// Print one JSON object: stack_name, region, template, parameters, tags.
     #[arg(long, conflicts_with = "template_only")]
     pub json: bool,
     /// Print only the template body (what cfn-lint checks).
     #[arg(long)]
     pub template_only: bool,
-    /// The repository root (default: the nearest directory at or above the current one that
-    /// holds environments/).
-    #[arg(long, env = "NOTEAPP_ROOT", value_name = "DIR")]
-    pub root: Option<PathBuf>,
 }
 
 pub async fn run(args: RenderArgs) -> Result<(), Error> {
-    let cwd = std::env::current_dir()?;
-    let root = config::locate_root(args.root.as_deref(), &cwd)?;
-    let config = config::load(&root, &args.env)?;
+    let Loaded { root, config } = args.env.load()?;
     let image_uri = args
         .image_uri
         .unwrap_or_else(|| template::placeholder_image_uri(&config));
-    let plan = template::load_plan(&root, &args.env, &image_uri)?;
+    let plan = template::load_plan(&root, &config, &image_uri)?;
     if config.is_local_only() && !args.json && !args.template_only {
         eprintln!(
             "note: {} is local only: `noteapp deploy {}` refuses it",
@@ -82,7 +75,6 @@ impl Serialize for Ordered<'_> {
 }
 
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct RenderJson<'a> {
     stack_name: &'a str,
     region: &'a str,
@@ -117,10 +109,10 @@ struct Summary<'a> {
 }
 
 /// Two YAML documents: the template, then the stack, its parameters and tags.
-pub(crate) fn human(plan: &Plan) -> String {
+pub fn human(plan: &Plan) -> String {
     let summary = Summary {
         stack: &plan.stack_name,
-        environment: &plan.environment,
+        environment: plan.environment.as_str(),
         region: &plan.region,
         account: &plan.account_id,
         confirm_changes: plan.confirm,
@@ -143,7 +135,7 @@ mod tests {
 
     fn plan() -> Plan {
         Plan {
-            environment: "staging".into(),
+            environment: crate::config::Environment::Staging,
             stack_name: "noteapp-staging".into(),
             region: "ap-northeast-1".into(),
             account_id: "012345678901".into(),
@@ -172,7 +164,7 @@ mod tests {
             .map(String::as_str)
             .collect();
         assert_eq!(keys.len(), 5);
-        for key in ["stackName", "region", "template", "parameters", "tags"] {
+        for key in ["stack_name", "region", "template", "parameters", "tags"] {
             assert!(keys.contains(&key), "{key}");
         }
         assert_eq!(value["parameters"]["Environment"], "staging");

@@ -6,7 +6,7 @@
 use aws_sdk_cloudformation::Client;
 
 use crate::aws::{Clients, stack};
-use crate::commands::deploy::{StackArgs, local_only};
+use crate::commands::env::{Loaded, StackArgs};
 use crate::error::Error;
 use crate::output::{self, StatusReport};
 
@@ -23,17 +23,14 @@ pub struct StatusArgs {
 }
 
 pub async fn run(args: StatusArgs) -> Result<(), Error> {
-    let (_, config) = args.stack.load()?;
-    if config.is_local_only() {
-        return Err(local_only(&config.name));
-    }
+    let Loaded { config, .. } = args.stack.env.load_deployable()?;
     let clients = Clients::load(&config.region).await;
-    let report = status(&clients.cloudformation, &config.name, &config.stack_name).await?;
+    let report = status(&clients.cloudformation, config.name(), &config.stack_name).await?;
     output::emit(&report, args.json)
 }
 
 /// The stack's status and the failures of its last operation (oldest first).
-pub(crate) async fn status(
+pub async fn status(
     client: &Client,
     environment: &str,
     stack_name: &str,

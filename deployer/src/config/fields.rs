@@ -84,23 +84,14 @@ impl Region {
     }
 }
 
-/// A Firebase project id: lowercase letters, digits and '-', 4 to 30 characters.
+/// The file's `firebase_project_id`, checked by the runtime's own rule (one rule for the
+/// deployer, the deployed functions and `noteapp local`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FirebaseProjectId(pub String);
+pub struct ProjectField(pub noteapp_runtime::settings::FirebaseProjectId);
 
-impl FirebaseProjectId {
+impl ProjectField {
     pub fn parse(value: &str) -> Result<Self, String> {
-        let ok = (4..=30).contains(&value.len())
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
-            Ok(Self(value.to_owned()))
-        } else {
-            Err(format!(
-                "{value:?} is not a Firebase project id: 4 to 30 lowercase letters, digits and '-'"
-            ))
-        }
+        noteapp_runtime::settings::FirebaseProjectId::parse(value).map(Self)
     }
 }
 
@@ -253,7 +244,7 @@ deserialize_text!(
     AccountId: "a quoted 12-digit account id",
     StackName: "a stack name",
     Region: "an AWS region name",
-    FirebaseProjectId: "a Firebase project id",
+    ProjectField: "a Firebase project id",
     Origin: "an origin such as https://app.example.com",
 );
 
@@ -346,8 +337,8 @@ mod tests {
         );
         assert!(Region::parse("ap-northeast-1").is_ok() && Region::parse("us-gov-west-1").is_ok());
         assert!(Region::parse("tokyo").is_err());
-        assert!(FirebaseProjectId::parse("next-fastapi-note-app").is_ok());
-        assert!(FirebaseProjectId::parse("Bad_Project").is_err());
+        assert!(ProjectField::parse("next-fastapi-note-app").is_ok());
+        assert!(ProjectField::parse("Bad_Project").is_err());
     }
 
     #[test]

@@ -16,16 +16,14 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use fields::{
-    AccountId, FirebaseProjectId, MemoryMb, Origin, Region, RetentionDays, StackName,
-    TimeoutSeconds, check_tag,
+    AccountId, MemoryMb, Origin, ProjectField, Region, RetentionDays, StackName, TimeoutSeconds,
+    check_tag,
 };
-
-/// The environments noteapp knows, in the order they are listed to people.
-pub const ENVIRONMENTS: [&str; 3] = ["development", "staging", "production"];
+pub use noteapp_runtime::settings::{Environment, FirebaseProjectId, LogLevel};
 
 /// A problem with an environment file, or with finding one.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum EnvFileError {
     #[error("unknown environment {name:?}: choose one of development, staging, production")]
     UnknownEnvironment { name: String },
     #[error("cannot read {}: {source} (each environment has a file environments/<name>.yaml)", path.display())]
@@ -48,29 +46,6 @@ pub enum ConfigError {
         start.display()
     )]
     RootNotFound { start: PathBuf },
-}
-
-/// A function's log level, passed to the runtime as `LOG_LEVEL`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
-}
-
-impl LogLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Error => "error",
-            LogLevel::Warn => "warn",
-            LogLevel::Info => "info",
-            LogLevel::Debug => "debug",
-            LogLevel::Trace => "trace",
-        }
-    }
 }
 
 /// The instruction set the functions run on; the image must be built for it.
@@ -132,8 +107,7 @@ pub struct TableSettings {
 /// One environment, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvironmentConfig {
-    /// `development`, `staging` or `production`.
-    pub name: String,
+    pub environment: Environment,
     pub stack_name: String,
     pub region: String,
     /// The 12-digit account the stack belongs to.
@@ -142,7 +116,7 @@ pub struct EnvironmentConfig {
     pub log_retention_days: u32,
     /// CORS origins of the Function URL (`*` never in production).
     pub allowed_origins: Vec<String>,
-    pub firebase_project_id: String,
+    pub firebase_project_id: FirebaseProjectId,
     pub architecture: Architecture,
     pub functions: Functions,
     /// Extra stack tags from the file, sorted by key.
@@ -154,9 +128,15 @@ pub struct EnvironmentConfig {
 }
 
 impl EnvironmentConfig {
-    /// Whether this environment only ever runs on a laptop (`noteapp deploy` refuses it).
+    /// `development`, `staging` or `production`: the file's name, the stage name.
+    pub fn name(&self) -> &'static str {
+        self.environment.as_str()
+    }
+
+    /// Whether this environment only ever runs on a laptop (`noteapp deploy` refuses it): the
+    /// file says `local_only: true`, or it is `development`, which is never deployed.
     pub fn is_local_only(&self) -> bool {
-        self.local_only || self.name == "development"
+        self.local_only || !self.environment.is_deployed()
     }
 }
 
@@ -172,7 +152,7 @@ struct EnvironmentFile {
     log_level: LogLevel,
     log_retention_days: RetentionDays,
     allowed_origins: Vec<Origin>,
-    firebase_project_id: FirebaseProjectId,
+    firebase_project_id: ProjectField,
     architecture: Architecture,
     confirm_changes: bool,
     tables: TableSettings,
@@ -225,31 +205,27 @@ pub fn file_label(name: &str) -> String {
 }
 
 /// Reads and checks `<root>/environments/<name>.yaml`.
-pub fn load(root: &Path, name: &str) -> Result<EnvironmentConfig, ConfigError> {
+pub fn load(root: &Path, name: &str) -> Result<EnvironmentConfig, EnvFileError> {
     check_name(name)?;
     let path = root.join(file_label(name));
     let text =
-        std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path, source })?;
+        std::fs::read_to_string(&path).map_err(|source| EnvFileError::Read { path, source })?;
     parse(name, &text)
 }
 
-/// Refuses a name that is not one of [`ENVIRONMENTS`].
-pub fn check_name(name: &str) -> Result<(), ConfigError> {
-    if ENVIRONMENTS.contains(&name) {
-        Ok(())
-    } else {
-        Err(ConfigError::UnknownEnvironment {
-            name: name.to_owned(),
-        })
-    }
+/// The environment called `name`, or the error listing the ones there are.
+pub fn check_name(name: &str) -> Result<Environment, EnvFileError> {
+    Environment::parse(name).map_err(|_| EnvFileError::UnknownEnvironment {
+        name: name.to_owned(),
+    })
 }
 
 /// Parses and checks the text of environment `name`'s file. Pure: no file system access.
-pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, ConfigError> {
-    check_name(name)?;
+pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, EnvFileError> {
+    let environment = check_name(name)?;
     let file = file_label(name);
     let raw: EnvironmentFile = serde_norway::from_str(text).map_err(|e| yaml_error(&file, &e))?;
-    check_together(name, &raw, text)?;
+    check_together(environment, &raw, text)?;
     let defaults = &raw.functions.defaults;
     let functions = Functions {
         api: raw.functions.api.resolve(defaults),
@@ -259,7 +235,7 @@ pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, ConfigError> {
         ws_broadcast: raw.functions.ws_broadcast.resolve(defaults),
     };
     Ok(EnvironmentConfig {
-        name: name.to_owned(),
+        environment,
         stack_name: raw.stack_name.0,
         region: raw.region.0,
         account_id: raw.account_id.0,
@@ -277,8 +253,14 @@ pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, ConfigError> {
 }
 
 /// The checks that involve more than one value, or the environment's name.
-fn check_together(name: &str, raw: &EnvironmentFile, text: &str) -> Result<(), ConfigError> {
-    let at = |path: &[&str], message: &str| ConfigError::Invalid {
+fn check_together(
+    environment: Environment,
+    raw: &EnvironmentFile,
+    text: &str,
+) -> Result<(), EnvFileError> {
+    let name = environment.as_str();
+    let production = environment == Environment::Production;
+    let at = |path: &[&str], message: &str| EnvFileError::Invalid {
         file: file_label(name),
         line: path_line(text, path).unwrap_or(1),
         message: format!("{}: {message}", path.join(".")),
@@ -288,8 +270,8 @@ fn check_together(name: &str, raw: &EnvironmentFile, text: &str) -> Result<(), C
         return Err(at(&["allowed_origins"], "list at least one origin"));
     }
     if origins.iter().any(Origin::is_any) {
-        if name == "production" {
-            return Err(ConfigError::Invalid {
+        if production {
+            return Err(EnvFileError::Invalid {
                 file: file_label(name),
                 line: any_origin_line(text).unwrap_or(1),
                 message: "allowed_origins: `*` is refused for production; list the front end's origins, e.g. https://app.example.com".into(),
@@ -300,7 +282,7 @@ fn check_together(name: &str, raw: &EnvironmentFile, text: &str) -> Result<(), C
             return Err(at(&["allowed_origins"], message));
         }
     }
-    if name == "production" && !raw.confirm_changes {
+    if production && !raw.confirm_changes {
         let message = "production must confirm change sets; set it to true (CI passes --yes)";
         return Err(at(&["confirm_changes"], message));
     }
@@ -312,7 +294,7 @@ fn check_together(name: &str, raw: &EnvironmentFile, text: &str) -> Result<(), C
 
 /// Turns a parser error into "FILE, line N: PATH: MESSAGE" (the parser's own "at line N column
 /// M" suffix is dropped; the line moves to the front).
-fn yaml_error(file: &str, err: &serde_norway::Error) -> ConfigError {
+fn yaml_error(file: &str, err: &serde_norway::Error) -> EnvFileError {
     let text = err.to_string();
     let mut message = match text.rfind(" at line ") {
         Some(i) if err.location().is_some() => text[..i].to_owned(),
@@ -322,12 +304,12 @@ fn yaml_error(file: &str, err: &serde_norway::Error) -> ConfigError {
         message.push_str("; add it");
     }
     match err.location() {
-        Some(location) => ConfigError::Invalid {
+        Some(location) => EnvFileError::Invalid {
             file: file.to_owned(),
             line: location.line(),
             message,
         },
-        None => ConfigError::Unplaced {
+        None => EnvFileError::Unplaced {
             file: file.to_owned(),
             message,
         },
@@ -382,12 +364,12 @@ fn any_origin_line(text: &str) -> Option<usize> {
 
 /// The repository root: `explicit` (from `--root` or `NOTEAPP_ROOT`) if given, else the first
 /// directory at or above `start` that holds `environments/`.
-pub fn locate_root(explicit: Option<&Path>, start: &Path) -> Result<PathBuf, ConfigError> {
+pub fn locate_root(explicit: Option<&Path>, start: &Path) -> Result<PathBuf, EnvFileError> {
     if let Some(root) = explicit {
         return if root.join("environments").is_dir() {
             Ok(root.to_path_buf())
         } else {
-            Err(ConfigError::RootNotFound {
+            Err(EnvFileError::RootNotFound {
                 start: root.to_path_buf(),
             })
         };
@@ -396,7 +378,7 @@ pub fn locate_root(explicit: Option<&Path>, start: &Path) -> Result<PathBuf, Con
         .ancestors()
         .find(|dir| dir.join("environments").is_dir())
         .map(Path::to_path_buf)
-        .ok_or_else(|| ConfigError::RootNotFound {
+        .ok_or_else(|| EnvFileError::RootNotFound {
             start: start.to_path_buf(),
         })
 }

@@ -262,9 +262,9 @@ fn an_empty_file_is_an_error_naming_the_file() {
 #[test]
 fn the_repository_files_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    for name in ENVIRONMENTS {
+    for name in Environment::ALL.map(Environment::as_str) {
         let config = load(root, name).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(config.name, name);
+        assert_eq!(config.name(), name);
     }
     assert_eq!(load(root, "staging").unwrap().log_retention_days, 7);
     let production = load(root, "production").unwrap();

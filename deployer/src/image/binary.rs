@@ -19,7 +19,7 @@ use crate::config::Architecture;
 use crate::progress::Progress;
 
 /// The Rust target and the image platform of an architecture.
-pub(crate) fn target(architecture: Architecture) -> (&'static str, &'static str) {
+pub fn target(architecture: Architecture) -> (&'static str, &'static str) {
     match architecture {
         Architecture::X86_64 => ("x86_64-unknown-linux-gnu", "linux/amd64"),
         Architecture::Arm64 => ("aarch64-unknown-linux-gnu", "linux/arm64"),
@@ -48,7 +48,7 @@ fn rustc() -> String {
 
 /// Builds the static release `bootstrap` for `architecture` in the workspace at `root` and
 /// returns its path; cargo's output goes to `progress` line by line.
-pub(crate) async fn build_bootstrap(
+pub async fn build_bootstrap(
     root: &Path,
     environment: &str,
     architecture: Architecture,

@@ -11,7 +11,6 @@
 //! arrives, or when this command fails.
 
 use std::future::Future;
-use std::path::PathBuf;
 
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
@@ -22,6 +21,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use noteapp_runtime::auth::LocalSigner;
+use noteapp_runtime::settings::LocalSettings;
 
 use super::ImageError;
 use super::engine::Engine;
@@ -29,43 +29,36 @@ use crate::config;
 use crate::error::Error;
 use crate::progress::Progress;
 
-/// One local stack container.
+/// One local stack container: the image, and the settings `bootstrap local` gets through the
+/// variables [`LocalSettings::container_vars`] defines (`data_dir` is the host's directory,
+/// mounted at [`LocalSettings::CONTAINER_DATA_DIR`]).
 #[derive(Debug, Clone)]
-pub(crate) struct LocalContainer {
-    pub(crate) image: String,
-    /// Absolute path of the data directory on the host.
-    pub(crate) data_dir: PathBuf,
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) ws_port: u16,
-    pub(crate) cors_origins: Vec<String>,
-    /// The Firebase project whose tokens are accepted.
-    pub(crate) firebase_project: String,
-    /// The Firebase Auth emulator's host, whose unsigned tokens are then accepted too.
-    pub(crate) auth_emulator: Option<String>,
+pub struct LocalContainer {
+    pub image: String,
+    pub settings: LocalSettings,
 }
 
 impl LocalContainer {
     fn body(&self) -> ContainerCreateBody {
-        let mut env = vec![
-            format!("NOTEAPP_HOST={}", self.host),
-            format!("NOTEAPP_PORT={}", self.port),
-            format!("NOTEAPP_WS_PORT={}", self.ws_port),
-            "NOTEAPP_DATA_DIR=/data".to_owned(),
-            format!("NOTEAPP_CORS_ORIGINS={}", self.cors_origins.join(",")),
-            format!("FIREBASE_PROJECT_ID={}", self.firebase_project),
-        ];
-        if let Some(host) = self.auth_emulator.as_deref().filter(|h| !h.is_empty()) {
-            env.push(format!("FIREBASE_AUTH_EMULATOR_HOST={host}"));
-        }
+        let env = self
+            .settings
+            .container_vars()
+            .into_iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let data_dir = &self.settings.data_dir;
         ContainerCreateBody {
             image: Some(self.image.clone()),
             cmd: Some(vec!["local".to_owned()]),
             env: Some(env),
-            user: owner(&self.data_dir),
+            user: owner(data_dir),
             host_config: Some(HostConfig {
                 network_mode: Some("host".to_owned()),
-                binds: Some(vec![format!("{}:/data", self.data_dir.display())]),
+                binds: Some(vec![format!(
+                    "{}:{}",
+                    data_dir.display(),
+                    LocalSettings::CONTAINER_DATA_DIR
+                )]),
                 init: Some(true),
                 ..Default::default()
             }),
@@ -93,15 +86,16 @@ fn owner(dir: &std::path::Path) -> Option<String> {
 /// `noteapp local --docker`: prepares the data directory (with the signing key, so host and
 /// container share it), builds the image from `Dockerfile.lambda` on `base` unless `spec.image`
 /// names one (which must then be in the engine already: `docker pull` it), and runs it.
-pub(crate) async fn serve(
+pub async fn serve(
     mut spec: LocalContainer,
     base: &str,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    std::fs::create_dir_all(&spec.data_dir)?;
-    spec.data_dir = std::fs::canonicalize(&spec.data_dir)?;
-    LocalSigner::load_or_create(&spec.data_dir).map_err(|e| Error::SigningKey {
-        dir: spec.data_dir.clone(),
+    let data_dir = &mut spec.settings.data_dir;
+    std::fs::create_dir_all(&*data_dir)?;
+    *data_dir = std::fs::canonicalize(&*data_dir)?;
+    LocalSigner::load_or_create(data_dir).map_err(|e| Error::SigningKey {
+        dir: data_dir.clone(),
         reason: e.to_string(),
     })?;
     let engine = Engine::default();
@@ -133,7 +127,7 @@ pub(crate) async fn serve(
 
 /// Runs `spec` until it exits or `shutdown` resolves, streaming its logs to stderr; the
 /// container is removed in every case.
-pub(crate) async fn run_local_container(
+pub async fn run_local_container(
     engine: &Engine,
     spec: &LocalContainer,
     shutdown: impl Future<Output = ()>,
@@ -171,11 +165,11 @@ async fn run_created(
     progress.line(format!(
         "noteapp local --docker: container {name} ({}), API on http://{}:{}, WebSocket on ws://{}:{}, data in {}",
         spec.image,
-        spec.host,
-        spec.port,
-        spec.host,
-        spec.ws_port,
-        spec.data_dir.display()
+        spec.settings.host,
+        spec.settings.port,
+        spec.settings.host,
+        spec.settings.ws_port,
+        spec.settings.data_dir.display()
     ));
     let logs = LogsOptionsBuilder::new()
         .follow(true)
@@ -226,13 +220,15 @@ mod tests {
         let dir = std::env::temp_dir();
         let spec = LocalContainer {
             image: "noteapp-local:build-0".into(),
-            data_dir: dir.clone(),
-            host: "127.0.0.1".into(),
-            port: 8000,
-            ws_port: 3001,
-            cors_origins: vec!["http://localhost:3000".into()],
-            firebase_project: "noteapp-local".into(),
-            auth_emulator: None,
+            settings: LocalSettings {
+                data_dir: dir.clone(),
+                host: "127.0.0.1".into(),
+                port: 8000,
+                ws_port: 3001,
+                cors_origins: vec!["http://localhost:3000".into()],
+                firebase_project: "noteapp-local".into(),
+                auth_emulator: None,
+            },
         };
         let body = spec.body();
         assert_eq!(body.cmd, Some(vec!["local".to_owned()]));

@@ -14,31 +14,26 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 /// The Dockerfile's name in the repository and in the context.
-pub(crate) const DOCKERFILE: &str = "Dockerfile.lambda";
+pub const DOCKERFILE: &str = "Dockerfile.lambda";
 
 /// Every input of one image build.
 #[derive(Clone)]
-pub(crate) struct BuildInputs {
-    pub(crate) dockerfile: Vec<u8>,
-    pub(crate) binary: Vec<u8>,
+pub struct BuildInputs {
+    pub dockerfile: Vec<u8>,
+    pub binary: Vec<u8>,
     /// The `BASE` build argument (`scratch`, or an image the engine has or can pull).
-    pub(crate) base: String,
+    pub base: String,
     /// `linux/amd64` or `linux/arm64`.
-    pub(crate) platform: String,
+    pub platform: String,
     /// The git commit of the workspace, for the revision label.
-    pub(crate) revision: String,
+    pub revision: String,
     /// The repository's `origin` remote, for the source label (empty when there is none).
-    pub(crate) source: String,
+    pub source: String,
 }
 
 impl BuildInputs {
     /// Reads `Dockerfile.lambda` under `root` and the binary at `binary`.
-    pub(crate) fn read(
-        root: &Path,
-        binary: &Path,
-        base: &str,
-        platform: &str,
-    ) -> std::io::Result<Self> {
+    pub fn read(root: &Path, binary: &Path, base: &str, platform: &str) -> std::io::Result<Self> {
         let read = |path: &Path| {
             std::fs::read(path).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
@@ -55,7 +50,7 @@ impl BuildInputs {
     }
 
     /// `build-<32 hex>`: the same inputs always give the same tag, any change another.
-    pub(crate) fn content_tag(&self) -> String {
+    pub fn content_tag(&self) -> String {
         let mut hash = Sha256::new();
         for part in [
             &self.binary[..],
@@ -74,7 +69,7 @@ impl BuildInputs {
     }
 
     /// The build arguments `Dockerfile.lambda` declares.
-    pub(crate) fn build_args(&self) -> HashMap<String, String> {
+    pub fn build_args(&self) -> HashMap<String, String> {
         HashMap::from([
             ("BASE".to_owned(), self.base.clone()),
             ("REVISION".to_owned(), self.revision.clone()),
@@ -83,7 +78,7 @@ impl BuildInputs {
     }
 
     /// The context tar: the Dockerfile (0644) and `bootstrap` (0755), fixed owner and time.
-    pub(crate) fn context_tar(&self) -> std::io::Result<Vec<u8>> {
+    pub fn context_tar(&self) -> std::io::Result<Vec<u8>> {
         let mut tar = tar::Builder::new(Vec::with_capacity(self.binary.len() + 4096));
         for (name, mode, data) in [
             (DOCKERFILE, 0o644, &self.dockerfile),

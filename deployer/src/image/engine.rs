@@ -28,7 +28,7 @@ use crate::progress::Progress;
 
 /// A lazily connected engine, counting the builds and pushes it was asked for.
 #[derive(Default)]
-pub(crate) struct Engine {
+pub struct Engine {
     docker: OnceCell<Docker>,
     builds: AtomicUsize,
     pushes: AtomicUsize,
@@ -36,7 +36,7 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// The engine's client, connecting and negotiating the API version on first use.
-    pub(crate) async fn docker(&self) -> Result<&Docker, ImageError> {
+    pub async fn docker(&self) -> Result<&Docker, ImageError> {
         self.docker
             .get_or_try_init(|| async {
                 let unreachable = |e: bollard::errors::Error| ImageError::Engine(format!(
@@ -52,19 +52,19 @@ impl Engine {
 
     /// How many builds this engine started.
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn builds(&self) -> usize {
+    pub fn builds(&self) -> usize {
         self.builds.load(Ordering::SeqCst)
     }
 
     /// How many pushes this engine started.
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn pushes(&self) -> usize {
+    pub fn pushes(&self) -> usize {
         self.pushes.load(Ordering::SeqCst)
     }
 
     /// Builds `Dockerfile.lambda` from `inputs` as `image` (NAME:TAG), streaming the engine's
     /// output to `progress`; returns the image id.
-    pub(crate) async fn build(
+    pub async fn build(
         &self,
         inputs: &BuildInputs,
         image: &str,
@@ -120,7 +120,7 @@ impl Engine {
     /// an image goes with its last tag, and one that also carries another repository's tag
     /// stays under that one. An image a container still uses stays (the engine refuses without
     /// force, which is never asked for); such failures are only reported.
-    pub(crate) async fn remove_superseded(
+    pub async fn remove_superseded(
         &self,
         repository: &str,
         keep: &str,
@@ -153,7 +153,7 @@ impl Engine {
     }
 
     /// Pushes `name:tag` with `login`, streaming progress; returns nothing: see [`Self::pushed_digest`].
-    pub(crate) async fn push(
+    pub async fn push(
         &self,
         name: &str,
         tag: &str,
@@ -186,7 +186,7 @@ impl Engine {
 
     /// The digest `name:tag` was pushed under: from the local image's repo digests, else from
     /// the registry.
-    pub(crate) async fn pushed_digest(
+    pub async fn pushed_digest(
         &self,
         name: &str,
         tag: &str,
@@ -217,7 +217,7 @@ impl Engine {
     }
 
     /// The digest of `name:tag` in its registry, or `None` when the registry has no such tag.
-    pub(crate) async fn registry_digest(
+    pub async fn registry_digest(
         &self,
         name: &str,
         tag: &str,
@@ -243,7 +243,7 @@ impl Engine {
 
     /// Pulls `reference` (NAME@sha256:… or NAME:TAG) with `login`.
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) async fn pull(
+    pub async fn pull(
         &self,
         reference: &str,
         login: Option<&RegistryLogin>,

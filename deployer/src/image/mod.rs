@@ -18,14 +18,12 @@
 //! gives out tokens and repositories but speaks no registry protocol. With an override, step 4
 //! asks that registry (through the engine) instead of ECR.
 
-pub(crate) mod binary;
-pub(crate) mod containers;
-pub(crate) mod context;
-pub(crate) mod engine;
-pub(crate) mod recipe;
-pub(crate) mod ship;
-#[cfg(test)]
-mod tests;
+pub mod binary;
+pub mod containers;
+pub mod context;
+pub mod engine;
+pub mod recipe;
+pub mod ship;
 
 use std::path::Path;
 
@@ -40,7 +38,7 @@ use engine::Engine;
 
 /// A failure of the image pipeline outside AWS calls.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ImageError {
+pub enum ImageError {
     #[error(
         "the {architecture} environment {environment} needs the {triple} target: rustup target \
          add {triple}; or set `architecture: x86_64` in environments/{environment}.yaml"
@@ -62,50 +60,40 @@ pub(crate) enum ImageError {
     Io(#[from] std::io::Error),
 }
 
-impl From<ImageError> for Error {
-    fn from(e: ImageError) -> Self {
-        match e {
-            ImageError::MissingTarget { .. } => Error::Usage(e.to_string()),
-            ImageError::Io(e) => Error::Io(e),
-            other => Error::Io(std::io::Error::other(other.to_string())),
-        }
-    }
-}
-
 /// Where the image goes.
-pub(crate) struct Destination<'a> {
-    pub(crate) ecr: &'a aws_sdk_ecr::Client,
+pub struct Destination<'a> {
+    pub ecr: &'a aws_sdk_ecr::Client,
     /// The ECR repository name (`noteapp`).
-    pub(crate) repository: &'a str,
+    pub repository: &'a str,
     /// A registry `host[:port]` to push to instead of the one ECR names.
-    pub(crate) registry_override: Option<&'a str>,
+    pub registry_override: Option<&'a str>,
 }
 
 /// What to build.
-pub(crate) struct Source<'a> {
+pub struct Source<'a> {
     /// The workspace root (Cargo.toml, Dockerfile.lambda).
-    pub(crate) root: &'a Path,
-    pub(crate) environment: &'a str,
-    pub(crate) architecture: Architecture,
+    pub root: &'a Path,
+    pub environment: &'a str,
+    pub architecture: Architecture,
     /// The `BASE` build argument.
-    pub(crate) base: &'a str,
+    pub base: &'a str,
 }
 
 /// The image a deploy uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct ImageOutcome {
+pub struct ImageOutcome {
     /// `REGISTRY/REPOSITORY@sha256:…`, the template's `ImageUri`.
-    pub(crate) uri: String,
+    pub uri: String,
     /// `REGISTRY/REPOSITORY`.
-    pub(crate) name: String,
+    pub name: String,
     /// The content tag, `build-<hash>`.
-    pub(crate) tag: String,
-    pub(crate) digest: String,
+    pub tag: String,
+    pub digest: String,
     /// True when the registry already held these inputs: nothing was built or pushed.
-    pub(crate) reused: bool,
+    pub reused: bool,
     /// Whether the image is in ECR itself (false with a registry override).
-    pub(crate) in_ecr: bool,
-    pub(crate) repository: RepositorySetup,
+    pub in_ecr: bool,
+    pub repository: RepositorySetup,
 }
 
 impl std::fmt::Display for ImageOutcome {
@@ -121,7 +109,7 @@ impl std::fmt::Display for ImageOutcome {
 
 /// Builds and pushes the image of `source` to `destination` unless the registry already holds
 /// the same inputs; returns it pinned by digest (see the module doc).
-pub(crate) async fn ensure_image(
+pub async fn ensure_image(
     source: &Source<'_>,
     destination: &Destination<'_>,
     engine: &Engine,
@@ -213,7 +201,7 @@ async fn build_and_push(
 /// Builds the image for this machine under a local name (`noteapp-local:<content tag>`),
 /// unless the engine already has it, and removes the ones it supersedes; for
 /// `noteapp local --docker`.
-pub(crate) async fn build_local(
+pub async fn build_local(
     root: &Path,
     base: &str,
     engine: &Engine,
@@ -262,8 +250,26 @@ fn registry_host(endpoint: &str) -> String {
 }
 
 /// `sha256:` and 64 lowercase hex digits.
-fn is_digest(digest: &str) -> bool {
+pub fn is_digest(digest: &str) -> bool {
     digest.strip_prefix("sha256:").is_some_and(|hex| {
         hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_endpoints_are_hosts_and_digests_are_checked() {
+        assert_eq!(registry_host("http://127.0.0.1:5000/"), "127.0.0.1:5000");
+        assert_eq!(registry_host(" 127.0.0.1:5000 "), "127.0.0.1:5000");
+        assert_eq!(
+            registry_host("https://mirror.example:443"),
+            "mirror.example:443"
+        );
+        assert!(is_digest(&format!("sha256:{}", "0a".repeat(32))));
+        assert!(!is_digest("sha256:abc"));
+        assert!(!is_digest(&format!("sha256:{}", "A".repeat(64))));
+    }
 }

@@ -1,6 +1,7 @@
 //! The image step of `noteapp deploy` (when no `--image-uri` is given) and of `noteapp image`:
-//! the flags, the account check before anything is pushed, and the tags that keep a stack's
-//! images out of the lifecycle policy's reach (see `aws::ecr`).
+//! the flags, and the tags that keep a stack's images out of the lifecycle policy's reach (see
+//! `aws::ecr`). The commands check the account before this step, so nothing is pushed to
+//! the wrong one.
 
 use std::path::Path;
 
@@ -8,17 +9,17 @@ use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 
 use super::engine::Engine;
 use super::{Destination, ImageOutcome, Source, ensure_image};
-use crate::aws::{aws_error, ecr, is_stack_missing, sts};
+use crate::aws::{aws_error, ecr, is_stack_missing};
 use crate::config::EnvironmentConfig;
 use crate::error::Error;
 use crate::progress::Progress;
 
 /// The base image a deploy builds on unless `--base` says otherwise.
-pub(crate) const DEFAULT_BASE: &str = "public.ecr.aws/lambda/provided:al2023";
+pub const DEFAULT_BASE: &str = "public.ecr.aws/lambda/provided:al2023";
 
 /// How the image is built and where it goes.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ImageArgs {
+pub struct BuildOptions {
     /// The base image of Dockerfile.lambda (`scratch` works: the binary needs no file from it).
     #[arg(long = "base", env = "NOTEAPP_IMAGE_BASE", value_name = "IMAGE", default_value = DEFAULT_BASE)]
     pub base: String,
@@ -31,48 +32,37 @@ pub struct ImageArgs {
     pub repository: String,
 }
 
-/// Checks the account, then builds and pushes (or reuses) the image of `config`'s environment.
-pub(crate) async fn ship(
+/// Builds and pushes (or reuses) the image of `config`'s environment with `ecr`; the caller has
+/// checked the account first, so nothing is pushed to the wrong one.
+pub async fn ship(
     root: &Path,
     config: &EnvironmentConfig,
-    args: &ImageArgs,
+    options: &BuildOptions,
+    ecr: &aws_sdk_ecr::Client,
     engine: &Engine,
     progress: &Progress,
-) -> Result<(ImageOutcome, aws_sdk_ecr::Client), Error> {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(config.region.clone()))
-        .load()
-        .await;
-    progress.status("checking the AWS account");
-    sts::ensure_account(
-        &aws_sdk_sts::Client::new(&sdk),
-        &config.name,
-        &config.account_id,
-    )
-    .await?;
-    let ecr = aws_sdk_ecr::Client::new(&sdk);
+) -> Result<ImageOutcome, Error> {
     let source = Source {
         root,
-        environment: &config.name,
+        environment: config.name(),
         architecture: config.architecture,
-        base: &args.base,
+        base: &options.base,
     };
     let destination = Destination {
-        ecr: &ecr,
-        repository: &args.repository,
-        registry_override: args
+        ecr,
+        repository: &options.repository,
+        registry_override: options
             .registry_endpoint
             .as_deref()
             .filter(|e| !e.trim().is_empty()),
     };
-    let outcome = ensure_image(&source, &destination, engine, progress).await?;
-    Ok((outcome, ecr))
+    ensure_image(&source, &destination, engine, progress).await
 }
 
 /// Tags what `stack` runs now `deployed-<env>-previous` and `image` `deployed-<env>-current`,
 /// before the change set runs. Images outside ECR (a registry override) have no lifecycle
 /// policy to hide from: nothing to do.
-pub(crate) async fn protect(
+pub async fn protect(
     ecr: &aws_sdk_ecr::Client,
     cloudformation: &aws_sdk_cloudformation::Client,
     stack: &str,

@@ -4,7 +4,7 @@
 //! is a parameter. [`plan`] is pure and deterministic: it checks the image reference, turns the
 //! environment file into stack parameters (in a fixed order) and tags, checks that they are
 //! exactly the parameters the template declares, and lists the tables, whose replacement a deploy
-//! must never do silently. [`load_plan`] is the thin wrapper that reads the two files.
+//! must never do silently. [`load_plan`] is the thin wrapper that reads the template file.
 
 #[cfg(test)]
 mod tests;
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_norway::Value;
 
-use crate::config::{self, EnvironmentConfig};
+use crate::config::EnvironmentConfig;
 use crate::plan::Plan;
 
 /// Where the template lives, relative to the repository root.
@@ -61,7 +61,7 @@ pub fn plan(
     let parameters = parameters(config, image_uri);
     check_parameters(&template, &parameters)?;
     Ok(Plan {
-        environment: config.name.clone(),
+        environment: config.environment,
         stack_name: config.stack_name.clone(),
         region: config.region.clone(),
         account_id: config.account_id.clone(),
@@ -73,11 +73,13 @@ pub fn plan(
     })
 }
 
-/// Reads `<root>/environments/<env>.yaml` and the template, and renders the plan.
-pub fn load_plan(root: &Path, env: &str, image_uri: &str) -> Result<Plan, crate::error::Error> {
-    let config = config::load(root, env)?;
-    let body = read_template(root)?;
-    Ok(plan(&config, &body, image_uri)?)
+/// Reads the template of the repository at `root` and renders `config`'s plan with it.
+pub fn load_plan(
+    root: &Path,
+    config: &EnvironmentConfig,
+    image_uri: &str,
+) -> Result<Plan, TemplateError> {
+    plan(config, &read_template(root)?, image_uri)
 }
 
 /// Reads the template body from the repository at `root`.
@@ -101,11 +103,11 @@ pub fn placeholder_image_uri(config: &EnvironmentConfig) -> String {
 fn parameters(config: &EnvironmentConfig, image_uri: &str) -> Vec<(String, String)> {
     let flag = |on: bool| if on { "true" } else { "false" }.to_owned();
     let mut out = vec![
-        ("Environment".to_owned(), config.name.clone()),
+        ("Environment".to_owned(), config.name().to_owned()),
         ("ImageUri".to_owned(), image_uri.to_owned()),
         (
             "FirebaseProjectId".to_owned(),
-            config.firebase_project_id.clone(),
+            config.firebase_project_id.to_string(),
         ),
         (
             "AllowedOrigins".to_owned(),
@@ -147,7 +149,7 @@ fn parameters(config: &EnvironmentConfig, image_uri: &str) -> Vec<(String, Strin
 fn tags(config: &EnvironmentConfig) -> Vec<(String, String)> {
     let mut tags = config.tags.clone();
     tags.insert("Project".to_owned(), "noteapp".to_owned());
-    tags.insert("Environment".to_owned(), config.name.clone());
+    tags.insert("Environment".to_owned(), config.name().to_owned());
     tags.into_iter().collect()
 }
 

@@ -7,6 +7,7 @@ use noteapp_runtime::store::schema::ALL_TABLES;
 
 use super::*;
 use crate::commands::render::human;
+use crate::config;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 
-use super::{AuthError, ConfigError, Rejection};
+use super::{AuthError, Rejection, VerifierConfigError};
 
 /// Google's public keys for Firebase ID tokens, as a JWKS.
 pub const GOOGLE_JWKS_URL: &str =
@@ -51,15 +51,15 @@ impl KeySource {
     }
 
     /// A fixed JWKS read from a file (`noteapp local`); refused if it holds no usable RS256 key.
-    pub fn from_jwks_file(path: impl AsRef<std::path::Path>) -> Result<Self, ConfigError> {
+    pub fn from_jwks_file(path: impl AsRef<std::path::Path>) -> Result<Self, VerifierConfigError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| {
-            ConfigError(format!("cannot read the JWKS file {}: {e}", path.display()))
+            VerifierConfigError(format!("cannot read the JWKS file {}: {e}", path.display()))
         })?;
         let jwks = parse_jwks(&bytes)
-            .map_err(|e| ConfigError(format!("the JWKS file {} is {e}", path.display())))?;
+            .map_err(|e| VerifierConfigError(format!("the JWKS file {} is {e}", path.display())))?;
         if key_map(&jwks).is_empty() {
-            return Err(ConfigError(format!(
+            return Err(VerifierConfigError(format!(
                 "the JWKS file {} has no usable RS256 key",
                 path.display()
             )));
@@ -143,16 +143,16 @@ pub struct HttpJwksFetcher {
 }
 
 impl HttpJwksFetcher {
-    pub fn new(url: impl Into<String>, timeout: Duration) -> Result<Self, ConfigError> {
+    pub fn new(url: impl Into<String>, timeout: Duration) -> Result<Self, VerifierConfigError> {
         let url = url.into();
         let parsed = reqwest::Url::parse(&url)
-            .map_err(|e| ConfigError(format!("JWKS URL {url:?} is not a URL: {e}")))?;
+            .map_err(|e| VerifierConfigError(format!("JWKS URL {url:?} is not a URL: {e}")))?;
         let loopback = is_loopback(&parsed);
         match parsed.scheme() {
             "https" => {}
             "http" if loopback => {}
             _ => {
-                return Err(ConfigError(format!(
+                return Err(VerifierConfigError(format!(
                     "JWKS URL {url:?} must be https (plain http only for loopback hosts)"
                 )));
             }
@@ -166,9 +166,9 @@ impl HttpJwksFetcher {
         if loopback {
             builder = builder.no_proxy();
         }
-        let client = builder
-            .build()
-            .map_err(|e| ConfigError(format!("cannot build the HTTP client for JWKS: {e}")))?;
+        let client = builder.build().map_err(|e| {
+            VerifierConfigError(format!("cannot build the HTTP client for JWKS: {e}"))
+        })?;
         Ok(HttpJwksFetcher { client, url })
     }
 
@@ -306,12 +306,15 @@ impl std::fmt::Debug for KeyStore {
 }
 
 impl KeyStore {
-    pub(crate) fn new(source: KeySource, config: KeyCacheConfig) -> Result<Self, ConfigError> {
+    pub(crate) fn new(
+        source: KeySource,
+        config: KeyCacheConfig,
+    ) -> Result<Self, VerifierConfigError> {
         let fetcher: Arc<dyn JwksFetcher> = match source {
             KeySource::Static(jwks) => {
                 let map = key_map(&jwks);
                 if map.is_empty() {
-                    return Err(ConfigError(
+                    return Err(VerifierConfigError(
                         "the static JWKS has no usable RS256 key".into(),
                     ));
                 }

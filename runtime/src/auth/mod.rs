@@ -128,7 +128,7 @@ impl From<Rejection> for AuthError {
 /// A configuration the verifier refuses to start with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid auth configuration: {0}")]
-pub struct ConfigError(pub String);
+pub struct VerifierConfigError(pub String);
 
 /// Everything a [`Verifier`] needs; [`VerifierConfig::new`] fills in the defaults.
 #[derive(Debug, Clone)]
@@ -242,21 +242,12 @@ impl Verifier {
     }
 
     /// A verifier for `config`, or why the configuration cannot work.
-    pub fn from_config(config: VerifierConfig) -> Result<Self, ConfigError> {
-        let project_id = config.project_id;
-        if project_id.is_empty()
-            || project_id.len() > 128
-            || !project_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
-            return Err(ConfigError(
-                "the Firebase project id must be 1-128 characters of letters, digits, '-', '_' or '.'"
-                    .into(),
-            ));
-        }
+    pub fn from_config(config: VerifierConfig) -> Result<Self, VerifierConfigError> {
+        let project_id = crate::settings::FirebaseProjectId::parse(&config.project_id)
+            .map_err(VerifierConfigError)?
+            .to_string();
         if config.leeway > MAX_LEEWAY {
-            return Err(ConfigError(
+            return Err(VerifierConfigError(
                 "the clock-skew leeway must be at most 10 minutes".into(),
             ));
         }

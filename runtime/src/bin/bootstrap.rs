@@ -74,12 +74,12 @@ async fn load_aws_config() -> aws_config::SdkConfig {
 
 async fn run_api() -> Result<(), InitError> {
     let config: ApiConfig = config::process_vars().api()?;
-    logging::init(&config.common.log_level, LogFormat::Json);
+    logging::init(config.common.log_level.as_str(), LogFormat::Json);
     let keys = match &config.keys {
         KeysSetting::Google => KeySource::google(),
         KeysSetting::File(path) => KeySource::from_jwks_file(path)?,
     };
-    let mut verifier = VerifierConfig::new(&config.firebase_project_id, keys);
+    let mut verifier = VerifierConfig::new(config.firebase_project_id.as_str(), keys);
     verifier.accept_emulator_tokens = config.auth_emulator;
     let verifier = Verifier::from_config(verifier)?;
     let aws = load_aws_config().await;
@@ -111,34 +111,31 @@ async fn run_api() -> Result<(), InitError> {
 }
 
 /// `bootstrap local`: the local gateway (`noteapp local` without the CLI) on the embedded store,
-/// for `noteapp local --docker`. Settings come from the variables `noteapp local` reads too:
-/// NOTEAPP_HOST (127.0.0.1), NOTEAPP_PORT (8000), NOTEAPP_WS_PORT (3001), NOTEAPP_DATA_DIR
-/// (/data), NOTEAPP_CORS_ORIGINS (comma-separated; the front end's dev origins by default),
-/// FIREBASE_PROJECT_ID (noteapp-local) and FIREBASE_AUTH_EMULATOR_HOST (accept the emulator's
-/// tokens). Never used in AWS: the functions run `api` and `ws-*`.
+/// for `noteapp local --docker`. Its settings come from the variables `noteapp local` hands the
+/// container (`LocalSettings::container_vars`), the data directory at `/data` by default.
+/// Never used in AWS: the functions run `api` and `ws-*`.
 async fn run_local() -> Result<(), InitError> {
     use noteapp_runtime::local::{
-        LOCAL_PROJECT, LocalStack, local_verifier, run_stack, shutdown_signal, store_dir,
+        LocalStack, local_verifier, run_stack, shutdown_signal, store_dir,
     };
+    use noteapp_runtime::settings::LocalSettings;
     use noteapp_runtime::store::embedded::EmbeddedStore;
     logging::init("info", LogFormat::Text);
-    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
-    let host = var("NOTEAPP_HOST", "127.0.0.1");
-    let data_dir = std::path::PathBuf::from(var("NOTEAPP_DATA_DIR", "/data"));
-    let cors = var(
-        "NOTEAPP_CORS_ORIGINS",
-        "http://localhost:3000,http://127.0.0.1:3000",
-    );
-    let bind = |port: String| {
-        let addr = format!("{host}:{port}");
+    let settings = LocalSettings::from_vars(
+        |name| std::env::var(name).ok(),
+        LocalSettings::CONTAINER_DATA_DIR,
+    )?;
+    let bind = |port: u16| {
+        let addr = format!("{}:{port}", settings.host);
         async move {
             tokio::net::TcpListener::bind(&addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))
         }
     };
-    let http = bind(var("NOTEAPP_PORT", "8000")).await?;
-    let ws = bind(var("NOTEAPP_WS_PORT", "3001")).await?;
+    let http = bind(settings.port).await?;
+    let ws = bind(settings.ws_port).await?;
+    let data_dir = settings.data_dir.clone();
     let store = EmbeddedStore::open(&store_dir(&data_dir))?;
     eprintln!(
         "bootstrap local: API on http://{}, WebSocket on ws://{} (embedded store in {})",
@@ -151,11 +148,11 @@ async fn run_local() -> Result<(), InitError> {
         ws,
         verifier: local_verifier(
             &data_dir,
-            &var("FIREBASE_PROJECT_ID", LOCAL_PROJECT),
-            !var("FIREBASE_AUTH_EMULATOR_HOST", "").is_empty(),
+            &settings.firebase_project,
+            settings.auth_emulator.is_some(),
         )?,
         store: Arc::new(store),
-        cors_origins: cors.split(',').map(|o| o.trim().to_owned()).collect(),
+        cors_origins: settings.cors_origins,
         data_dir,
     };
     run_stack(stack, shutdown_signal()).await?;
@@ -165,7 +162,7 @@ async fn run_local() -> Result<(), InitError> {
 
 async fn run_ws(handler: WsHandler) -> Result<(), InitError> {
     let config = config::process_vars().ws(handler)?;
-    logging::init(&config.common.log_level, LogFormat::Json);
+    logging::init(config.common.log_level.as_str(), LogFormat::Json);
     let aws = load_aws_config().await;
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
@@ -179,7 +176,7 @@ async fn run_ws(handler: WsHandler) -> Result<(), InitError> {
     let verifier = config
         .firebase_project_id
         .as_ref()
-        .map(|project| Verifier::new(project, KeySource::google()));
+        .map(|project| Verifier::new(project.as_str(), KeySource::google()));
     let endpoint = config
         .websocket_endpoint
         .as_deref()

@@ -21,8 +21,7 @@ use crate::ws::fanout::FanoutOptions;
 use crate::ws::management::ManagementPoster;
 use crate::ws::trigger::InProcessTrigger;
 
-/// The Firebase project id local tokens are issued for and checked against.
-pub const LOCAL_PROJECT: &str = "noteapp-local";
+pub use crate::settings::LOCAL_PROJECT;
 
 /// The embedded store's directory inside the data directory: the same for `noteapp local` on the
 /// host and `bootstrap local` in its container, which share the data directory.
@@ -42,6 +41,9 @@ pub enum LocalStackError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    /// A listener stopped accepting connections.
+    #[error("the local stack stopped serving: {0}")]
+    Serve(#[from] std::io::Error),
 }
 
 /// The verifier of `noteapp local`: tokens for `project` signed by the key in `data_dir`
@@ -79,7 +81,7 @@ pub struct LocalStack<S> {
 pub async fn run_stack<S: Store + ConnectionStore>(
     stack: LocalStack<S>,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(), LocalStackError> {
     let ws_port = stack.ws.local_addr()?.port();
     let operator =
         operator_token(&stack.data_dir).map_err(|source| LocalStackError::OperatorToken {

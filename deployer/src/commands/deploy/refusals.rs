@@ -304,7 +304,7 @@ async fn an_operation_that_outlasts_the_wait_says_how_to_follow_it() {
     let create = create_change_set(ChangeSetType::Update);
     let clients = clients(&sts, RuleMode::MatchAny, &[&describe, &create]);
     let mut options = options();
-    options.polling.operation.max_wait = Duration::from_millis(20);
+    options.waits.operation.max_wait = Duration::from_millis(20);
     let (result, _) = run_flow(&clients, &replay::plan("staging"), options, Prompt::Closed).await;
     let err = result.unwrap_err();
     assert_eq!(err.exit_code(), crate::EXIT_FAILURE);

@@ -18,17 +18,14 @@ pub(super) fn identity(account: &'static str) -> Rule {
 }
 
 pub(super) fn clients(identity: &Rule, mode: RuleMode, rules: &[&Rule]) -> Clients {
-    Clients {
-        cloudformation: replay::cloudformation(mode, rules),
-        sts: replay::sts(identity),
-    }
+    replay::clients(replay::cloudformation(mode, rules), replay::sts(identity))
 }
 
 pub(super) fn options() -> DeployOptions {
     DeployOptions {
         yes: false,
         allow_replacement: false,
-        polling: PollSettings::every(Duration::from_millis(1)),
+        waits: Waits::every(Duration::from_millis(1)),
     }
 }
 
@@ -248,7 +245,7 @@ async fn nothing_to_change_deletes_the_change_set_and_never_executes() {
     );
     let started = std::time::Instant::now();
     let options = DeployOptions {
-        polling: PollSettings::default(),
+        waits: Waits::default(),
         ..options()
     };
     let (result, lines) =

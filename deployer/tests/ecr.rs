@@ -1,12 +1,18 @@
-//! The pipeline against real peers: ECR on `moto_server`, a Docker engine, and a registry on
-//! loopback whose password file matches moto's ECR token (`scripts/docker.sh`).
+//! The image pipeline's AWS half against real peers: ECR on `moto_server`, a Docker engine,
+//! and a registry on loopback whose password file matches moto's ECR token
+//! (`scripts/docker.sh`).
+
+mod common;
 
 use aws_sdk_ecr::types::ImageIdentifier;
-
-use super::engine::Engine;
-use super::*;
-use crate::aws::ecr::LIFECYCLE_POLICY;
-use crate::test_peers::{RemoveImages, ecr_client, peers, unique, workspace};
+use common::ecr_client;
+use noteapp::aws::ecr::{self, LIFECYCLE_POLICY, RegistryLogin};
+use noteapp::config::Architecture;
+use noteapp::image::engine::Engine;
+use noteapp::image::{Destination, Source, ensure_image, is_digest};
+use noteapp::progress::Progress;
+use noteapp_test_support::docker::{RemoveImages, peers};
+use noteapp_test_support::{unique, workspace};
 
 #[tokio::test]
 async fn the_ecr_repository_is_created_once_with_scanning_and_its_lifecycle_policy() {
@@ -214,17 +220,4 @@ async fn an_unchanged_image_is_reused_without_building_or_pushing() {
         labels.contains_key("org.opencontainers.image.revision"),
         "{labels:?}"
     );
-}
-
-#[test]
-fn registry_endpoints_are_hosts_and_digests_are_checked() {
-    assert_eq!(registry_host("http://127.0.0.1:5000/"), "127.0.0.1:5000");
-    assert_eq!(registry_host(" 127.0.0.1:5000 "), "127.0.0.1:5000");
-    assert_eq!(
-        registry_host("https://mirror.example:443"),
-        "mirror.example:443"
-    );
-    assert!(is_digest(&format!("sha256:{}", "0a".repeat(32))));
-    assert!(!is_digest("sha256:abc"));
-    assert!(!is_digest(&format!("sha256:{}", "A".repeat(64))));
 }

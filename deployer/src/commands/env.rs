@@ -1,0 +1,88 @@
+//! The environment argument every command flattens, loaded once per command: the repository
+//! root, the parsed environment file, and (for commands that touch AWS) the refusal of a
+//! local-only environment, in one place.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::aws::Waits;
+use crate::config::{self, EnvironmentConfig};
+use crate::error::Error;
+
+/// `ENV [--root DIR]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnvArgs {
+    /// The environment: staging or production (development is local only).
+    pub env: String,
+    /// The repository root (default: the nearest directory at or above the current one that
+    /// holds environments/).
+    #[arg(long, env = "NOTEAPP_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+/// An environment file read and checked, with the repository it belongs to.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub root: PathBuf,
+    pub config: EnvironmentConfig,
+}
+
+impl EnvArgs {
+    /// The repository root and the environment's configuration, whatever the environment.
+    pub fn load(&self) -> Result<Loaded, Error> {
+        let cwd = std::env::current_dir()?;
+        let root = config::locate_root(self.root.as_deref(), &cwd)?;
+        let config = config::load(&root, &self.env)?;
+        Ok(Loaded { root, config })
+    }
+
+    /// As [`EnvArgs::load`], refusing an environment that is never deployed.
+    pub fn load_deployable(&self) -> Result<Loaded, Error> {
+        let loaded = self.load()?;
+        if loaded.config.is_local_only() {
+            return Err(local_only(loaded.config.name()));
+        }
+        Ok(loaded)
+    }
+}
+
+/// The refusal of a local-only environment.
+pub fn local_only(env: &str) -> Error {
+    Error::Usage(format!(
+        "{env} is local only and is never deployed: run `noteapp local`, or use staging or production"
+    ))
+}
+
+/// The environment a stack command works on, and how it waits for CloudFormation.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StackArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Seconds between two polls of CloudFormation.
+    #[arg(
+        long,
+        env = "NOTEAPP_POLL_INTERVAL",
+        value_name = "SECONDS",
+        default_value_t = 2.0
+    )]
+    pub poll_interval: f64,
+    /// Longest wait for a stack operation, in minutes, before saying how to follow it instead.
+    #[arg(
+        long,
+        env = "NOTEAPP_MAX_WAIT",
+        value_name = "MINUTES",
+        default_value_t = 120
+    )]
+    pub max_wait: u64,
+}
+
+impl StackArgs {
+    /// The waits these flags ask for.
+    pub fn waits(&self) -> Waits {
+        let mut waits = Waits::every(Duration::from_secs_f64(
+            self.poll_interval.clamp(0.0, 600.0),
+        ));
+        waits.operation.max_wait = Duration::from_secs(self.max_wait.saturating_mul(60));
+        waits
+    }
+}

@@ -1,0 +1,99 @@
+//! The peers of noteapp's test suites, found or started the same way in every crate.
+//!
+//! One rule for a missing peer ([`missing`]): outside the test command a test prints a skip
+//! notice and passes; under it (`NOTEAPP_REQUIRE_SERVICES`, set by `scripts/test.sh`, or `CI`)
+//! the test fails, so the test command never skips anything silently. One `moto_server`
+//! launcher ([`moto::MotoServer`]), one [`free_port`], one way to find the Docker engine and the
+//! loopback registry ([`docker`]).
+
+pub mod docker;
+pub mod moto;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The command that installs and starts every test service, then runs every test.
+pub const TEST_COMMAND: &str = "scripts/test.sh";
+
+/// Whether a missing test service fails a test instead of skipping it: `scripts/test.sh` sets
+/// `NOTEAPP_REQUIRE_SERVICES` after installing them; `CI` counts too.
+pub fn services_required() -> bool {
+    ["NOTEAPP_REQUIRE_SERVICES", "CI"]
+        .iter()
+        .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "false" && v != "0"))
+}
+
+/// The one rule for a missing peer: panics naming it when services are required, else prints
+/// a skip notice for `test` and returns `None`.
+#[track_caller]
+pub fn missing<T>(test: &str, what: &str) -> Option<T> {
+    let message =
+        format!("{what}: run `{TEST_COMMAND}` (it installs and starts the test services)");
+    assert!(!services_required(), "{test}: {message}");
+    eprintln!("skipping {test}: {message}");
+    None
+}
+
+/// The workspace root (this crate lives directly under it).
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("test-support lives in the workspace")
+        .to_path_buf()
+}
+
+/// A TCP port on 127.0.0.1 that nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Waits until something accepts connections on `addr`, for at most `timeout`.
+pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A name no earlier run used (registries and shared servers outlive the tests).
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// A plain HTTP/1.1 GET on loopback, with an optional bearer token: (status, body).
+pub fn http_get(port: u16, path: &str, token: Option<&str>) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}

@@ -8,7 +8,7 @@
 //!   not depend on the workspace's path, so the copy shares the checkout's build), then the image
 //!   build + push to an empty repository (the engine's build cache and the registry's cross-
 //!   repository blob mount may already know this binary from the tests);
-//! - after a one-line change in a handler (`/healthz` in `runtime/src/http/mod.rs`): cargo's
+//! - after a one-line change in a handler (`/healthz` in `runtime/src/api/mod.rs`): cargo's
 //!   rebuild (release builds are not incremental: `noteapp-runtime` is compiled whole and linked
 //!   with thin LTO; dependencies stay cached), then the image build + push of the new layer (the
 //!   change is unique per run, so no cache has seen the binary);
@@ -68,7 +68,7 @@ fn main() {
     let (same, same_time) = image(&peers, &copy, &repository);
     let reused = same["reused"] == true && same["uri"] == cold["uri"];
 
-    let handler = copy.join("runtime/src/http/mod.rs");
+    let handler = copy.join("runtime/src/api/mod.rs");
     let source = std::fs::read_to_string(&handler).unwrap();
     assert!(
         source.contains(HEALTHZ),

@@ -1,15 +1,15 @@
 //! noteapp's runtime: every Lambda handler the stack ships, and the gateway that runs them locally.
 //!
 //! The crate is layered so each part can be tested alone: [`domain`] holds pure types and rules;
-//! [`store`] (DynamoDB or embedded) and [`auth`] (Firebase ID tokens) build on it; [`http`] is the
+//! [`store`] (DynamoDB or embedded) and [`auth`] (Firebase ID tokens) build on it; [`api`] is the
 //! notes API router; [`local`] serves that router on a laptop through the same Function URL events
 //! Lambda delivers; `bin/bootstrap.rs` picks a handler and builds its clients once per container.
 
+pub mod api;
 pub mod auth;
 pub mod aws_http;
 pub mod config;
 pub mod domain;
-pub mod http;
 pub mod local;
 pub mod logging;
 pub mod settings;

@@ -4,8 +4,8 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
+use noteapp_runtime::api::{App, handle};
 use noteapp_runtime::auth::{KeySource, LocalSigner, TokenClaims, Verifier};
-use noteapp_runtime::http::{App, handle};
 use noteapp_runtime::store::Store;
 use noteapp_runtime::store::embedded::EmbeddedStore;
 use serde_json::Value;

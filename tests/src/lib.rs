@@ -15,6 +15,6 @@ pub use noteapp_test_support::services_required;
 /// An HTTP client for tests (installs the process's TLS crypto provider first, which reqwest
 /// needs even for plain HTTP).
 pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    noteapp_runtime::aws_http::install_crypto();
     reqwest::Client::new()
 }

@@ -16,6 +16,9 @@ use crate::api::Api;
 /// A DynamoDB client for `endpoint` with static test credentials in `us-east-1`.
 pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
+        .http_client(noteapp_runtime::aws_http::sdk_http_client(
+            noteapp_runtime::aws_http::Roots::Nothing,
+        ))
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))

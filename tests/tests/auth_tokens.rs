@@ -200,7 +200,7 @@ async fn garbage_and_malformed_headers_are_refused() {
             .header("authorization", header)
             .body(bytes::Bytes::new())
             .unwrap();
-        let response = noteapp_runtime::http::handle(&api.app, request).await;
+        let response = noteapp_runtime::api::handle(&api.app, request).await;
         assert_eq!(response.status(), 401, "{header}");
         let body: Value = serde_json::from_str(response.body()).unwrap();
         noteapp_tests::api::assert_error_body(&body);

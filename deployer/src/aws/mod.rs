@@ -38,6 +38,9 @@ impl Clients {
     /// Clients for `region` with the standard credential chain and endpoint overrides.
     pub async fn load(region: &str) -> Self {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(noteapp_runtime::aws_http::sdk_http_client(
+                noteapp_runtime::aws_http::Roots::NativeAndBundled,
+            ))
             .region(aws_config::Region::new(region.to_owned()))
             .load()
             .await;

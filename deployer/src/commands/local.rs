@@ -225,6 +225,9 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
 async fn dynamodb_store(endpoint: &str, prefix: &str) -> Result<DynamoStore, Error> {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     let config = aws_sdk_dynamodb::Config::builder()
+        .http_client(noteapp_runtime::aws_http::sdk_http_client(
+            noteapp_runtime::aws_http::Roots::Nothing,
+        ))
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(

@@ -12,6 +12,9 @@ pub const REGION: &str = "ap-northeast-1";
 pub fn ecr_client(moto: &MotoServer) -> aws_sdk_ecr::Client {
     use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
     let config = aws_sdk_ecr::Config::builder()
+        .http_client(noteapp_runtime::aws_http::sdk_http_client(
+            noteapp_runtime::aws_http::Roots::Nothing,
+        ))
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
@@ -24,6 +27,9 @@ pub fn ecr_client(moto: &MotoServer) -> aws_sdk_ecr::Client {
 pub fn sts_client(url: &str) -> aws_sdk_sts::Client {
     use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
     let config = aws_sdk_sts::Config::builder()
+        .http_client(noteapp_runtime::aws_http::sdk_http_client(
+            noteapp_runtime::aws_http::Roots::Nothing,
+        ))
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("eu-west-1"))
         .endpoint_url(url)

@@ -157,8 +157,7 @@ impl HttpJwksFetcher {
                 )));
             }
         }
-        // reqwest is built without a bundled rustls provider; the SDK's aws-lc one is shared.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        crate::aws_http::install_crypto();
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use lambda_http::{Body, service_fn};
 use lambda_runtime::LambdaEvent;
+use noteapp_runtime::api::{App, body_bytes, handle};
 use noteapp_runtime::auth::{KeySource, Verifier, VerifierConfig};
 use noteapp_runtime::aws_http;
 use noteapp_runtime::config::{self, ApiConfig, KeysSetting, WsHandler};
-use noteapp_runtime::http::{App, body_bytes, handle};
 use noteapp_runtime::logging::{self, LogFormat};
 use noteapp_runtime::store::dynamodb::{DynamoStore, TableNames};
 use noteapp_runtime::ws::fanout::FanoutOptions;
@@ -63,8 +63,7 @@ fn main() -> ExitCode {
 type InitError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The SDK configuration every handler shares, with an HTTPS client that trusts the Mozilla
-/// roots compiled into this binary: the SDK's default client reads the system's certificate
-/// files, which a `scratch` image does not have (no dependence on files in the image).
+/// roots compiled into this binary (a `scratch` image has no certificate files).
 async fn load_aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(aws_http::sdk_http_client(aws_http::Roots::Bundled))
@@ -94,7 +93,16 @@ async fn run_api() -> Result<(), InitError> {
     );
     let mut app = App::new(Arc::new(store), verifier);
     if let Some(function) = &config.broadcast_function {
-        let trigger = LambdaTrigger::new(aws_sdk_lambda::Client::new(&aws), function.clone());
+        let signer = aws_http::Signer::from_sdk(&aws)
+            .ok_or("the Lambda environment gave no region or credentials")?;
+        let endpoint = aws_http::service_endpoint(
+            |name| std::env::var(name).ok(),
+            "LAMBDA",
+            "lambda",
+            signer.region(),
+        );
+        let http = aws_http::https_client(std::time::Duration::from_secs(10))?;
+        let trigger = LambdaTrigger::new(http, signer, endpoint, function.clone());
         app = app.with_events(Arc::new(trigger));
     }
     let app = Arc::new(app);

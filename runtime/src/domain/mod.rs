@@ -2,7 +2,7 @@
 //!
 //! Everything the API decides about notes, comments and profiles that does not need storage lives
 //! here: the records as stored, the JSON models the front end reads, validation limits, timestamps
-//! and offset pagination. The storage layer (`crate::store`) and the HTTP layer (`crate::http`)
+//! and offset pagination. The storage layer (`crate::store`) and the HTTP layer (`crate::api`)
 //! both build on these types.
 
 mod models;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::http::ApiError;
+use crate::api::ApiError;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -149,7 +149,7 @@ pub fn through_event(
     let parsed = lambda_http::request::from_str(&event)
         .map_err(|e| ApiError::bad_request(format!("the request cannot be delivered: {e}")))?;
     let (parts, body) = parsed.into_parts();
-    Ok(Request::from_parts(parts, crate::http::body_bytes(body)))
+    Ok(Request::from_parts(parts, crate::api::body_bytes(body)))
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 //! [`WsGateway`] does the same for the WebSocket API, its management API and the broadcast route.
 
 mod cors;
-mod function_url;
+pub mod function_url;
 mod stack;
-mod ws;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ pub use stack::{
 };
 pub use ws::WsGateway;
 
-use crate::http::{ApiError, App, MAX_BODY_BYTES, handle};
+use crate::api::{ApiError, App, MAX_BODY_BYTES, handle};
 
 /// The HTTP side of the local gateway.
 pub struct HttpGateway {

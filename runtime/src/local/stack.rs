@@ -13,8 +13,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use super::{Cors, HttpGateway, WsGateway, operator_token};
+use crate::api::App;
 use crate::auth::{KeySource, LocalSigner, Verifier, VerifierConfig};
-use crate::http::App;
 use crate::store::{ConnectionStore, Store};
 use crate::ws::WsContext;
 use crate::ws::fanout::FanoutOptions;

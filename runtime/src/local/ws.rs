@@ -31,6 +31,7 @@ use tokio_tungstenite::tungstenite::protocol::{
     CloseFrame, Role, WebSocketConfig, frame::coding::CloseCode,
 };
 
+use crate::api::ApiError;
 use crate::ws::messages::MAX_MESSAGE_BYTES;
 use crate::ws::{WsContext, broadcast, epoch_millis, handlers};
 
@@ -101,11 +102,8 @@ fn management_error(status: StatusCode, kind: &str, message: &str) -> Reply {
     reply
 }
 
-fn error_reply(status: StatusCode, code: &str, message: &str) -> Reply {
-    json_reply(
-        status,
-        &json!({"status": "error", "error": {"code": code, "message": message}}),
-    )
+fn error_reply(error: ApiError) -> Reply {
+    json_reply(error.status, &error.body())
 }
 
 /// A random connection id shaped like API Gateway's (16 base64 characters ending in `=`).
@@ -153,6 +151,104 @@ fn headers_json(headers: &HeaderMap) -> (Value, Value) {
     (Value::Object(single), Value::Object(multi))
 }
 
+/// Who is on the other end of a socket, as API Gateway reports it in `requestContext.identity`.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer<'a> {
+    pub source_ip: &'a str,
+    pub user_agent: &'a str,
+}
+
+/// The `requestContext` API Gateway sends with every WebSocket event.
+fn request_context(
+    stage: &str,
+    id: &str,
+    route: &str,
+    event_type: &str,
+    connected_at: i64,
+    peer: Peer<'_>,
+) -> Value {
+    let now = chrono::Utc::now();
+    json!({
+        "routeKey": route,
+        "eventType": event_type,
+        "extendedRequestId": uuid::Uuid::new_v4().to_string(),
+        "requestTime": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+        "messageDirection": "IN",
+        "stage": stage,
+        "connectedAt": connected_at,
+        "requestTimeEpoch": now.timestamp_millis(),
+        "identity": {"sourceIp": peer.source_ip, "userAgent": peer.user_agent},
+        "requestId": uuid::Uuid::new_v4().to_string(),
+        "domainName": "127.0.0.1",
+        "connectionId": id,
+        "apiId": "local",
+    })
+}
+
+/// The `$connect` event for an upgrade request with `headers` and `query`, as API Gateway
+/// sends it.
+pub fn connect_event(
+    stage: &str,
+    id: &str,
+    connected_at: i64,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    peer: Peer<'_>,
+) -> Value {
+    let (headers, multi_headers) = headers_json(headers);
+    let mut single = Map::new();
+    let mut multi: Map<String, Value> = Map::new();
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        single.insert(k.to_string(), Value::String(v.to_string()));
+        match multi.get_mut(k.as_ref()) {
+            Some(Value::Array(list)) => list.push(Value::String(v.into_owned())),
+            _ => {
+                multi.insert(k.into_owned(), json!([v]));
+            }
+        }
+    }
+    let mut event = json!({
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "requestContext": request_context(stage, id, "$connect", "CONNECT", connected_at, peer),
+        "isBase64Encoded": false,
+    });
+    if !single.is_empty() {
+        event["queryStringParameters"] = Value::Object(single);
+        event["multiValueQueryStringParameters"] = Value::Object(multi);
+    }
+    event
+}
+
+/// The `$default` event for one message on connection `id`.
+pub fn message_event(
+    stage: &str,
+    id: &str,
+    connected_at: i64,
+    peer: Peer<'_>,
+    body: &str,
+    base64: bool,
+) -> Value {
+    let mut context = request_context(stage, id, "$default", "MESSAGE", connected_at, peer);
+    context["messageId"] = json!(uuid::Uuid::new_v4().to_string());
+    json!({"requestContext": context, "body": body, "isBase64Encoded": base64})
+}
+
+/// The `$disconnect` event for connection `id`, closed with `code` and `reason`.
+pub fn disconnect_event(
+    stage: &str,
+    id: &str,
+    connected_at: i64,
+    peer: Peer<'_>,
+    code: u16,
+    reason: &str,
+) -> Value {
+    let mut context = request_context(stage, id, "$disconnect", "DISCONNECT", connected_at, peer);
+    context["disconnectStatusCode"] = json!(code);
+    context["disconnectReason"] = json!(reason);
+    json!({"headers": {}, "multiValueHeaders": {}, "requestContext": context, "isBase64Encoded": false})
+}
+
 impl WsGateway {
     pub fn new(ctx: WsContext, operator_token: String, stage: impl Into<String>) -> Self {
         Self {
@@ -187,32 +283,6 @@ impl WsGateway {
         }
     }
 
-    fn request_context(
-        &self,
-        id: &str,
-        route: &str,
-        event_type: &str,
-        connected_at: i64,
-        socket: (&str, &str),
-    ) -> Value {
-        let now = chrono::Utc::now();
-        json!({
-            "routeKey": route,
-            "eventType": event_type,
-            "extendedRequestId": uuid::Uuid::new_v4().to_string(),
-            "requestTime": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
-            "messageDirection": "IN",
-            "stage": self.stage,
-            "connectedAt": connected_at,
-            "requestTimeEpoch": now.timestamp_millis(),
-            "identity": {"sourceIp": socket.0, "userAgent": socket.1},
-            "requestId": uuid::Uuid::new_v4().to_string(),
-            "domainName": "127.0.0.1",
-            "connectionId": id,
-            "apiId": "local",
-        })
-    }
-
     async fn answer(self: Arc<Self>, request: Request<Incoming>, peer: SocketAddr) -> Reply {
         let path = request.uri().path().to_string();
         let is_upgrade = request
@@ -230,16 +300,12 @@ impl WsGateway {
         if path == "/websocket/broadcast" && request.method() == Method::POST {
             return self.broadcast(request, peer).await;
         }
-        error_reply(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found")
+        error_reply(ApiError::not_found())
     }
 
     async fn upgrade(self: Arc<Self>, request: Request<Incoming>, peer: SocketAddr) -> Reply {
         let Some(key) = request.headers().get("sec-websocket-key").cloned() else {
-            return error_reply(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "missing Sec-WebSocket-Key",
-            );
+            return error_reply(ApiError::bad_request("missing Sec-WebSocket-Key"));
         };
         let id = new_connection_id();
         let connected_at = epoch_millis();
@@ -250,30 +316,18 @@ impl WsGateway {
             .unwrap_or_default()
             .to_string();
         let source_ip = peer.ip().to_string();
-        let (headers, multi_headers) = headers_json(request.headers());
-        let mut query = Map::new();
-        let mut multi_query: Map<String, Value> = Map::new();
-        if let Some(q) = request.uri().query() {
-            for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-                query.insert(k.to_string(), Value::String(v.to_string()));
-                match multi_query.get_mut(k.as_ref()) {
-                    Some(Value::Array(list)) => list.push(Value::String(v.into_owned())),
-                    _ => {
-                        multi_query.insert(k.into_owned(), json!([v]));
-                    }
-                }
-            }
-        }
-        let mut event = json!({
-            "headers": headers,
-            "multiValueHeaders": multi_headers,
-            "requestContext": self.request_context(&id, "$connect", "CONNECT", connected_at, (&source_ip, &user_agent)),
-            "isBase64Encoded": false,
-        });
-        if !query.is_empty() {
-            event["queryStringParameters"] = Value::Object(query);
-            event["multiValueQueryStringParameters"] = Value::Object(multi_query);
-        }
+        let peer_info = Peer {
+            source_ip: &source_ip,
+            user_agent: &user_agent,
+        };
+        let event = connect_event(
+            &self.stage,
+            &id,
+            connected_at,
+            request.headers(),
+            request.uri().query(),
+            peer_info,
+        );
         let answer = handlers::connect(&self.ctx, &event).await;
         let status = answer
             .get("statusCode")
@@ -382,30 +436,21 @@ impl WsGateway {
 
     async fn message(&self, id: &str, socket: &Socket, body: String, base64: bool) {
         socket.last_active.store(epoch_millis(), Ordering::Relaxed);
-        let mut context = self.request_context(
-            id,
-            "$default",
-            "MESSAGE",
-            socket.connected_at,
-            (&socket.source_ip, &socket.user_agent),
-        );
-        context["messageId"] = json!(uuid::Uuid::new_v4().to_string());
-        let event = json!({"requestContext": context, "body": body, "isBase64Encoded": base64});
+        let peer = Peer {
+            source_ip: &socket.source_ip,
+            user_agent: &socket.user_agent,
+        };
+        let event = message_event(&self.stage, id, socket.connected_at, peer, &body, base64);
         handlers::default(&self.ctx, &event).await;
     }
 
     async fn finish(&self, id: &str, socket: &Socket, code: u16, reason: &str) {
         self.sockets.remove(id);
-        let mut context = self.request_context(
-            id,
-            "$disconnect",
-            "DISCONNECT",
-            socket.connected_at,
-            (&socket.source_ip, &socket.user_agent),
-        );
-        context["disconnectStatusCode"] = json!(code);
-        context["disconnectReason"] = json!(reason);
-        let event = json!({"headers": {}, "multiValueHeaders": {}, "requestContext": context, "isBase64Encoded": false});
+        let peer = Peer {
+            source_ip: &socket.source_ip,
+            user_agent: &socket.user_agent,
+        };
+        let event = disconnect_event(&self.stage, id, socket.connected_at, peer, code, reason);
         handlers::disconnect(&self.ctx, &event).await;
     }
 
@@ -479,11 +524,9 @@ impl WsGateway {
 
     async fn broadcast(&self, request: Request<Incoming>, peer: SocketAddr) -> Reply {
         if !self.operator_authorized(request.headers()) {
-            return error_reply(
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN",
+            return error_reply(ApiError::forbidden(
                 "broadcast needs the operator credential: Authorization: Bearer $(noteapp local token --operator)",
-            );
+            ));
         }
         let (headers, _) = headers_json(request.headers());
         let body = match Limited::new(request.into_body(), 2 * MAX_MESSAGE_BYTES)
@@ -492,11 +535,11 @@ impl WsGateway {
         {
             Ok(body) => body.to_bytes(),
             Err(_) => {
-                return error_reply(
+                return error_reply(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "PAYLOAD_TOO_LARGE",
                     "the message is larger than 128 KB",
-                );
+                ));
             }
         };
         let now = chrono::Utc::now();

@@ -9,9 +9,10 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use super::WsContext;
 use super::fanout::{FanoutResults, fan_out};
 use super::messages::{RequestError, encode, parse_request};
-use super::{WsContext, proxy_error, proxy_response};
+use crate::api::{ApiError, proxy_response};
 
 /// Why a broadcast did not run.
 #[derive(Debug, thiserror::Error)]
@@ -56,32 +57,33 @@ pub async fn handle(ctx: &WsContext, event: &Value) -> Value {
         };
     }
     if event.pointer("/requestContext/authorizer/iam").is_none() {
-        return proxy_error(403, "FORBIDDEN", "broadcast requires an IAM-signed request");
+        return ApiError::forbidden("broadcast requires an IAM-signed request").into_proxy();
     }
     let body = match event.get("body").and_then(Value::as_str) {
-        None => return proxy_error(400, "BAD_REQUEST", "Missing request body"),
+        None => return ApiError::bad_request("Missing request body").into_proxy(),
         Some(text) if event.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) => {
             match base64::engine::general_purpose::STANDARD.decode(text) {
                 Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(_) => return proxy_error(400, "BAD_REQUEST", "Invalid base64 request body"),
+                Err(_) => return ApiError::bad_request("Invalid base64 request body").into_proxy(),
             }
         }
         Some(text) => text.to_string(),
     };
     let Ok(request) = serde_json::from_str::<Value>(&body) else {
-        return proxy_error(400, "BAD_REQUEST", "Invalid JSON in request body");
+        return ApiError::bad_request("Invalid JSON in request body").into_proxy();
     };
     match run(ctx, &request).await {
         Ok(results) => proxy_response(200, &completed(&results)),
-        Err(BroadcastError::Request(RequestError::TooLarge(n))) => proxy_error(
-            413,
+        Err(BroadcastError::Request(e @ RequestError::TooLarge(_))) => ApiError::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
             "PAYLOAD_TOO_LARGE",
-            &RequestError::TooLarge(n).to_string(),
-        ),
-        Err(BroadcastError::Request(e)) => proxy_error(400, "BAD_REQUEST", &e.to_string()),
+            e.to_string(),
+        )
+        .into_proxy(),
+        Err(BroadcastError::Request(e)) => ApiError::bad_request(e.to_string()).into_proxy(),
         Err(e) => {
             tracing::error!(error = %e, "broadcast failed");
-            proxy_error(500, "INTERNAL_ERROR", "Broadcast failed")
+            ApiError::internal_with("Broadcast failed").into_proxy()
         }
     }
 }

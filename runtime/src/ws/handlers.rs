@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::messages::envelope;
-use super::{WsContext, epoch_millis, proxy_error, proxy_response};
-use crate::auth::AuthError;
+use super::{WsContext, epoch_millis};
+use crate::api::{ApiError, proxy_response};
 use crate::store::{Connection, StoreError};
 
 fn connection_id(event: &Value) -> Option<&str> {
@@ -20,13 +20,17 @@ fn connection_id(event: &Value) -> Option<&str> {
 
 fn store_failure(e: &StoreError, what: &str) -> Value {
     tracing::error!(error = %e, "{what}");
-    proxy_error(500, "INTERNAL_ERROR", what)
+    ApiError::internal_with(what).into_proxy()
+}
+
+fn missing_connection_id() -> Value {
+    ApiError::bad_request("Missing connection ID").into_proxy()
 }
 
 /// `$connect`: records the connection, signed in when `?token=` verifies.
 pub async fn connect(ctx: &WsContext, event: &Value) -> Value {
     let Some(id) = connection_id(event) else {
-        return proxy_error(400, "BAD_REQUEST", "Missing connection ID");
+        return missing_connection_id();
     };
     let token = event
         .pointer("/queryStringParameters/token")
@@ -34,18 +38,12 @@ pub async fn connect(ctx: &WsContext, event: &Value) -> Value {
         .filter(|t| !t.is_empty());
     let uid = match (token, &ctx.verifier) {
         (None, _) => None,
-        (Some(_), None) => return proxy_error(500, "INTERNAL_ERROR", "Server configuration error"),
+        (Some(_), None) => {
+            return ApiError::internal_with("Server configuration error").into_proxy();
+        }
         (Some(token), Some(verifier)) => match verifier.verify(token).await {
             Ok(identity) => Some(identity.uid),
-            Err(AuthError::KeysUnavailable(detail)) => {
-                tracing::error!(%detail, "signing keys unavailable on $connect");
-                return proxy_error(
-                    503,
-                    "AUTH_UNAVAILABLE",
-                    "Sign-in cannot be checked right now",
-                );
-            }
-            Err(e) => return proxy_error(401, "UNAUTHORIZED", &e.to_string()),
+            Err(e) => return ApiError::from(e).into_proxy(),
         },
     };
     let connected_at = event
@@ -63,7 +61,7 @@ pub async fn connect(ctx: &WsContext, event: &Value) -> Value {
 /// `$disconnect`: removes the connection's row.
 pub async fn disconnect(ctx: &WsContext, event: &Value) -> Value {
     let Some(id) = connection_id(event) else {
-        return proxy_error(400, "BAD_REQUEST", "Missing connection ID");
+        return missing_connection_id();
     };
     if let Err(e) = ctx.connections.delete_connection(id).await {
         return store_failure(&e, "Failed to disconnect");
@@ -106,7 +104,7 @@ fn parse(body: Option<&str>) -> Request {
 /// `$default`: `{"action":"subscribe"|"unsubscribe","noteId"}`, or anything else echoed back.
 pub async fn default(ctx: &WsContext, event: &Value) -> Value {
     let Some(id) = connection_id(event) else {
-        return proxy_error(400, "BAD_REQUEST", "Missing connection ID");
+        return missing_connection_id();
     };
     let reply = match parse(event.get("body").and_then(Value::as_str)) {
         Request::Subscribe(note, on) => {

@@ -16,8 +16,6 @@ pub mod trigger;
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-
 use crate::auth::Verifier;
 use crate::store::ConnectionStore;
 use fanout::{FanoutOptions, Poster};
@@ -31,23 +29,6 @@ pub struct WsContext {
     /// Sends to connections (the management API).
     pub poster: Arc<dyn Poster>,
     pub fanout: FanoutOptions,
-}
-
-/// An API Gateway proxy response with a JSON body.
-pub fn proxy_response(status: u16, body: &Value) -> Value {
-    json!({
-        "statusCode": status,
-        "headers": {"content-type": "application/json"},
-        "body": body.to_string(),
-    })
-}
-
-/// A proxy response carrying the contract's error body.
-pub fn proxy_error(status: u16, code: &str, message: &str) -> Value {
-    proxy_response(
-        status,
-        &json!({"status": "error", "error": {"code": code, "message": message}}),
-    )
 }
 
 /// Epoch seconds now.

@@ -9,14 +9,13 @@
 //! broadcast handler on a background task.
 
 use async_trait::async_trait;
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
 use serde_json::{Value, json};
 
 use super::WsContext;
 use super::messages::{BroadcastRequest, Target};
+use crate::api::{CommentEvents, Recipients};
+use crate::aws_http::{Signer, invoke_async};
 use crate::domain::CommentView;
-use crate::http::{Audience, CommentEvents};
 
 /// The broadcast request for a stored comment: `comment.created`, then on the same connection
 /// `comments.list` with the note's first page as read after the write.
@@ -28,15 +27,15 @@ use crate::http::{Audience, CommentEvents};
 /// list (this one or its own refetch) that holds the comment exactly once.
 pub fn comment_created(
     comment: &CommentView,
-    audience: &Audience,
+    recipients: &Recipients,
     list: Value,
 ) -> BroadcastRequest {
     BroadcastRequest {
         kind: "comment.created".into(),
         data: json!({"postId": comment.post_id, "comment": comment}),
-        target: match audience {
-            Audience::Everyone => Target::Everyone,
-            Audience::Owner(uid) => Target::Owner(uid.clone()),
+        target: match recipients {
+            Recipients::Everyone => Target::Everyone,
+            Recipients::Owner(uid) => Target::Owner(uid.clone()),
         },
         then: Some(("comments.list".into(), list)),
     }
@@ -44,14 +43,24 @@ pub fn comment_created(
 
 /// Invokes the broadcast function asynchronously.
 pub struct LambdaTrigger {
-    client: aws_sdk_lambda::Client,
+    http: reqwest::Client,
+    signer: Signer,
+    /// The Lambda API endpoint (`https://lambda.{region}.{suffix}` unless overridden).
+    endpoint: String,
     function_name: String,
 }
 
 impl LambdaTrigger {
-    pub fn new(client: aws_sdk_lambda::Client, function_name: impl Into<String>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        signer: Signer,
+        endpoint: impl Into<String>,
+        function_name: impl Into<String>,
+    ) -> Self {
         Self {
-            client,
+            http,
+            signer,
+            endpoint: endpoint.into(),
             function_name: function_name.into(),
         }
     }
@@ -59,22 +68,22 @@ impl LambdaTrigger {
 
 #[async_trait]
 impl CommentEvents for LambdaTrigger {
-    async fn comment_created(&self, comment: &CommentView, audience: Audience, list: Value) {
-        let payload = comment_created(comment, &audience, list)
+    async fn comment_created(&self, comment: &CommentView, recipients: Recipients, list: Value) {
+        let payload = comment_created(comment, &recipients, list)
             .to_payload()
             .to_string();
-        let sent = self
-            .client
-            .invoke()
-            .function_name(&self.function_name)
-            .invocation_type(InvocationType::Event)
-            .payload(Blob::new(payload))
-            .send()
-            .await;
+        let sent = invoke_async(
+            &self.http,
+            &self.signer,
+            &self.endpoint,
+            &self.function_name,
+            payload.into(),
+        )
+        .await;
         if let Err(e) = sent {
             tracing::error!(
                 function = %self.function_name,
-                error = %aws_sdk_lambda::error::DisplayErrorContext(&e),
+                error = %e,
                 "could not queue the comment broadcast"
             );
         }
@@ -94,8 +103,8 @@ impl InProcessTrigger {
 
 #[async_trait]
 impl CommentEvents for InProcessTrigger {
-    async fn comment_created(&self, comment: &CommentView, audience: Audience, list: Value) {
-        let payload = comment_created(comment, &audience, list).to_payload();
+    async fn comment_created(&self, comment: &CommentView, recipients: Recipients, list: Value) {
+        let payload = comment_created(comment, &recipients, list).to_payload();
         let ctx = self.ctx.clone();
         tokio::spawn(async move {
             super::broadcast::handle(&ctx, &payload).await;

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-pub use error::ApiError;
+pub use error::{ApiError, proxy_response};
 
 use crate::auth::{Identity, Verifier, bearer_token};
 use crate::domain::{CommentView, FieldError, PageRequest};
@@ -30,7 +30,7 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Who receives a `comment.created` message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Audience {
+pub enum Recipients {
     /// A public note: every connection.
     Everyone,
     /// A private note: only this user's connections.
@@ -43,7 +43,7 @@ pub trait CommentEvents: Send + Sync {
     /// Called once per stored comment with the note's first page of comments as a list
     /// response would carry it (`{postId, comments, count}`, read after the write); failures are
     /// the sink's to log, never the request's.
-    async fn comment_created(&self, comment: &CommentView, audience: Audience, list: Value);
+    async fn comment_created(&self, comment: &CommentView, recipients: Recipients, list: Value);
 }
 
 /// Everything a request needs, built once per process and shared by every invocation.

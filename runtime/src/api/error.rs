@@ -1,7 +1,10 @@
-//! The API's error type and its JSON body: `{status:"error", error:{code, message, field?}}`.
+//! The API's error contract, for HTTP and WebSocket answers alike: one type with the status,
+//! a stable code, a message for people and the field at fault, and one place that turns it into
+//! the body `{status:"error", error:{code, message, field?}}` — as an HTTP response
+//! ([`ApiError::into_response`]) or as an API Gateway proxy answer ([`ApiError::into_proxy`]).
 
 use http::{HeaderValue, Method, Response, StatusCode, header};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::json_response;
 use crate::auth::AuthError;
@@ -67,20 +70,32 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            "Internal server error",
-        )
+        Self::internal_with("Internal server error")
     }
 
-    /// The JSON error response.
-    pub fn into_response(self) -> Response<String> {
+    /// A 500 saying what failed, in words safe for clients (details go to the logs).
+    pub fn internal_with(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", message)
+    }
+
+    /// Adds the field at fault.
+    pub fn with_field(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
+    }
+
+    /// The contract's error body.
+    pub fn body(&self) -> Value {
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(field) = self.field {
             error["field"] = json!(field);
         }
-        let mut response = json_response(self.status, &json!({"status": "error", "error": error}));
+        json!({"status": "error", "error": error})
+    }
+
+    /// The JSON error response.
+    pub fn into_response(self) -> Response<String> {
+        let mut response = json_response(self.status, &self.body());
         if let Some(allow) = self.allow {
             response
                 .headers_mut()
@@ -88,17 +103,31 @@ impl ApiError {
         }
         response
     }
+
+    /// The API Gateway proxy answer (`{statusCode, headers, body}`) carrying the error body, for
+    /// the WebSocket routes and the broadcast route.
+    pub fn into_proxy(self) -> Value {
+        proxy_response(self.status.as_u16(), &self.body())
+    }
+}
+
+/// An API Gateway proxy answer with a JSON body.
+pub fn proxy_response(status: u16, body: &Value) -> Value {
+    json!({
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": body.to_string(),
+    })
 }
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
-        let mut error = Self::new(
+        Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "VALIDATION_ERROR",
             e.message,
-        );
-        error.field = Some(e.field);
-        error
+        )
+        .with_field(e.field)
     }
 }
 

@@ -1,14 +1,14 @@
 //! Comments: `/notes/{id}/comments` on public notes, `/me/notes/{id}/comments` on the caller's own.
 //!
 //! A comment is stored only if its note passes the gate at the moment of the write (public, or
-//! owned by the caller), then handed to the real-time sink with the audience that may see it.
+//! owned by the caller), then handed to the real-time sink with the recipients that may see it.
 
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::notes::{author_of, owned_note};
-use super::{ApiError, Audience, Ctx, comments_success, note_id};
+use super::{ApiError, Ctx, Recipients, comments_success, note_id};
 use crate::domain::{Comment, PageRequest, now, parse_comment_content};
 use crate::store::CommentGate;
 
@@ -45,16 +45,16 @@ async fn create(ctx: &Ctx<'_>, raw_id: &str, mine: bool) -> Answer {
     let me = ctx.identity().await?;
     let id = note_id(raw_id)?;
     // A comment on a public note is for everyone, on a private one for its owner alone.
-    let (gate, audience) = if mine {
+    let (gate, recipients) = if mine {
         let note = owned_note(ctx, &me, raw_id).await?;
-        let audience = if note.is_public() {
-            Audience::Everyone
+        let recipients = if note.is_public() {
+            Recipients::Everyone
         } else {
-            Audience::Owner(me.uid.clone())
+            Recipients::Owner(me.uid.clone())
         };
-        (CommentGate::Owner(me.uid.clone()), audience)
+        (CommentGate::Owner(me.uid.clone()), recipients)
     } else {
-        (CommentGate::Public, Audience::Everyone)
+        (CommentGate::Public, Recipients::Everyone)
     };
     let content = parse_comment_content(&ctx.json(false)?)?;
     let (username, _) = author_of(ctx, &me).await?;
@@ -74,7 +74,7 @@ async fn create(ctx: &Ctx<'_>, raw_id: &str, mine: bool) -> Answer {
         // The first page as a plain list request would return it: clients that replace their
         // list with it end with exactly one copy of the comment, whatever else they did.
         match list_data(ctx, id, PageRequest::parse(None, None)?).await {
-            Ok(list) => events.comment_created(&view, audience, list).await,
+            Ok(list) => events.comment_created(&view, recipients, list).await,
             Err(e) => tracing::warn!(
                 status = e.status.as_u16(),
                 "comment stored but its list could not be read for real time"

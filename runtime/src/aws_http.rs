@@ -355,4 +355,104 @@ mod tests {
         );
         assert_eq!(percent_encode("a:b/c"), "a%3Ab%2Fc");
     }
+
+    /// A loopback stand-in of the Lambda API: answers `statuses` in turn and keeps each raw
+    /// request it read.
+    async fn lambda_stand_in(statuses: Vec<u16>) -> (String, tokio::task::JoinHandle<Vec<String>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for status in statuses {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                loop {
+                    let n = stream.read(&mut buffer).await.unwrap();
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length: ")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                seen.push(String::from_utf8_lossy(&request).into_owned());
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                stream.write_all(reply.as_bytes()).await.unwrap();
+            }
+            seen
+        });
+        (endpoint, task)
+    }
+
+    fn signer() -> Signer {
+        let credentials =
+            aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test");
+        Signer::new(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+            "ap-northeast-1",
+        )
+    }
+
+    #[tokio::test]
+    async fn an_async_invoke_is_a_signed_event_invocation_retried_after_a_server_error() {
+        let (endpoint, seen) = lambda_stand_in(vec![503, 202]).await;
+        let client = https_client(Duration::from_secs(5)).unwrap();
+        let payload = bytes::Bytes::from_static(b"{\"type\":\"t\",\"data\":1}");
+        invoke_async(
+            &client,
+            &signer(),
+            &endpoint,
+            "noteapp-staging-ws-broadcast",
+            payload,
+        )
+        .await
+        .unwrap();
+        let seen = seen.await.unwrap();
+        assert_eq!(seen.len(), 2, "one retry after the 503");
+        let request = &seen[1];
+        assert!(
+            request.starts_with(
+                "POST /2015-03-31/functions/noteapp-staging-ws-broadcast/invocations HTTP/1.1"
+            ),
+            "{request}"
+        );
+        let lower = request.to_ascii_lowercase();
+        assert!(lower.contains("x-amz-invocation-type: event"), "{request}");
+        assert!(
+            lower.contains("authorization: aws4-hmac-sha256 credential=akidtest/")
+                && lower.contains("/ap-northeast-1/lambda/aws4_request"),
+            "{request}"
+        );
+        assert!(
+            request.ends_with("{\"type\":\"t\",\"data\":1}"),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_invoke_is_not_retried_and_names_the_status() {
+        let (endpoint, seen) = lambda_stand_in(vec![403]).await;
+        let client = https_client(Duration::from_secs(5)).unwrap();
+        let err = invoke_async(&client, &signer(), &endpoint, "f", bytes::Bytes::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, SignedError::Status { status: 403, .. }),
+            "{err}"
+        );
+        assert_eq!(seen.await.unwrap().len(), 1);
+    }
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 /// - 0: success, including a deploy with nothing to change;
 /// - 1: an operation failed (an AWS call, a stack that ended failed or rolled back, a stack in a
 ///   state that must be cleared first, a wait that ran out);
-/// - 2: bad usage or configuration (flags, environment files, `development` deployed, AWS
-///   credentials for another account than the environment's);
+/// - 2: bad usage or configuration (flags, environment files, `development` deployed, no usable
+///   AWS credentials, or credentials for another account than the environment's);
 /// - 3: refused without an explicit confirmation or flag (production without `--yes` and no
 ///   terminal, a declined prompt, a table replacement without `--allow-replacement`);
 /// - 130: interrupted by Ctrl-C (an unexecuted change set is deleted first).
@@ -43,6 +43,9 @@ pub enum Error {
     LocalStack(#[from] noteapp_runtime::local::LocalStackError),
     #[error("{0}")]
     Template(#[from] crate::template::TemplateError),
+    /// The credential chain gave nothing usable; the message says how to sign in.
+    #[error("{0}")]
+    Credentials(String),
     /// An AWS call failed: `failed to create change set for stack X: <the service's reason>`.
     #[error("{action}: {reason}")]
     Aws { action: String, reason: String },
@@ -66,6 +69,7 @@ impl Error {
         matches!(
             self,
             Error::Usage(_)
+                | Error::Credentials(_)
                 | Error::Config(_)
                 | Error::Template(_)
                 | Error::Image(crate::image::ImageError::MissingTarget { .. })

@@ -10,6 +10,7 @@
 
 pub mod change_set;
 pub mod changes;
+pub mod credentials;
 pub mod ecr;
 #[cfg(test)]
 pub mod replay;
@@ -123,8 +124,11 @@ impl Default for Waits {
 pub fn aws_error<E, R>(action: impl Into<String>, err: &SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
+    if let Some(cause) = credentials::credentials_cause(err) {
+        return credentials::explain(cause, &credentials::profile_in_use(), None);
+    }
     Error::Aws {
         action: action.into(),
         reason: reason(err),

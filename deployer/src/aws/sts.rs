@@ -1,7 +1,7 @@
 //! STS: which account the caller's credentials belong to, checked against the environment file
 //! before anything in that account is touched.
 
-use crate::aws::aws_error;
+use crate::aws::{aws_error, credentials};
 use crate::error::Error;
 
 /// Who the credentials in use belong to.
@@ -15,11 +15,21 @@ pub struct Caller {
 /// The identity of the credentials in use (STS GetCallerIdentity).
 pub async fn caller(client: &aws_sdk_sts::Client) -> Result<Caller, Error> {
     let action = "failed to identify the AWS credentials in use";
-    let identity = client
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| aws_error(action, &e))?;
+    let identity = match client.get_caller_identity().send().await {
+        Ok(identity) => identity,
+        Err(e) => {
+            // The first call of every command: where missing credentials show, with the region.
+            if let Some(cause) = credentials::credentials_cause(&e) {
+                let region = client.config().region().map(|r| r.to_string());
+                return Err(credentials::explain(
+                    cause,
+                    &credentials::profile_in_use(),
+                    region.as_deref(),
+                ));
+            }
+            return Err(aws_error(action, &e));
+        }
+    };
     let account = identity.account().ok_or_else(|| Error::Aws {
         action: action.into(),
         reason: "GetCallerIdentity returned no account".into(),

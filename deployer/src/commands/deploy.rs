@@ -17,7 +17,7 @@ use std::future::Future;
 use crate::aws::change_set::{self, Computed, Pending, Prepared};
 use crate::aws::changes::{Diff, blocked_replacements};
 use crate::aws::{Clients, Waits, stack, wait};
-use crate::commands::env::{Loaded, StackArgs};
+use crate::commands::env::StackArgs;
 use crate::error::Error;
 use crate::image::engine::Engine;
 use crate::image::ship::{BuildOptions, protect, ship};
@@ -63,43 +63,36 @@ pub async fn ctrl_c() {
 }
 
 pub async fn run(args: DeployArgs) -> Result<(), Error> {
-    let Loaded { root, config } = args.stack.env.load_deployable()?;
-    let template_body = template::read_template(&root)?;
-    let clients = Clients::load(&config.region).await;
+    let loaded = args.stack.env.load_deployable()?;
+    let template_body = template::read_template(&loaded.root)?;
     let progress = Progress::stderr();
-    let built = match &args.image_uri {
-        Some(_) => None,
-        None => {
-            let shipped = async {
-                progress.status("checking the AWS account");
-                clients
-                    .ensure_account(config.name(), &config.account_id)
-                    .await?;
-                ship(
-                    &root,
-                    &config,
-                    &args.image,
-                    &clients.ecr,
-                    &Engine::default(),
-                    &progress,
-                )
-                .await
-            };
-            match shipped.await {
-                Ok(built) => Some(built),
-                Err(e) => {
-                    progress.clear();
-                    return Err(e);
-                }
+    let built = async {
+        let clients = loaded.connect(&progress).await?;
+        let built = match &args.image_uri {
+            Some(_) => None,
+            None => {
+                let (root, config) = (&loaded.root, &loaded.config);
+                let engine = Engine::default();
+                Some(ship(root, config, &args.image, &clients.ecr, &engine, &progress).await?)
             }
+        };
+        Ok::<_, Error>((clients, built))
+    }
+    .await;
+    let (clients, built) = match built {
+        Ok(done) => done,
+        Err(e) => {
+            progress.clear();
+            return Err(e);
         }
     };
+    let config = &loaded.config;
     let image_uri = built
         .as_ref()
         .map(|image| image.uri.clone())
         .or_else(|| args.image_uri.clone())
         .unwrap_or_default();
-    let plan = template::plan(&config, &template_body, &image_uri)?;
+    let plan = template::plan(config, &template_body, &image_uri)?;
     if let Some(image) = &built {
         let (stack, env) = (&plan.stack_name, plan.environment.as_str());
         let repository = &args.image.repository;

@@ -30,8 +30,8 @@ pub struct DiffArgs {
 pub async fn run(args: DiffArgs) -> Result<(), Error> {
     let Loaded { root, config } = args.stack.env.load_deployable()?;
     let plan = template::load_plan(&root, &config, &args.image_uri)?;
-    let clients = Clients::load(&plan.region).await;
     let progress = Progress::stderr();
+    let clients = Clients::load(&plan.region).await;
     let pending = Pending::default();
     let report = tokio::select! {
         report = diff(&clients, &plan, args.stack.waits(), &progress, &pending) => report,

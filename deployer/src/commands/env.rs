@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::aws::Waits;
+use crate::aws::{Clients, Waits};
 use crate::config::{self, EnvironmentConfig};
 use crate::error::Error;
+use crate::progress::Progress;
 
 /// `ENV [--root DIR]`.
 #[derive(Debug, Clone, clap::Args)]
@@ -25,6 +26,25 @@ pub struct EnvArgs {
 pub struct Loaded {
     pub root: PathBuf,
     pub config: EnvironmentConfig,
+}
+
+impl Loaded {
+    /// The command's AWS clients (the environment's region, the standard credential chain),
+    /// with the caller's account checked against the environment file before anything else:
+    /// one STS call per command, whose answer the later checks reuse.
+    pub async fn connect(&self, progress: &Progress) -> Result<Clients, Error> {
+        let clients = Clients::load(&self.config.region).await;
+        progress.status("checking the AWS account");
+        clients
+            .ensure_account(self.config.name(), &self.config.account_id)
+            .await?;
+        let caller = clients.caller().await?;
+        progress.line(format!(
+            "signed in to AWS account {} as {}",
+            caller.account, caller.arn
+        ));
+        Ok(clients)
+    }
 }
 
 impl EnvArgs {

@@ -8,7 +8,6 @@
 
 use serde::Serialize;
 
-use crate::aws::Clients;
 use crate::commands::env::{EnvArgs, Loaded};
 use crate::error::Error;
 use crate::image::ImageOutcome;
@@ -40,21 +39,17 @@ impl std::fmt::Display for ImageResult {
 }
 
 pub async fn run(args: ImageArgs) -> Result<(), Error> {
-    let Loaded { root, config } = args.env.load_deployable()?;
-    let clients = Clients::load(&config.region).await;
+    let loaded = args.env.load_deployable()?;
     let progress = Progress::stderr();
-    let engine = Engine::default();
     let shipped = async {
-        progress.status("checking the AWS account");
-        clients
-            .ensure_account(config.name(), &config.account_id)
-            .await?;
+        let clients = loaded.connect(&progress).await?;
+        let Loaded { root, config } = &loaded;
         ship(
-            &root,
-            &config,
+            root,
+            config,
             &args.image,
             &clients.ecr,
-            &engine,
+            &Engine::default(),
             &progress,
         )
         .await

@@ -4,10 +4,11 @@
 
 use aws_sdk_cloudformation::Client;
 
-use crate::aws::{Clients, stack};
-use crate::commands::env::{Loaded, StackArgs};
+use crate::aws::stack;
+use crate::commands::env::StackArgs;
 use crate::error::Error;
 use crate::output::{self, OutputsReport};
+use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 pub struct OutputsArgs {
@@ -19,8 +20,11 @@ pub struct OutputsArgs {
 }
 
 pub async fn run(args: OutputsArgs) -> Result<(), Error> {
-    let Loaded { config, .. } = args.stack.env.load_deployable()?;
-    let clients = Clients::load(&config.region).await;
+    let loaded = args.stack.env.load_deployable()?;
+    let progress = Progress::stderr();
+    let clients = loaded.connect(&progress).await;
+    progress.clear();
+    let (clients, config) = (clients?, &loaded.config);
     let report = outputs(&clients.cloudformation, config.name(), &config.stack_name).await?;
     output::emit(&report, args.json)
 }

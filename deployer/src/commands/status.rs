@@ -5,10 +5,11 @@
 
 use aws_sdk_cloudformation::Client;
 
-use crate::aws::{Clients, stack};
-use crate::commands::env::{Loaded, StackArgs};
+use crate::aws::stack;
+use crate::commands::env::StackArgs;
 use crate::error::Error;
 use crate::output::{self, StatusReport};
+use crate::progress::Progress;
 
 /// Events read back at most (one page) when looking for the last operation's failures.
 const EVENT_PAGES: usize = 1;
@@ -23,8 +24,11 @@ pub struct StatusArgs {
 }
 
 pub async fn run(args: StatusArgs) -> Result<(), Error> {
-    let Loaded { config, .. } = args.stack.env.load_deployable()?;
-    let clients = Clients::load(&config.region).await;
+    let loaded = args.stack.env.load_deployable()?;
+    let progress = Progress::stderr();
+    let clients = loaded.connect(&progress).await;
+    progress.clear();
+    let (clients, config) = (clients?, &loaded.config);
     let report = status(&clients.cloudformation, config.name(), &config.stack_name).await?;
     output::emit(&report, args.json)
 }

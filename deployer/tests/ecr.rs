@@ -5,14 +5,35 @@
 mod common;
 
 use aws_sdk_ecr::types::ImageIdentifier;
-use common::ecr_client;
+use common::{REGION, ecr_client};
 use noteapp::aws::ecr::{self, LIFECYCLE_POLICY, RegistryLogin};
 use noteapp::config::Architecture;
 use noteapp::image::engine::Engine;
+use noteapp::image::ship::adopt;
 use noteapp::image::{Destination, Source, ensure_image, is_digest};
 use noteapp::progress::Progress;
 use noteapp_test_support::docker::{RemoveImages, peers};
 use noteapp_test_support::{unique, workspace};
+
+fn puller(stack: &str) -> ecr::LambdaPuller {
+    ecr::LambdaPuller {
+        stack: stack.into(),
+        region: REGION.into(),
+        account: "123456789012".into(),
+    }
+}
+
+/// The statements of `repository`'s policy.
+async fn repository_policy(ecr: &aws_sdk_ecr::Client, repository: &str) -> Vec<serde_json::Value> {
+    let policy = ecr
+        .get_repository_policy()
+        .repository_name(repository)
+        .send()
+        .await
+        .unwrap();
+    let policy: serde_json::Value = serde_json::from_str(policy.policy_text().unwrap()).unwrap();
+    policy["Statement"].as_array().unwrap().clone()
+}
 
 #[tokio::test]
 async fn the_ecr_repository_is_created_once_with_scanning_and_its_lifecycle_policy() {
@@ -20,14 +41,64 @@ async fn the_ecr_repository_is_created_once_with_scanning_and_its_lifecycle_poli
         return;
     };
     let ecr = ecr_client(&peers.moto);
-    let first = ecr::ensure_repository(&ecr, "noteapp").await.unwrap();
-    assert!(first.created && first.policy_changed, "{first:?}");
+    let staging = puller("noteapp-staging");
+    let first = ecr::ensure_repository(&ecr, "noteapp", Some(&staging))
+        .await
+        .unwrap();
+    assert!(
+        first.created && first.policy_changed && first.pull_policy_changed,
+        "{first:?}"
+    );
     assert_eq!(
         first.uri,
         "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp"
     );
-    let second = ecr::ensure_repository(&ecr, "noteapp").await.unwrap();
+    let second = ecr::ensure_repository(&ecr, "noteapp", Some(&staging))
+        .await
+        .unwrap();
     assert!(!second.changed(), "a second run changed {second:?}");
+    let statements = repository_policy(&ecr, "noteapp").await;
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    assert_eq!(
+        statements[0]["Principal"]["Service"],
+        "lambda.amazonaws.com"
+    );
+    assert_eq!(
+        statements[0]["Condition"]["StringLike"]["aws:sourceArn"],
+        "arn:aws:lambda:ap-northeast-1:123456789012:function:noteapp-staging-*"
+    );
+    let actions = statements[0]["Action"].to_string();
+    assert!(
+        actions.contains("ecr:BatchGetImage") && actions.contains("ecr:GetDownloadUrlForLayer")
+    );
+
+    // Another stack in the account, and a statement somebody added by hand: all kept.
+    ecr.set_repository_policy()
+        .repository_name("noteapp")
+        .policy_text(serde_json::json!({"Version": "2012-10-17", "Statement": [
+            statements[0].clone(),
+            {"Sid": "CiPull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "ecr:BatchGetImage"},
+        ]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let production = ecr::ensure_repository(&ecr, "noteapp", Some(&puller("noteapp-production")))
+        .await
+        .unwrap();
+    assert!(production.pull_policy_changed && !production.created);
+    let sids: Vec<String> = repository_policy(&ecr, "noteapp")
+        .await
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        sids,
+        [
+            "NoteappLambdaPullNoteappStaging",
+            "CiPull",
+            "NoteappLambdaPullNoteappProduction"
+        ]
+    );
 
     let described = ecr
         .describe_repositories()
@@ -61,10 +132,10 @@ async fn the_ecr_repository_is_created_once_with_scanning_and_its_lifecycle_poli
         .send()
         .await
         .unwrap();
-    let fixed = ecr::ensure_repository(&ecr, "by-hand").await.unwrap();
+    let fixed = ecr::ensure_repository(&ecr, "by-hand", None).await.unwrap();
     assert!(!fixed.created && fixed.scanning_changed && fixed.policy_changed);
     assert!(
-        !ecr::ensure_repository(&ecr, "by-hand")
+        !ecr::ensure_repository(&ecr, "by-hand", None)
             .await
             .unwrap()
             .changed()
@@ -77,31 +148,10 @@ async fn deployed_tags_follow_what_the_stack_runs_and_ran_before() {
         return;
     };
     let ecr = ecr_client(&peers.moto);
-    ecr::ensure_repository(&ecr, "noteapp").await.unwrap();
+    ecr::ensure_repository(&ecr, "noteapp", None).await.unwrap();
     let mut digests = Vec::new();
     for n in 0..3 {
-        // moto derives a digest from the layers: each image gets its own layer.
-        let manifest = format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":1,"digest":"sha256:{n:064x}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{n},"digest":"sha256:{:064x}"}}]}}"#,
-            n + 100
-        );
-        let put = ecr
-            .put_image()
-            .repository_name("noteapp")
-            .image_manifest(manifest)
-            .image_tag(format!("build-{n}"))
-            .send()
-            .await
-            .unwrap();
-        digests.push(
-            put.image()
-                .unwrap()
-                .image_id()
-                .unwrap()
-                .image_digest()
-                .unwrap()
-                .to_owned(),
-        );
+        digests.push(common::put_test_image(&ecr, "noteapp", n, &format!("build-{n}")).await);
     }
     let tags_of = |digest: String| {
         let ecr = ecr.clone();
@@ -164,6 +214,7 @@ async fn an_unchanged_image_is_reused_without_building_or_pushing() {
         ecr: &ecr,
         repository: &repository,
         registry_override: Some(&peers.registry),
+        puller: None,
     };
     let (progress, lines) = Progress::captured();
 
@@ -219,5 +270,98 @@ async fn an_unchanged_image_is_reused_without_building_or_pushing() {
     assert!(
         labels.contains_key("org.opencontainers.image.revision"),
         "{labels:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_image_uri_deploy_lets_the_stack_pull_protects_the_image_and_refuses_a_foreign_one() {
+    let Some(moto) = noteapp_test_support::moto::MotoServer::start_or_skip("--image-uri adoption")
+    else {
+        return;
+    };
+    let ecr = ecr_client(&moto);
+    let cfn = common::cloudformation_client(&moto);
+    let config = common::staging();
+    ecr.create_repository()
+        .repository_name("ci-built")
+        .send()
+        .await
+        .unwrap();
+    let digest = common::put_test_image(&ecr, "ci-built", 7, "ci-123").await;
+    let uri = format!("123456789012.dkr.ecr.{REGION}.amazonaws.com/ci-built@{digest}");
+    let (progress, _) = Progress::captured();
+    adopt(&ecr, &cfn, &config, &uri, &progress).await.unwrap();
+    let statements = repository_policy(&ecr, "ci-built").await;
+    assert_eq!(statements[0]["Sid"], "NoteappLambdaPullNoteappStaging");
+    let found = ecr
+        .describe_images()
+        .repository_name("ci-built")
+        .image_ids(ImageIdentifier::builder().image_digest(&digest).build())
+        .send()
+        .await
+        .unwrap();
+    let mut tags = found.image_details()[0].image_tags().to_vec();
+    tags.sort();
+    assert_eq!(
+        tags,
+        ["ci-123", "deployed-staging-current"],
+        "the lifecycle policy's protected tag"
+    );
+
+    let foreign = format!("999999999999.dkr.ecr.{REGION}.amazonaws.com/ci-built@{digest}");
+    let unpinned = format!("123456789012.dkr.ecr.{REGION}.amazonaws.com/ci-built:ci-123");
+    let elsewhere = format!("ghcr.io/someone/noteapp@{digest}");
+    for uri in [foreign, unpinned, elsewhere] {
+        let err = adopt(&ecr, &cfn, &config, &uri, &progress)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), noteapp::EXIT_USAGE, "{err}");
+        assert!(
+            err.to_string()
+                .contains("Lambda runs an image function only from"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_base_images_digest_decides_the_content_tag_and_scratch_stays_constant() {
+    let Some(_registry) =
+        noteapp_test_support::docker::engine_and_registry("the base image digest")
+    else {
+        return;
+    };
+    let engine = Engine::default();
+    let (progress, _) = Progress::captured();
+    assert_eq!(
+        engine.base_digest("scratch", &progress).await.unwrap(),
+        "scratch"
+    );
+    let base = format!("{}:1", unique("noteapp-test-base"));
+    let _cleanup = RemoveImages(base.split(':').next().unwrap().to_owned());
+    let build = |content: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            "FROM scratch\nCOPY file /file\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("file"), content).unwrap();
+        let status = std::process::Command::new("docker")
+            .args(["build", "-q", "-t", &base])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    build("one");
+    let first = engine.base_digest(&base, &progress).await.unwrap();
+    assert!(first.starts_with("sha256:"), "{first}");
+    build("two");
+    let second = engine.base_digest(&base, &progress).await.unwrap();
+    assert_ne!(
+        first, second,
+        "an update of the base under the same name is another input"
     );
 }

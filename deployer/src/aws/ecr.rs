@@ -30,6 +30,8 @@ use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMu
 use base64::Engine as _;
 use serde::Serialize;
 
+use noteapp_runtime::aws_http::Partition;
+
 use crate::aws::aws_error;
 use crate::error::Error;
 
@@ -47,13 +49,215 @@ pub struct RepositorySetup {
     pub uri: String,
     pub created: bool,
     pub scanning_changed: bool,
+    /// The lifecycle policy was set or replaced.
     pub policy_changed: bool,
+    /// The repository policy gained (or had corrected) this stack's pull statement.
+    pub pull_policy_changed: bool,
 }
 
 impl RepositorySetup {
     pub fn changed(&self) -> bool {
-        self.created || self.scanning_changed || self.policy_changed
+        self.created || self.scanning_changed || self.policy_changed || self.pull_policy_changed
     }
+}
+
+/// Whose functions may pull from a repository: one stack's, in one account and region.
+///
+/// Lambda pulls an image function's image with its own service principal; it adds a repository
+/// policy statement by itself only when the deploying principal may read and set repository
+/// policies, which a least-privilege deploy role may not. So noteapp sets the statement, scoped
+/// by `aws:sourceArn` to this stack's functions (`<stack>-*`), one statement per stack (its
+/// `Sid` names the stack), next to whatever else the policy holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaPuller {
+    pub stack: String,
+    pub region: String,
+    pub account: String,
+}
+
+impl LambdaPuller {
+    /// The statement's id: `NoteappLambdaPull` and the stack name's letters and digits.
+    pub fn sid(&self) -> String {
+        let name: String = self
+            .stack
+            .split('-')
+            .map(|part| {
+                let mut chars = part.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        format!("NoteappLambdaPull{name}")
+    }
+
+    /// The ARNs of the stack's functions, as `aws:sourceArn` sees them.
+    pub fn function_arns(&self) -> String {
+        let partition = Partition::of(&self.region).name;
+        format!(
+            "arn:{partition}:lambda:{}:{}:function:{}-*",
+            self.region, self.account, self.stack
+        )
+    }
+
+    /// The repository policy statement that lets the stack's functions pull.
+    pub fn statement(&self) -> serde_json::Value {
+        serde_json::json!({
+            "Sid": self.sid(),
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            "Condition": {"StringLike": {"aws:sourceArn": self.function_arns()}},
+        })
+    }
+}
+
+/// `current` (a repository policy, if any) with `puller`'s statement added or replaced by `Sid`;
+/// `None` when it already holds exactly that statement.
+pub fn merged_pull_policy(current: Option<&str>, puller: &LambdaPuller) -> Option<String> {
+    let statement = puller.statement();
+    let mut policy: serde_json::Value = current
+        .and_then(|text| serde_json::from_str(text).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({"Version": "2012-10-17", "Statement": []}));
+    if !policy["Statement"].is_array() {
+        // A lone statement object is valid IAM JSON: keep it in a list.
+        let lone = policy["Statement"].take();
+        policy["Statement"] = serde_json::json!(if lone.is_null() { vec![] } else { vec![lone] });
+    }
+    let statements = policy["Statement"]
+        .as_array_mut()
+        .expect("made a list above");
+    let sid = serde_json::Value::String(puller.sid());
+    match statements.iter_mut().find(|s| s.get("Sid") == Some(&sid)) {
+        Some(existing) if *existing == statement => return None,
+        Some(existing) => *existing = statement,
+        None => statements.push(statement),
+    }
+    Some(policy.to_string())
+}
+
+/// Adds `puller`'s statement to the repository policy of `name` unless it is there already;
+/// returns whether the policy changed.
+pub async fn ensure_pull_policy(
+    client: &Client,
+    name: &str,
+    puller: &LambdaPuller,
+) -> Result<bool, Error> {
+    let current = match client
+        .get_repository_policy()
+        .repository_name(name)
+        .send()
+        .await
+    {
+        Ok(answer) => answer.policy_text().map(str::to_owned),
+        Err(e) if e.code() == Some("RepositoryPolicyNotFoundException") => None,
+        Err(e) => {
+            return Err(aws_error(
+                format!("failed to read the repository policy of {name}"),
+                &e,
+            ));
+        }
+    };
+    let Some(merged) = merged_pull_policy(current.as_deref(), puller) else {
+        return Ok(false);
+    };
+    client
+        .set_repository_policy()
+        .repository_name(name)
+        .policy_text(merged)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                format!("failed to set the repository policy of {name} (Lambda pulls with it)"),
+                &e,
+            )
+        })?;
+    Ok(true)
+}
+
+/// An image in ECR, pinned by digest: `ACCOUNT.dkr.ecr.REGION.SUFFIX/REPOSITORY@sha256:…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcrImage {
+    pub account: String,
+    pub region: String,
+    pub repository: String,
+    pub digest: String,
+}
+
+impl EcrImage {
+    /// Parses an image URI, or says why Lambda could not run it.
+    pub fn parse(uri: &str) -> Result<Self, String> {
+        let (name, digest) = uri.split_once('@').ok_or_else(|| {
+            "has no digest: a tag can move, so the stack would not know what it runs; pin it \
+             as REPOSITORY@sha256:… (`noteapp image ENV` prints one)"
+                .to_owned()
+        })?;
+        let (host, repository) = name
+            .split_once('/')
+            .ok_or_else(|| "names no registry".to_owned())?;
+        let mut parts = host.splitn(5, '.');
+        let (account, dkr, ecr, region, suffix) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        let is_ecr = account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && dkr == "dkr"
+            && ecr == "ecr"
+            && !region.is_empty()
+            && suffix == Partition::of(region).dns_suffix;
+        if !is_ecr {
+            return Err(format!(
+                "is not in Amazon ECR ({host} is not ACCOUNT.dkr.ecr.REGION.amazonaws.com)"
+            ));
+        }
+        if !crate::image::is_digest(digest) {
+            return Err("has a malformed digest (sha256: and 64 lowercase hex digits)".into());
+        }
+        Ok(Self {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            repository: repository.to_owned(),
+            digest: digest.to_owned(),
+        })
+    }
+
+    /// `REGISTRY/REPOSITORY`, the URI without the digest.
+    pub fn name(&self) -> String {
+        format!(
+            "{}.dkr.ecr.{}.{}/{}",
+            self.account,
+            self.region,
+            Partition::of(&self.region).dns_suffix,
+            self.repository
+        )
+    }
+}
+
+/// The image `--image-uri` names, checked to be one this environment's functions can run: in
+/// ECR, in the environment's own account and region, pinned by digest.
+pub fn deployable_image(uri: &str, account: &str, region: &str) -> Result<EcrImage, Error> {
+    let refuse = |why: String| {
+        Error::Usage(format!(
+            "--image-uri {uri} {why}; Lambda runs an image function only from an ECR repository \
+             in the function's own account and region ({account}, {region}): push it there \
+             (`noteapp image ENV` builds and pushes one and prints its pinned URI)"
+        ))
+    };
+    let image = EcrImage::parse(uri).map_err(refuse)?;
+    if image.account != account || image.region != region {
+        return Err(refuse(format!(
+            "is in account {}, region {}",
+            image.account, image.region
+        )));
+    }
+    Ok(image)
 }
 
 /// Registry credentials from an ECR authorization token.
@@ -75,9 +279,13 @@ impl std::fmt::Debug for RegistryLogin {
     }
 }
 
-/// Creates `name` if missing; turns on scan-on-push and sets [`LIFECYCLE_POLICY`] where they
-/// differ. Idempotent.
-pub async fn ensure_repository(client: &Client, name: &str) -> Result<RepositorySetup, Error> {
+/// Creates `name` if missing; turns on scan-on-push, sets [`LIFECYCLE_POLICY`] and `puller`'s
+/// statement in the repository policy where they differ. Idempotent.
+pub async fn ensure_repository(
+    client: &Client,
+    name: &str,
+    puller: Option<&LambdaPuller>,
+) -> Result<RepositorySetup, Error> {
     let found = match client
         .describe_repositories()
         .repository_names(name)
@@ -154,12 +362,17 @@ pub async fn ensure_repository(client: &Client, name: &str) -> Result<Repository
             .await
             .map_err(|e| aws_error(format!("failed to set the lifecycle policy of {name}"), &e))?;
     }
+    let pull_policy_changed = match puller {
+        Some(puller) => ensure_pull_policy(client, name, puller).await?,
+        None => false,
+    };
     Ok(RepositorySetup {
         name: name.to_owned(),
         uri: repository.repository_uri().unwrap_or_default().to_owned(),
         created,
         scanning_changed: !scanning,
         policy_changed,
+        pull_policy_changed,
     })
 }
 
@@ -314,6 +527,88 @@ mod tests {
         );
         assert!(!format!("{login:?}").contains("auth-token"));
         assert!(decode_login("not base64!", "https://x").is_none());
+    }
+
+    fn puller(stack: &str) -> LambdaPuller {
+        LambdaPuller {
+            stack: stack.into(),
+            region: "ap-northeast-1".into(),
+            account: "123456789012".into(),
+        }
+    }
+
+    #[test]
+    fn the_pull_statement_is_merged_by_its_sid_and_keeps_everything_else() {
+        let staging = puller("noteapp-staging");
+        assert_eq!(staging.sid(), "NoteappLambdaPullNoteappStaging");
+        assert_eq!(
+            staging.function_arns(),
+            "arn:aws:lambda:ap-northeast-1:123456789012:function:noteapp-staging-*"
+        );
+        let first = merged_pull_policy(None, &staging).unwrap();
+        assert!(
+            merged_pull_policy(Some(&first), &staging).is_none(),
+            "idempotent"
+        );
+        let other = r#"{"Version":"2012-10-17","Statement":[{"Sid":"CiPush","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"ecr:*"}]}"#;
+        let merged: serde_json::Value =
+            serde_json::from_str(&merged_pull_policy(Some(other), &staging).unwrap()).unwrap();
+        let sids: Vec<&str> = merged["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap())
+            .collect();
+        assert_eq!(sids, ["CiPush", "NoteappLambdaPullNoteappStaging"]);
+        let both = merged_pull_policy(Some(&merged.to_string()), &puller("noteapp-production"));
+        let both: serde_json::Value = serde_json::from_str(&both.unwrap()).unwrap();
+        assert_eq!(both["Statement"].as_array().unwrap().len(), 3);
+        let china = LambdaPuller {
+            region: "cn-north-1".into(),
+            ..staging
+        };
+        assert!(
+            china
+                .function_arns()
+                .starts_with("arn:aws-cn:lambda:cn-north-1:")
+        );
+    }
+
+    #[test]
+    fn only_images_in_this_accounts_ecr_pinned_by_digest_are_deployable() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let ok = format!("123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp@{digest}");
+        let image = deployable_image(&ok, "123456789012", "ap-northeast-1").unwrap();
+        assert_eq!(image.repository, "noteapp");
+        assert_eq!(image.name() + "@" + &image.digest, ok);
+        for (uri, why) in [
+            (
+                format!("123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp:latest"),
+                "has no digest",
+            ),
+            (
+                format!("999999999999.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp@{digest}"),
+                "is in account 999999999999",
+            ),
+            (
+                format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/noteapp@{digest}"),
+                "region eu-west-1",
+            ),
+            (
+                format!("ghcr.io/someone/noteapp@{digest}"),
+                "is not in Amazon ECR",
+            ),
+        ] {
+            let err = deployable_image(&uri, "123456789012", "ap-northeast-1").unwrap_err();
+            assert_eq!(err.exit_code(), crate::EXIT_USAGE);
+            let text = err.to_string();
+            assert!(
+                text.contains(why) && text.contains("Lambda runs an image function only from"),
+                "{text}"
+            );
+        }
+        let cn = format!("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/noteapp@{digest}");
+        assert!(deployable_image(&cn, "123456789012", "cn-north-1").is_ok());
     }
 
     #[test]

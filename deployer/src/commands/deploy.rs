@@ -20,7 +20,7 @@ use crate::aws::{Clients, Waits, stack, wait};
 use crate::commands::env::StackArgs;
 use crate::error::Error;
 use crate::image::engine::Engine;
-use crate::image::ship::{BuildOptions, protect, ship};
+use crate::image::ship::{BuildOptions, DeployedImage, adopt, protect, ship};
 use crate::output::{self, DeployReport, DeployResult};
 use crate::plan::Plan;
 use crate::progress::{Progress, Prompt};
@@ -93,11 +93,26 @@ pub async fn run(args: DeployArgs) -> Result<(), Error> {
         .or_else(|| args.image_uri.clone())
         .unwrap_or_default();
     let plan = template::plan(config, &template_body, &image_uri)?;
-    if let Some(image) = &built {
+    let protected = async {
         let (stack, env) = (&plan.stack_name, plan.environment.as_str());
-        let repository = &args.image.repository;
         let (ecr, cfn) = (&clients.ecr, &clients.cloudformation);
-        protect(ecr, cfn, stack, env, repository, image, &progress).await?;
+        match &built {
+            Some(image) if image.in_ecr => {
+                let deployed = DeployedImage {
+                    repository: &args.image.repository,
+                    name: &image.name,
+                    digest: &image.digest,
+                };
+                protect(ecr, cfn, stack, env, deployed, &progress).await
+            }
+            // Pushed to another registry (`--registry-endpoint`): no lifecycle policy there.
+            Some(_) => Ok(()),
+            None => adopt(ecr, cfn, config, &image_uri, &progress).await,
+        }
+    };
+    if let Err(e) = protected.await {
+        progress.clear();
+        return Err(e);
     }
     let options = DeployOptions {
         yes: args.yes,

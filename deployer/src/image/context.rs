@@ -3,7 +3,7 @@
 //! repository), the build arguments, the labels, and the content tag.
 //!
 //! The content tag is `build-` and the first 32 hex digits of a sha256 over the binary, the
-//! Dockerfile, the base image and the platform. It decides "nothing changed": a rebuild of the
+//! Dockerfile, the base image's name and digest, and the platform. It decides "nothing changed": a rebuild of the
 //! same inputs gives another image id (the config carries timestamps), so the rebuilt image
 //! cannot tell; the inputs can. The revision label is not hashed: an image whose bytes did not
 //! change is reused under the commit that first built them.
@@ -23,6 +23,9 @@ pub struct BuildInputs {
     pub binary: Vec<u8>,
     /// The `BASE` build argument (`scratch`, or an image the engine has or can pull).
     pub base: String,
+    /// What `base` is now: its digest (registry or engine image id), or `scratch`. Hashed into
+    /// the content tag, so an update of the base under the same name rebuilds.
+    pub base_digest: String,
     /// `linux/amd64` or `linux/arm64`.
     pub platform: String,
     /// The git commit of the workspace, for the revision label.
@@ -33,7 +36,13 @@ pub struct BuildInputs {
 
 impl BuildInputs {
     /// Reads `Dockerfile.lambda` under `root` and the binary at `binary`.
-    pub fn read(root: &Path, binary: &Path, base: &str, platform: &str) -> std::io::Result<Self> {
+    pub fn read(
+        root: &Path,
+        binary: &Path,
+        base: &str,
+        base_digest: &str,
+        platform: &str,
+    ) -> std::io::Result<Self> {
         let read = |path: &Path| {
             std::fs::read(path).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
@@ -43,6 +52,7 @@ impl BuildInputs {
             dockerfile: read(&root.join(DOCKERFILE))?,
             binary: read(binary)?,
             base: base.to_owned(),
+            base_digest: base_digest.to_owned(),
             platform: platform.to_owned(),
             revision: revision(root),
             source: git(root, &["remote", "get-url", "origin"]).unwrap_or_default(),
@@ -56,6 +66,7 @@ impl BuildInputs {
             &self.binary[..],
             &self.dockerfile[..],
             self.base.as_bytes(),
+            self.base_digest.as_bytes(),
             self.platform.as_bytes(),
         ] {
             hash.update((part.len() as u64).to_le_bytes());
@@ -133,6 +144,7 @@ mod tests {
             dockerfile: b"FROM scratch\n".to_vec(),
             binary: vec![0x7f, b'E', b'L', b'F', 1, 2, 3],
             base: "scratch".into(),
+            base_digest: "scratch".into(),
             platform: "linux/amd64".into(),
             revision: "abc".into(),
             source: String::new(),
@@ -163,6 +175,10 @@ mod tests {
             },
             BuildInputs {
                 base: "al2023".into(),
+                ..inputs()
+            },
+            BuildInputs {
+                base_digest: format!("sha256:{}", "1".repeat(64)),
                 ..inputs()
             },
             BuildInputs {

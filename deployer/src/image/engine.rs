@@ -51,13 +51,11 @@ impl Engine {
     }
 
     /// How many builds this engine started.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn builds(&self) -> usize {
         self.builds.load(Ordering::SeqCst)
     }
 
     /// How many pushes this engine started.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn pushes(&self) -> usize {
         self.pushes.load(Ordering::SeqCst)
     }
@@ -241,8 +239,52 @@ impl Engine {
         }
     }
 
+    /// What `base` is now, for the content tag: `scratch` for `scratch`; else the digest its
+    /// registry gives for it (pulling it first when the engine's copy is another one, so the
+    /// build uses what the tag names now); else, for an image the engine has and no registry
+    /// answers for (one built here, or offline), the engine's image id.
+    pub async fn base_digest(&self, base: &str, progress: &Progress) -> Result<String, ImageError> {
+        if base == "scratch" {
+            return Ok("scratch".to_owned());
+        }
+        let docker = self.docker().await?;
+        let local = docker.inspect_image(base).await.ok();
+        let local_digests = local
+            .as_ref()
+            .and_then(|image| image.repo_digests.clone())
+            .unwrap_or_default();
+        progress.status(format!("looking up the base image {base}"));
+        match docker.inspect_registry_image(base, None).await {
+            Ok(found) => {
+                if let Some(digest) = found.descriptor.digest {
+                    if !local_digests.iter().any(|d| d.ends_with(&digest)) {
+                        self.pull(base, None, progress).await?;
+                    }
+                    return Ok(digest);
+                }
+            }
+            Err(e) => tracing::debug!(base, error = %e, "the base image's registry gave no digest"),
+        }
+        match local.and_then(|image| image.id) {
+            Some(id) => Ok(id),
+            None => {
+                self.pull(base, None, progress).await?;
+                let id = docker
+                    .inspect_image(base)
+                    .await
+                    .ok()
+                    .and_then(|image| image.id)
+                    .ok_or_else(|| {
+                        ImageError::Engine(format!(
+                            "the Docker engine cannot find the base image {base}"
+                        ))
+                    })?;
+                Ok(id)
+            }
+        }
+    }
+
     /// Pulls `reference` (NAME@sha256:… or NAME:TAG) with `login`.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub async fn pull(
         &self,
         reference: &str,

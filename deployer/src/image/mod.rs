@@ -67,6 +67,8 @@ pub struct Destination<'a> {
     pub repository: &'a str,
     /// A registry `host[:port]` to push to instead of the one ECR names.
     pub registry_override: Option<&'a str>,
+    /// The stack whose functions must be able to pull (a statement in the repository policy).
+    pub puller: Option<&'a ecr::LambdaPuller>,
 }
 
 /// What to build.
@@ -123,14 +125,16 @@ pub async fn ensure_image(
         progress,
     )
     .await?;
-    let inputs =
-        BuildInputs::read(source.root, &path, source.base, platform).map_err(ImageError::from)?;
+    let base_digest = engine.base_digest(source.base, progress).await?;
+    let inputs = BuildInputs::read(source.root, &path, source.base, &base_digest, platform)
+        .map_err(ImageError::from)?;
     let tag = inputs.content_tag();
     progress.status(format!("ECR repository {}", destination.repository));
-    let repository = ecr::ensure_repository(destination.ecr, destination.repository).await?;
+    let repository =
+        ecr::ensure_repository(destination.ecr, destination.repository, destination.puller).await?;
     if repository.changed() {
         progress.line(format!(
-            "ECR repository {}: {} (scan on push, lifecycle policy)",
+            "ECR repository {}: {} (scan on push, lifecycle policy, Lambda pull policy)",
             repository.name,
             if repository.created {
                 "created"
@@ -214,7 +218,8 @@ pub async fn build_local(
     };
     let (_, platform) = binary::target(architecture);
     let path = binary::build_bootstrap(root, "development", architecture, progress).await?;
-    let inputs = BuildInputs::read(root, &path, base, platform)?;
+    let base_digest = engine.base_digest(base, progress).await?;
+    let inputs = BuildInputs::read(root, &path, base, &base_digest, platform)?;
     let image = format!("{LOCAL_REPOSITORY}:{}", inputs.content_tag());
     if engine.docker().await?.inspect_image(&image).await.is_ok() {
         progress.line(format!("image {image} is up to date"));

@@ -48,6 +48,7 @@ pub async fn ship(
         architecture: config.architecture,
         base: &options.base,
     };
+    let puller = puller(config);
     let destination = Destination {
         ecr,
         repository: &options.repository,
@@ -55,25 +56,41 @@ pub async fn ship(
             .registry_endpoint
             .as_deref()
             .filter(|e| !e.trim().is_empty()),
+        puller: Some(&puller),
     };
     ensure_image(&source, &destination, engine, progress).await
 }
 
+/// The stack of `config` as the puller of its images.
+pub fn puller(config: &EnvironmentConfig) -> ecr::LambdaPuller {
+    ecr::LambdaPuller {
+        stack: config.stack_name.clone(),
+        region: config.region.clone(),
+        account: config.account_id.clone(),
+    }
+}
+
+/// An image in this account's ECR that a stack is about to run.
+#[derive(Debug, Clone, Copy)]
+pub struct DeployedImage<'a> {
+    /// The repository's name (`noteapp`).
+    pub repository: &'a str,
+    /// `REGISTRY/REPOSITORY`, as the stack's `ImageUri` spells it before the `@`.
+    pub name: &'a str,
+    pub digest: &'a str,
+}
+
 /// Tags what `stack` runs now `deployed-<env>-previous` and `image` `deployed-<env>-current`,
-/// before the change set runs. Images outside ECR (a registry override) have no lifecycle
-/// policy to hide from: nothing to do.
+/// before the change set runs, however the image got there (built here, or `--image-uri`): the
+/// lifecycle policy never expires either.
 pub async fn protect(
     ecr: &aws_sdk_ecr::Client,
     cloudformation: &aws_sdk_cloudformation::Client,
     stack: &str,
     environment: &str,
-    repository: &str,
-    image: &ImageOutcome,
+    image: DeployedImage<'_>,
     progress: &Progress,
 ) -> Result<(), Error> {
-    if !image.in_ecr {
-        return Ok(());
-    }
     let running = stack_image(cloudformation, stack).await?;
     let previous = running
         .as_deref()
@@ -81,7 +98,34 @@ pub async fn protect(
         .filter(|(name, _)| *name == image.name)
         .map(|(_, digest)| digest);
     progress.status("tagging the deployed images in ECR");
-    ecr::protect_deployed(ecr, repository, environment, previous, &image.digest).await
+    ecr::protect_deployed(ecr, image.repository, environment, previous, image.digest).await
+}
+
+/// The `--image-uri` step of a deploy: refuses an image Lambda could not pull (outside this
+/// account and region's ECR, or not pinned by digest), lets the stack's functions pull it (the
+/// repository policy), and tags it so the lifecycle policy never expires it.
+pub async fn adopt(
+    ecr: &aws_sdk_ecr::Client,
+    cloudformation: &aws_sdk_cloudformation::Client,
+    config: &EnvironmentConfig,
+    uri: &str,
+    progress: &Progress,
+) -> Result<(), Error> {
+    let image = ecr::deployable_image(uri, &config.account_id, &config.region)?;
+    if ecr::ensure_pull_policy(ecr, &image.repository, &puller(config)).await? {
+        progress.line(format!(
+            "ECR repository {}: the stack's functions may pull from it now",
+            image.repository
+        ));
+    }
+    let name = image.name();
+    let deployed = DeployedImage {
+        repository: &image.repository,
+        name: &name,
+        digest: &image.digest,
+    };
+    let (stack, env) = (&config.stack_name, config.name());
+    protect(ecr, cloudformation, stack, env, deployed, progress).await
 }
 
 /// The `ImageUri` parameter `stack` runs with now, if the stack exists.

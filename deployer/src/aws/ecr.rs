@@ -583,7 +583,7 @@ mod tests {
         assert_eq!(image.name() + "@" + &image.digest, ok);
         for (uri, why) in [
             (
-                format!("123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp:latest"),
+                "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp:latest".to_owned(),
                 "has no digest",
             ),
             (

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 ///   state that must be cleared first, a wait that ran out);
 /// - 2: bad usage or configuration (flags, environment files, `development` deployed, no usable
 ///   AWS credentials, or credentials for another account than the environment's);
+///   For `data check` (and `drift`), 2 also means "found differences": the report says which.
 /// - 3: refused without an explicit confirmation or flag (production without `--yes` and no
 ///   terminal, a declined prompt, a table replacement without `--allow-replacement`);
 /// - 130: interrupted by Ctrl-C (an unexecuted change set is deleted first).
@@ -58,6 +59,9 @@ pub enum Error {
     /// Refused without an explicit flag or confirmation (exit 3); the message names the flag.
     #[error("{0}")]
     Refused(String),
+    /// A check found differences (drift, counters): the report was printed; exit 2.
+    #[error("{0}")]
+    Differences(String),
     /// Ctrl-C; the message says what was left and how the next run copes with it.
     #[error("interrupted: {0}")]
     Interrupted(String),
@@ -69,6 +73,7 @@ impl Error {
         matches!(
             self,
             Error::Usage(_)
+                | Error::Differences(_)
                 | Error::Credentials(_)
                 | Error::Config(_)
                 | Error::Template(_)

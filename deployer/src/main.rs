@@ -41,6 +41,8 @@ enum Command {
     Status(commands::status::StatusArgs),
     /// Delete the stack of ENV; its tables are kept (DeletionPolicy Retain).
     Destroy(commands::destroy::DestroyArgs),
+    /// Check or repair the counters behind every list's total against the tables.
+    Data(commands::data::DataArgs),
 }
 
 #[global_allocator]
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
             Command::Outputs(args) => commands::outputs::run(args).await,
             Command::Status(args) => commands::status::run(args).await,
             Command::Destroy(args) => commands::destroy::run(args).await,
+            Command::Data(args) => commands::data::run(args).await,
         }
     });
     match result {

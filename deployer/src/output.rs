@@ -10,7 +10,7 @@
 //! - `outputs`: `{key: value}`, the stack outputs as one flat object (`jq -r .WebSocketURL`).
 //! - `status`: `{"environment", "stack_name", "exists", "status": string|null,
 //!   "status_reason": string|null, "created": string|null, "last_updated": string|null,
-//!   "recent_failures": [Event]}`
+//!   "recent_failures": [Event], "failed_broadcasts": number|null}`
 //! - `destroy`: `{"environment", "stack_name", "result": "deleted"|"absent",
 //!   "retained_tables": [table name]}`
 //!
@@ -203,6 +203,10 @@ pub struct StatusReport {
     pub created: Option<String>,
     pub last_updated: Option<String>,
     pub recent_failures: Vec<StackEvent>,
+    /// Broadcasts that failed after Lambda's retries, waiting in the on-failure queue.
+    pub failed_broadcasts: Option<u64>,
+    #[serde(skip)]
+    pub outputs: BTreeMap<String, String>,
 }
 
 impl fmt::Display for StatusReport {
@@ -224,6 +228,17 @@ impl fmt::Display for StatusReport {
         }
         if let Some(t) = &self.last_updated {
             writeln!(f, "  last updated: {t}")?;
+        }
+        match (
+            self.failed_broadcasts,
+            self.outputs.get("BroadcastFailuresQueueUrl"),
+        ) {
+            (Some(0), _) => writeln!(f, "  failed broadcasts: none")?,
+            (Some(n), Some(url)) => writeln!(
+                f,
+                "  failed broadcasts: {n} waiting in {url} (read them with `aws sqs receive-message --queue-url {url}`)"
+            )?,
+            _ => {}
         }
         if !self.recent_failures.is_empty() {
             writeln!(f, "failures in the last operation:")?;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use noteapp_runtime::store::schema::{self, ALL_TABLES, KeyType, TableDef};
+use noteapp_runtime::store::schema::{self, ALL_TABLES, KeyType, Projection, TableDef};
 use serde_norway::Value;
 
 const STATEFUL_TYPE: &str = "AWS::DynamoDB::Table";
@@ -60,11 +60,15 @@ type FunctionSpec = (
     &'static [&'static str],
     &'static [TableDef],
 );
-const FUNCTIONS: [FunctionSpec; 5] = [
+const FUNCTIONS: [FunctionSpec; 6] = [
     (
         "Api",
         "api",
-        &["FIREBASE_PROJECT_ID", "BROADCAST_FUNCTION_NAME"],
+        &[
+            "FIREBASE_PROJECT_ID",
+            "BROADCAST_FUNCTION_NAME",
+            "CLEANUP_FUNCTION_NAME",
+        ],
         &[schema::NOTES, schema::USERS, schema::COMMENTS],
     ),
     (
@@ -83,9 +87,14 @@ const FUNCTIONS: [FunctionSpec; 5] = [
     (
         "WsBroadcast",
         "ws-broadcast",
-        &["WEBSOCKET_ENDPOINT"],
+        &[
+            "WEBSOCKET_ENDPOINT",
+            "BROADCAST_SEND_RATE",
+            "BROADCAST_SCAN_SEGMENTS",
+        ],
         &[schema::CONNECTIONS],
     ),
+    ("Cleanup", "cleanup", &[], &[schema::COMMENTS]),
 ];
 
 /// One function as the runtime expects it.
@@ -153,11 +162,26 @@ fn every_table_matches_the_runtime_schema() {
     assert_eq!(in_template, in_schema);
     for def in ALL_TABLES {
         let table = resource(&template, def.logical_id);
+        // Kept when the stack goes, deleted when the create that made it fails.
         assert_eq!(
             table["DeletionPolicy"].as_str(),
-            Some("Retain"),
+            Some("RetainExceptOnCreate"),
             "{}",
             def.logical_id
+        );
+        let tags: Vec<(&str, &Value)> = as_list(&props_of(table)["Tags"])
+            .into_iter()
+            .map(|t| (str_of(&t["Key"]), &t["Value"]))
+            .collect();
+        assert_eq!(tags.len(), 2, "{} tags", def.logical_id);
+        assert_eq!(tags[0].0, "noteapp:stack");
+        assert_eq!(
+            intrinsic(tags[0].1, "Ref").map(str_of),
+            Some("AWS::StackName")
+        );
+        assert_eq!(
+            (tags[1].0, str_of(tags[1].1)),
+            ("noteapp:table", def.logical_id)
         );
         assert_eq!(
             table["UpdateReplacePolicy"].as_str(),
@@ -201,9 +225,22 @@ fn every_table_matches_the_runtime_schema() {
             assert_eq!(index["IndexName"].as_str(), Some(want.name));
             assert_eq!(
                 key_schema(&index["KeySchema"]),
-                (want.hash_key, Some(want.range_key))
+                (want.hash_key, want.range_key)
             );
-            assert_eq!(index["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+            let projection = &index["Projection"];
+            match want.projection {
+                Projection::KeysOnly => {
+                    assert_eq!(projection["ProjectionType"].as_str(), Some("KEYS_ONLY"))
+                }
+                Projection::Include(attributes) => {
+                    assert_eq!(projection["ProjectionType"].as_str(), Some("INCLUDE"));
+                    let listed: Vec<&str> = as_list(&projection["NonKeyAttributes"])
+                        .into_iter()
+                        .map(str_of)
+                        .collect();
+                    assert_eq!(listed, attributes);
+                }
+            }
         }
         let ttl = props.get("TimeToLiveSpecification");
         assert_eq!(
@@ -214,6 +251,10 @@ fn every_table_matches_the_runtime_schema() {
         );
         assert!(ttl.is_none_or(|t| t["Enabled"].as_bool() == Some(true)));
     }
+}
+
+fn props_of(resource: &Value) -> &Value {
+    &resource["Properties"]
 }
 
 fn key_schema(keys: &Value) -> (&str, Option<&str>) {
@@ -315,7 +356,11 @@ fn statements(template: &Value) -> Vec<(&str, &Value)> {
         .iter()
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::IAM::Role"))
     {
-        for policy in as_list(&role["Properties"]["Policies"]) {
+        // A role with managed policies only (the API Gateway logging role) has none here.
+        let Some(policies) = role["Properties"].get("Policies") else {
+            continue;
+        };
+        for policy in as_list(policies) {
             for statement in as_list(&policy["PolicyDocument"]["Statement"]) {
                 out.push((str_of(id), statement));
             }
@@ -406,7 +451,13 @@ fn each_role_reaches_only_its_own_tables_logs_and_connections() {
             }
             if actions.contains(&"lambda:InvokeFunction") {
                 assert_eq!(f.command, "api");
-                assert_eq!(named, BTreeSet::from(["WsBroadcastFunction".to_owned()]));
+                assert_eq!(
+                    named,
+                    BTreeSet::from([
+                        "WsBroadcastFunction".to_owned(),
+                        "CleanupFunction".to_owned()
+                    ])
+                );
             }
         }
         let expected: BTreeSet<String> = f.tables.iter().map(|t| t.logical_id.to_owned()).collect();

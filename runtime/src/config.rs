@@ -64,6 +64,8 @@ pub struct ApiConfig {
     pub comments_table: String,
     /// The function the API invokes asynchronously to deliver comments in real time.
     pub broadcast_function: Option<String>,
+    /// The function the API invokes asynchronously to purge a deleted note's comments.
+    pub cleanup_function: Option<String>,
     /// `FIREBASE_AUTH_EMULATOR_HOST` is set (development only): accept emulator tokens.
     pub auth_emulator: bool,
 }
@@ -77,6 +79,17 @@ pub struct WsConfig {
     pub firebase_project_id: Option<FirebaseProjectId>,
     /// The management API endpoint, for handlers that post to connections.
     pub websocket_endpoint: Option<String>,
+    /// `ws-broadcast` only: posts per second at most (`BROADCAST_SEND_RATE`; unset: unpaced).
+    pub send_rate: Option<u32>,
+    /// `ws-broadcast` only: parallel scan segments (`BROADCAST_SCAN_SEGMENTS`, default 4).
+    pub scan_segments: u32,
+}
+
+/// `bootstrap cleanup`: purges the comments of deleted notes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanupConfig {
+    pub common: CommonConfig,
+    pub comments_table: String,
 }
 
 /// Which WebSocket handler a config is for.
@@ -168,11 +181,44 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             }
             _ => None,
         };
+        let number = |var: &'static str, range: std::ops::RangeInclusive<u32>| {
+            self.optional(var)
+                .map(|text| match text.trim().parse::<u32>() {
+                    Ok(n) if range.contains(&n) => Ok(n),
+                    _ => Err(EnvVarError::Invalid {
+                        var,
+                        reason: format!(
+                            "{text:?} is not a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    }),
+                })
+                .transpose()
+        };
+        let broadcast = handler == WsHandler::Broadcast;
         Ok(WsConfig {
             connections_table: self.required(schema::CONNECTIONS.env_var)?,
             common,
             firebase_project_id,
             websocket_endpoint,
+            send_rate: if broadcast {
+                number("BROADCAST_SEND_RATE", 1..=100_000)?
+            } else {
+                None
+            },
+            scan_segments: if broadcast {
+                number("BROADCAST_SCAN_SEGMENTS", 1..=64)?.unwrap_or(4)
+            } else {
+                1
+            },
+        })
+    }
+
+    pub fn cleanup(&self) -> Result<CleanupConfig, EnvVarError> {
+        Ok(CleanupConfig {
+            common: self.common()?,
+            comments_table: self.required(schema::COMMENTS.env_var)?,
         })
     }
 
@@ -210,6 +256,7 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             users_table: self.required(schema::USERS.env_var)?,
             comments_table: self.required(schema::COMMENTS.env_var)?,
             broadcast_function: self.optional("BROADCAST_FUNCTION_NAME"),
+            cleanup_function: self.optional("CLEANUP_FUNCTION_NAME"),
             auth_emulator: self.optional("FIREBASE_AUTH_EMULATOR_HOST").is_some(),
         })
     }

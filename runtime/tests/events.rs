@@ -195,6 +195,13 @@ async fn connect_with_a_bad_token_is_refused_with_the_error_body() {
 #[tokio::test]
 async fn a_message_is_echoed_to_its_connection() {
     let w = world();
+    // The message's connection, registered as `$connect` would.
+    let mut anonymous = fixture("ws_connect.json");
+    let fields = anonymous.as_object_mut().unwrap();
+    fields.remove("queryStringParameters");
+    fields.remove("multiValueQueryStringParameters");
+    anonymous["requestContext"]["connectedAt"] = chrono::Utc::now().timestamp_millis().into();
+    handlers::connect(&w.ctx, &anonymous).await;
     let answer = handlers::default(&w.ctx, &fixture("ws_message.json")).await;
     assert_eq!(answer["statusCode"], 200, "{answer}");
     let posts = w.posts.0.lock().unwrap().clone();

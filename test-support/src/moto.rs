@@ -7,6 +7,12 @@
 //! with unique names; a slow test can start its own ([`MotoServer::start_or_skip`]) so it does
 //! not hold up the others (the emulator serves one request at a time per process).
 //!
+//! moto answers requests on several threads, and a DynamoDB transaction that fails puts back a
+//! copy of the whole table taken when it began, undoing whatever other requests wrote meanwhile:
+//! a deleted item comes back. DynamoDB never does that. So the server is started through
+//! [`SERIAL_SERVER`], moto's own app behind one lock: one request at a time, each atomic, as
+//! DynamoDB's per-item writes are.
+//!
 //! The server runs under a small `sh` watchdog that reads its stdin: when the test process ends
 //! for any reason (even without running destructors, as with a `static`), the pipe closes and
 //! the watchdog stops the server, so no `moto_server` outlives the tests.
@@ -20,6 +26,29 @@ use std::time::{Duration, Instant};
 
 /// How long a starting server may take to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// moto's server, one request at a time (see the module doc); `argv`: host, port.
+pub const SERIAL_SERVER: &str = r#"
+import sys, threading
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication, MotoRequestHandler, create_backend_app)
+app = DomainDispatcherApplication(create_backend_app)
+lock = threading.Lock()
+def serial(environ, start_response):
+    with lock:
+        return [b"".join(app(environ, start_response))]
+run_simple(sys.argv[1], int(sys.argv[2]), serial, threaded=True,
+           request_handler=MotoRequestHandler)
+"#;
+
+/// The Python interpreter of a `moto_server` script: its `#!` line.
+fn interpreter(executable: &Path) -> Option<PathBuf> {
+    let text = std::fs::read(executable).ok()?;
+    let first = text.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(first).ok()?.strip_prefix("#!")?;
+    Some(PathBuf::from(line.split_whitespace().next()?))
+}
 
 /// A running `moto_server`, stopped on drop.
 pub struct MotoServer {
@@ -82,11 +111,17 @@ impl MotoServer {
 (cat <&3 >/dev/null; kill "$pid" 2>/dev/null) &
 exec 3<&-
 wait "$pid""#;
+        let python = interpreter(executable).ok_or_else(|| {
+            format!(
+                "{} is not a Python script with a #! line",
+                executable.display()
+            )
+        })?;
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
-            .arg(executable)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .arg(python)
+            .args(["-c", SERIAL_SERVER, "127.0.0.1", &port.to_string()])
             .stdin(Stdio::piped())
             .stdout(log_out)
             .stderr(log_err)

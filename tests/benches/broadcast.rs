@@ -23,7 +23,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use noteapp_runtime::store::embedded::EmbeddedStore;
-use noteapp_runtime::store::{Connection, ConnectionStore};
+use noteapp_runtime::store::{Connection, ConnectionStore, Segment};
 use noteapp_runtime::ws::fanout::{FanoutOptions, PostError, Poster, fan_out};
 use noteapp_runtime::ws::management::ManagementPoster;
 use noteapp_runtime::ws::messages::Target;
@@ -100,7 +100,12 @@ async fn remaining(store: &EmbeddedStore) -> usize {
     let mut cursor = None;
     loop {
         let page = store
-            .scan_connections(cursor.as_deref(), 5000, chrono::Utc::now().timestamp())
+            .scan_connections(
+                Segment::WHOLE,
+                cursor.as_deref(),
+                5000,
+                chrono::Utc::now().timestamp(),
+            )
             .await
             .unwrap();
         count += page.connections.len();
@@ -118,7 +123,12 @@ async fn seed_broadcast(
     message: Bytes,
 ) -> (u64, u64) {
     let page = store
-        .scan_connections(None, u32::MAX, chrono::Utc::now().timestamp())
+        .scan_connections(
+            Segment::WHOLE,
+            None,
+            u32::MAX,
+            chrono::Utc::now().timestamp(),
+        )
         .await
         .unwrap();
     let (mut sent, mut stale) = (0, 0);

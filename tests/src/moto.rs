@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use noteapp_runtime::store::dynamodb::{DynamoStore, TableNames, create_tables};
+use noteapp_runtime::store::dynamodb::{DynamoConnections, DynamoStore, TableNames, create_tables};
 pub use noteapp_test_support::moto::{MotoServer, shared};
 
 use crate::api::Api;
@@ -38,14 +38,27 @@ pub async fn fresh_store() -> Option<DynamoStore> {
     Some(store_on(shared()?).await)
 }
 
-/// A [`DynamoStore`] over freshly created, uniquely named tables on `server`.
-pub async fn store_on(server: &MotoServer) -> DynamoStore {
+/// Freshly created, uniquely named tables on `server`, and a client for them.
+pub async fn tables_on(server: &MotoServer) -> (aws_sdk_dynamodb::Client, TableNames) {
     let client = dynamodb_client(server.endpoint()).await;
     let tables = TableNames::with_prefix(&unique_prefix());
     if let Err(e) = create_tables(&client, &tables).await {
         panic!("cannot create test tables: {e}");
     }
-    DynamoStore::new(client, tables)
+    (client, tables)
+}
+
+/// A [`DynamoStore`] over freshly created, uniquely named tables on `server`.
+pub async fn store_on(server: &MotoServer) -> DynamoStore {
+    let (client, tables) = tables_on(server).await;
+    DynamoStore::new(client, tables.store_tables())
+}
+
+/// A [`DynamoConnections`] over a freshly created, uniquely named table on the shared server;
+/// `None` when skipping.
+pub async fn fresh_connections() -> Option<DynamoConnections> {
+    let (client, tables) = tables_on(shared()?).await;
+    Some(DynamoConnections::new(client, tables.connections))
 }
 
 /// The notes API over a [`fresh_store`]; `None` when skipping.

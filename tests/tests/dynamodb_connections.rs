@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use noteapp_runtime::store::{Connection, ConnectionStore};
+use noteapp_runtime::store::{Connection, ConnectionStore, Segment};
 use noteapp_tests::local::LocalServer;
 use noteapp_tests::moto;
 use serde_json::json;
@@ -16,11 +16,11 @@ fn now() -> i64 {
 
 #[tokio::test]
 async fn a_scan_pages_through_five_thousand_rows_and_skips_expired_ones() {
-    let Some(store) = moto::fresh_store().await else {
+    let Some(store) = moto::fresh_connections().await else {
         return;
     };
     let client = store.client().clone();
-    let table = store.tables().connections.clone();
+    let table = store.table().to_owned();
     let now_ms = chrono::Utc::now().timestamp_millis();
     // 5,000 live rows and 500 expired ones, written in batches of 25.
     let rows: Vec<Connection> = (0..5500)
@@ -75,7 +75,7 @@ async fn a_scan_pages_through_five_thousand_rows_and_skips_expired_ones() {
     let mut pages = 0;
     loop {
         let page = store
-            .scan_connections(cursor.as_deref(), 400, now())
+            .scan_connections(Segment::WHOLE, cursor.as_deref(), 400, now())
             .await
             .unwrap();
         pages += 1;
@@ -113,7 +113,7 @@ async fn a_scan_pages_through_five_thousand_rows_and_skips_expired_ones() {
 
 #[tokio::test]
 async fn subscriptions_are_conditional_updates_of_a_set() {
-    let Some(store) = moto::fresh_store().await else {
+    let Some(store) = moto::fresh_connections().await else {
         return;
     };
     let c = Connection::new(
@@ -123,14 +123,17 @@ async fn subscriptions_are_conditional_updates_of_a_set() {
     );
     store.put_connection(&c).await.unwrap();
     let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-    store.set_subscription("sub-1=", a, true).await.unwrap();
-    let both = store.set_subscription("sub-1=", b, true).await.unwrap();
+    store.set_subscription("sub-1=", a, true, 50).await.unwrap();
+    let both = store.set_subscription("sub-1=", b, true, 50).await.unwrap();
     assert_eq!(both.subscriptions.len(), 2);
-    let one = store.set_subscription("sub-1=", a, false).await.unwrap();
+    let one = store
+        .set_subscription("sub-1=", a, false, 50)
+        .await
+        .unwrap();
     assert_eq!(one.subscriptions, vec![b]);
     assert_eq!(one.uid.as_deref(), Some("alice"));
     let missing = store
-        .set_subscription("nobody=", a, true)
+        .set_subscription("nobody=", a, true, 50)
         .await
         .unwrap_err();
     assert!(

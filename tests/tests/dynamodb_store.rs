@@ -11,10 +11,10 @@ use futures_util::stream::{self, StreamExt};
 use noteapp_runtime::domain::{
     Comment, Note, NoteEdit, PageRequest, ProfileEdit, UserProfile, format_time, now,
 };
-use noteapp_runtime::store::dynamodb::{DynamoStore, create_tables, note_item};
-use noteapp_runtime::store::schema::{OWNER_INDEX, PUBLIC_FEED, PUBLIC_INDEX};
+use noteapp_runtime::store::dynamodb::{DynamoStore, counts, create_tables, note_item};
+use noteapp_runtime::store::schema::{FEED_INDEX, OWNER_INDEX};
 use noteapp_runtime::store::{CommentGate, NoteChange, Store, StoreError};
-use noteapp_tests::moto::{MotoServer, fresh_store, store_on};
+use noteapp_tests::moto::{MotoServer, fresh_store, shared, store_on, tables_on};
 use uuid::Uuid;
 
 /// A timestamp `seconds` after a fixed origin, so order is known in advance.
@@ -68,11 +68,20 @@ fn comment(note_id: Uuid, seconds: i64, author: &str) -> Comment {
 }
 
 fn page(page: u32, limit: u32) -> PageRequest {
-    PageRequest { page, limit }
+    PageRequest::at(page, limit)
 }
 
-/// Writes `notes` with `BatchWriteItem`, a few batches at a time, in the store's own item layout.
+/// Writes `notes` with `BatchWriteItem`, a few batches at a time, in the store's own item
+/// layout, then brings the counters and gates in line (`noteapp data repair`), as seeding a
+/// real table would need.
 async fn seed(store: &DynamoStore, notes: &[Note]) {
+    seed_raw(store, notes).await;
+    let report = counts::repair(store).await.expect("repair after seeding");
+    assert!(report.repaired);
+}
+
+/// [`seed`] without the repair.
+async fn seed_raw(store: &DynamoStore, notes: &[Note]) {
     let table = store.tables().notes.clone();
     let client = store.client().clone();
     let batches: Vec<Vec<WriteRequest>> = notes
@@ -114,6 +123,21 @@ async fn seed(store: &DynamoStore, notes: &[Note]) {
 
 type IdPage = noteapp_runtime::domain::Page<Uuid>;
 
+/// The rows a note still has in the Comments table (its comments and its gate).
+async fn raw_comment_rows(store: &DynamoStore, note: Uuid) -> i32 {
+    store
+        .client()
+        .query()
+        .table_name(&store.tables().comments)
+        .key_condition_expression("note_id = :n")
+        .expression_attribute_values(":n", AttributeValue::S(note.to_string()))
+        .select(Select::Count)
+        .send()
+        .await
+        .expect("count comment rows")
+        .count()
+}
+
 /// Checks that each of `pages` at `limit` is exactly its slice of `expected` with the full
 /// total; returns the items of all those pages in order.
 async fn check_pages<F, Fut>(expected: &[Uuid], limit: u32, pages: &[u32], list: F) -> Vec<Uuid>
@@ -147,14 +171,15 @@ fn all_pages(len: usize, limit: u32) -> Vec<u32> {
 }
 
 #[tokio::test]
-async fn public_pages_are_exact_slices_newest_published_first_across_one_megabyte_pages() {
+async fn public_pages_are_exact_slices_newest_published_first_across_feed_shards_and_query_pages() {
     // A server of its own: the emulator is single-threaded, and this test keeps it busy.
     let Some(server) = MotoServer::start_or_skip("a store test on its own moto_server") else {
         return;
     };
-    let store = store_on(&server).await;
+    // Query pages of 97 keys: every shard's key query crosses many LastEvaluatedKeys.
+    let store = store_on(&server).await.with_query_page_size(97);
     const PUBLIC: i64 = 2_500;
-    // ~1.4 KB per item: the public index holds ~3.5 MB, so DynamoDB answers in 1 MB pages.
+    // ~1.4 KB per note: a page of 100 is a large BatchGetItem.
     let filler = "lorem ipsum ".repeat(100);
     let mut notes: Vec<Note> = (0..PUBLIC)
         .map(|i| {
@@ -176,34 +201,14 @@ async fn public_pages_are_exact_slices_newest_published_first_across_one_megabyt
     public.sort_by(|a, b| b.published_at.cmp(&a.published_at));
     let expected: Vec<Uuid> = public.iter().map(|n| n.id).collect();
 
-    // The emulator really ends a query at 1 MB, so the store's loops are exercised.
-    let raw = store
-        .client()
-        .query()
-        .table_name(&store.tables().notes)
-        .index_name(PUBLIC_INDEX)
-        .key_condition_expression("public_feed = :p")
-        .expression_attribute_values(":p", AttributeValue::S(PUBLIC_FEED.into()))
-        .scan_index_forward(false)
-        .select(Select::Count)
-        .send()
-        .await
-        .expect("raw count");
-    assert!(
-        raw.last_evaluated_key().is_some() && raw.count() < 1_000,
-        "expected a 1 MB page to end the query early, got {} items",
-        raw.count()
-    );
-    let first_megabyte = raw.count() as u32;
-
     let list = |request| {
         let store = &store;
         async move {
-            let page = store.list_public_notes(request).await?;
-            Ok(IdPage {
-                items: page.items.iter().map(|n| n.id).collect(),
-                total: page.total,
-            })
+            let page = store.list_public_notes(&request).await?;
+            Ok(IdPage::new(
+                page.items.iter().map(|n| n.id).collect(),
+                page.total,
+            ))
         }
     };
 
@@ -221,12 +226,24 @@ async fn public_pages_are_exact_slices_newest_published_first_across_one_megabyt
     // (partial) page and past the end.
     check_pages(&expected, 7, &[1, 358, 359], list).await;
     check_pages(&expected, 33, &[14, 76, 77], list).await;
-    let boundary = [first_megabyte, first_megabyte + 1, 2_500, 2_501];
-    check_pages(&expected, 1, &boundary, list).await;
+    check_pages(&expected, 1, &[1, 96, 97, 98, 2_500, 2_501], list).await;
 
     // Full notes come back intact.
-    let first = store.list_public_notes(page(1, 1)).await.expect("list");
+    let first = store.list_public_notes(&page(1, 1)).await.expect("list");
     assert_eq!(&first.items[0], public[0]);
+
+    // A cursor walks the whole list, a page at a time, at the cost of one page each.
+    let mut request = page(1, 100);
+    let mut walked = Vec::new();
+    loop {
+        let got = store.list_public_notes(&request).await.expect("list");
+        walked.extend(got.items.iter().map(|n| n.id));
+        match got.next_cursor {
+            Some(cursor) => request.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(walked, expected);
 }
 
 #[tokio::test]
@@ -248,11 +265,11 @@ async fn small_query_pages_give_the_same_slices_for_owner_lists_and_comments() {
     let owner_list = |request| {
         let store = &store;
         async move {
-            let page = store.list_owner_notes("carol", request).await?;
-            Ok(IdPage {
-                items: page.items.iter().map(|n| n.id).collect(),
-                total: page.total,
-            })
+            let page = store.list_owner_notes("carol", &request).await?;
+            Ok(IdPage::new(
+                page.items.iter().map(|n| n.id).collect(),
+                page.total,
+            ))
         }
     };
     check_pages(&expected, 20, &all_pages(expected.len(), 20), owner_list).await;
@@ -276,25 +293,33 @@ async fn small_query_pages_give_the_same_slices_for_owner_lists_and_comments() {
     let comment_list = |request| {
         let store = &store;
         async move {
-            let page = store.list_comments(target, request).await?;
-            Ok(IdPage {
-                items: page.items.iter().map(|c| c.id).collect(),
-                total: page.total,
-            })
+            let page = store
+                .list_comments(target, &request, &CommentGate::Public)
+                .await?;
+            Ok(IdPage::new(
+                page.items.iter().map(|c| c.id).collect(),
+                page.total,
+            ))
         }
     };
     check_pages(&expected, 10, &all_pages(expected.len(), 10), comment_list).await;
     check_pages(&expected, 47, &[1, 2], comment_list).await;
-    let first = store.list_comments(target, page(1, 1)).await.expect("list");
-    assert_eq!(&first.items[0], oldest_first[0]);
-
-    // Deleting the note deletes its comments, across several query pages.
-    store.delete_note(target, "carol").await.expect("delete");
-    let left = store
-        .list_comments(target, page(1, 100))
+    let first = store
+        .list_comments(target, &page(1, 1), &CommentGate::Public)
         .await
         .expect("list");
-    assert_eq!((left.items.len(), left.total), (0, 0));
+    assert_eq!(&first.items[0], oldest_first[0]);
+
+    // Deleting the note closes its comments at once and the purge removes them, across
+    // several query pages.
+    store.delete_note(target, "carol").await.expect("delete");
+    let left = store
+        .list_comments(target, &page(1, 100), &CommentGate::Public)
+        .await;
+    assert!(matches!(left, Err(StoreError::NotFound)), "{left:?}");
+    let purged = store.purge_deleted(Some(target)).await.expect("purge");
+    assert_eq!((purged.notes, purged.comments), (1, 47));
+    assert_eq!(raw_comment_rows(&store, target).await, 0);
 }
 
 #[tokio::test]
@@ -379,13 +404,14 @@ async fn a_deleted_note_stays_deleted_under_concurrent_updates_and_comments() {
             "round {round}"
         );
         let comments = store
-            .list_comments(n.id, page(1, 10))
-            .await
-            .expect("comments");
-        assert_eq!(
-            comments.total, 0,
-            "round {round}: comments survived the delete"
+            .list_comments(n.id, &page(1, 10), &CommentGate::Owner("alice".into()))
+            .await;
+        assert!(
+            matches!(comments, Err(StoreError::NotFound)),
+            "round {round}: comments survived the delete: {comments:?}"
         );
+        store.purge_deleted(Some(n.id)).await.expect("purge");
+        assert_eq!(raw_comment_rows(&store, n.id).await, 0, "round {round}");
 
         // Later writes cannot bring it back.
         let again = store
@@ -397,12 +423,14 @@ async fn a_deleted_note_stays_deleted_under_concurrent_updates_and_comments() {
         assert_eq!(store.get_note(n.id).await.expect("get"), None);
     }
     let listed = store
-        .list_owner_notes("alice", page(1, 100))
+        .list_owner_notes("alice", &page(1, 100))
         .await
         .expect("list");
     assert_eq!(listed.total, 0);
-    let public = store.list_public_notes(page(1, 100)).await.expect("list");
+    let public = store.list_public_notes(&page(1, 100)).await.expect("list");
     assert_eq!(public.total, 0);
+    let check = counts::check(&store).await.expect("check");
+    assert!(check.drifts.is_empty(), "{check:?}");
 }
 
 #[tokio::test]
@@ -509,7 +537,10 @@ async fn comment_gates_are_checked_in_the_same_write_as_the_comment() {
         );
     }
 
-    let listed = store.list_comments(n.id, page(1, 10)).await.expect("list");
+    let listed = store
+        .list_comments(n.id, &page(1, 10), &CommentGate::Owner("alice".into()))
+        .await
+        .expect("list");
     assert_eq!(listed.items, vec![own, public]);
     assert_eq!(listed.total, 2);
 }
@@ -528,7 +559,7 @@ async fn unpublishing_takes_a_note_out_of_the_public_list_and_the_sparse_index()
         .expect("publish");
     assert_eq!(published.published_at.as_deref(), Some(t.as_str()));
     assert_eq!(published.updated_at, t);
-    let listed = store.list_public_notes(page(1, 10)).await.expect("list");
+    let listed = store.list_public_notes(&page(1, 10)).await.expect("list");
     assert_eq!((listed.items, listed.total), (vec![published.clone()], 1));
 
     let unpublished = store
@@ -536,7 +567,7 @@ async fn unpublishing_takes_a_note_out_of_the_public_list_and_the_sparse_index()
         .await
         .expect("unpublish");
     assert_eq!(unpublished.published_at, None);
-    let listed = store.list_public_notes(page(1, 10)).await.expect("list");
+    let listed = store.list_public_notes(&page(1, 10)).await.expect("list");
     assert_eq!((listed.items.len(), listed.total), (0, 0));
 
     let raw = store
@@ -550,14 +581,14 @@ async fn unpublishing_takes_a_note_out_of_the_public_list_and_the_sparse_index()
         .item
         .expect("item");
     assert!(
-        !raw.contains_key("public_feed") && !raw.contains_key("published_at"),
+        !raw.contains_key("feed") && !raw.contains_key("published_at"),
         "{raw:?}"
     );
     let index = store
         .client()
         .scan()
         .table_name(&store.tables().notes)
-        .index_name(PUBLIC_INDEX)
+        .index_name(FEED_INDEX)
         .send()
         .await
         .expect("scan index");
@@ -588,7 +619,7 @@ async fn unpublishing_takes_a_note_out_of_the_public_list_and_the_sparse_index()
     assert_eq!(edited.title, None);
     assert_eq!(edited.content, n.content);
     let owned = store
-        .list_owner_notes("alice", page(1, 10))
+        .list_owner_notes("alice", &page(1, 10))
         .await
         .expect("list");
     assert_eq!(owned.items, vec![edited]);
@@ -712,18 +743,19 @@ async fn malformed_items_and_missing_tables_are_backend_errors() {
         .send()
         .await
         .expect("raw put");
+    counts::repair(&store).await.expect("repair");
     match store.get_note(n.id).await {
         Err(StoreError::Backend(message)) => assert!(message.contains("author_name"), "{message}"),
         other => panic!("expected a backend error, got {other:?}"),
     }
-    match store.list_public_notes(page(1, 10)).await {
+    match store.list_public_notes(&page(1, 10)).await {
         Err(StoreError::Backend(message)) => assert!(message.contains("author_name"), "{message}"),
         other => panic!("expected a backend error, got {other:?}"),
     }
 
     let missing = DynamoStore::new(
         store.client().clone(),
-        noteapp_runtime::store::dynamodb::TableNames::with_prefix("no-such-prefix"),
+        noteapp_runtime::store::dynamodb::TableNames::with_prefix("no-such-prefix").store_tables(),
     );
     match missing.get_note(n.id).await {
         Err(StoreError::Backend(message)) => {
@@ -735,16 +767,16 @@ async fn malformed_items_and_missing_tables_are_backend_errors() {
 
 #[tokio::test]
 async fn creating_tables_twice_is_fine_and_connections_expire_by_ttl() {
-    let Some(store) = fresh_store().await else {
+    let Some(server) = shared() else {
         return;
     };
-    create_tables(store.client(), store.tables())
+    let (client, tables) = tables_on(server).await;
+    create_tables(&client, &tables)
         .await
         .expect("second create");
-    let ttl = store
-        .client()
+    let ttl = client
         .describe_time_to_live()
-        .table_name(&store.tables().connections)
+        .table_name(&tables.connections)
         .send()
         .await
         .expect("describe ttl");

@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod ecr;
 #[cfg(test)]
 pub mod replay;
+pub mod sqs;
 pub mod stack;
 pub mod sts;
 pub mod wait;
@@ -32,6 +33,9 @@ pub struct Clients {
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub sts: aws_sdk_sts::Client,
     pub ecr: aws_sdk_ecr::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// SigV4 for the calls made without an SDK crate (SQS, API Gateway settings, logs).
+    pub signer: Option<noteapp_runtime::aws_http::Signer>,
     caller: tokio::sync::OnceCell<sts::Caller>,
 }
 
@@ -50,25 +54,42 @@ impl Clients {
 
     /// Clients sharing `config`.
     pub fn from_sdk(config: &aws_config::SdkConfig) -> Self {
-        Self::new(
+        let mut clients = Self::new(
             aws_sdk_cloudformation::Client::new(config),
             aws_sdk_sts::Client::new(config),
             aws_sdk_ecr::Client::new(config),
         )
+        .with_dynamodb(aws_sdk_dynamodb::Client::new(config));
+        clients.signer = noteapp_runtime::aws_http::Signer::from_sdk(config);
+        clients
     }
 
-    /// Clients from their parts (tests pass replay clients).
+    /// Clients from their parts (tests pass replay clients); DynamoDB unset until
+    /// [`Clients::with_dynamodb`].
     pub fn new(
         cloudformation: aws_sdk_cloudformation::Client,
         sts: aws_sdk_sts::Client,
         ecr: aws_sdk_ecr::Client,
     ) -> Self {
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .build(),
+        );
         Self {
             cloudformation,
             sts,
             ecr,
+            dynamodb,
+            signer: None,
             caller: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// These clients with `dynamodb` for DynamoDB.
+    pub fn with_dynamodb(mut self, dynamodb: aws_sdk_dynamodb::Client) -> Self {
+        self.dynamodb = dynamodb;
+        self
     }
 
     /// Who the credentials belong to (STS GetCallerIdentity, asked once per command).

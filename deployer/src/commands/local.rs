@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use noteapp_runtime::auth::{LocalSigner, MAX_UID_CHARS, TokenClaims, Verifier};
+use noteapp_runtime::auth::{LocalSigner, MAX_UID_CHARS, TokenClaims};
 use noteapp_runtime::local::{
     self, LocalStack, LocalStackError, local_verifier, operator_token, shutdown_signal, store_dir,
 };
 use noteapp_runtime::settings::{FirebaseProjectId, LOCAL_PROJECT, LocalSettings};
-use noteapp_runtime::store::dynamodb::{DynamoStore, TableNames, create_tables};
+use noteapp_runtime::store::dynamodb::{DynamoConnections, DynamoStore, TableNames, create_tables};
 use noteapp_runtime::store::embedded::EmbeddedStore;
 use noteapp_runtime::store::{ConnectionStore, Store};
 use tokio::net::TcpListener;
@@ -209,20 +209,64 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
             LocalStackError::SigningKey { dir, reason } => Error::SigningKey { dir, reason },
             other => Error::Usage(format!("--firebase-project: {other}")),
         })?;
-    match &args.dynamodb_endpoint {
-        None => {
-            let store = Arc::new(EmbeddedStore::open(&store_dir(&args.data_dir))?);
-            run_stack(args, verifier, store, "embedded store").await
-        }
-        Some(endpoint) => {
-            let store = Arc::new(dynamodb_store(endpoint, &args.table_prefix).await?);
-            let what = format!("DynamoDB at {endpoint}");
-            run_stack(args, verifier, store, &what).await
-        }
-    }
+    // Listen first: a busy port is reported before the data directory is touched.
+    let (http_listener, http_addr) = bind(&args.host, args.port).await?;
+    let (ws_listener, ws_addr) = bind(&args.host, args.ws_port).await?;
+    let (store, connections, what): (Arc<dyn Store>, Arc<dyn ConnectionStore>, String) =
+        match &args.dynamodb_endpoint {
+            None => {
+                let store = Arc::new(EmbeddedStore::open(&store_dir(&args.data_dir))?);
+                (store.clone(), store, "embedded store".to_owned())
+            }
+            Some(endpoint) => {
+                let (client, names) = dynamodb_tables(endpoint, &args.table_prefix).await?;
+                let store = DynamoStore::new(client.clone(), names.store_tables());
+                let connections = DynamoConnections::new(client, names.connections);
+                (
+                    Arc::new(store),
+                    Arc::new(connections),
+                    format!("DynamoDB at {endpoint}"),
+                )
+            }
+        };
+    eprintln!(
+        "noteapp local: API on http://{http_addr}, WebSocket on ws://{ws_addr} ({what}, data in {})",
+        args.data_dir.display()
+    );
+    eprintln!("noteapp local: CORS for {}", args.cors_origins.join(", "));
+    eprintln!(
+        "sign in with: noteapp local token --uid alice   (broadcast: noteapp local token --operator)"
+    );
+    let stack = LocalStack {
+        http: http_listener,
+        ws: ws_listener,
+        data_dir: args.data_dir,
+        verifier,
+        store,
+        connections,
+        cors_origins: args.cors_origins,
+    };
+    local::run_stack(stack, shutdown_signal()).await?;
+    eprintln!("noteapp local: stopped");
+    Ok(())
 }
 
-async fn dynamodb_store(endpoint: &str, prefix: &str) -> Result<DynamoStore, Error> {
+/// The tables at a DynamoDB API (created where missing), and a client for them.
+async fn dynamodb_tables(
+    endpoint: &str,
+    prefix: &str,
+) -> Result<(aws_sdk_dynamodb::Client, TableNames), Error> {
+    let client = dynamodb_client(endpoint);
+    let names = TableNames::with_prefix(prefix);
+    create_tables(&client, &names)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot prepare tables at {endpoint}: {e}")))?;
+    Ok((client, names))
+}
+
+/// A client for the DynamoDB API at `endpoint` (plain HTTP on loopback), with fixed local
+/// credentials.
+pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     let config = aws_sdk_dynamodb::Config::builder()
         .http_client(noteapp_runtime::aws_http::sdk_http_client(
@@ -239,41 +283,7 @@ async fn dynamodb_store(endpoint: &str, prefix: &str) -> Result<DynamoStore, Err
         ))
         .endpoint_url(endpoint)
         .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
-    let names = TableNames::with_prefix(prefix);
-    create_tables(&client, &names)
-        .await
-        .map_err(|e| Error::Usage(format!("cannot prepare tables at {endpoint}: {e}")))?;
-    Ok(DynamoStore::new(client, names))
-}
-
-async fn run_stack<S: Store + ConnectionStore>(
-    args: ServeArgs,
-    verifier: Verifier,
-    store: Arc<S>,
-    what: &str,
-) -> Result<(), Error> {
-    let (http_listener, http_addr) = bind(&args.host, args.port).await?;
-    let (ws_listener, ws_addr) = bind(&args.host, args.ws_port).await?;
-    eprintln!(
-        "noteapp local: API on http://{http_addr}, WebSocket on ws://{ws_addr} ({what}, data in {})",
-        args.data_dir.display()
-    );
-    eprintln!("noteapp local: CORS for {}", args.cors_origins.join(", "));
-    eprintln!(
-        "sign in with: noteapp local token --uid alice   (broadcast: noteapp local token --operator)"
-    );
-    let stack = LocalStack {
-        http: http_listener,
-        ws: ws_listener,
-        data_dir: args.data_dir,
-        verifier,
-        store,
-        cors_origins: args.cors_origins,
-    };
-    local::run_stack(stack, shutdown_signal()).await?;
-    eprintln!("noteapp local: stopped");
-    Ok(())
+    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 /// `--docker`: the same stack from the Lambda image, in a container (see `image::containers`).

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod data;
 pub mod deploy;
 pub mod destroy;
 pub mod diff;

@@ -1,15 +1,19 @@
 //! `noteapp status ENV [--json]`: where the environment's stack stands — its status and reason,
 //! when it was created and last updated, and every failure of its most recent operation, read
-//! from the stack events back to the event that started that operation. It exits 0 whatever the
-//! stack's state; the state is the answer.
+//! from the stack events back to the event that started that operation, and how many broadcasts
+//! failed for good (after Lambda's retries) and wait in the stack's on-failure queue. It exits 0
+//! whatever the stack's state; the state is the answer.
 
 use aws_sdk_cloudformation::Client;
 
-use crate::aws::stack;
+use crate::aws::{sqs, stack};
 use crate::commands::env::StackArgs;
 use crate::error::Error;
 use crate::output::{self, StatusReport};
 use crate::progress::Progress;
+
+/// The stack output naming the queue of broadcasts that failed after Lambda's retries.
+pub const FAILURES_OUTPUT: &str = "BroadcastFailuresQueueUrl";
 
 /// Events read back at most (one page) when looking for the last operation's failures.
 const EVENT_PAGES: usize = 1;
@@ -29,7 +33,12 @@ pub async fn run(args: StatusArgs) -> Result<(), Error> {
     let clients = loaded.connect(&progress).await;
     progress.clear();
     let (clients, config) = (clients?, &loaded.config);
-    let report = status(&clients.cloudformation, config.name(), &config.stack_name).await?;
+    let mut report = status(&clients.cloudformation, config.name(), &config.stack_name).await?;
+    if let (Some(url), Some(signer)) = (report.outputs.get(FAILURES_OUTPUT), &clients.signer) {
+        let http = noteapp_runtime::aws_http::https_client(std::time::Duration::from_secs(10))
+            .map_err(|e| Error::Usage(format!("cannot build an HTTPS client: {e}")))?;
+        report.failed_broadcasts = Some(sqs::queue_depth(&http, signer, url).await?);
+    }
     output::emit(&report, args.json)
 }
 
@@ -48,6 +57,8 @@ pub async fn status(
         created: None,
         last_updated: None,
         recent_failures: Vec::new(),
+        failed_broadcasts: None,
+        outputs: Default::default(),
     };
     let Some(info) = stack::describe_stack(client, stack_name).await? else {
         return Ok(report);
@@ -67,6 +78,7 @@ pub async fn status(
     report.status_reason = info.reason;
     report.created = info.created;
     report.last_updated = info.last_updated;
+    report.outputs = info.outputs;
     Ok(report)
 }
 

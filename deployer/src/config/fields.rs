@@ -156,6 +156,16 @@ impl RetentionDays {
     }
 }
 
+/// A broadcast's send rate, in posts per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendRate(pub u32);
+
+impl SendRate {
+    pub fn parse(rate: u32) -> Result<Self, String> {
+        in_range(rate, (1, 100_000), "posts per second").map(Self)
+    }
+}
+
 /// A function's memory in MB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryMb(pub u32);
@@ -277,6 +287,7 @@ macro_rules! deserialize_number {
 }
 
 deserialize_number!(
+    SendRate: "a number of posts per second",
     RetentionDays: "a number of days",
     MemoryMb: "a number of MB",
     TimeoutSeconds: "a number of seconds",

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use fields::{
-    AccountId, MemoryMb, Origin, ProjectField, Region, RetentionDays, StackName, TimeoutSeconds,
-    check_tag,
+    AccountId, MemoryMb, Origin, ProjectField, Region, RetentionDays, SendRate, StackName,
+    TimeoutSeconds, check_tag,
 };
 pub use noteapp_runtime::settings::{Environment, FirebaseProjectId, LogLevel};
 
@@ -81,17 +81,19 @@ pub struct Functions {
     pub ws_disconnect: FunctionSettings,
     pub ws_default: FunctionSettings,
     pub ws_broadcast: FunctionSettings,
+    pub cleanup: FunctionSettings,
 }
 
 impl Functions {
     /// Every function with its key in the file (`api`, `ws_connect`, ...), in a fixed order.
-    pub fn each(&self) -> [(&'static str, FunctionSettings); 5] {
+    pub fn each(&self) -> [(&'static str, FunctionSettings); 6] {
         [
             ("api", self.api),
             ("ws_connect", self.ws_connect),
             ("ws_disconnect", self.ws_disconnect),
             ("ws_default", self.ws_default),
             ("ws_broadcast", self.ws_broadcast),
+            ("cleanup", self.cleanup),
         ]
     }
 }
@@ -124,6 +126,8 @@ pub struct EnvironmentConfig {
     /// Whether a change set waits for confirmation before it runs.
     pub confirm_changes: bool,
     pub tables: TableSettings,
+    /// Posts per second one broadcast sends at most.
+    pub broadcast_send_rate: u32,
     local_only: bool,
 }
 
@@ -158,7 +162,20 @@ struct EnvironmentFile {
     tables: TableSettings,
     functions: FunctionsFile,
     tags: BTreeMap<String, String>,
+    #[serde(default = "default_send_rate")]
+    broadcast_send_rate: SendRate,
+    /// `log_level: trace` logs whole events; staging and production need this to say so.
+    #[serde(default)]
+    accept_trace_logs: bool,
 }
+
+fn default_send_rate() -> SendRate {
+    SendRate(DEFAULT_SEND_RATE)
+}
+
+/// Posts per second a broadcast sends unless the file says otherwise: a tenth of API Gateway's
+/// shared account quota of 10,000 requests a second.
+pub const DEFAULT_SEND_RATE: u32 = 1000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -174,6 +191,8 @@ struct FunctionsFile {
     ws_default: FunctionOverride,
     #[serde(default)]
     ws_broadcast: FunctionOverride,
+    #[serde(default)]
+    cleanup: FunctionOverride,
 }
 
 #[derive(Deserialize)]
@@ -233,6 +252,7 @@ pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, EnvFileError> 
         ws_disconnect: raw.functions.ws_disconnect.resolve(defaults),
         ws_default: raw.functions.ws_default.resolve(defaults),
         ws_broadcast: raw.functions.ws_broadcast.resolve(defaults),
+        cleanup: raw.functions.cleanup.resolve(defaults),
     };
     Ok(EnvironmentConfig {
         environment,
@@ -248,6 +268,7 @@ pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, EnvFileError> 
         tags: raw.tags,
         confirm_changes: raw.confirm_changes,
         tables: raw.tables,
+        broadcast_send_rate: raw.broadcast_send_rate.0,
         local_only: raw.local_only,
     })
 }
@@ -281,6 +302,12 @@ fn check_together(
             let message = "`*` already allows every origin; list it alone or drop it";
             return Err(at(&["allowed_origins"], message));
         }
+    }
+    if environment.is_deployed() && raw.log_level == LogLevel::Trace && !raw.accept_trace_logs {
+        let message = "trace logs whole requests and events (tokens included, in the SDKs' \
+                       and the Lambda runtime's own lines); use debug, or add \
+                       `accept_trace_logs: true` to accept that in this environment";
+        return Err(at(&["log_level"], message));
     }
     if production && !raw.confirm_changes {
         let message = "production must confirm change sets; set it to true (CI passes --yes)";

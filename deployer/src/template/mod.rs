@@ -19,6 +19,9 @@ use crate::plan::Plan;
 /// Where the template lives, relative to the repository root.
 pub const TEMPLATE_PATH: &str = "templates/noteapp.yaml";
 
+/// The parameter saying whether the stack sets the account's API Gateway CloudWatch role.
+pub const API_GATEWAY_LOG_ROLE: &str = "ApiGatewayLogRole";
+
 /// The resource type whose replacement or removal loses data.
 const STATEFUL_TYPE: &str = "AWS::DynamoDB::Table";
 
@@ -135,6 +138,10 @@ fn parameters(config: &EnvironmentConfig, image_uri: &str) -> Vec<(String, Strin
         ));
     }
     out.push((
+        "BroadcastSendRate".to_owned(),
+        config.broadcast_send_rate.to_string(),
+    ));
+    out.push((
         "PointInTimeRecovery".to_owned(),
         flag(config.tables.point_in_time_recovery),
     ));
@@ -142,6 +149,8 @@ fn parameters(config: &EnvironmentConfig, image_uri: &str) -> Vec<(String, Strin
         "DeletionProtection".to_owned(),
         flag(config.tables.deletion_protection),
     ));
+    // Decided against the account at deploy time (`aws::apigateway`); offline, the account's.
+    out.push((API_GATEWAY_LOG_ROLE.to_owned(), "existing".to_owned()));
     out
 }
 

@@ -7,62 +7,61 @@ use http::{Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::notes::{author_of, owned_note};
+use super::notes::author_of;
 use super::{ApiError, Ctx, Recipients, comments_success, note_id};
 use crate::domain::{Comment, PageRequest, now, parse_comment_content};
 use crate::store::CommentGate;
 
 type Answer = Result<Response<String>, ApiError>;
 
-/// `{comments, count, postId}` for one page of a note's comments.
-async fn list_data(ctx: &Ctx<'_>, id: Uuid, request: PageRequest) -> Result<Value, ApiError> {
-    let page = ctx.app.store.list_comments(id, request).await?;
+/// `{comments, count, postId, nextCursor?}` for one page of a note's comments.
+async fn list_data(
+    ctx: &Ctx<'_>,
+    id: Uuid,
+    request: &PageRequest,
+    gate: &CommentGate,
+) -> Result<Value, ApiError> {
+    let page = ctx.app.store.list_comments(id, request, gate).await?;
     let comments: Vec<_> = page.items.iter().map(Comment::view).collect();
-    Ok(json!({"comments": comments, "count": page.total, "postId": id}))
+    let mut data = json!({"comments": comments, "count": page.total, "postId": id});
+    if request.cursor.is_some() {
+        data["nextCursor"] = json!(page.next_cursor);
+    }
+    Ok(data)
 }
 
-async fn list(ctx: &Ctx<'_>, id: Uuid) -> Answer {
-    let data = list_data(ctx, id, ctx.page()?).await?;
+async fn list(ctx: &Ctx<'_>, id: Uuid, gate: &CommentGate) -> Answer {
+    let data = list_data(ctx, id, &ctx.page()?, gate).await?;
     comments_success(StatusCode::OK, data)
 }
 
 /// `GET /notes/{id}/comments`: 404 unless the note is public.
 pub(super) async fn list_public(ctx: &Ctx<'_>, id: Uuid) -> Answer {
-    match ctx.app.store.get_note(id).await? {
-        Some(note) if note.is_public() => list(ctx, id).await,
-        _ => Err(ApiError::not_found()),
-    }
+    list(ctx, id, &CommentGate::Public).await
 }
 
 /// `GET /me/notes/{id}/comments`: the owner only.
 pub(super) async fn list_mine(ctx: &Ctx<'_>, raw_id: &str) -> Answer {
     let me = ctx.identity().await?;
-    let note = owned_note(ctx, &me, raw_id).await?;
-    list(ctx, note.id).await
+    let id = note_id(raw_id)?;
+    list(ctx, id, &CommentGate::Owner(me.uid)).await
 }
 
 async fn create(ctx: &Ctx<'_>, raw_id: &str, mine: bool) -> Answer {
     let me = ctx.identity().await?;
     let id = note_id(raw_id)?;
-    // A comment on a public note is for everyone, on a private one for its owner alone.
-    let (gate, recipients) = if mine {
-        let note = owned_note(ctx, &me, raw_id).await?;
-        let recipients = if note.is_public() {
-            Recipients::Everyone
-        } else {
-            Recipients::Owner(me.uid.clone())
-        };
-        (CommentGate::Owner(me.uid.clone()), recipients)
-    } else {
-        (CommentGate::Public, Recipients::Everyone)
-    };
     let content = parse_comment_content(&ctx.json(false)?)?;
+    let gate = if mine {
+        CommentGate::Owner(me.uid.clone())
+    } else {
+        CommentGate::Public
+    };
     let (username, _) = author_of(ctx, &me).await?;
     let at = now();
     let comment = Comment {
         id: Uuid::new_v4(),
         note_id: id,
-        author_uid: me.uid,
+        author_uid: me.uid.clone(),
         username,
         content,
         created_at: at.clone(),
@@ -71,9 +70,22 @@ async fn create(ctx: &Ctx<'_>, raw_id: &str, mine: bool) -> Answer {
     ctx.app.store.add_comment(&comment, &gate).await?;
     let view = comment.view();
     if let Some(events) = &ctx.app.events {
+        // A comment on a public note is for everyone, on a private one for its owner alone,
+        // decided on the note as it is after the write (a note made private meanwhile keeps
+        // its comments private).
+        let recipients = match (&gate, ctx.app.store.note_visibility(id).await) {
+            (_, Ok(Some(v))) if v.public => Recipients::Everyone,
+            (_, Ok(Some(v))) => Recipients::Owner(v.owner),
+            (CommentGate::Owner(uid), _) => Recipients::Owner(uid.clone()),
+            (CommentGate::Public, _) => Recipients::Everyone,
+        };
         // The first page as a plain list request would return it: clients that replace their
         // list with it end with exactly one copy of the comment, whatever else they did.
-        match list_data(ctx, id, PageRequest::parse(None, None)?).await {
+        let list_gate = match &recipients {
+            Recipients::Everyone => CommentGate::Public,
+            Recipients::Owner(uid) => CommentGate::Owner(uid.clone()),
+        };
+        match list_data(ctx, id, &PageRequest::parse(None, None)?, &list_gate).await {
             Ok(list) => events.comment_created(&view, recipients, list).await,
             Err(e) => tracing::warn!(
                 status = e.status.as_u16(),

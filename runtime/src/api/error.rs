@@ -138,6 +138,22 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists => {
                 Self::new(StatusCode::CONFLICT, "CONFLICT", "Already exists")
             }
+            StoreError::Conflict(detail) => {
+                tracing::warn!(%detail, "storage contention");
+                Self::new(
+                    StatusCode::CONFLICT,
+                    "CONFLICT",
+                    "The note is being changed by another request; retry shortly",
+                )
+            }
+            StoreError::InvalidCursor => {
+                FieldError::new("cursor", "cursor is not one this API gave").into()
+            }
+            StoreError::Limit => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "Too many requests; retry shortly",
+            ),
             StoreError::Throttled(detail) => {
                 tracing::warn!(%detail, "storage throttled");
                 Self::new(

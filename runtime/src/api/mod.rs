@@ -37,13 +37,17 @@ pub enum Recipients {
     Owner(String),
 }
 
-/// Receives each comment right after it is stored, to deliver it in real time.
+/// The work a request hands off, to run after its answer: delivering a comment in real time,
+/// removing a deleted note's comments.
 #[async_trait::async_trait]
-pub trait CommentEvents: Send + Sync {
+pub trait AppEvents: Send + Sync {
     /// Called once per stored comment with the note's first page of comments as a list
     /// response would carry it (`{postId, comments, count}`, read after the write); failures are
     /// the sink's to log, never the request's.
     async fn comment_created(&self, comment: &CommentView, recipients: Recipients, list: Value);
+    /// Called once a note is deleted: its comments are to be purged (`Store::purge_deleted`);
+    /// a purge that never runs is finished by the next sweep.
+    async fn note_deleted(&self, note: Uuid);
 }
 
 /// Everything a request needs, built once per process and shared by every invocation.
@@ -51,7 +55,7 @@ pub trait CommentEvents: Send + Sync {
 pub struct App {
     pub store: Arc<dyn Store>,
     pub verifier: Verifier,
-    pub events: Option<Arc<dyn CommentEvents>>,
+    pub events: Option<Arc<dyn AppEvents>>,
 }
 
 impl App {
@@ -64,7 +68,7 @@ impl App {
     }
 
     /// Adds the real-time sink that hears about stored comments.
-    pub fn with_events(mut self, events: Arc<dyn CommentEvents>) -> Self {
+    pub fn with_events(mut self, events: Arc<dyn AppEvents>) -> Self {
         self.events = Some(events);
         self
     }
@@ -99,9 +103,10 @@ impl Ctx<'_> {
     }
 
     fn page(&self) -> Result<PageRequest, ApiError> {
-        Ok(PageRequest::parse(
+        Ok(PageRequest::parse_with_cursor(
             self.query.get("page").map(String::as_str),
             self.query.get("limit").map(String::as_str),
+            self.query.get("cursor").map(String::as_str),
         )?)
     }
 

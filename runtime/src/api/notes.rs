@@ -19,19 +19,14 @@ pub(super) async fn list_public(ctx: &Ctx<'_>) -> Answer {
         return Err(crate::domain::FieldError::new("sort", "sort must be \"latest\"").into());
     }
     let request = ctx.page()?;
-    let page = ctx.app.store.list_public_notes(request).await?;
+    let page = ctx.app.store.list_public_notes(&request).await?;
+    let pagination = Pagination::of(&request, &page);
     let notes: Vec<_> = page
         .items
         .into_iter()
         .filter_map(Note::into_public_view)
         .collect();
-    success(
-        StatusCode::OK,
-        NotesPage {
-            notes,
-            pagination: Pagination::new(request, page.total),
-        },
-    )
+    success(StatusCode::OK, NotesPage { notes, pagination })
 }
 
 /// `GET /notes/{id}`: a public note, else 404.
@@ -47,15 +42,10 @@ pub(super) async fn get_public(ctx: &Ctx<'_>, id: Uuid) -> Answer {
 pub(super) async fn list_mine(ctx: &Ctx<'_>) -> Answer {
     let me = ctx.identity().await?;
     let request = ctx.page()?;
-    let page = ctx.app.store.list_owner_notes(&me.uid, request).await?;
+    let page = ctx.app.store.list_owner_notes(&me.uid, &request).await?;
     let notes: Vec<_> = page.items.iter().map(Note::private_view).collect();
-    success(
-        StatusCode::OK,
-        NotesPage {
-            notes,
-            pagination: Pagination::new(request, page.total),
-        },
-    )
+    let pagination = Pagination::of(&request, &page);
+    success(StatusCode::OK, NotesPage { notes, pagination })
 }
 
 /// The author fields a note carries: the profile's, else the token's.
@@ -128,6 +118,9 @@ pub(super) async fn delete(ctx: &Ctx<'_>, raw_id: &str) -> Answer {
     let me = ctx.identity().await?;
     let id = note_id(raw_id)?;
     ctx.app.store.delete_note(id, &me.uid).await?;
+    if let Some(events) = &ctx.app.events {
+        events.note_deleted(id).await;
+    }
     success(StatusCode::OK, json!({"id": id}))
 }
 

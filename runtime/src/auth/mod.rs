@@ -58,7 +58,11 @@ impl Identity {
     /// The name to show for this user when no profile says otherwise.
     pub fn display_name(&self) -> String {
         match &self.name {
-            Some(name) if !name.trim().is_empty() => name.chars().take(60).collect(),
+            Some(name) if name.chars().any(|c| !c.is_control() && !c.is_whitespace()) => name
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(crate::domain::MAX_DISPLAY_NAME_CHARS)
+                .collect(),
             _ => crate::domain::default_display_name(&self.uid, self.is_anonymous),
         }
     }

@@ -14,15 +14,14 @@ use noteapp_runtime::auth::{KeySource, Verifier, VerifierConfig};
 use noteapp_runtime::aws_http;
 use noteapp_runtime::config::{self, ApiConfig, KeysSetting, WsHandler};
 use noteapp_runtime::logging::{self, LogFormat};
-use noteapp_runtime::store::dynamodb::{DynamoStore, TableNames};
+use noteapp_runtime::store::dynamodb::{DynamoConnections, DynamoStore, Purger, StoreTables};
 use noteapp_runtime::ws::fanout::FanoutOptions;
 use noteapp_runtime::ws::management::ManagementPoster;
 use noteapp_runtime::ws::trigger::LambdaTrigger;
 use noteapp_runtime::ws::{WsContext, broadcast, handlers};
 use serde_json::Value;
 
-const USAGE: &str =
-    "usage: bootstrap api | ws-connect | ws-disconnect | ws-default | ws-broadcast | local";
+const USAGE: &str = "usage: bootstrap api | ws-connect | ws-disconnect | ws-default | ws-broadcast | cleanup | local";
 
 #[global_allocator]
 static ALLOCATOR: noteapp_runtime::Allocator = noteapp_runtime::Allocator {};
@@ -46,6 +45,7 @@ fn main() -> ExitCode {
             "ws-disconnect" => run_ws(WsHandler::Disconnect).await,
             "ws-default" => run_ws(WsHandler::Default).await,
             "ws-broadcast" => run_ws(WsHandler::Broadcast).await,
+            "cleanup" => run_cleanup().await,
             "local" => run_local().await,
             other => Err(format!("unknown handler {other:?}; {USAGE}").into()),
         }
@@ -84,11 +84,10 @@ async fn run_api() -> Result<(), InitError> {
     let aws = load_aws_config().await;
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
-        TableNames {
+        StoreTables {
             notes: config.notes_table.clone(),
             users: config.users_table.clone(),
             comments: config.comments_table.clone(),
-            connections: String::new(),
         },
     );
     let mut app = App::new(Arc::new(store), verifier);
@@ -102,7 +101,8 @@ async fn run_api() -> Result<(), InitError> {
             signer.region(),
         );
         let http = aws_http::https_client(std::time::Duration::from_secs(10))?;
-        let trigger = LambdaTrigger::new(http, signer, endpoint, function.clone());
+        let cleanup = config.cleanup_function.clone();
+        let trigger = LambdaTrigger::new(http, signer, endpoint, function.clone(), cleanup);
         app = app.with_events(Arc::new(trigger));
     }
     let app = Arc::new(app);
@@ -144,7 +144,7 @@ async fn run_local() -> Result<(), InitError> {
     let http = bind(settings.port).await?;
     let ws = bind(settings.ws_port).await?;
     let data_dir = settings.data_dir.clone();
-    let store = EmbeddedStore::open(&store_dir(&data_dir))?;
+    let store = Arc::new(EmbeddedStore::open(&store_dir(&data_dir))?);
     eprintln!(
         "bootstrap local: API on http://{}, WebSocket on ws://{} (embedded store in {})",
         http.local_addr()?,
@@ -159,7 +159,8 @@ async fn run_local() -> Result<(), InitError> {
             &settings.firebase_project,
             settings.auth_emulator.is_some(),
         )?,
-        store: Arc::new(store),
+        store: store.clone(),
+        connections: store,
         cors_origins: settings.cors_origins,
         data_dir,
     };
@@ -172,14 +173,9 @@ async fn run_ws(handler: WsHandler) -> Result<(), InitError> {
     let config = config::process_vars().ws(handler)?;
     logging::init(config.common.log_level.as_str(), LogFormat::Json);
     let aws = load_aws_config().await;
-    let store = DynamoStore::new(
+    let connections = DynamoConnections::new(
         aws_sdk_dynamodb::Client::new(&aws),
-        TableNames {
-            notes: String::new(),
-            users: String::new(),
-            comments: String::new(),
-            connections: config.connections_table.clone(),
-        },
+        config.connections_table.clone(),
     );
     let verifier = config
         .firebase_project_id
@@ -190,25 +186,69 @@ async fn run_ws(handler: WsHandler) -> Result<(), InitError> {
         .as_deref()
         .unwrap_or("https://unused.invalid");
     let ctx = Arc::new(WsContext {
-        connections: Arc::new(store),
+        connections: Arc::new(connections),
         verifier,
         poster: Arc::new(ManagementPoster::new(&aws, endpoint)),
-        fanout: FanoutOptions::default(),
+        fanout: FanoutOptions {
+            segments: config.scan_segments,
+            send_rate: config.send_rate,
+            ..FanoutOptions::default()
+        },
     });
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<Value>| {
             let ctx = ctx.clone();
             async move {
+                let deadline = remaining(&event.context);
                 let payload = event.payload;
                 let answer = match handler {
                     WsHandler::Connect => handlers::connect(&ctx, &payload).await,
                     WsHandler::Disconnect => handlers::disconnect(&ctx, &payload).await,
                     WsHandler::Default => handlers::default(&ctx, &payload).await,
-                    WsHandler::Broadcast => broadcast::handle(&ctx, &payload).await,
+                    // A direct invocation that did not reach everyone fails, so Lambda retries.
+                    WsHandler::Broadcast => broadcast::handle(&ctx, &payload, deadline).await?,
                 };
-                Ok::<Value, std::convert::Infallible>(answer)
+                Ok::<Value, lambda_runtime::Error>(answer)
             }
         },
     ))
     .await
+}
+
+/// `bootstrap cleanup`: purges what deleted notes left (`{"noteId": …}` for one note, invoked
+/// by the API after a delete; anything else, such as the schedule's event, for all of them).
+/// A purge that fails is an error, so Lambda retries it; the next sweep finishes any that stop.
+async fn run_cleanup() -> Result<(), InitError> {
+    let config = config::process_vars().cleanup()?;
+    logging::init(config.common.log_level.as_str(), LogFormat::Json);
+    let aws = load_aws_config().await;
+    let purger = Arc::new(Purger::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        config.comments_table,
+    ));
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<Value>| {
+            let purger = purger.clone();
+            async move {
+                let note = event
+                    .payload
+                    .get("noteId")
+                    .and_then(Value::as_str)
+                    .and_then(|id| uuid::Uuid::parse_str(id).ok());
+                let purged = purger.purge(note).await?;
+                tracing::info!(notes = purged.notes, comments = purged.comments, "purged");
+                Ok::<Value, lambda_runtime::Error>(
+                    serde_json::json!({"notes": purged.notes, "comments": purged.comments}),
+                )
+            }
+        },
+    ))
+    .await
+}
+
+/// The invocation's deadline as a point in this process's time.
+fn remaining(context: &lambda_runtime::Context) -> Option<tokio::time::Instant> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let left = i64::try_from(context.deadline).ok()? - now;
+    (left > 0).then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(left as u64))
 }

@@ -13,8 +13,9 @@ pub use models::{
     UserProfileView,
 };
 pub use validate::{
-    FieldError, MAX_COMMENT_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_TITLE_CHARS, NoteDraft, NoteEdit,
-    ProfileEdit, parse_comment_content, parse_note_draft, parse_note_edit, parse_profile_edit,
+    FieldError, MAX_COMMENT_CHARS, MAX_CONTENT_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_TITLE_CHARS,
+    NoteDraft, NoteEdit, ProfileEdit, check_text, parse_comment_content, parse_note_draft,
+    parse_note_edit, parse_profile_edit,
 };
 
 use serde::Serialize;
@@ -48,21 +49,57 @@ pub const DEFAULT_LIMIT: u32 = 20;
 /// The largest `limit` a list accepts.
 pub const MAX_LIMIT: u32 = 100;
 
-/// A validated request for one page of a list: `page` ≥ 1, `limit` in 1..=100.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A validated request for one page of a list: `page` ≥ 1, `limit` in 1..=100, and optionally
+/// a `cursor`. With `cursor` present the answer carries `nextCursor`, the opaque position after
+/// its last item: `cursor=` (empty) starts at the top, `cursor=<nextCursor>` reads the page after
+/// that one at the same cost however deep it is (`page` then only numbers the answer). Without
+/// it, pages are plain offsets, exactly as before.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
     pub page: u32,
     pub limit: u32,
+    pub cursor: Option<String>,
 }
 
+/// The longest cursor a list accepts (they are a few dozen characters).
+const MAX_CURSOR_CHARS: usize = 512;
+
 impl PageRequest {
-    /// Items to skip before this page starts.
+    /// Page `page` of `limit` items, without a cursor.
+    pub fn at(page: u32, limit: u32) -> Self {
+        Self {
+            page,
+            limit,
+            cursor: None,
+        }
+    }
+
+    /// The position this page starts after: a non-empty cursor.
+    pub fn after(&self) -> Option<&str> {
+        self.cursor.as_deref().filter(|c| !c.is_empty())
+    }
+
+    /// Items to skip before this page starts (without a cursor).
     pub fn offset(&self) -> usize {
         (self.page as usize - 1) * self.limit as usize
     }
 
+    /// Items up to the end of this page: what an offset read must reach.
+    pub fn end(&self) -> usize {
+        self.page as usize * self.limit as usize
+    }
+
     /// Validates raw `page` and `limit` query values (absent means the default).
     pub fn parse(page: Option<&str>, limit: Option<&str>) -> Result<Self, FieldError> {
+        Self::parse_with_cursor(page, limit, None)
+    }
+
+    /// As [`PageRequest::parse`], with a `cursor` query value.
+    pub fn parse_with_cursor(
+        page: Option<&str>,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<Self, FieldError> {
         let page = match page {
             None => 1,
             Some(raw) => match raw.parse::<u32>() {
@@ -83,18 +120,45 @@ impl PageRequest {
             },
         };
         // Keep offsets far from overflow on any platform.
-        if page > 1_000_000 {
+        if page > MAX_PAGE {
             return Err(FieldError::new("page", "page must be at most 1000000"));
         }
-        Ok(Self { page, limit })
+        let cursor = match cursor {
+            None => None,
+            Some(raw) if raw.len() <= MAX_CURSOR_CHARS => Some(raw.to_owned()),
+            Some(_) => return Err(FieldError::new("cursor", "cursor is not one this API gave")),
+        };
+        Ok(Self {
+            page,
+            limit,
+            cursor,
+        })
     }
 }
 
-/// One page of a list together with the total number of items in the whole list.
+/// The deepest page number a list accepts. Page N reads at most N × limit keys (and nothing
+/// past the list's end, whose length the counters know); a cursor reads any depth at the cost
+/// of one page.
+pub const MAX_PAGE: u32 = 1_000_000;
+
+/// One page of a list together with the total number of items in the whole list, and the
+/// cursor of the page after it (when there is one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: u64,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A page of `items` out of `total`, with no cursor.
+    pub fn new(items: Vec<T>, total: u64) -> Self {
+        Self {
+            items,
+            total,
+            next_cursor: None,
+        }
+    }
 }
 
 /// The `pagination` object of list responses.
@@ -106,19 +170,33 @@ pub struct Pagination {
     pub total: u64,
     pub has_next: bool,
     pub has_prev: bool,
+    /// Reads the next page at constant cost (`?cursor=`); absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 impl Pagination {
     /// The pagination object for `request` over a list of `total` items.
-    pub fn new(request: PageRequest, total: u64) -> Self {
+    pub fn new(request: &PageRequest, total: u64) -> Self {
         let end = u64::from(request.page) * u64::from(request.limit);
         Self {
             page: request.page,
             limit: request.limit,
             total,
             has_next: end < total,
-            has_prev: request.page > 1,
+            has_prev: request.page > 1 || request.after().is_some(),
+            next_cursor: None,
         }
+    }
+
+    /// The pagination object for `page`, read for `request`.
+    pub fn of<T>(request: &PageRequest, page: &Page<T>) -> Self {
+        let mut pagination = Self::new(request, page.total);
+        if request.cursor.is_some() {
+            pagination.has_next = page.next_cursor.is_some();
+            pagination.next_cursor = page.next_cursor.clone();
+        }
+        pagination
     }
 }
 
@@ -138,7 +216,7 @@ mod tests {
     fn page_request_applies_defaults_and_limits() {
         assert_eq!(
             PageRequest::parse(None, None).unwrap(),
-            PageRequest { page: 1, limit: 20 }
+            PageRequest::at(1, 20)
         );
         assert_eq!(
             PageRequest::parse(Some("0"), None).unwrap_err().field,
@@ -164,9 +242,9 @@ mod tests {
 
     #[test]
     fn pagination_flags_follow_the_total() {
-        let p = Pagination::new(PageRequest { page: 1, limit: 20 }, 20);
+        let p = Pagination::new(&PageRequest::at(1, 20), 20);
         assert!(!p.has_next && !p.has_prev);
-        let p = Pagination::new(PageRequest { page: 2, limit: 20 }, 41);
+        let p = Pagination::new(&PageRequest::at(2, 20), 41);
         assert!(p.has_next && p.has_prev);
     }
 

@@ -7,6 +7,12 @@ use serde_json::{Map, Value};
 
 /// Longest note title, in characters.
 pub const MAX_TITLE_CHARS: usize = 120;
+/// Longest note content, in characters (Unicode scalar values). Chosen so that a full list
+/// page stays under Lambda's 6 MB response limit whatever users store: 100 notes of 10,000
+/// characters at the worst 4 bytes each in the response (a 4-byte UTF-8 character; `"` or `\`
+/// escaped twice, in the body and in Lambda's payload) come to about 4.5 MB with their other
+/// fields. That is about 1,500 to 2,500 words, a long note.
+pub const MAX_CONTENT_CHARS: usize = 10_000;
 /// Longest comment, in characters.
 pub const MAX_COMMENT_CHARS: usize = 1000;
 /// Longest display name, in characters.
@@ -70,7 +76,26 @@ fn optional_string(
     }
 }
 
+/// Refuses control characters other than `\n`, `\r` and `\t` in `field`: they show as nothing
+/// (or break layouts) and each costs six bytes as a JSON escape.
+pub fn check_text(field: &'static str, text: &str) -> Result<(), FieldError> {
+    match text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        Some(c) => Err(FieldError::new(
+            field,
+            format!(
+                "{field} must not contain control characters (found U+{:04X})",
+                c as u32
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn check_title(title: &str) -> Result<(), FieldError> {
+    check_text("title", title)?;
     if title.chars().count() > MAX_TITLE_CHARS {
         return Err(FieldError::new(
             "title",
@@ -82,7 +107,16 @@ fn check_title(title: &str) -> Result<(), FieldError> {
 
 fn required_content(value: Option<Option<String>>) -> Result<String, FieldError> {
     match value {
-        Some(Some(content)) if !content.trim().is_empty() => Ok(content),
+        Some(Some(content)) if !content.trim().is_empty() => {
+            check_text("content", &content)?;
+            if content.chars().count() > MAX_CONTENT_CHARS {
+                return Err(FieldError::new(
+                    "content",
+                    format!("content must be at most {MAX_CONTENT_CHARS} characters"),
+                ));
+            }
+            Ok(content)
+        }
         _ => Err(FieldError::new("content", "content is required")),
     }
 }
@@ -123,6 +157,7 @@ pub fn parse_comment_content(body: &Value) -> Result<String, FieldError> {
     if content.trim().is_empty() {
         return Err(FieldError::new("content", "content must not be blank"));
     }
+    check_text("content", content)?;
     if content.chars().count() > MAX_COMMENT_CHARS {
         return Err(FieldError::new(
             "content",
@@ -138,6 +173,7 @@ pub fn parse_profile_edit(body: &Value) -> Result<ProfileEdit, FieldError> {
     let display_name = match optional_string(map, "displayName")? {
         None => None,
         Some(Some(name)) if !name.trim().is_empty() => {
+            check_text("displayName", &name)?;
             if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
                 return Err(FieldError::new(
                     "displayName",
@@ -235,6 +271,66 @@ mod tests {
         assert!(parse_comment_content(&json!({"content": "x".repeat(1001)})).is_err());
         assert!(parse_comment_content(&json!({"content": "x".repeat(1000)})).is_ok());
         assert!(parse_comment_content(&json!({"content": ["x"]})).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_text_field_but_newlines_and_tabs_are_not() {
+        let bad = "a\u{1}b";
+        assert_eq!(
+            parse_note_draft(&json!({"content": bad}))
+                .unwrap_err()
+                .field,
+            "content"
+        );
+        assert_eq!(
+            parse_note_draft(&json!({"title": bad, "content": "c"}))
+                .unwrap_err()
+                .field,
+            "title"
+        );
+        assert_eq!(
+            parse_note_edit(&json!({"content": bad})).unwrap_err().field,
+            "content"
+        );
+        assert_eq!(
+            parse_comment_content(&json!({"content": bad}))
+                .unwrap_err()
+                .field,
+            "content"
+        );
+        assert_eq!(
+            parse_profile_edit(&json!({"displayName": bad}))
+                .unwrap_err()
+                .field,
+            "displayName"
+        );
+        for c in ['\u{0}', '\u{7f}', '\u{85}', '\u{1b}'] {
+            assert!(check_text("content", &format!("x{c}")).is_err(), "{c:?}");
+        }
+        assert!(parse_note_draft(&json!({"content": "line\r\nnext\tcol"})).is_ok());
+        let message = parse_comment_content(&json!({"content": bad}))
+            .unwrap_err()
+            .message;
+        assert!(message.contains("U+0001"), "{message}");
+    }
+
+    #[test]
+    fn note_content_has_a_maximum() {
+        let max = "é".repeat(MAX_CONTENT_CHARS);
+        assert!(parse_note_draft(&json!({"content": max})).is_ok());
+        let over = "é".repeat(MAX_CONTENT_CHARS + 1);
+        assert_eq!(
+            parse_note_draft(&json!({"content": over}))
+                .unwrap_err()
+                .field,
+            "content"
+        );
+        assert_eq!(
+            parse_note_edit(&json!({"content": "x".repeat(MAX_CONTENT_CHARS + 1)}))
+                .unwrap_err()
+                .field,
+            "content"
+        );
     }
 
     #[test]

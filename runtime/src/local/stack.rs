@@ -67,19 +67,21 @@ pub fn local_verifier(
 }
 
 /// Everything [`run_stack`] serves.
-pub struct LocalStack<S> {
+pub struct LocalStack {
     pub http: TcpListener,
     pub ws: TcpListener,
     pub data_dir: PathBuf,
     pub verifier: Verifier,
-    pub store: Arc<S>,
+    pub store: Arc<dyn Store>,
+    pub connections: Arc<dyn ConnectionStore>,
     pub cors_origins: Vec<String>,
 }
 
 /// Serves the HTTP API and the WebSocket API (with its management API and broadcast route) until
-/// `shutdown` resolves or a listener fails.
-pub async fn run_stack<S: Store + ConnectionStore>(
-    stack: LocalStack<S>,
+/// `shutdown` resolves or a listener fails. Deleted notes whose comments a stopped server left
+/// behind are purged first, in the background.
+pub async fn run_stack(
+    stack: LocalStack,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), LocalStackError> {
     let ws_port = stack.ws.local_addr()?.port();
@@ -88,16 +90,28 @@ pub async fn run_stack<S: Store + ConnectionStore>(
             dir: stack.data_dir.clone(),
             source,
         })?;
+    let sweep = stack.store.clone();
+    tokio::spawn(async move {
+        match sweep.purge_deleted(None).await {
+            Ok(purged) if purged.notes > 0 => tracing::info!(
+                notes = purged.notes,
+                comments = purged.comments,
+                "finished purging deleted notes"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging deleted notes stopped"),
+        }
+    });
     let ws = WsContext {
-        connections: stack.store.clone(),
+        connections: stack.connections.clone(),
         verifier: Some(stack.verifier.clone()),
         poster: Arc::new(ManagementPoster::local(&format!(
             "http://127.0.0.1:{ws_port}"
         ))),
         fanout: FanoutOptions::default(),
     };
-    let app = App::new(stack.store, stack.verifier)
-        .with_events(Arc::new(InProcessTrigger::new(ws.clone())));
+    let trigger = InProcessTrigger::new(ws.clone(), stack.store.clone());
+    let app = App::new(stack.store, stack.verifier).with_events(Arc::new(trigger));
     let http = HttpGateway::new(app, Cors::new(stack.cors_origins));
     let ws = Arc::new(WsGateway::new(ws, operator, "development"));
     tokio::select! {

@@ -570,7 +570,10 @@ impl WsGateway {
             "body": String::from_utf8_lossy(&body),
             "isBase64Encoded": false,
         });
-        let answer = broadcast::handle(&self.ctx, &event).await;
+        // An HTTP event: always answered (failures are in the answer).
+        let answer = broadcast::handle(&self.ctx, &event, None)
+            .await
+            .unwrap_or_else(|_| ApiError::internal_with("Broadcast failed").into_proxy());
         let status = answer
             .get("statusCode")
             .and_then(Value::as_u64)

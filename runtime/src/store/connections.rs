@@ -1,7 +1,9 @@
-//! The WebSocket connections store: who is connected, as whom, and to which notes.
+//! The WebSocket connections store: who is connected, as whom, and to which notes; and where a
+//! broadcast got to, so a retried broadcast never posts twice to a connection that got it.
 //!
-//! Rows expire through a TTL (24 h). DynamoDB deletes expired rows up to two days late, so every
-//! read here filters on the expiry itself: an expired row is never returned.
+//! Rows expire through a TTL of 2 h 15 min: API Gateway closes every WebSocket connection after
+//! 2 h, and `$disconnect` may never arrive. DynamoDB deletes expired rows up to two days late, so
+//! every read here filters on the expiry itself: an expired row is never returned.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -9,8 +11,11 @@ use uuid::Uuid;
 
 use super::StoreError;
 
-/// How long a connection row lives without being refreshed.
-pub const CONNECTION_TTL_SECS: i64 = 24 * 3600;
+/// How long a connection row lives: API Gateway's 2 h connection limit, plus a margin.
+pub const CONNECTION_TTL_SECS: i64 = 2 * 3600 + 15 * 60;
+
+/// How long a broadcast's progress is kept: past Lambda's retries of an event (6 h at most).
+pub const BROADCAST_PROGRESS_TTL_SECS: i64 = 24 * 3600;
 
 /// One WebSocket connection as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,11 +53,59 @@ impl Connection {
     }
 }
 
+/// One part of a parallel scan: segment `index` of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub index: u32,
+    pub total: u32,
+}
+
+impl Segment {
+    /// The whole table as one segment.
+    pub const WHOLE: Segment = Segment { index: 0, total: 1 };
+
+    /// Every segment of a scan split `total` ways.
+    pub fn all(total: u32) -> impl Iterator<Item = Segment> {
+        let total = total.max(1);
+        (0..total).map(move |index| Segment { index, total })
+    }
+}
+
 /// One page of a scan over live connections; `next` resumes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionPage {
     pub connections: Vec<Connection>,
     pub next: Option<String>,
+}
+
+/// Where one segment of a broadcast's scan stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScanPosition {
+    /// Not read at all yet.
+    Start,
+    /// Read up to (and posted to everything before) this cursor.
+    After(String),
+    /// Read to the end.
+    Done,
+}
+
+/// What a broadcast with an event id has done so far: the connections whose post failed (to
+/// retry) and how far each scan segment got. A broadcast that finished keeps a row with nothing
+/// failed and every segment done, so a duplicate delivery of its event posts nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BroadcastProgress {
+    pub event_id: String,
+    pub failed: Vec<String>,
+    pub segments: Vec<ScanPosition>,
+    /// Epoch seconds after which the row is dead.
+    pub expires_at: i64,
+}
+
+impl BroadcastProgress {
+    /// Whether everything was delivered.
+    pub fn is_finished(&self) -> bool {
+        self.failed.is_empty() && self.segments.iter().all(|s| *s == ScanPosition::Done)
+    }
 }
 
 /// What the WebSocket handlers need from storage.
@@ -68,19 +121,43 @@ pub trait ConnectionStore: Send + Sync + 'static {
         connection_id: &str,
         now: i64,
     ) -> Result<Option<Connection>, StoreError>;
-    /// Adds or removes one note subscription of a live connection, in one conditional write;
-    /// [`StoreError::NotFound`] when the row does not exist.
+    /// Adds or removes one note subscription of a live connection, in one conditional write
+    /// that also refuses more than `max` subscriptions; [`StoreError::NotFound`] when the row
+    /// does not exist, [`StoreError::Limit`] when it holds `max` already.
     async fn set_subscription(
         &self,
         connection_id: &str,
         note_id: Uuid,
         subscribed: bool,
+        max: usize,
     ) -> Result<Connection, StoreError>;
-    /// One page of live connections (at most `page_size` rows examined), resuming after `cursor`.
+    /// Counts one message of the connection in the current `window` (epoch seconds divided by
+    /// the window length), in one conditional write; [`StoreError::Limit`] once `max` messages
+    /// were counted in that window, [`StoreError::NotFound`] when the row does not exist.
+    async fn count_message(
+        &self,
+        connection_id: &str,
+        window: i64,
+        max: u32,
+    ) -> Result<(), StoreError>;
+    /// One page of segment `segment` of a scan over live connections (at most `page_size` rows
+    /// examined), resuming after `cursor`.
     async fn scan_connections(
         &self,
+        segment: Segment,
         cursor: Option<&str>,
         page_size: u32,
         now: i64,
     ) -> Result<ConnectionPage, StoreError>;
+    /// The live connections signed in as `uid`, found through an index on the user: the cost
+    /// is that user's rows, not the table's.
+    async fn user_connections(&self, uid: &str, now: i64) -> Result<Vec<Connection>, StoreError>;
+    /// The progress of broadcast `event_id`, if an earlier attempt recorded any.
+    async fn broadcast_progress(
+        &self,
+        event_id: &str,
+        now: i64,
+    ) -> Result<Option<BroadcastProgress>, StoreError>;
+    /// Records a broadcast's progress (replacing any earlier record).
+    async fn put_broadcast_progress(&self, progress: &BroadcastProgress) -> Result<(), StoreError>;
 }

@@ -14,15 +14,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::cursor::Position;
 use super::{
-    CommentGate, Connection, ConnectionPage, ConnectionStore, EnsuredUser, NoteChange, Store,
-    StoreError,
+    BroadcastProgress, CommentGate, Connection, ConnectionPage, ConnectionStore, EnsuredUser,
+    NoteChange, Purged, Segment, Store, StoreError, Visibility,
 };
 use crate::domain::{Comment, Note, Page, PageRequest, ProfileEdit, Timestamp, UserProfile};
 
@@ -139,6 +140,10 @@ struct Inner {
 pub struct EmbeddedStore {
     inner: RwLock<Inner>,
     connections: RwLock<BTreeMap<String, Connection>>,
+    /// Messages per connection in its current rate window: (window, count).
+    message_counts: Mutex<HashMap<String, (i64, u32)>>,
+    /// Broadcast progress by event id.
+    broadcasts: Mutex<HashMap<String, BroadcastProgress>>,
     path: PathBuf,
 }
 
@@ -175,6 +180,8 @@ impl EmbeddedStore {
                 log: BufWriter::new(file),
             }),
             connections: RwLock::new(BTreeMap::new()),
+            message_counts: Mutex::default(),
+            broadcasts: Mutex::default(),
             path,
         })
     }
@@ -256,18 +263,48 @@ fn replay(path: &Path) -> Result<State, OpenError> {
     Ok(state)
 }
 
+/// The page `request` asks for of a list given in order as `(position, item)`, out of `total`.
 fn page_of<'a, T: Clone + 'a>(
-    items: impl Iterator<Item = &'a T>,
+    items: impl Iterator<Item = (Position, &'a T)>,
     total: usize,
-    page: PageRequest,
-) -> Page<T> {
-    Page {
-        items: items
-            .skip(page.offset())
-            .take(page.limit as usize)
-            .cloned()
+    request: &PageRequest,
+) -> Result<Page<T>, StoreError> {
+    let limit = request.limit as usize;
+    let mut taken: Vec<(Position, T)> = match request.after() {
+        Some(cursor) => {
+            let after = Position::decode(cursor)?;
+            items
+                .skip_while(|(p, _)| *p != after)
+                .skip(1)
+                .take(limit + 1)
+                .map(|(p, t)| (p, t.clone()))
+                .collect()
+        }
+        // `cursor=` (empty) starts at the top; no cursor at all is an offset page.
+        None if request.cursor.is_some() => {
+            items.take(limit + 1).map(|(p, t)| (p, t.clone())).collect()
+        }
+        None => items
+            .skip(request.offset())
+            .take(limit + 1)
+            .map(|(p, t)| (p, t.clone()))
             .collect(),
+    };
+    let more = taken.len() > limit;
+    taken.truncate(limit);
+    let next_cursor = taken.last().filter(|_| more).map(|(p, _)| p.encode());
+    Ok(Page {
+        items: taken.into_iter().map(|(_, t)| t).collect(),
         total: total as u64,
+        next_cursor,
+    })
+}
+
+/// Whether `note` lets `gate` comment on it (and read its comments).
+fn passes(note: &Note, gate: &CommentGate) -> bool {
+    match gate {
+        CommentGate::Public => note.is_public(),
+        CommentGate::Owner(uid) => &note.owner_uid == uid,
     }
 }
 
@@ -311,6 +348,12 @@ impl Store for EmbeddedStore {
                         note.content.clone_from(content);
                     }
                 }
+                // Publishing a public note (or unpublishing a private one) changes nothing.
+                NoteChange::Publish | NoteChange::Unpublish
+                    if note.is_public() == matches!(change, NoteChange::Publish) =>
+                {
+                    return Ok((Vec::new(), note));
+                }
                 NoteChange::Publish => note.published_at = Some(now.clone()),
                 NoteChange::Unpublish => note.published_at = None,
             }
@@ -326,32 +369,32 @@ impl Store for EmbeddedStore {
         })
     }
 
-    async fn list_public_notes(&self, page: PageRequest) -> Result<Page<Note>, StoreError> {
-        Ok(self.read(|state| {
-            let ids = state
+    async fn list_public_notes(&self, page: &PageRequest) -> Result<Page<Note>, StoreError> {
+        self.read(|state| {
+            let notes = state
                 .public
                 .iter()
                 .rev()
-                .filter_map(|(_, id)| state.notes.get(id));
-            page_of(ids, state.public.len(), page)
-        }))
+                .filter_map(|(at, id)| state.notes.get(id).map(|n| (Position::new(at, id), n)));
+            page_of(notes, state.public.len(), page)
+        })
     }
 
     async fn list_owner_notes(
         &self,
         owner: &str,
-        page: PageRequest,
+        page: &PageRequest,
     ) -> Result<Page<Note>, StoreError> {
-        Ok(self.read(|state| match state.by_owner.get(owner) {
-            None => Page {
-                items: Vec::new(),
-                total: 0,
-            },
+        self.read(|state| match state.by_owner.get(owner) {
+            None => page_of(std::iter::empty::<(Position, &Note)>(), 0, page),
             Some(set) => {
-                let notes = set.iter().rev().filter_map(|(_, id)| state.notes.get(id));
+                let notes = set
+                    .iter()
+                    .rev()
+                    .filter_map(|(at, id)| state.notes.get(id).map(|n| (Position::new(at, id), n)));
                 page_of(notes, set.len(), page)
             }
-        }))
+        })
     }
 
     async fn get_user(&self, uid: &str) -> Result<Option<UserProfile>, StoreError> {
@@ -411,11 +454,10 @@ impl Store for EmbeddedStore {
 
     async fn add_comment(&self, comment: &Comment, gate: &CommentGate) -> Result<(), StoreError> {
         self.write(|state| {
-            let allowed = match (state.notes.get(&comment.note_id), gate) {
-                (Some(note), CommentGate::Public) => note.is_public(),
-                (Some(note), CommentGate::Owner(uid)) => &note.owner_uid == uid,
-                (None, _) => false,
-            };
+            let allowed = state
+                .notes
+                .get(&comment.note_id)
+                .is_some_and(|note| passes(note, gate));
             if !allowed {
                 return Err(StoreError::NotFound);
             }
@@ -431,15 +473,35 @@ impl Store for EmbeddedStore {
     async fn list_comments(
         &self,
         note_id: Uuid,
-        page: PageRequest,
+        page: &PageRequest,
+        gate: &CommentGate,
     ) -> Result<Page<Comment>, StoreError> {
-        Ok(self.read(|state| match state.comments.get(&note_id) {
-            None => Page {
-                items: Vec::new(),
-                total: 0,
-            },
-            Some(list) => page_of(list.iter(), list.len(), page),
+        self.read(|state| {
+            if !state.notes.get(&note_id).is_some_and(|n| passes(n, gate)) {
+                return Err(StoreError::NotFound);
+            }
+            let list = state
+                .comments
+                .get(&note_id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let comments = list.iter().map(|c| (Position::new(&c.created_at, c.id), c));
+            page_of(comments, list.len(), page)
+        })
+    }
+
+    async fn note_visibility(&self, id: Uuid) -> Result<Option<Visibility>, StoreError> {
+        Ok(self.read(|state| {
+            state.notes.get(&id).map(|note| Visibility {
+                owner: note.owner_uid.clone(),
+                public: note.is_public(),
+            })
         }))
+    }
+
+    async fn purge_deleted(&self, _note: Option<Uuid>) -> Result<Purged, StoreError> {
+        // A note's comments go in the same record as the note: nothing is ever left.
+        Ok(Purged::default())
     }
 }
 
@@ -454,6 +516,12 @@ impl ConnectionStore for EmbeddedStore {
     async fn delete_connection(&self, connection_id: &str) -> Result<(), StoreError> {
         let mut map = self.connections.write().unwrap_or_else(|e| e.into_inner());
         map.remove(connection_id);
+        drop(map);
+        let mut counts = self
+            .message_counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        counts.remove(connection_id);
         Ok(())
     }
 
@@ -471,11 +539,15 @@ impl ConnectionStore for EmbeddedStore {
         connection_id: &str,
         note_id: Uuid,
         subscribed: bool,
+        max: usize,
     ) -> Result<Connection, StoreError> {
         let mut map = self.connections.write().unwrap_or_else(|e| e.into_inner());
         let connection = map.get_mut(connection_id).ok_or(StoreError::NotFound)?;
         let present = connection.subscriptions.contains(&note_id);
         if subscribed && !present {
+            if connection.subscriptions.len() >= max {
+                return Err(StoreError::Limit);
+            }
             connection.subscriptions.push(note_id);
             connection.subscriptions.sort_unstable();
         } else if !subscribed && present {
@@ -484,8 +556,40 @@ impl ConnectionStore for EmbeddedStore {
         Ok(connection.clone())
     }
 
+    async fn count_message(
+        &self,
+        connection_id: &str,
+        window: i64,
+        max: u32,
+    ) -> Result<(), StoreError> {
+        if !self
+            .connections
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(connection_id)
+        {
+            return Err(StoreError::NotFound);
+        }
+        let mut counts = self
+            .message_counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let count = counts
+            .entry(connection_id.to_owned())
+            .or_insert((window, 0));
+        if count.0 != window {
+            *count = (window, 0);
+        }
+        if count.1 >= max {
+            return Err(StoreError::Limit);
+        }
+        count.1 += 1;
+        Ok(())
+    }
+
     async fn scan_connections(
         &self,
+        segment: Segment,
         cursor: Option<&str>,
         page_size: u32,
         now: i64,
@@ -496,10 +600,14 @@ impl ConnectionStore for EmbeddedStore {
             Some(after) => Bound::Excluded(after.to_string()),
             None => Bound::Unbounded,
         };
+        // Segments split the rows by a hash of their id, as DynamoDB's parallel scan splits them.
+        let in_segment =
+            |id: &str| segment.total <= 1 || segment_of(id, segment.total) == segment.index;
         let mut last = None;
         let mut connections = Vec::new();
         for (id, connection) in map
             .range((start, Bound::Unbounded))
+            .filter(|(id, _)| in_segment(id))
             .take(page_size as usize)
         {
             last = Some(id.clone());
@@ -510,8 +618,7 @@ impl ConnectionStore for EmbeddedStore {
         let more = match &last {
             Some(last) => map
                 .range::<String, _>((Bound::Excluded(last.clone()), Bound::Unbounded))
-                .next()
-                .is_some(),
+                .any(|(id, _)| in_segment(id)),
             None => false,
         };
         Ok(ConnectionPage {
@@ -519,6 +626,41 @@ impl ConnectionStore for EmbeddedStore {
             next: if more { last } else { None },
         })
     }
+
+    async fn user_connections(&self, uid: &str, now: i64) -> Result<Vec<Connection>, StoreError> {
+        let map = self.connections.read().unwrap_or_else(|e| e.into_inner());
+        Ok(map
+            .values()
+            .filter(|c| c.uid.as_deref() == Some(uid) && c.is_live(now))
+            .cloned()
+            .collect())
+    }
+
+    async fn broadcast_progress(
+        &self,
+        event_id: &str,
+        now: i64,
+    ) -> Result<Option<BroadcastProgress>, StoreError> {
+        let progress = self.broadcasts.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(progress
+            .get(event_id)
+            .filter(|p| p.expires_at > now)
+            .cloned())
+    }
+
+    async fn put_broadcast_progress(&self, progress: &BroadcastProgress) -> Result<(), StoreError> {
+        let mut all = self.broadcasts.lock().unwrap_or_else(|e| e.into_inner());
+        all.insert(progress.event_id.clone(), progress.clone());
+        Ok(())
+    }
+}
+
+/// The parallel-scan segment of connection `id` among `total`.
+fn segment_of(id: &str, total: u32) -> u32 {
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x1000_0000_01b3)
+    });
+    (hash % u64::from(total)) as u32
 }
 
 #[cfg(test)]
@@ -561,7 +703,7 @@ mod tests {
         let lines = fs::read_to_string(store.path()).unwrap().lines().count();
         assert_eq!(lines, 1, "compaction keeps one record per item");
         let page = store
-            .list_public_notes(PageRequest { page: 1, limit: 10 })
+            .list_public_notes(&PageRequest::at(1, 10))
             .await
             .unwrap();
         assert_eq!(page.total, 1);

@@ -8,12 +8,14 @@
 //! contract tests run against both.
 
 pub mod connections;
+pub mod cursor;
 pub mod dynamodb;
-mod dynamodb_connections;
 pub mod embedded;
 pub mod schema;
 
-pub use connections::{Connection, ConnectionPage, ConnectionStore};
+pub use connections::{
+    BroadcastProgress, Connection, ConnectionPage, ConnectionStore, ScanPosition, Segment,
+};
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -31,6 +33,15 @@ pub enum StoreError {
     /// A create collided with an existing item.
     #[error("already exists")]
     AlreadyExists,
+    /// Concurrent writes to the same item kept colliding, past the retries.
+    #[error("concurrent updates kept conflicting: {0}")]
+    Conflict(String),
+    /// A list cursor this store never gave.
+    #[error("the cursor is not one this API gave")]
+    InvalidCursor,
+    /// A per-item limit was reached (subscriptions of a connection, its messages per window).
+    #[error("limit reached")]
+    Limit,
     /// The backing service asked us to slow down.
     #[error("storage is throttling requests: {0}")]
     Throttled(String),
@@ -82,15 +93,17 @@ pub trait Store: Send + Sync + 'static {
         change: &NoteChange,
         now: &Timestamp,
     ) -> Result<Note, StoreError>;
-    /// Deletes `owner`'s note `id` (and its comments); [`StoreError::NotFound`] as above.
+    /// Deletes `owner`'s note `id` at once; its comments go with it, or (where there can be
+    /// many) in the background: [`Store::purge_deleted`] removes them; meanwhile no one can
+    /// read or add any. [`StoreError::NotFound`] as above.
     async fn delete_note(&self, id: Uuid, owner: &str) -> Result<(), StoreError>;
     /// Public notes, newest published first.
-    async fn list_public_notes(&self, page: PageRequest) -> Result<Page<Note>, StoreError>;
+    async fn list_public_notes(&self, page: &PageRequest) -> Result<Page<Note>, StoreError>;
     /// `owner`'s notes, public and private, newest created first.
     async fn list_owner_notes(
         &self,
         owner: &str,
-        page: PageRequest,
+        page: &PageRequest,
     ) -> Result<Page<Note>, StoreError>;
 
     /// Reads a profile.
@@ -110,10 +123,33 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a comment if its note passes `gate` at the moment of the write;
     /// [`StoreError::NotFound`] otherwise.
     async fn add_comment(&self, comment: &Comment, gate: &CommentGate) -> Result<(), StoreError>;
-    /// A note's comments, oldest first.
+    /// Who owns note `id` and whether it is public, read from the small item comments are
+    /// gated on (not the note itself); `None` when the note does not exist (or is being deleted).
+    async fn note_visibility(&self, id: Uuid) -> Result<Option<Visibility>, StoreError>;
+    /// A note's comments, oldest first, if the note passes `gate` (else
+    /// [`StoreError::NotFound`]).
     async fn list_comments(
         &self,
         note_id: Uuid,
-        page: PageRequest,
+        page: &PageRequest,
+        gate: &CommentGate,
     ) -> Result<Page<Comment>, StoreError>;
+    /// Removes what deleted notes left behind (their comments), for `note` only or for every
+    /// note still pending. Idempotent and resumable: a purge cut short leaves the rest listed,
+    /// and the next one finishes it.
+    async fn purge_deleted(&self, note: Option<Uuid>) -> Result<Purged, StoreError>;
+}
+
+/// Who may see a note's comments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visibility {
+    pub owner: String,
+    pub public: bool,
+}
+
+/// What [`Store::purge_deleted`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub notes: u64,
+    pub comments: u64,
 }

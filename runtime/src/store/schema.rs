@@ -3,6 +3,11 @@
 //! The DynamoDB store reads and writes by these names, `noteapp local --dynamodb-endpoint` and the
 //! tests create tables from them, and a deployer test checks the CloudFormation template against
 //! them, so the code and the template cannot drift apart.
+//!
+//! Every list reads a keys-only index (or the base table by key range) and fetches only the
+//! items of the page, so a page costs about `limit` items, and totals come from counters kept
+//! with the writes (see `dynamodb::counts`). The public feed is spread over [`FEED_SHARDS`]
+//! partition key values, so neither publishing nor reading the first page lands on one key.
 
 /// A key attribute's DynamoDB type. Every key here is a string or a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,12 +16,22 @@ pub enum KeyType {
     N,
 }
 
-/// A global secondary index (projection `ALL`).
+/// What an index holds besides the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// The table's and the index's keys only: the cheapest index to write and to read.
+    KeysOnly,
+    /// The keys and these attributes.
+    Include(&'static [&'static str]),
+}
+
+/// A global secondary index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexDef {
     pub name: &'static str,
     pub hash_key: &'static str,
-    pub range_key: &'static str,
+    pub range_key: Option<&'static str>,
+    pub projection: Projection,
 }
 
 /// One table.
@@ -35,7 +50,12 @@ pub struct TableDef {
     pub ttl_attribute: Option<&'static str>,
 }
 
+/// The partition key values the public feed is spread over (`public#0` … `public#3`): four
+/// partitions share publishing and the reads of the first page (a cached page absorbs most).
+pub const FEED_SHARDS: u32 = 4;
+
 /// Notes, by id; by owner and creation time; and, sparsely, public notes by publish time.
+/// The same table holds the counters (ids starting with `#`), which carry no index attribute.
 pub const NOTES: TableDef = TableDef {
     logical_id: "NotesTable",
     env_var: "NOTES_TABLE",
@@ -45,30 +65,36 @@ pub const NOTES: TableDef = TableDef {
         ("id", KeyType::S),
         ("owner_uid", KeyType::S),
         ("created_at", KeyType::S),
-        ("public_feed", KeyType::S),
+        ("feed", KeyType::S),
         ("published_at", KeyType::S),
     ],
     indexes: &[
         IndexDef {
             name: OWNER_INDEX,
             hash_key: "owner_uid",
-            range_key: "created_at",
+            range_key: Some("created_at"),
+            projection: Projection::KeysOnly,
         },
         IndexDef {
-            name: PUBLIC_INDEX,
-            hash_key: "public_feed",
-            range_key: "published_at",
+            name: FEED_INDEX,
+            hash_key: "feed",
+            range_key: Some("published_at"),
+            projection: Projection::KeysOnly,
         },
     ],
     ttl_attribute: None,
 };
 
-/// The index of a user's notes, newest created first.
-pub const OWNER_INDEX: &str = "OwnerIndex";
-/// The sparse index of public notes: only public notes carry `public_feed`.
-pub const PUBLIC_INDEX: &str = "PublicNotesIndex";
-/// The single value of `public_feed` on public notes.
-pub const PUBLIC_FEED: &str = "public";
+/// A user's notes, newest created first (keys only).
+pub const OWNER_INDEX: &str = "OwnerNotesIndex";
+/// The sparse index of public notes by feed shard and publish time (keys only): only public
+/// notes carry `feed`.
+pub const FEED_INDEX: &str = "PublicFeedIndex";
+
+/// The feed key of shard `shard`.
+pub fn feed_key(shard: u32) -> String {
+    format!("public#{shard}")
+}
 
 /// Users, by Firebase uid.
 pub const USERS: TableDef = TableDef {
@@ -81,27 +107,50 @@ pub const USERS: TableDef = TableDef {
     ttl_attribute: None,
 };
 
-/// Comments, by note and then by `created_at#id` (oldest first).
+/// Comments, by note and then by `created_at#id` (oldest first). Each note also has one small
+/// item here, at `comment_key = "#note"`, that comments are gated on and counted in; notes
+/// being deleted are listed under `note_id = "#deleting"`.
 pub const COMMENTS: TableDef = TableDef {
     logical_id: "CommentsTable",
     env_var: "COMMENTS_TABLE",
     hash_key: "note_id",
     range_key: Some("comment_key"),
-    key_attributes: &[("note_id", KeyType::S), ("comment_key", KeyType::S)],
-    indexes: &[],
+    key_attributes: &[
+        ("note_id", KeyType::S),
+        ("comment_key", KeyType::S),
+        ("note_ref", KeyType::S),
+    ],
+    indexes: &[IndexDef {
+        name: COMMENT_KEYS_INDEX,
+        hash_key: "note_ref",
+        range_key: Some("comment_key"),
+        projection: Projection::KeysOnly,
+    }],
     ttl_attribute: None,
 };
 
-/// WebSocket connections, by connection id, expiring through TTL.
+/// Comment keys only, by note: how page N finds where it starts without reading comments.
+pub const COMMENT_KEYS_INDEX: &str = "CommentKeysIndex";
+
+/// WebSocket connections, by connection id, expiring through TTL; by user, for the
+/// connections of one signed-in user (the owner of a private note).
 pub const CONNECTIONS: TableDef = TableDef {
     logical_id: "ConnectionsTable",
     env_var: "CONNECTIONS_TABLE",
     hash_key: "connectionId",
     range_key: None,
-    key_attributes: &[("connectionId", KeyType::S)],
-    indexes: &[],
+    key_attributes: &[("connectionId", KeyType::S), ("uid", KeyType::S)],
+    indexes: &[IndexDef {
+        name: USER_CONNECTIONS_INDEX,
+        hash_key: "uid",
+        range_key: None,
+        projection: Projection::Include(&["connectedAt", "ttl", "subscriptions"]),
+    }],
     ttl_attribute: Some("ttl"),
 };
+
+/// The connections of one user.
+pub const USER_CONNECTIONS_INDEX: &str = "UserConnectionsIndex";
 
 /// Every table the stack owns.
 pub const ALL_TABLES: [TableDef; 4] = [NOTES, USERS, COMMENTS, CONNECTIONS];

@@ -1,10 +1,19 @@
-//! Fan-out: one message to many connections, with bounded concurrency and no pauses.
+//! Fan-out: one message to many connections, with bounded concurrency, at a set pace, and
+//! resumable.
 //!
-//! Connections are paged out of the store and each post runs as its own task, with at most
-//! `concurrency` in flight (a semaphore), so a slow post never holds up a whole chunk and the
-//! next page is read while the previous one's posts are still going. A connection the management API reports gone (410) is deleted; a
-//! throttled post is retried with jittered exponential backoff; anything else is counted as
-//! failed. Nothing is dropped silently: every targeted connection ends as sent, stale or failed.
+//! Connections are read by a scan split into parallel segments (each pages on its own cursor)
+//! or, for a private note's owner, through the user index (only that user's rows). Each post
+//! runs as its own task, with at most `concurrency` in flight (a semaphore) and, when a send
+//! rate is set, no faster than that many posts a second across the whole fan-out, so a big
+//! broadcast never takes the account's shared API Gateway quota from everything else. A
+//! connection the management API reports gone (410) is deleted; a throttled post is retried
+//! with jittered exponential backoff; anything else is counted as failed and named in the
+//! outcome. Nothing is dropped silently: every targeted connection ends as sent, stale or
+//! failed.
+//!
+//! A fan-out can start where an earlier attempt stopped ([`Resume`]: the connections it failed
+//! to reach, and where each scan segment got to), and stops reading new pages when a deadline
+//! nears (the Lambda's), so a retried broadcast posts only to what was not reached.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +22,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rand::Rng;
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{Mutex, Semaphore, mpsc};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::messages::Target;
-use crate::store::{Connection, ConnectionStore, StoreError};
+use crate::store::{Connection, ConnectionStore, ScanPosition, Segment, StoreError};
 
 /// Why one post failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +58,10 @@ pub struct FanoutOptions {
     pub max_attempts: u32,
     /// The first retry waits about this long; each further retry twice as long (±50 %).
     pub base_backoff: Duration,
+    /// Scan segments read in parallel.
+    pub segments: u32,
+    /// Posts per second at most, across the fan-out (`None`: as fast as `concurrency` allows).
+    pub send_rate: Option<u32>,
 }
 
 impl Default for FanoutOptions {
@@ -57,6 +71,8 @@ impl Default for FanoutOptions {
             page_size: 1000,
             max_attempts: 5,
             base_backoff: Duration::from_millis(50),
+            segments: 1,
+            send_rate: None,
         }
     }
 }
@@ -69,6 +85,38 @@ pub struct FanoutResults {
     pub sent: u64,
     pub failed: u64,
     pub stale_removed: u64,
+}
+
+/// Where a fan-out starts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resume {
+    /// Connections an earlier attempt failed to reach: tried again first.
+    pub retry: Vec<String>,
+    /// Where each scan segment got to (empty: a fresh start with `FanoutOptions::segments`).
+    pub segments: Vec<ScanPosition>,
+}
+
+/// How a fan-out ended.
+#[derive(Debug, Clone, Default)]
+pub struct FanoutOutcome {
+    pub results: FanoutResults,
+    /// Connections whose post failed for good this time.
+    pub failed: Vec<String>,
+    /// Where each scan segment stopped (all `Done` when the scan was read to the end).
+    pub segments: Vec<ScanPosition>,
+    /// Why the scan stopped early, when it did (a throttled or failing store).
+    pub scan_error: Option<String>,
+    /// The deadline stopped the scan before its end.
+    pub out_of_time: bool,
+}
+
+impl FanoutOutcome {
+    /// Every targeted connection was reached (or found gone).
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty()
+            && self.scan_error.is_none()
+            && self.segments.iter().all(|s| *s == ScanPosition::Done)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,54 +147,157 @@ fn backoff(options: &FanoutOptions, attempt: u32) -> Duration {
     Duration::from_secs_f64((base * jitter).min(5.0))
 }
 
-/// Posts each message in order; the connection counts as sent only if all of them were.
-async fn deliver_all(
-    store: &dyn ConnectionStore,
-    poster: &dyn Poster,
-    connection_id: &str,
-    messages: &[Bytes],
-    options: &FanoutOptions,
-) -> Outcome {
-    for message in messages {
-        let outcome = deliver(store, poster, connection_id, message.clone(), options).await;
-        if outcome != Outcome::Sent {
-            return outcome;
-        }
-    }
-    Outcome::Sent
+/// A shared pace: at most one post per `interval`, across every task.
+struct Pace {
+    interval: Duration,
+    next: Mutex<Instant>,
 }
 
-async fn deliver(
-    store: &dyn ConnectionStore,
-    poster: &dyn Poster,
-    connection_id: &str,
-    message: Bytes,
-    options: &FanoutOptions,
-) -> Outcome {
-    let mut attempt = 0;
-    loop {
-        match poster.post(connection_id, message.clone()).await {
-            Ok(()) => return Outcome::Sent,
-            Err(PostError::Gone) => {
-                if let Err(e) = store.delete_connection(connection_id).await {
-                    tracing::warn!(connection_id, error = %e, "could not remove a stale connection");
+impl Pace {
+    fn new(rate: Option<u32>) -> Option<Self> {
+        let rate = rate.filter(|r| *r > 0)?;
+        Some(Self {
+            interval: Duration::from_secs_f64(1.0 / f64::from(rate)),
+            next: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// Waits for this post's slot.
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// What every delivery task shares.
+struct Shared {
+    store: Arc<dyn ConnectionStore>,
+    poster: Arc<dyn Poster>,
+    messages: Arc<[Bytes]>,
+    options: FanoutOptions,
+    pace: Option<Pace>,
+}
+
+impl Shared {
+    /// Posts each message in order; the connection counts as sent only if all of them were.
+    async fn deliver_all(&self, connection_id: &str) -> Outcome {
+        for message in self.messages.iter() {
+            let outcome = self.deliver(connection_id, message.clone()).await;
+            if outcome != Outcome::Sent {
+                return outcome;
+            }
+        }
+        Outcome::Sent
+    }
+
+    async fn deliver(&self, connection_id: &str, message: Bytes) -> Outcome {
+        let mut attempt = 0;
+        loop {
+            if let Some(pace) = &self.pace {
+                pace.wait().await;
+            }
+            match self.poster.post(connection_id, message.clone()).await {
+                Ok(()) => return Outcome::Sent,
+                Err(PostError::Gone) => {
+                    if let Err(e) = self.store.delete_connection(connection_id).await {
+                        tracing::warn!(connection_id, error = %e, "could not remove a stale connection");
+                    }
+                    return Outcome::Stale;
                 }
-                return Outcome::Stale;
-            }
-            Err(PostError::Throttled(reason)) if attempt + 1 < options.max_attempts => {
-                tracing::debug!(connection_id, %reason, attempt, "throttled; backing off");
-                tokio::time::sleep(backoff(options, attempt)).await;
-                attempt += 1;
-            }
-            Err(PostError::Throttled(reason) | PostError::Failed(reason)) => {
-                tracing::warn!(connection_id, %reason, "post to connection failed");
-                return Outcome::Failed;
+                Err(PostError::Throttled(reason)) if attempt + 1 < self.options.max_attempts => {
+                    tracing::debug!(connection_id, %reason, attempt, "throttled; backing off");
+                    tokio::time::sleep(backoff(&self.options, attempt)).await;
+                    attempt += 1;
+                }
+                Err(PostError::Throttled(reason) | PostError::Failed(reason)) => {
+                    tracing::warn!(connection_id, %reason, "post to connection failed");
+                    return Outcome::Failed;
+                }
             }
         }
     }
 }
 
-/// Sends `messages` (in order) to every live connection `target` and `note` select.
+/// What a scan segment sends the dispatcher: a connection to post to, or its new position.
+enum Found {
+    Connection(String),
+    Position(usize, ScanPosition),
+    Error(String),
+    OutOfTime,
+}
+
+/// How long before the deadline no new page is read (the posts in flight still finish).
+const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+/// Reads segment `index` from `from` and hands each wanted connection to `found`.
+#[allow(clippy::too_many_arguments)]
+async fn scan_segment(
+    store: Arc<dyn ConnectionStore>,
+    segment: Segment,
+    index: usize,
+    from: ScanPosition,
+    target: Target,
+    note: Option<Uuid>,
+    options: FanoutOptions,
+    deadline: Option<Instant>,
+    found: mpsc::Sender<Found>,
+) {
+    let now = chrono::Utc::now().timestamp();
+    let mut cursor = match from {
+        ScanPosition::Done => return,
+        ScanPosition::Start => None,
+        ScanPosition::After(cursor) => Some(cursor),
+    };
+    loop {
+        if deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d) {
+            let _ = found.send(Found::OutOfTime).await;
+            return;
+        }
+        let page = match store
+            .scan_connections(segment, cursor.as_deref(), options.page_size, now)
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                let _ = found.send(Found::Error(e.to_string())).await;
+                return;
+            }
+        };
+        for connection in page
+            .connections
+            .into_iter()
+            .filter(|c| wants(c, &target, note))
+        {
+            if found
+                .send(Found::Connection(connection.connection_id))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        // Everything before `next` is handed over: a resumed scan starts there.
+        let position = match &page.next {
+            Some(next) => ScanPosition::After(next.clone()),
+            None => ScanPosition::Done,
+        };
+        if found.send(Found::Position(index, position)).await.is_err() {
+            return;
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return,
+        }
+    }
+}
+
+/// Sends `messages` (in order) to every live connection `target` and `note` select: a fresh
+/// fan-out that reports a failed scan as an error.
 pub async fn fan_out(
     store: Arc<dyn ConnectionStore>,
     poster: Arc<dyn Poster>,
@@ -155,64 +306,157 @@ pub async fn fan_out(
     note: Option<Uuid>,
     options: FanoutOptions,
 ) -> Result<FanoutResults, StoreError> {
-    let now = chrono::Utc::now().timestamp();
-    let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let mut tasks = JoinSet::new();
-    let mut results = FanoutResults::default();
-    let messages: Arc<[Bytes]> = messages.into();
-    let mut cursor: Option<String> = None;
-    let scanned = loop {
-        let page = match store
-            .scan_connections(cursor.as_deref(), options.page_size, now)
-            .await
-        {
-            Ok(page) => page,
-            Err(e) => break Err(e),
-        };
-        for connection in page
-            .connections
-            .into_iter()
-            .filter(|c| wants(c, target, note))
-        {
-            // Waiting for a permit is the back-pressure: never more than `concurrency` posts.
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            let (store, poster, messages) = (store.clone(), poster.clone(), messages.clone());
-            tasks.spawn(async move {
-                let outcome = deliver_all(
-                    &*store,
-                    &*poster,
-                    &connection.connection_id,
-                    &messages,
-                    &options,
-                )
-                .await;
-                drop(permit);
-                outcome
-            });
-            while let Some(done) = tasks.try_join_next() {
-                tally(&mut results, done);
-            }
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break Ok(()),
-        }
-    };
-    while let Some(done) = tasks.join_next().await {
-        tally(&mut results, done);
+    let outcome = fan_out_from(
+        store,
+        poster,
+        messages,
+        target,
+        note,
+        options,
+        Resume::default(),
+        None,
+    )
+    .await;
+    match outcome.scan_error {
+        Some(e) => Err(StoreError::Backend(e)),
+        None => Ok(outcome.results),
     }
-    scanned.map(|()| results)
 }
 
-fn tally(results: &mut FanoutResults, done: Result<Outcome, tokio::task::JoinError>) {
-    results.total_connections += 1;
-    match done {
-        Ok(Outcome::Sent) => results.sent += 1,
-        Ok(Outcome::Stale) => results.stale_removed += 1,
-        Ok(Outcome::Failed) | Err(_) => results.failed += 1,
+/// A fan-out from `resume`, stopping new reads near `deadline`; its outcome says what is left.
+#[allow(clippy::too_many_arguments)]
+pub async fn fan_out_from(
+    store: Arc<dyn ConnectionStore>,
+    poster: Arc<dyn Poster>,
+    messages: Vec<Bytes>,
+    target: &Target,
+    note: Option<Uuid>,
+    options: FanoutOptions,
+    resume: Resume,
+    deadline: Option<Instant>,
+) -> FanoutOutcome {
+    let shared = Arc::new(Shared {
+        store: store.clone(),
+        poster,
+        messages: messages.into(),
+        options,
+        pace: Pace::new(options.send_rate),
+    });
+    let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
+    let mut outcome = FanoutOutcome {
+        segments: if resume.segments.is_empty() {
+            vec![ScanPosition::Start; options.segments.max(1) as usize]
+        } else {
+            resume.segments.clone()
+        },
+        ..FanoutOutcome::default()
+    };
+    let spawn = |tasks: &mut JoinSet<(String, Outcome)>, permit, id: String| {
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            let result = shared.deliver_all(&id).await;
+            drop::<tokio::sync::OwnedSemaphorePermit>(permit);
+            (id, result)
+        });
+    };
+    let tally = |outcome: &mut FanoutOutcome,
+                 done: Result<(String, Outcome), tokio::task::JoinError>| {
+        outcome.results.total_connections += 1;
+        match done {
+            Ok((_, Outcome::Sent)) => outcome.results.sent += 1,
+            Ok((_, Outcome::Stale)) => outcome.results.stale_removed += 1,
+            Ok((id, Outcome::Failed)) => {
+                outcome.results.failed += 1;
+                outcome.failed.push(id);
+            }
+            Err(_) => outcome.results.failed += 1,
+        }
+    };
+
+    // The connections an earlier attempt could not reach, first.
+    for id in resume.retry {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        spawn(&mut tasks, permit, id);
     }
+
+    // The rest: a user's connections through the index, or the scan's segments in parallel.
+    let (sender, mut found) = mpsc::channel::<Found>(options.page_size.max(1) as usize);
+    match target {
+        Target::Owner(uid) if outcome.segments.iter().any(|s| *s != ScanPosition::Done) => {
+            let (store, uid, target, sender) =
+                (store.clone(), uid.clone(), target.clone(), sender.clone());
+            let segments = outcome.segments.len();
+            tokio::spawn(async move {
+                let now = chrono::Utc::now().timestamp();
+                match store.user_connections(&uid, now).await {
+                    Ok(connections) => {
+                        for c in connections.into_iter().filter(|c| wants(c, &target, note)) {
+                            let _ = sender.send(Found::Connection(c.connection_id)).await;
+                        }
+                        for index in 0..segments {
+                            let _ = sender
+                                .send(Found::Position(index, ScanPosition::Done))
+                                .await;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = sender.send(Found::Error(e.to_string())).await;
+                    }
+                }
+            });
+        }
+        Target::Owner(_) => {}
+        Target::Everyone => {
+            let total = outcome.segments.len() as u32;
+            for (index, position) in outcome.segments.clone().into_iter().enumerate() {
+                let segment = Segment {
+                    index: index as u32,
+                    total,
+                };
+                tokio::spawn(scan_segment(
+                    store.clone(),
+                    segment,
+                    index,
+                    position,
+                    target.clone(),
+                    note,
+                    options,
+                    deadline,
+                    sender.clone(),
+                ));
+            }
+        }
+    }
+    drop(sender);
+    // Positions are applied only once the connections before them are dispatched (the
+    // channel keeps order per segment).
+    while let Some(item) = found.recv().await {
+        match item {
+            Found::Connection(id) => {
+                // Waiting for a permit is the back-pressure: never more than `concurrency`.
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                spawn(&mut tasks, permit, id);
+                while let Some(done) = tasks.try_join_next() {
+                    tally(&mut outcome, done);
+                }
+            }
+            Found::Position(index, position) => outcome.segments[index] = position,
+            Found::Error(e) => {
+                tracing::warn!(error = %e, "the connections scan stopped");
+                outcome.scan_error.get_or_insert(e);
+            }
+            Found::OutOfTime => outcome.out_of_time = true,
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        tally(&mut outcome, done);
+    }
+    outcome
 }
 
 #[cfg(test)]
@@ -328,7 +572,7 @@ mod tests {
         let (_dir, store) = store_with(&[("a", None), ("b", None)]).await;
         let note = Uuid::new_v4();
         store
-            .set_subscription("a", Uuid::new_v4(), true)
+            .set_subscription("a", Uuid::new_v4(), true, 50)
             .await
             .unwrap();
         let mut old = Connection::new("old", None, 0);

@@ -1,7 +1,10 @@
 //! `$connect`, `$disconnect` and `$default`: API Gateway WebSocket events in, proxy responses out.
 //!
 //! A non-2xx answer to `$connect` makes API Gateway refuse the connection, so a bad token never
-//! gets a socket; a missing token gets an anonymous one. Tokens are never logged.
+//! gets a socket; a missing token gets an anonymous one. Tokens are never logged. A connection
+//! may hold at most [`MAX_SUBSCRIPTIONS`] note subscriptions and send at most
+//! [`MAX_MESSAGES`] messages per [`MESSAGE_WINDOW_SECS`] seconds; past either, it is told so
+//! and nothing else happens.
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -17,6 +20,13 @@ fn connection_id(event: &Value) -> Option<&str> {
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
 }
+
+/// The most notes one connection may subscribe to (its row stays small: every scan reads it).
+pub const MAX_SUBSCRIPTIONS: usize = 50;
+/// The rate window of `$default` messages, in seconds.
+pub const MESSAGE_WINDOW_SECS: i64 = 10;
+/// The most `$default` messages one connection may send per window.
+pub const MAX_MESSAGES: u32 = 20;
 
 fn store_failure(e: &StoreError, what: &str) -> Value {
     tracing::error!(error = %e, "{what}");
@@ -73,6 +83,8 @@ pub async fn disconnect(ctx: &WsContext, event: &Value) -> Value {
 /// What a `$default` message asks for.
 #[derive(Debug, Clone, PartialEq)]
 enum Request {
+    /// Over a limit (or unknown): only the reason goes back.
+    Limited(String),
     Subscribe(Uuid, bool),
     BadSubscription(String),
     Echo(Value),
@@ -106,9 +118,27 @@ pub async fn default(ctx: &WsContext, event: &Value) -> Value {
     let Some(id) = connection_id(event) else {
         return missing_connection_id();
     };
-    let reply = match parse(event.get("body").and_then(Value::as_str)) {
+    let window = super::epoch_secs() / MESSAGE_WINDOW_SECS;
+    let counted = ctx
+        .connections
+        .count_message(id, window, MAX_MESSAGES)
+        .await;
+    let request = match counted {
+        Ok(()) => parse(event.get("body").and_then(Value::as_str)),
+        Err(StoreError::Limit) => Request::Limited(format!(
+            "too many messages: at most {MAX_MESSAGES} every {MESSAGE_WINDOW_SECS} seconds"
+        )),
+        Err(StoreError::NotFound) => Request::Limited("this connection is not registered".into()),
+        Err(e) => return store_failure(&e, "Failed to count the message"),
+    };
+    let reply = match request {
+        Request::Limited(message) => envelope("error", json!({"message": message})),
         Request::Subscribe(note, on) => {
-            match ctx.connections.set_subscription(id, note, on).await {
+            match ctx
+                .connections
+                .set_subscription(id, note, on, MAX_SUBSCRIPTIONS)
+                .await
+            {
                 Ok(_) => {
                     let kind = if on { "subscribed" } else { "unsubscribed" };
                     envelope(kind, json!({"noteId": note}))
@@ -116,6 +146,12 @@ pub async fn default(ctx: &WsContext, event: &Value) -> Value {
                 Err(StoreError::NotFound) => envelope(
                     "error",
                     json!({"message": "this connection is not registered"}),
+                ),
+                Err(StoreError::Limit) => envelope(
+                    "error",
+                    json!({"message": format!(
+                        "at most {MAX_SUBSCRIPTIONS} subscriptions per connection: unsubscribe from one first"
+                    )}),
                 ),
                 Err(e) => return store_failure(&e, "Failed to update subscriptions"),
             }

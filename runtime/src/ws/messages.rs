@@ -21,16 +21,19 @@ pub enum Target {
     Owner(String),
 }
 
-/// A validated broadcast: `{type, data, audience?: {owner}, then?: {type, data}}`.
+/// A validated broadcast: `{type, data, audience?: {owner}, then?: {type, data}, eventId?}`.
 ///
 /// `then` is a second message sent to each connection right after the first, on the same
 /// connection and in order (a comment's `comments.list` after its `comment.created`).
+/// `eventId` names the broadcast across retries: a retried event posts only to the
+/// connections an earlier attempt did not reach.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BroadcastRequest {
     pub kind: String,
     pub data: Value,
     pub target: Target,
     pub then: Option<(String, Value)>,
+    pub event_id: Option<String>,
 }
 
 impl BroadcastRequest {
@@ -50,6 +53,9 @@ impl BroadcastRequest {
         }
         if let Some((kind, data)) = &self.then {
             payload["then"] = json!({"type": kind, "data": data});
+        }
+        if let Some(id) = &self.event_id {
+            payload["eventId"] = json!(id);
         }
         payload
     }
@@ -73,7 +79,10 @@ pub fn parse_request(body: &Value) -> Result<BroadcastRequest, RequestError> {
     let then = match map.get("then") {
         None | Some(Value::Null) => None,
         Some(Value::Object(follow_up)) => {
-            if follow_up.contains_key("then") || follow_up.contains_key("audience") {
+            if ["then", "audience", "eventId"]
+                .iter()
+                .any(|key| follow_up.contains_key(*key))
+            {
                 return Err(invalid("then holds only type and data"));
             }
             let follow_up = parse_request(&Value::Object(follow_up.clone()))
@@ -102,29 +111,49 @@ pub fn parse_request(body: &Value) -> Result<BroadcastRequest, RequestError> {
         },
         Some(_) => return Err(invalid("audience must be an object")),
     };
+    let event_id = match map.get("eventId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id))
+            if !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            Some(id.clone())
+        }
+        Some(_) => return Err(invalid("eventId must be 1 to 64 letters, digits or '-'")),
+    };
     Ok(BroadcastRequest {
         kind,
         data,
         target,
         then,
+        event_id,
     })
 }
 
 /// The messages a broadcast sends to each connection, in order, serialised and checked against
-/// the size limit.
+/// the size limit. The main message over the limit refuses the broadcast; a follow-up over it
+/// is dropped (and logged), so the main message always goes out: for `comment.created`, the
+/// client's own refetch of the list then does what the `comments.list` follow-up would have.
 pub fn encode(request: &BroadcastRequest) -> Result<Vec<bytes::Bytes>, RequestError> {
-    let first = std::iter::once((&request.kind, &request.data));
-    let then = request.then.iter().map(|(kind, data)| (kind, data));
-    first
-        .chain(then)
-        .map(|(kind, data)| {
-            let text = envelope(kind, data.clone()).to_string();
-            if text.len() > MAX_MESSAGE_BYTES {
-                return Err(RequestError::TooLarge(text.len()));
-            }
-            Ok(bytes::Bytes::from(text))
-        })
-        .collect()
+    let first = envelope(&request.kind, request.data.clone()).to_string();
+    if first.len() > MAX_MESSAGE_BYTES {
+        return Err(RequestError::TooLarge(first.len()));
+    }
+    let mut messages = vec![bytes::Bytes::from(first)];
+    if let Some((kind, data)) = &request.then {
+        let text = envelope(kind, data.clone()).to_string();
+        if text.len() > MAX_MESSAGE_BYTES {
+            tracing::warn!(
+                kind = %kind,
+                bytes = text.len(),
+                "follow-up message over API Gateway's 128 KB limit: dropped"
+            );
+        } else {
+            messages.push(bytes::Bytes::from(text));
+        }
+    }
+    Ok(messages)
 }
 
 #[cfg(test)]
@@ -154,8 +183,22 @@ mod tests {
             data: json!({}),
             target: Target::Owner("alice".into()),
             then: Some(("comments.list".into(), json!({"count": 1}))),
+            event_id: Some("4f2c0a1e-9b7d-4e31-8a55-0d6c2b9e7f10".into()),
         };
         assert_eq!(parse_request(&request.to_payload()).unwrap(), request);
+    }
+
+    #[test]
+    fn an_oversize_follow_up_is_dropped_and_the_main_message_still_goes() {
+        let request = parse_request(&json!({
+            "type": "comment.created", "data": {"postId": Uuid::nil()},
+            "then": {"type": "comments.list", "data": "x".repeat(MAX_MESSAGE_BYTES)},
+        }))
+        .unwrap();
+        let messages = encode(&request).unwrap();
+        assert_eq!(messages.len(), 1);
+        let back: Value = serde_json::from_slice(&messages[0]).unwrap();
+        assert_eq!(back["type"], "comment.created");
     }
 
     #[test]

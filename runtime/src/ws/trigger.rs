@@ -1,4 +1,5 @@
-//! How the notes API hands a stored comment to the broadcast: `comment.created` in the exact
+//! How the notes API hands off its background work: a stored comment to the broadcast (and a
+//! deleted note to the purge of its comments). For the broadcast: `comment.created` in the exact
 //! shape the front end reads (`data.postId`, `data.comment` = `{id, content, username, createdAt,
 //! updatedAt, postId}`).
 //!
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::WsContext;
 use super::messages::{BroadcastRequest, Target};
-use crate::api::{CommentEvents, Recipients};
+use crate::api::{AppEvents, Recipients};
 use crate::aws_http::{Signer, invoke_async};
 use crate::domain::CommentView;
 
@@ -38,16 +39,19 @@ pub fn comment_created(
             Recipients::Owner(uid) => Target::Owner(uid.clone()),
         },
         then: Some(("comments.list".into(), list)),
+        event_id: Some(uuid::Uuid::new_v4().to_string()),
     }
 }
 
-/// Invokes the broadcast function asynchronously.
+/// Invokes the broadcast and cleanup functions asynchronously.
 pub struct LambdaTrigger {
     http: reqwest::Client,
     signer: Signer,
     /// The Lambda API endpoint (`https://lambda.{region}.{suffix}` unless overridden).
     endpoint: String,
-    function_name: String,
+    broadcast_function: String,
+    /// Purges a deleted note's comments; without it the scheduled sweep does.
+    cleanup_function: Option<String>,
 }
 
 impl LambdaTrigger {
@@ -55,59 +59,82 @@ impl LambdaTrigger {
         http: reqwest::Client,
         signer: Signer,
         endpoint: impl Into<String>,
-        function_name: impl Into<String>,
+        broadcast_function: impl Into<String>,
+        cleanup_function: Option<String>,
     ) -> Self {
         Self {
             http,
             signer,
             endpoint: endpoint.into(),
-            function_name: function_name.into(),
+            broadcast_function: broadcast_function.into(),
+            cleanup_function,
         }
     }
-}
 
-#[async_trait]
-impl CommentEvents for LambdaTrigger {
-    async fn comment_created(&self, comment: &CommentView, recipients: Recipients, list: Value) {
-        let payload = comment_created(comment, &recipients, list)
-            .to_payload()
-            .to_string();
+    async fn invoke(&self, function: &str, payload: String, what: &str) {
         let sent = invoke_async(
             &self.http,
             &self.signer,
             &self.endpoint,
-            &self.function_name,
+            function,
             payload.into(),
         )
         .await;
         if let Err(e) = sent {
-            tracing::error!(
-                function = %self.function_name,
-                error = %e,
-                "could not queue the comment broadcast"
-            );
+            tracing::error!(function, error = %e, "could not queue {what}");
         }
     }
 }
 
-/// Runs the broadcast handler in this process, on a background task (`noteapp local`).
+#[async_trait]
+impl AppEvents for LambdaTrigger {
+    async fn comment_created(&self, comment: &CommentView, recipients: Recipients, list: Value) {
+        let payload = comment_created(comment, &recipients, list)
+            .to_payload()
+            .to_string();
+        self.invoke(&self.broadcast_function, payload, "the comment broadcast")
+            .await;
+    }
+
+    async fn note_deleted(&self, note: uuid::Uuid) {
+        if let Some(function) = &self.cleanup_function {
+            let payload = json!({"noteId": note}).to_string();
+            self.invoke(function, payload, "the purge of a deleted note")
+                .await;
+        }
+    }
+}
+
+/// Runs the broadcast handler and the purge in this process, on background tasks
+/// (`noteapp local`).
 pub struct InProcessTrigger {
     ctx: WsContext,
+    store: std::sync::Arc<dyn crate::store::Store>,
 }
 
 impl InProcessTrigger {
-    pub fn new(ctx: WsContext) -> Self {
-        Self { ctx }
+    pub fn new(ctx: WsContext, store: std::sync::Arc<dyn crate::store::Store>) -> Self {
+        Self { ctx, store }
     }
 }
 
 #[async_trait]
-impl CommentEvents for InProcessTrigger {
+impl AppEvents for InProcessTrigger {
     async fn comment_created(&self, comment: &CommentView, recipients: Recipients, list: Value) {
         let payload = comment_created(comment, &recipients, list).to_payload();
         let ctx = self.ctx.clone();
         tokio::spawn(async move {
-            super::broadcast::handle(&ctx, &payload).await;
+            // Failures are logged by the handler; there is no retry queue locally.
+            let _ = super::broadcast::handle(&ctx, &payload, None).await;
+        });
+    }
+
+    async fn note_deleted(&self, note: uuid::Uuid) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.purge_deleted(Some(note)).await {
+                tracing::warn!(%note, error = %e, "the purge of a deleted note stopped; the next sweep finishes it");
+            }
         });
     }
 }

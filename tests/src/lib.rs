@@ -7,7 +7,10 @@ pub mod api;
 pub mod firebase;
 pub mod load;
 pub mod local;
+pub mod meter;
 pub mod moto;
+pub mod seed;
+pub mod stand_in;
 pub mod ws_client;
 
 pub use noteapp_test_support::services_required;

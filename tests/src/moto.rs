@@ -12,19 +12,38 @@ use noteapp_runtime::store::dynamodb::{DynamoConnections, DynamoStore, TableName
 pub use noteapp_test_support::moto::{MotoServer, shared};
 
 use crate::api::Api;
+use crate::meter::Meter;
 
 /// A DynamoDB client for `endpoint` with static test credentials in `us-east-1`.
 pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
+    metered_client(endpoint, None)
+}
+
+/// As [`dynamodb_client`], with every response read by `meter`.
+pub fn metered_client(endpoint: &str, meter: Option<&Meter>) -> aws_sdk_dynamodb::Client {
+    let mut config = aws_sdk_dynamodb::Config::builder()
         .http_client(noteapp_runtime::aws_http::sdk_http_client(
             noteapp_runtime::aws_http::Roots::Nothing,
         ))
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+        .endpoint_url(endpoint);
+    if let Some(meter) = meter {
+        config = config.interceptor(meter.clone());
+    }
+    aws_sdk_dynamodb::Client::from_conf(config.build())
+}
+
+/// Fresh tables on `server`, with the notes store and the connections store on one client whose
+/// every response `meter` reads.
+pub async fn metered_on(server: &MotoServer, meter: &Meter) -> (DynamoStore, DynamoConnections) {
+    let (_, tables) = tables_on(server).await;
+    let client = metered_client(server.endpoint(), Some(meter));
+    (
+        DynamoStore::new(client.clone(), tables.store_tables()),
+        DynamoConnections::new(client, tables.connections),
+    )
 }
 
 /// A table prefix no other test uses.

@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use noteapp_runtime::store::dynamodb::connection_item;
 use noteapp_runtime::store::{Connection, ConnectionStore, Segment};
 use noteapp_tests::local::LocalServer;
-use noteapp_tests::moto;
+use noteapp_tests::{moto, seed};
 use serde_json::json;
 
 fn now() -> i64 {
@@ -19,8 +19,6 @@ async fn a_scan_pages_through_five_thousand_rows_and_skips_expired_ones() {
     let Some(store) = moto::fresh_connections().await else {
         return;
     };
-    let client = store.client().clone();
-    let table = store.table().to_owned();
     let now_ms = chrono::Utc::now().timestamp_millis();
     // 5,000 live rows and 500 expired ones, written in batches of 25.
     let rows: Vec<Connection> = (0..5500)
@@ -36,39 +34,7 @@ async fn a_scan_pages_through_five_thousand_rows_and_skips_expired_ones() {
             c
         })
         .collect();
-    for chunk in rows.chunks(25) {
-        let requests = chunk
-            .iter()
-            .map(|c| {
-                let mut item = std::collections::HashMap::from([
-                    (
-                        "connectionId".to_string(),
-                        AttributeValue::S(c.connection_id.clone()),
-                    ),
-                    (
-                        "connectedAt".to_string(),
-                        AttributeValue::N(c.connected_at_ms.to_string()),
-                    ),
-                    (
-                        "ttl".to_string(),
-                        AttributeValue::N(c.expires_at.to_string()),
-                    ),
-                ]);
-                if let Some(uid) = &c.uid {
-                    item.insert("uid".into(), AttributeValue::S(uid.clone()));
-                }
-                WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                    .build()
-            })
-            .collect();
-        client
-            .batch_write_item()
-            .request_items(&table, requests)
-            .send()
-            .await
-            .unwrap();
-    }
+    seed::connections(&store, &rows).await;
 
     let mut seen = HashSet::new();
     let mut cursor: Option<String> = None;
@@ -176,25 +142,21 @@ async fn a_broadcast_after_clients_vanish_removes_their_rows() {
         );
     }
     // Three clients that vanished without a $disconnect: their rows outlive their sockets.
-    for i in 0..3 {
-        let row = Connection::new(
-            format!("vanished-{i}="),
-            None,
-            chrono::Utc::now().timestamp_millis(),
-        );
-        client
-            .put_item()
-            .table_name(&table)
-            .item("connectionId", AttributeValue::S(row.connection_id.clone()))
-            .item(
-                "connectedAt",
-                AttributeValue::N(row.connected_at_ms.to_string()),
+    let vanished: Vec<Connection> = (0..3)
+        .map(|i| {
+            Connection::new(
+                format!("vanished-{i}="),
+                None,
+                chrono::Utc::now().timestamp_millis(),
             )
-            .item("ttl", AttributeValue::N(row.expires_at.to_string()))
-            .send()
-            .await
-            .unwrap();
-    }
+        })
+        .collect();
+    seed::put_all(
+        &client,
+        &table,
+        vanished.iter().map(connection_item).collect(),
+    )
+    .await;
     let operator = local.token(&["--operator"]);
     let response = noteapp_tests::http_client()
         .post(format!("{}/websocket/broadcast", local.ws_http_url()))

@@ -5,9 +5,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, Select, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use chrono::{Duration, TimeZone, Utc};
-use futures_util::stream::{self, StreamExt};
 use noteapp_runtime::domain::{
     Comment, Note, NoteEdit, PageRequest, ProfileEdit, UserProfile, format_time, now,
 };
@@ -15,6 +14,7 @@ use noteapp_runtime::store::dynamodb::{DynamoStore, counts, create_tables, note_
 use noteapp_runtime::store::schema::{FEED_INDEX, OWNER_INDEX};
 use noteapp_runtime::store::{CommentGate, NoteChange, Store, StoreError};
 use noteapp_tests::moto::{MotoServer, fresh_store, shared, store_on, tables_on};
+use noteapp_tests::seed;
 use uuid::Uuid;
 
 /// A timestamp `seconds` after a fixed origin, so order is known in advance.
@@ -69,56 +69,6 @@ fn comment(note_id: Uuid, seconds: i64, author: &str) -> Comment {
 
 fn page(page: u32, limit: u32) -> PageRequest {
     PageRequest::at(page, limit)
-}
-
-/// Writes `notes` with `BatchWriteItem`, a few batches at a time, in the store's own item
-/// layout, then brings the counters and gates in line (`noteapp data repair`), as seeding a
-/// real table would need.
-async fn seed(store: &DynamoStore, notes: &[Note]) {
-    seed_raw(store, notes).await;
-    let report = counts::repair(store).await.expect("repair after seeding");
-    assert!(report.repaired);
-}
-
-/// [`seed`] without the repair.
-async fn seed_raw(store: &DynamoStore, notes: &[Note]) {
-    let table = store.tables().notes.clone();
-    let client = store.client().clone();
-    let batches: Vec<Vec<WriteRequest>> = notes
-        .chunks(25)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .map(|n| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(note_item(n)))
-                        .build()
-                        .expect("put request");
-                    WriteRequest::builder().put_request(put).build()
-                })
-                .collect()
-        })
-        .collect();
-    stream::iter(batches)
-        .for_each_concurrent(4, |mut requests| {
-            let client = client.clone();
-            let table = table.clone();
-            async move {
-                while !requests.is_empty() {
-                    let out = client
-                        .batch_write_item()
-                        .request_items(&table, requests)
-                        .send()
-                        .await
-                        .expect("batch write");
-                    requests = out
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&table))
-                        .unwrap_or_default();
-                }
-            }
-        })
-        .await;
 }
 
 type IdPage = noteapp_runtime::domain::Page<Uuid>;
@@ -178,7 +128,7 @@ async fn public_pages_are_exact_slices_newest_published_first_across_feed_shards
     };
     // Query pages of 97 keys: every shard's key query crosses many LastEvaluatedKeys.
     let store = store_on(&server).await.with_query_page_size(97);
-    const PUBLIC: i64 = 2_500;
+    const PUBLIC: i64 = 800;
     // ~1.4 KB per note: a page of 100 is a large BatchGetItem.
     let filler = "lorem ipsum ".repeat(100);
     let mut notes: Vec<Note> = (0..PUBLIC)
@@ -195,7 +145,7 @@ async fn public_pages_are_exact_slices_newest_published_first_across_feed_shards
         .collect();
     // Private notes must not show up (the index is sparse).
     notes.extend((0..50).map(|i| note("bob", i, None, filler.clone())));
-    seed(&store, &notes).await;
+    seed::notes(&store, &notes).await;
 
     let mut public: Vec<&Note> = notes.iter().filter(|n| n.published_at.is_some()).collect();
     public.sort_by(|a, b| b.published_at.cmp(&a.published_at));
@@ -222,11 +172,11 @@ async fn public_pages_are_exact_slices_newest_published_first_across_feed_shards
     );
     assert_eq!(seen, expected);
 
-    // Other limits: the first page, on both sides of the first 1 MB boundary, the last
-    // (partial) page and past the end.
-    check_pages(&expected, 7, &[1, 358, 359], list).await;
-    check_pages(&expected, 33, &[14, 76, 77], list).await;
-    check_pages(&expected, 1, &[1, 96, 97, 98, 2_500, 2_501], list).await;
+    // Other limits: the first page, pages across a query page's end (97 keys per shard), the
+    // last (partial) page and past the end.
+    check_pages(&expected, 7, &[1, 55, 56, 114, 115], list).await;
+    check_pages(&expected, 33, &[12, 24, 25], list).await;
+    check_pages(&expected, 1, &[1, 96, 97, 98, 388, 389, 800, 801], list).await;
 
     // Full notes come back intact.
     let first = store.list_public_notes(&page(1, 1)).await.expect("list");
@@ -256,8 +206,8 @@ async fn small_query_pages_give_the_same_slices_for_owner_lists_and_comments() {
     let notes: Vec<Note> = (0..230)
         .map(|i| note("carol", i, (i % 3 == 0).then_some(i), format!("n{i}")))
         .collect();
-    seed(&store, &notes).await;
-    seed(&store, &[note("dave", 5, Some(5), "other owner".into())]).await;
+    seed::notes(&store, &notes).await;
+    seed::notes(&store, &[note("dave", 5, Some(5), "other owner".into())]).await;
     let mut mine: Vec<&Note> = notes.iter().collect();
     mine.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     let expected: Vec<Uuid> = mine.iter().map(|n| n.id).collect();
@@ -786,4 +736,114 @@ async fn creating_tables_twice_is_fine_and_connections_expire_by_ttl() {
         description.time_to_live_status().map(|s| s.as_str()),
         Some("ENABLED")
     );
+}
+
+#[tokio::test]
+async fn concurrent_publishes_unpublishes_and_deletes_keep_every_total_exact() {
+    let Some(store) = fresh_store().await else {
+        return;
+    };
+    let store = Arc::new(store);
+    // Twenty notes, each changed once at the same moment: a third published, a third published
+    // then unpublished, a third deleted.
+    let notes: Vec<Note> = (0..20).map(|i| small_note("alice", i % 2 == 0)).collect();
+    for n in &notes {
+        store.create_note(n).await.expect("create");
+    }
+    let changes = notes.iter().enumerate().map(|(i, n)| {
+        let store = store.clone();
+        let id = n.id;
+        async move {
+            match i % 3 {
+                0 => store
+                    .update_note(id, "alice", &NoteChange::Publish, &now())
+                    .await
+                    .map(|_| ()),
+                1 => store
+                    .update_note(id, "alice", &NoteChange::Unpublish, &now())
+                    .await
+                    .map(|_| ()),
+                _ => store.delete_note(id, "alice").await,
+            }
+        }
+    });
+    // And one note that twenty writers publish, unpublish and delete at once.
+    let contested = small_note("alice", false);
+    store.create_note(&contested).await.expect("create");
+    let contest = (0..20).map(|i| {
+        let store = store.clone();
+        async move {
+            let result = match i % 4 {
+                0 | 2 => store
+                    .update_note(contested.id, "alice", &NoteChange::Publish, &now())
+                    .await
+                    .map(|_| ()),
+                1 => store
+                    .update_note(contested.id, "alice", &NoteChange::Unpublish, &now())
+                    .await
+                    .map(|_| ()),
+                _ => store.delete_note(contested.id, "alice").await,
+            };
+            // After the first delete, every other writer finds it gone.
+            assert!(
+                matches!(result, Ok(()) | Err(StoreError::NotFound)),
+                "{result:?}"
+            );
+        }
+    });
+    let (results, ()) = tokio::join!(futures_util::future::join_all(changes), async {
+        futures_util::future::join_all(contest).await;
+    });
+    for result in results {
+        result.expect("an uncontested change");
+    }
+
+    let public = (0..20).filter(|i| i % 3 == 0).count() as u64;
+    let remaining = (0..20).filter(|i| i % 3 != 2).count() as u64;
+    let listed = store.list_public_notes(&page(1, 100)).await.expect("list");
+    assert_eq!(listed.total, public);
+    assert_eq!(listed.items.len() as u64, public);
+    let mine = store
+        .list_owner_notes("alice", &page(1, 100))
+        .await
+        .expect("list");
+    assert_eq!(mine.total, remaining);
+    assert_eq!(mine.items.len() as u64, remaining);
+    assert_eq!(store.get_note(contested.id).await.expect("get"), None);
+    let check = counts::check(&store).await.expect("check");
+    assert!(check.drifts.is_empty(), "{check:?}");
+    assert_eq!(check.notes_fixed, 0, "{check:?}");
+}
+
+/// DynamoDB's answer to a transaction another one keeps winning.
+const CANCELLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, None]","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"},{"Code":"None"}]}"#;
+
+#[tokio::test]
+async fn a_write_still_contended_after_six_tries_is_a_409_with_the_json_error_body() {
+    use noteapp_tests::stand_in::StandIn;
+    // Every transaction is cancelled by a conflict; every read finds nothing.
+    let dynamodb = StandIn::start(|request| match request.operation() {
+        "TransactWriteItems" => (400, CANCELLED.to_string()),
+        _ => (200, "{}".to_string()),
+    })
+    .await;
+    let client = noteapp_tests::moto::metered_client(&dynamodb.url, None);
+    let tables = noteapp_runtime::store::dynamodb::TableNames::with_prefix("contended");
+    let store = DynamoStore::new(client, tables.store_tables());
+    let api = noteapp_tests::api::Api::over(Arc::new(store));
+    let reply = api
+        .post(
+            "/me/notes",
+            Some(&noteapp_tests::api::user("alice")),
+            &serde_json::json!({"title": "t", "content": "c"}),
+        )
+        .await;
+    let body = reply.expect(409);
+    assert_eq!(body["error"]["code"], "CONFLICT", "{body}");
+    let tries = dynamodb
+        .requests()
+        .iter()
+        .filter(|r| r.operation() == "TransactWriteItems")
+        .count();
+    assert_eq!(tries, 6, "retried with backoff, then gave up");
 }

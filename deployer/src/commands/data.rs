@@ -177,9 +177,10 @@ pub async fn run(args: DataArgs) -> Result<(), Error> {
     };
     output::emit(&report, target.json)?;
     if drifted {
-        return Err(Error::Differences(
-            "counters disagree with the tables (listed above)".into(),
-        ));
+        return Err(Error::Differences(format!(
+            "counters disagree with the tables; `noteapp data repair {}` fixes them",
+            report.environment
+        )));
     }
     Ok(())
 }

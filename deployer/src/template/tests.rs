@@ -55,7 +55,7 @@ fn rendering_is_deterministic_and_complete() {
     assert_eq!(get("Environment"), Some("staging"));
     assert_eq!(get("LogRetentionDays"), Some("7"));
     assert_eq!(get("ApiMemorySize"), Some("512"));
-    assert_eq!(get("WsBroadcastTimeout"), Some("60"));
+    assert_eq!(get("WsBroadcastTimeout"), Some("900"));
     assert_eq!(
         get("AllowedOrigins"),
         Some("https://staging.noteapp.example,http://localhost:3000")

@@ -51,7 +51,7 @@ impl DynamoConnections {
     }
 }
 
-fn item(connection: &Connection) -> Item {
+pub fn connection_item(connection: &Connection) -> Item {
     let mut item = HashMap::from([
         (
             ID.to_string(),
@@ -138,7 +138,7 @@ impl ConnectionStore for DynamoConnections {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item(connection)))
+            .set_item(Some(connection_item(connection)))
             .send()
             .await
             .map_err(|e| sdk_error("store connection", e))?;
@@ -419,10 +419,10 @@ mod tests {
     fn rows_round_trip_with_and_without_optional_attributes() {
         let mut c = Connection::new("abc=", Some("alice".into()), 1_700_000_000_000);
         c.subscriptions = vec![Uuid::nil()];
-        assert_eq!(from_item(&item(&c)).unwrap(), c);
+        assert_eq!(from_item(&connection_item(&c)).unwrap(), c);
         let anonymous = Connection::new("def=", None, 5_000);
-        assert_eq!(from_item(&item(&anonymous)).unwrap(), anonymous);
-        let mut broken = item(&anonymous);
+        assert_eq!(from_item(&connection_item(&anonymous)).unwrap(), anonymous);
+        let mut broken = connection_item(&anonymous);
         broken.remove("ttl");
         assert!(from_item(&broken).unwrap_err().to_string().contains("ttl"));
     }

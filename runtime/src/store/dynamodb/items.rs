@@ -202,7 +202,7 @@ pub struct Gate {
     pub comments: i64,
 }
 
-pub(super) fn gate_item(note: Uuid, gate: &Gate) -> Item {
+pub fn gate_item(note: Uuid, gate: &Gate) -> Item {
     Item::from([
         ("note_id".to_owned(), s(note.to_string())),
         ("comment_key".to_owned(), s(GATE_KEY)),

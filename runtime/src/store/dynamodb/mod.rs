@@ -33,8 +33,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Wr
 use uuid::Uuid;
 
 pub use comments::Purger;
-pub use connections::DynamoConnections;
-pub use items::{Item, comment_item, feed_shard, note_from_item, note_item};
+pub use connections::{DynamoConnections, connection_item};
+pub use items::{Gate, Item, comment_item, feed_shard, gate_item, note_from_item, note_item};
 pub use tables::{StoreTables, TableNames, create_tables};
 
 use super::{CommentGate, EnsuredUser, NoteChange, Purged, Store, StoreError, Visibility};

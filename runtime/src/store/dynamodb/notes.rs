@@ -380,6 +380,7 @@ async fn positions(
     if q.before.is_some() {
         condition.push_str(" AND #r <= :r");
     }
+    let extra = 1 + usize::from(q.before.is_some());
     loop {
         let mut request = store
             .client
@@ -390,8 +391,9 @@ async fn positions(
             .expression_attribute_names("#h", q.hash_name)
             .expression_attribute_values(":h", s(&q.hash_value))
             .scan_index_forward(false)
-            // One more than wanted: whether the list goes on.
-            .limit(store.page_limit(wanted + 1 - out.len().min(wanted)))
+            // One more than wanted: whether the list goes on (and the cursor's own key, which
+            // `<=` reads again).
+            .limit(store.page_limit(extra + wanted - out.len().min(wanted)))
             .set_exclusive_start_key(start.take());
         if let Some(before) = q.before {
             request = request

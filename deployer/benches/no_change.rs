@@ -6,10 +6,11 @@
 //! CloudFormation + STS stand-in on loopback that answers the query protocol with the real
 //! response shapes kept in `deployer/tests/data/`: it remembers the template, parameters and tags
 //! a change set was executed with, and answers a change set that repeats them the way
-//! CloudFormation does, FAILED with "The submitted information didn't contain changes…". The
-//! real `noteapp` binary runs against it twice with `AWS_ENDPOINT_URL` pointed there; the bench
-//! prints both wall times and their ratio, and exits 1 if the second run executed anything or
-//! took 2 s or more.
+//! CloudFormation does, FAILED with "The submitted information didn't contain changes…"; it
+//! keeps the stack policy and answers API Gateway's `GET /account`. ECR (the image the deploy
+//! names, its repository policy and tags) and DynamoDB (the search for kept tables) are a real
+//! `moto_server`. The real `noteapp` binary runs against them twice; the bench prints both wall
+//! times and their ratio, and exits 1 if the second run executed anything or took 2 s or more.
 //!
 //! Rerun: `cargo bench -p noteapp --bench no_change` (release build of the binary).
 
@@ -51,6 +52,7 @@ struct StandIn {
     events: Vec<String>,
     executions: usize,
     calls: usize,
+    policy: Option<String>,
 }
 
 fn fill(template: &str, values: &[(&str, &str)]) -> String {
@@ -111,10 +113,22 @@ impl StandIn {
                     200,
                     fill(
                         data!("describe_stacks.xml"),
-                        &[("STATUS", status), ("REASON", "")],
+                        &[("STATUS", status), ("REASON", ""), ("PROTECTION", "false")],
                     ),
                 ),
             },
+            "GetStackPolicy" => {
+                let body = self
+                    .policy
+                    .as_ref()
+                    .map(|p| format!("<StackPolicyBody>{p}</StackPolicyBody>"))
+                    .unwrap_or_default();
+                (200, fill(data!("get_stack_policy.xml"), &[("BODY", &body)]))
+            }
+            "SetStackPolicy" => {
+                self.policy = Some(get("StackPolicyBody").to_owned());
+                (200, data!("set_stack_policy.xml").to_owned())
+            }
             "CreateChangeSet" => {
                 let inputs: Inputs = form
                     .iter()
@@ -210,6 +224,15 @@ async fn serve(listener: TcpListener, state: Arc<Mutex<StandIn>>) {
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                 let state = state.clone();
                 async move {
+                    // API Gateway's account settings: the account has a CloudWatch role.
+                    if request.uri().path() == "/account" {
+                        let body = r#"{"cloudwatchRoleArn":"arn:aws:iam::123456789012:role/apigateway-logs"}"#;
+                        let response = Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from(body)))
+                            .expect("response");
+                        return Ok::<_, Infallible>(response);
+                    }
                     let body = request
                         .into_body()
                         .collect()
@@ -234,25 +257,23 @@ async fn serve(listener: TcpListener, state: Arc<Mutex<StandIn>>) {
     }
 }
 
-/// Runs `noteapp deploy staging` once; returns its wall time and stdout.
-fn deploy(endpoint: &str, root: &str) -> (Duration, String) {
-    let image = format!(
-        "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp@sha256:{}",
-        "ab".repeat(32)
-    );
+/// Runs `noteapp deploy staging --image-uri image` once; returns its wall time and stdout.
+fn deploy(endpoint: &str, moto: &str, root: &str, image: &str) -> (Duration, String) {
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_noteapp"))
         .args([
             "deploy",
             "staging",
             "--image-uri",
-            &image,
+            image,
             "--yes",
             "--json",
             "--root",
             root,
         ])
         .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ENDPOINT_URL_ECR", moto)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", moto)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_SESSION_TOKEN")
@@ -269,6 +290,41 @@ fn deploy(endpoint: &str, root: &str) -> (Duration, String) {
         panic!("noteapp deploy exited with {}: {stdout}", output.status);
     }
     (elapsed, stdout)
+}
+
+/// A repository `noteapp` on moto's ECR with one image; its URI by digest.
+async fn push_image(moto: &str) -> String {
+    use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_ecr::Config::builder()
+        .http_client(noteapp_runtime::aws_http::sdk_http_client(
+            noteapp_runtime::aws_http::Roots::Nothing,
+        ))
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("ap-northeast-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
+        .endpoint_url(moto)
+        .build();
+    let ecr = aws_sdk_ecr::Client::from_conf(config);
+    ecr.create_repository()
+        .repository_name("noteapp")
+        .send()
+        .await
+        .expect("create the repository");
+    let put = ecr
+        .put_image()
+        .repository_name("noteapp")
+        .image_manifest(noteapp_test_support::moto::test_manifest(1))
+        .image_tag("ci-1")
+        .send()
+        .await
+        .expect("put an image");
+    let digest = put
+        .image()
+        .and_then(|i| i.image_id())
+        .and_then(|i| i.image_digest())
+        .expect("a digest")
+        .to_owned();
+    format!("123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp@{digest}")
 }
 
 fn main() {
@@ -290,13 +346,17 @@ fn main() {
         .expect("bind loopback");
     let endpoint = format!("http://{}", listener.local_addr().expect("address"));
     runtime.spawn(serve(listener, state.clone()));
+    let moto = noteapp_test_support::moto::MotoServer::start(
+        &noteapp_test_support::moto::MotoServer::executable(),
+    );
+    let image = runtime.block_on(push_image(moto.endpoint()));
 
-    let (first, first_out) = deploy(&endpoint, root);
+    let (first, first_out) = deploy(&endpoint, moto.endpoint(), root, &image);
     let (executions_after_first, calls_after_first) = {
         let state = state.lock().expect("state");
         (state.executions, state.calls)
     };
-    let (second, second_out) = deploy(&endpoint, root);
+    let (second, second_out) = deploy(&endpoint, moto.endpoint(), root, &image);
     let state = state.lock().expect("state");
     let second_executions = state.executions - executions_after_first;
     let second_calls = state.calls - calls_after_first;

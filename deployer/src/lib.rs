@@ -15,6 +15,7 @@ pub mod error;
 pub mod image;
 pub mod output;
 pub mod plan;
+pub mod policy;
 pub mod progress;
 pub mod template;
 

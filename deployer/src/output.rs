@@ -62,6 +62,8 @@ pub struct DeployReport {
     pub stack_status: Option<String>,
     pub outputs: BTreeMap<String, String>,
     pub failures: Vec<StackEvent>,
+    /// Tables a deleted stack kept, brought back into this one before the change set.
+    pub imported_tables: Vec<String>,
 }
 
 impl DeployReport {
@@ -118,16 +120,23 @@ impl fmt::Display for DeployReport {
                         )?;
                     }
                 }
-                if status == "ROLLBACK_COMPLETE" {
+                if status == "DELETE_COMPLETE" {
                     writeln!(
                         f,
-                        "the stack's first create failed, and CloudFormation cannot update a \
-                         ROLLBACK_COMPLETE stack: fix the cause above, delete the stack with \
-                         `noteapp destroy {}` (tables are kept), then deploy again",
+                        "the stack's first create failed and CloudFormation deleted it with \
+                         everything it had made: fix the cause above and run `noteapp deploy {}` \
+                         again",
                         self.environment
                     )?;
                 }
             }
+        }
+        if !self.imported_tables.is_empty() {
+            writeln!(
+                f,
+                "tables brought back from the deleted stack: {}",
+                self.imported_tables.join(", ")
+            )?;
         }
         if !self.outputs.is_empty() {
             writeln!(f, "outputs:")?;
@@ -148,6 +157,8 @@ pub struct DiffReport {
     pub blocked: Vec<String>,
     #[serde(skip)]
     pub stateful: Vec<String>,
+    /// Tables a deleted stack kept, which the deploy would import back first.
+    pub imported_tables: Vec<String>,
 }
 
 impl fmt::Display for DiffReport {
@@ -164,6 +175,14 @@ impl fmt::Display for DiffReport {
         } else {
             "update"
         };
+        if !self.imported_tables.is_empty() {
+            writeln!(
+                f,
+                "a deploy would first bring back the tables a deleted {} kept: {}",
+                self.stack_name,
+                self.imported_tables.join(", ")
+            )?;
+        }
         writeln!(f, "a deploy would {verb} stack {}:", self.stack_name)?;
         let diff = crate::aws::changes::Diff {
             changes: &self.changes,
@@ -173,7 +192,7 @@ impl fmt::Display for DiffReport {
         if !self.blocked.is_empty() {
             writeln!(
                 f,
-                "deploy refuses to replace {} without --allow-replacement",
+                "deploy refuses to replace or remove {} without --allow-replacement",
                 self.blocked.join(", ")
             )?;
         }
@@ -278,8 +297,9 @@ impl fmt::Display for DestroyReport {
         if !self.retained_tables.is_empty() {
             writeln!(
                 f,
-                "tables kept (DeletionPolicy Retain): {}",
-                self.retained_tables.join(", ")
+                "tables kept with their data: {}\n`noteapp deploy {}` brings them back into the new stack (`--new-tables` starts on empty ones instead)",
+                self.retained_tables.join(", "),
+                self.environment
             )?;
         }
         Ok(())

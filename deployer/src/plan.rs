@@ -24,4 +24,23 @@ pub struct Plan {
     pub confirm: bool,
     /// Logical ids of resources whose replacement loses data (the tables).
     pub stateful_resources: Vec<String>,
+    /// Termination protection on (production).
+    pub protected: bool,
+}
+
+impl Plan {
+    /// Sets parameter `key` (one the template declares) to `value`.
+    pub fn set_parameter(&mut self, key: &str, value: &str) {
+        if let Some((_, v)) = self.parameters.iter_mut().find(|(k, _)| k == key) {
+            *v = value.to_owned();
+        }
+    }
+
+    /// The value of parameter `key`.
+    pub fn parameter(&self, key: &str) -> Option<&str> {
+        self.parameters
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use aws_sdk_ecr::types::ImageIdentifier;
-use common::{REGION, ecr_client};
+use common::REGION;
 use noteapp::aws::ecr::{self, LIFECYCLE_POLICY, RegistryLogin};
 use noteapp::config::Architecture;
 use noteapp::image::engine::Engine;
@@ -40,7 +40,7 @@ async fn the_ecr_repository_is_created_once_with_scanning_and_its_lifecycle_poli
     let Some(peers) = peers("the_ecr_repository_is_created_once") else {
         return;
     };
-    let ecr = ecr_client(&peers.moto);
+    let ecr = common::checked_ecr_client(&peers.moto, "noteapp");
     let staging = puller("noteapp-staging");
     let first = ecr::ensure_repository(&ecr, "noteapp", Some(&staging))
         .await
@@ -127,11 +127,13 @@ async fn the_ecr_repository_is_created_once_with_scanning_and_its_lifecycle_poli
     );
 
     // A repository made by hand without scanning or policy is brought in line, once.
-    ecr.create_repository()
+    common::ecr_client(&peers.moto)
+        .create_repository()
         .repository_name("by-hand")
         .send()
         .await
         .unwrap();
+    let ecr = common::checked_ecr_client(&peers.moto, "by-hand");
     let fixed = ecr::ensure_repository(&ecr, "by-hand", None).await.unwrap();
     assert!(!fixed.created && fixed.scanning_changed && fixed.policy_changed);
     assert!(
@@ -147,7 +149,7 @@ async fn deployed_tags_follow_what_the_stack_runs_and_ran_before() {
     let Some(peers) = peers("deployed_tags_follow_what_the_stack_runs") else {
         return;
     };
-    let ecr = ecr_client(&peers.moto);
+    let ecr = common::checked_ecr_client(&peers.moto, "noteapp");
     ecr::ensure_repository(&ecr, "noteapp", None).await.unwrap();
     let mut digests = Vec::new();
     for n in 0..3 {
@@ -200,9 +202,9 @@ async fn an_unchanged_image_is_reused_without_building_or_pushing() {
     let Some(peers) = peers("an_unchanged_image_is_reused") else {
         return;
     };
-    let ecr = ecr_client(&peers.moto);
     let root = workspace();
     let repository = unique("noteapp-pipeline");
+    let ecr = common::checked_ecr_client(&peers.moto, &repository);
     let _cleanup = RemoveImages(repository.clone());
     let source = Source {
         root: &root,
@@ -279,8 +281,14 @@ async fn an_image_uri_deploy_lets_the_stack_pull_protects_the_image_and_refuses_
     else {
         return;
     };
-    let ecr = ecr_client(&moto);
+    let ecr = common::checked_ecr_client(&moto, "ci-built");
     let cfn = common::cloudformation_client(&moto);
+    let cfn = aws_sdk_cloudformation::Client::from_conf(
+        cfn.config()
+            .to_builder()
+            .interceptor(common::policy_checker("ci-built"))
+            .build(),
+    );
     let config = common::staging();
     ecr.create_repository()
         .repository_name("ci-built")

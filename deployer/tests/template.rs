@@ -528,3 +528,41 @@ fn render_refuses_bad_input_with_exit_code_2() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn render_deploy_policy_scopes_the_policy_to_the_environment() {
+    let out = noteapp(&["render", "production", "--deploy-policy"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let policy: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(policy["Version"], "2012-10-17");
+    let resources: Vec<&str> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Resource"].as_array().unwrap())
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    assert!(
+        resources.contains(
+            &"arn:aws:cloudformation:ap-northeast-1:210987654321:stack/noteapp-production/*"
+        ),
+        "{resources:?}"
+    );
+    assert!(resources.contains(&"arn:aws:ecr:ap-northeast-1:210987654321:repository/noteapp"));
+    assert!(resources.contains(&"arn:aws:iam::210987654321:role/noteapp-production-*"));
+    for resource in &resources {
+        assert!(
+            *resource == "*"
+                || resource.contains("210987654321")
+                || resource.starts_with("arn:aws:apigateway:ap-northeast-1::"),
+            "{resource} is outside production's account and region"
+        );
+    }
+    // Development is never deployed, so it has no deploy policy.
+    let out = noteapp(&["render", "development", "--deploy-policy"]);
+    assert_eq!(out.status.code(), Some(2));
+}

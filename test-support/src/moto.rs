@@ -206,3 +206,12 @@ pub fn aws_env(moto: &MotoServer, region: &str) -> Vec<(&'static str, String)> {
         ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
     ]
 }
+
+/// An image manifest for pushing straight to an emulated ECR (`PutImage`): moto derives the
+/// digest from the layers, so each `n` gives its own image.
+pub fn test_manifest(n: u32) -> String {
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":1,"digest":"sha256:{n:064x}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{n},"digest":"sha256:{:064x}"}}]}}"#,
+        n + 100
+    )
+}

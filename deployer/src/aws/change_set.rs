@@ -4,15 +4,21 @@
 //! state the next one cannot handle.
 //!
 //! Stack states: none (or `REVIEW_IN_PROGRESS`, a stack holding only change sets) → a CREATE
-//! change set; an operation in progress → waited out; `ROLLBACK_COMPLETE` (a failed first
-//! create), `ROLLBACK_FAILED`, `DELETE_FAILED` and `UPDATE_ROLLBACK_FAILED` → refused with the
-//! command that clears them; anything else → an UPDATE change set.
+//! change set, which CloudFormation deletes again with everything it made should the create fail
+//! (`OnStackFailure=DELETE`); but first, tables a deleted stack of this name kept are imported
+//! back (an IMPORT change set, so the new stack starts on the old data) or, when they cannot be,
+//! the deploy refuses unless `--new-tables`. An operation in progress → waited out.
+//! `ROLLBACK_COMPLETE` (a failed first create from before `OnStackFailure`; it holds nothing) →
+//! deleted by a deploy, then created again. `ROLLBACK_FAILED`, `DELETE_FAILED` and
+//! `UPDATE_ROLLBACK_FAILED` → refused with the command that clears them. Anything else → an
+//! UPDATE change set.
 
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::aws::stack::{self, ChangeSetInfo, StackInfo};
-use crate::aws::{Clients, Waits, is_no_changes, wait};
+use crate::aws::stack::{self, ChangeSetInfo, ChangeSetKind, StackInfo};
+use crate::aws::tables::{self, Retained, RetainedTable};
+use crate::aws::{Clients, Waits, is_no_changes, protection, wait};
 use crate::commands::env::local_only;
 use crate::error::Error;
 use crate::plan::Plan;
@@ -35,6 +41,22 @@ pub struct Prepared {
     /// CREATE (a new stack) rather than UPDATE.
     pub create: bool,
     pub info: ChangeSetInfo,
+    /// The stack's id (its name when CloudFormation gave none): what its operation is followed
+    /// by, since a stack deleted by a failed create answers to its id only.
+    pub stack_id: String,
+    /// Tables brought back into the stack before this change set (a deploy), or that a deploy
+    /// would bring back (a diff).
+    pub imported: Vec<RetainedTable>,
+}
+
+/// What the change set is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// A deploy: it may delete a dead stack and import kept tables; `new_tables` leaves kept
+    /// tables where they are and starts on new ones.
+    Deploy { new_tables: bool },
+    /// A diff: it changes nothing.
+    Diff,
 }
 
 /// What creating a change set came to.
@@ -87,6 +109,7 @@ pub async fn prepare(
     polling: Waits,
     progress: &Progress,
     pending: &Pending,
+    intent: Intent,
 ) -> Result<Computed, Error> {
     if !plan.environment.is_deployed() {
         return Err(local_only(plan.environment.as_str()));
@@ -94,33 +117,46 @@ pub async fn prepare(
     let (stack, env) = (&plan.stack_name, plan.environment.as_str());
     clients.ensure_account(env, &plan.account_id).await?;
     let cfn = &clients.cloudformation;
-    let current = wait::settled_stack(cfn, stack, env, polling.operation, progress).await?;
-    let status = current.as_ref().map(|s| s.status.as_str());
-    let create = match status {
+    let mut current = wait::settled_stack(cfn, stack, env, polling.operation, progress).await?;
+    let status = current.as_ref().map(|s| s.status.clone());
+    let mut create = match status.as_deref() {
         None | Some("REVIEW_IN_PROGRESS" | "DELETE_COMPLETE") => true,
         Some("ROLLBACK_COMPLETE") => {
-            return Err(Error::StackState(format!(
-                "stack {stack} is ROLLBACK_COMPLETE: its first create failed and CloudFormation \
-                 cannot update it; see why with `noteapp status {env}`, delete it with `noteapp \
-                 destroy {env}` (tables are kept), then deploy again"
-            )));
+            let dead = current.take().expect("a stack");
+            if intent == Intent::Diff {
+                return Err(Error::StackState(format!(
+                    "stack {stack} is ROLLBACK_COMPLETE: its first create failed and it holds                      nothing; `noteapp deploy {env}` deletes it and creates the stack again"
+                )));
+            }
+            delete_dead_stack(clients, plan, &dead, polling, progress, pending).await?;
+            true
         }
         Some(s @ ("ROLLBACK_FAILED" | "DELETE_FAILED")) => {
             return Err(Error::StackState(format!(
-                "stack {stack} is {s} and cannot be updated; see why with `noteapp status {env}`, \
-                 delete it with `noteapp destroy {env}`, then deploy again"
+                "stack {stack} is {s} and cannot be updated; see why with `noteapp status {env}`,                  delete it with `noteapp destroy {env}`, then deploy again"
             )));
         }
         Some("UPDATE_ROLLBACK_FAILED") => {
             return Err(Error::StackState(format!(
-                "stack {stack} is UPDATE_ROLLBACK_FAILED: fix what `noteapp status {env}` reports, \
-                 then finish the rollback with `aws cloudformation continue-update-rollback \
-                 --stack-name {stack} --region {}` and deploy again",
+                "stack {stack} is UPDATE_ROLLBACK_FAILED: fix what `noteapp status {env}` reports,                  then finish the rollback with `aws cloudformation continue-update-rollback                  --stack-name {stack} --region {}` and deploy again",
                 plan.region
             )));
         }
         Some(_) => false,
     };
+    let mut imported = Vec::new();
+    if create {
+        match retained_tables(clients, plan, intent, progress).await? {
+            Some(found) if intent == Intent::Diff => imported = found,
+            Some(found) => {
+                import_tables(clients, plan, &found, polling, progress, pending).await?;
+                current = stack::describe_stack(cfn, stack).await?;
+                create = false;
+                imported = found;
+            }
+            None => {}
+        }
+    }
     let change_set = ChangeSetRef {
         stack: stack.clone(),
         name: change_set_name(),
@@ -130,22 +166,28 @@ pub async fn prepare(
         "creating change set {} for stack {stack}",
         change_set.name
     ));
-    stack::create_change_set(cfn, plan, &change_set.name, create).await?;
-    pending.set(InFlight::ChangeSet(change_set.clone()));
-    let computed =
-        wait::computed_change_set(cfn, stack, &change_set.name, polling.change_set, progress).await;
-    let info = match computed {
-        Ok(info) => info,
-        Err(e) => {
-            discard(clients, &change_set, progress, pending).await;
-            return Err(e);
-        }
+    let kind = if create {
+        ChangeSetKind::Create
+    } else {
+        ChangeSetKind::Update
     };
+    let (info, stack_id) = compute(
+        clients,
+        plan,
+        &change_set,
+        &kind,
+        polling,
+        progress,
+        pending,
+    )
+    .await?;
     if info.status == "CREATE_COMPLETE" && info.execution_status == "AVAILABLE" {
         return Ok(Computed::Changes(Prepared {
             change_set,
             create,
             info,
+            stack_id: stack_id.unwrap_or_else(|| stack.clone()),
+            imported,
         }));
     }
     if info.status == "CREATE_COMPLETE" {
@@ -167,6 +209,207 @@ pub async fn prepare(
             .as_deref()
             .unwrap_or("CloudFormation gave no reason")
     )))
+}
+
+/// Creates change set `change_set` of `kind` and waits until it is computed (discarding it if
+/// that fails); with the stack's id.
+async fn compute(
+    clients: &Clients,
+    plan: &Plan,
+    change_set: &ChangeSetRef,
+    kind: &ChangeSetKind,
+    polling: Waits,
+    progress: &Progress,
+    pending: &Pending,
+) -> Result<(ChangeSetInfo, Option<String>), Error> {
+    let cfn = &clients.cloudformation;
+    let stack_id = stack::create_change_set(cfn, plan, &change_set.name, kind).await?;
+    pending.set(InFlight::ChangeSet(change_set.clone()));
+    let computed = wait::computed_change_set(
+        cfn,
+        &change_set.stack,
+        &change_set.name,
+        polling.change_set,
+        progress,
+    )
+    .await;
+    match computed {
+        Ok(info) => Ok((info, stack_id)),
+        Err(e) => {
+            discard(clients, change_set, progress, pending).await;
+            Err(e)
+        }
+    }
+}
+
+/// Deletes a stack a failed first create left in `ROLLBACK_COMPLETE` (it holds no resource).
+async fn delete_dead_stack(
+    clients: &Clients,
+    plan: &Plan,
+    dead: &StackInfo,
+    polling: Waits,
+    progress: &Progress,
+    pending: &Pending,
+) -> Result<(), Error> {
+    let (stack, env) = (&plan.stack_name, plan.environment.as_str());
+    let cfn = &clients.cloudformation;
+    progress.line(format!(
+        "stack {stack} is ROLLBACK_COMPLETE from a failed first create and holds nothing: \
+         deleting it before creating it again"
+    ));
+    let marker = wait::event_marker(cfn, &dead.id).await?;
+    let token = change_set_name().replace("noteapp-", "noteapp-clear-");
+    stack::delete_stack(cfn, &dead.id, &token).await?;
+    pending.operation_started(stack);
+    let finished = wait::follow_operation(
+        cfn,
+        &dead.id,
+        stack,
+        env,
+        marker,
+        polling.operation,
+        progress,
+    )
+    .await?;
+    pending.clear();
+    if finished.status != "DELETE_COMPLETE" {
+        return Err(Error::StackState(format!(
+            "stack {stack} could not be deleted ({}): {}; see `noteapp status {env}`",
+            finished.status,
+            finished
+                .reason
+                .as_deref()
+                .unwrap_or("CloudFormation gave no reason")
+        )));
+    }
+    Ok(())
+}
+
+/// The tables a deleted stack of this name kept, to bring back: `None` when there are none or
+/// `--new-tables` leaves them; a refusal when some cannot be brought back.
+async fn retained_tables(
+    clients: &Clients,
+    plan: &Plan,
+    intent: Intent,
+    progress: &Progress,
+) -> Result<Option<Vec<RetainedTable>>, Error> {
+    let (stack, env) = (&plan.stack_name, plan.environment.as_str());
+    progress.status(format!("looking for tables a deleted {stack} kept"));
+    let found = tables::find(&clients.dynamodb, stack, &plan.region, &plan.account_id).await?;
+    let new_tables = matches!(intent, Intent::Deploy { new_tables: true });
+    match found {
+        Retained::None => Ok(None),
+        Retained::Importable(found) if new_tables => {
+            let names: Vec<&str> = found.iter().map(|t| t.name.as_str()).collect();
+            progress.line(format!(
+                "leaving the tables a deleted {stack} kept where they are (--new-tables): {}; \
+                 the new stack starts on new, empty tables",
+                names.join(", ")
+            ));
+            Ok(None)
+        }
+        Retained::Importable(found) => Ok(Some(found)),
+        Retained::Conflicting { .. } if new_tables => Ok(None),
+        Retained::Conflicting { tables, reason } => Err(Error::Refused(format!(
+            "a deleted {stack} kept tables that cannot be brought back into the new stack ({}: \
+             {reason}); nothing was changed; move their data yourself, or rerun `noteapp deploy \
+             {env} --new-tables` to start on new, empty tables and leave these where they are",
+            tables.join(", ")
+        ))),
+    }
+}
+
+/// Brings `tables` into a new stack with an IMPORT change set, waits for `IMPORT_COMPLETE` and
+/// puts the table policy on the stack at once.
+async fn import_tables(
+    clients: &Clients,
+    plan: &Plan,
+    tables: &[RetainedTable],
+    polling: Waits,
+    progress: &Progress,
+    pending: &Pending,
+) -> Result<(), Error> {
+    let (stack, env) = (&plan.stack_name, plan.environment.as_str());
+    let cfn = &clients.cloudformation;
+    for table in tables {
+        progress.line(format!(
+            "re-attaching {} (kept by a deleted {stack}) as {}",
+            table.name, table.logical_id
+        ));
+    }
+    let ids: Vec<&str> = tables.iter().map(|t| t.logical_id.as_str()).collect();
+    let (template_body, parameters) = crate::template::import_template(&plan.template_body, &ids)?;
+    let kind = ChangeSetKind::Import {
+        template_body,
+        parameters,
+        tables: tables
+            .iter()
+            .map(|t| (t.logical_id.clone(), t.name.clone()))
+            .collect(),
+    };
+    let change_set = ChangeSetRef {
+        stack: stack.clone(),
+        name: change_set_name(),
+        fresh_stack: true,
+    };
+    progress.status(format!("creating import change set {}", change_set.name));
+    let (info, stack_id) = compute(
+        clients,
+        plan,
+        &change_set,
+        &kind,
+        polling,
+        progress,
+        pending,
+    )
+    .await?;
+    let stack_id = stack_id.unwrap_or_else(|| stack.clone());
+    if info.status != "CREATE_COMPLETE" || info.execution_status != "AVAILABLE" {
+        discard(clients, &change_set, progress, pending).await;
+        return Err(Error::StackState(format!(
+            "the import of {} into stack {stack} cannot run: {}; the tables are untouched; run \
+             the deploy again, or with --new-tables to leave them",
+            ids.join(", "),
+            info.reason.as_deref().unwrap_or(&info.status)
+        )));
+    }
+    let marker = wait::event_marker(cfn, &stack_id).await?;
+    progress.status(format!("importing {} into stack {stack}", ids.join(", ")));
+    stack::execute_change_set(cfn, stack, &change_set.name, &change_set.name).await?;
+    pending.operation_started(stack);
+    let finished = wait::follow_operation(
+        cfn,
+        &stack_id,
+        stack,
+        env,
+        marker,
+        polling.operation,
+        progress,
+    )
+    .await?;
+    pending.clear();
+    if finished.status != "IMPORT_COMPLETE" {
+        let mut message = format!(
+            "the import into stack {stack} ended {}; the tables are untouched",
+            finished.status
+        );
+        for e in &finished.failures {
+            message.push_str(&format!(
+                "\n  {} ({}) {}: {}",
+                e.logical_id,
+                e.resource_type,
+                e.status,
+                e.reason.as_deref().unwrap_or("no reason given")
+            ));
+        }
+        message.push_str(&format!(
+            "\nfix the cause and run `noteapp deploy {env}` again"
+        ));
+        return Err(Error::StackState(message));
+    }
+    let policy = crate::template::stack_policy(&plan.stateful_resources);
+    protection::ensure_policy(cfn, stack, &policy).await?;
+    Ok(())
 }
 
 /// Deletes an unexecuted change set (and the empty stack a fresh one made), best effort: a

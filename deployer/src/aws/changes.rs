@@ -1,6 +1,8 @@
 //! What a change set would do, per resource: the diff a person reads before a deploy runs, and
-//! the one rule that stops a deploy on its own — replacing a stateful resource (a table) empties
-//! it from the application's point of view, so it blocks unless `--allow-replacement` is given.
+//! the one rule that stops a deploy on its own — replacing a stateful resource (a table), or
+//! removing one (a logical id renamed in the template removes the old table and adds an empty
+//! new one), empties it from the application's point of view, so it blocks unless
+//! `--allow-replacement` is given.
 
 use std::fmt;
 
@@ -62,14 +64,48 @@ impl ResourceChange {
     }
 }
 
-/// The logical ids of stateful resources this change set may replace (blocked by default).
+/// The resource type whose replacement or removal loses data.
+const TABLE_TYPE: &str = "AWS::DynamoDB::Table";
+
+impl ResourceChange {
+    /// Whether this change takes a stateful resource's data away: it may replace one of
+    /// `stateful`, or it removes a table (by type: a renamed table is no longer in `stateful`).
+    pub fn loses_data(&self, stateful: &[String]) -> bool {
+        match self.action.as_str() {
+            "Modify" => self.may_replace() && stateful.contains(&self.logical_id),
+            "Remove" => self.resource_type == TABLE_TYPE || stateful.contains(&self.logical_id),
+            _ => false,
+        }
+    }
+
+    /// `replace NotesTable` or `remove NotesTable (noteapp-staging-NotesTable-1X2Y)`.
+    pub fn what_it_does(&self) -> String {
+        match (self.action.as_str(), &self.physical_id) {
+            ("Remove", Some(physical)) => format!("remove {} ({physical})", self.logical_id),
+            ("Remove", None) => format!("remove {}", self.logical_id),
+            _ => format!("replace {}", self.logical_id),
+        }
+    }
+}
+
+/// The logical ids of stateful resources this change set may replace or removes (blocked by
+/// default).
 pub fn blocked_replacements(changes: &[ResourceChange], stateful: &[String]) -> Vec<String> {
     changes
         .iter()
-        .filter(|c| c.action == "Modify" && c.may_replace())
-        .filter(|c| stateful.contains(&c.logical_id))
+        .filter(|c| c.loses_data(stateful))
         .map(|c| c.logical_id.clone())
         .collect()
+}
+
+/// What each blocked change does, for a message: `replace NotesTable, remove UsersTable (…)`.
+pub fn blocked_summary(changes: &[ResourceChange], stateful: &[String]) -> String {
+    changes
+        .iter()
+        .filter(|c| c.loses_data(stateful))
+        .map(ResourceChange::what_it_does)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The diff as people read it: one line per resource, `+` add, `~` modify, `!` may replace,
@@ -108,7 +144,7 @@ impl fmt::Display for Diff<'_> {
             if !change.properties.is_empty() {
                 what.push_str(&format!(" ({})", change.properties.join(", ")));
             }
-            if change.may_replace() && self.stateful.contains(&change.logical_id) {
+            if change.loses_data(self.stateful) {
                 what.push_str(" [stateful: blocked without --allow-replacement]");
             }
             writeln!(
@@ -151,6 +187,26 @@ mod tests {
             blocked_replacements(&changes, &stateful),
             vec!["NotesTable"]
         );
+    }
+
+    #[test]
+    fn removing_a_table_blocks_even_under_a_name_the_template_no_longer_has() {
+        // NotesTable renamed to NotesTableV2: the old one is removed, an empty one added.
+        let stateful = vec!["NotesTableV2".to_owned()];
+        let mut removed = change("NotesTable", "Remove", None);
+        removed.physical_id = Some("noteapp-staging-NotesTable-1X2Y".into());
+        let changes = vec![removed, change("NotesTableV2", "Add", None)];
+        assert_eq!(
+            blocked_replacements(&changes, &stateful),
+            vec!["NotesTable"]
+        );
+        assert_eq!(
+            blocked_summary(&changes, &stateful),
+            "remove NotesTable (noteapp-staging-NotesTable-1X2Y)"
+        );
+        let mut queue = change("Queue", "Remove", None);
+        queue.resource_type = "AWS::SQS::Queue".into();
+        assert!(blocked_replacements(&[queue], &stateful).is_empty());
     }
 
     #[test]

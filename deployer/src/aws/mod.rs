@@ -8,15 +8,18 @@
 //! with an injectable interval and maximum (the SDK's waiters sleep at least 30 s a poll, which
 //! makes replay tests crawl).
 
+pub mod apigateway;
 pub mod change_set;
 pub mod changes;
 pub mod credentials;
 pub mod ecr;
+pub mod protection;
 #[cfg(test)]
 pub mod replay;
 pub mod sqs;
 pub mod stack;
 pub mod sts;
+pub mod tables;
 pub mod wait;
 
 use std::time::Duration;

@@ -19,6 +19,7 @@ macro_rules! data {
 pub const CHANGES_IMAGE_UPDATE: &str = data!("changes_image_update.xml");
 pub const CHANGES_TABLE_REPLACEMENT: &str = data!("changes_table_replacement.xml");
 pub const CHANGES_CREATE: &str = data!("changes_create.xml");
+pub const CHANGES_IMPORT: &str = data!("changes_import.xml");
 pub const NO_CHANGES_REASON: &str = "The submitted information didn't contain changes. \
      Submit different information to create a change set.";
 
@@ -48,7 +49,20 @@ pub fn stack(status: &str) -> HttpResponse {
 pub fn stack_with_reason(status: &str, reason: &str) -> HttpResponse {
     let body = fill(
         data!("describe_stacks.xml"),
-        &[("STATUS", status), ("REASON", reason)],
+        &[
+            ("STATUS", status),
+            ("REASON", reason),
+            ("PROTECTION", "false"),
+        ],
+    );
+    xml(200, body)
+}
+
+/// DescribeStacks for `noteapp-staging` in `status`, with termination protection on.
+pub fn stack_protected(status: &str) -> HttpResponse {
+    let body = fill(
+        data!("describe_stacks.xml"),
+        &[("STATUS", status), ("REASON", ""), ("PROTECTION", "true")],
     );
     xml(200, body)
 }
@@ -121,9 +135,88 @@ pub fn events(name: &str) -> HttpResponse {
         "create_rollback" => data!("events_create_rollback.xml"),
         "delete_in_progress" => data!("events_delete_in_progress.xml"),
         "delete_complete" => data!("events_delete_complete.xml"),
+        "create_deleted" => data!("events_create_deleted.xml"),
+        "import_complete" => data!("events_import_complete.xml"),
         other => panic!("no events fixture {other}"),
     };
     xml(200, body)
+}
+
+/// GetStackPolicy: the stack's policy body, or none.
+pub fn stack_policy(body: Option<&str>) -> HttpResponse {
+    let element = body
+        .map(|b| format!("<StackPolicyBody>{b}</StackPolicyBody>"))
+        .unwrap_or_default();
+    xml(
+        200,
+        fill(data!("get_stack_policy.xml"), &[("BODY", &element)]),
+    )
+}
+
+pub fn stack_policy_set() -> HttpResponse {
+    xml(200, data!("set_stack_policy.xml"))
+}
+
+pub fn termination_protection_set() -> HttpResponse {
+    xml(200, data!("update_termination_protection.xml"))
+}
+
+/// A DynamoDB (JSON 1.0 protocol) answer.
+pub fn json(status: u16, body: serde_json::Value) -> HttpResponse {
+    let mut response = HttpResponse::new(
+        StatusCode::try_from(status).expect("valid status"),
+        SdkBody::from(body.to_string()),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.0");
+    response
+}
+
+/// ListTables, one page.
+pub fn table_names(names: &[&str]) -> HttpResponse {
+    json(200, serde_json::json!({ "TableNames": names }))
+}
+
+/// ListTagsOfResource with the two tags the template gives a table.
+pub fn table_tags(stack: &str, logical_id: &str) -> HttpResponse {
+    json(
+        200,
+        serde_json::json!({"Tags": [
+            {"Key": "noteapp:stack", "Value": stack},
+            {"Key": "noteapp:table", "Value": logical_id},
+            {"Key": "Project", "Value": "noteapp"},
+        ]}),
+    )
+}
+
+/// DescribeTable of an ACTIVE table keyed `hash` (and `range`).
+pub fn table(name: &str, hash: &str, range: Option<&str>) -> HttpResponse {
+    let mut keys = vec![serde_json::json!({"AttributeName": hash, "KeyType": "HASH"})];
+    if let Some(range) = range {
+        keys.push(serde_json::json!({"AttributeName": range, "KeyType": "RANGE"}));
+    }
+    json(
+        200,
+        serde_json::json!({"Table": {
+            "TableName": name,
+            "TableArn": format!("arn:aws:dynamodb:eu-west-1:123456789012:table/{name}"),
+            "TableStatus": "ACTIVE",
+            "KeySchema": keys,
+            "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
+            "ItemCount": 1204,
+            "CreationDateTime": 1.762074871E9,
+            "DeletionProtectionEnabled": false,
+        }}),
+    )
+}
+
+/// A DynamoDB client answering from `rules`, retries off, every call held against the deploy
+/// policy.
+pub fn dynamodb(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_dynamodb::Client {
+    mock_client!(aws_sdk_dynamodb, mode, rules.iter().copied(), |c| c
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .interceptor(policy_checker()))
 }
 
 /// STS GetCallerIdentity for `account`.
@@ -134,10 +227,22 @@ pub fn caller_identity(account: &str) -> HttpResponse {
     )
 }
 
-/// A CloudFormation client answering from `rules`, retries off.
+/// The deploy policy of the plan below ([`plan`]), which every replayed call must pass.
+pub fn policy_checker() -> crate::policy::Checker {
+    crate::policy::Checker::strict(crate::policy::Scope {
+        region: "eu-west-1".into(),
+        account: "123456789012".into(),
+        stack: "noteapp-staging".into(),
+        repository: crate::aws::ecr::DEFAULT_REPOSITORY.into(),
+    })
+}
+
+/// A CloudFormation client answering from `rules`, retries off, every call held against the
+/// deploy policy.
 pub fn cloudformation(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_cloudformation::Client {
     mock_client!(aws_sdk_cloudformation, mode, rules.iter().copied(), |c| c
-        .retry_config(RetryConfig::disabled()))
+        .retry_config(RetryConfig::disabled())
+        .interceptor(policy_checker()))
 }
 
 /// An STS client whose caller is `account`.
@@ -180,5 +285,6 @@ pub fn plan(environment: &str) -> Plan {
             "CommentsTable".to_owned(),
             "ConnectionsTable".to_owned(),
         ],
+        protected: environment == "production",
     }
 }

@@ -1,5 +1,6 @@
 //! CloudFormation, one call per function: describe a stack, create / describe / execute / delete
-//! a change set, read stack events, list the tables, delete the stack.
+//! a change set, read stack events, list the tables, delete the stack, its stack policy and its
+//! termination protection.
 //!
 //! Answers are turned into small owned types here so the flow above never handles SDK shapes,
 //! and every failure names the call and the stack.
@@ -9,7 +10,9 @@ use std::collections::BTreeMap;
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::primitives::{DateTime, DateTimeFormat};
-use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag};
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetType, OnStackFailure, Parameter, ResourceToImport, Tag,
+};
 use serde::Serialize;
 
 use crate::aws::changes::ResourceChange;
@@ -26,6 +29,9 @@ pub struct StackInfo {
     pub created: Option<String>,
     pub last_updated: Option<String>,
     pub outputs: BTreeMap<String, String>,
+    /// The parameter values the stack runs with.
+    pub parameters: BTreeMap<String, String>,
+    pub termination_protection: bool,
 }
 
 /// One stack event, as printed while an operation runs and listed when it fails.
@@ -106,51 +112,103 @@ pub async fn describe_stack(client: &Client, stack: &str) -> Result<Option<Stack
             .iter()
             .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
             .collect(),
+        parameters: s
+            .parameters()
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.parameter_key()?.to_owned(),
+                    p.parameter_value()?.to_owned(),
+                ))
+            })
+            .collect(),
+        termination_protection: s.enable_termination_protection().unwrap_or(false),
     }))
 }
 
-/// Creates change set `name` for the plan's stack; `create` for a stack that does not exist yet.
+/// What a change set does to the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeSetKind {
+    /// A new stack; should its create fail, CloudFormation deletes it with everything it made.
+    Create,
+    Update,
+    /// Brings existing tables (logical id, table name) into a new stack, with `template_body`
+    /// holding just them and declaring only `parameters` (of the plan's).
+    Import {
+        template_body: String,
+        parameters: Vec<String>,
+        tables: Vec<(String, String)>,
+    },
+}
+
+/// Creates change set `name` of `kind` for the plan's stack; returns the stack's id (which keeps
+/// answering once a stack of that name is deleted).
 pub async fn create_change_set(
     client: &Client,
     plan: &Plan,
     name: &str,
-    create: bool,
-) -> Result<(), Error> {
-    let kind = if create {
-        ChangeSetType::Create
-    } else {
-        ChangeSetType::Update
+    kind: &ChangeSetKind,
+) -> Result<Option<String>, Error> {
+    let declared = |key: &str| match kind {
+        ChangeSetKind::Import { parameters, .. } => parameters.iter().any(|p| p == key),
+        _ => true,
     };
-    let parameters = plan.parameters.iter().map(|(k, v)| {
-        Parameter::builder()
-            .parameter_key(k)
-            .parameter_value(v)
-            .build()
-    });
+    let parameters = plan
+        .parameters
+        .iter()
+        .filter(|(k, _)| declared(k))
+        .map(|(k, v)| {
+            Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        });
     let tags = plan
         .tags
         .iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build());
-    client
+    let mut request = client
         .create_change_set()
         .stack_name(&plan.stack_name)
         .change_set_name(name)
-        .change_set_type(kind)
         .description(format!("noteapp deploy {}", plan.environment))
-        .template_body(&plan.template_body)
         .set_parameters(Some(parameters.collect()))
         .set_tags(Some(tags.collect()))
         .capabilities(Capability::CapabilityIam)
-        .capabilities(Capability::CapabilityNamedIam)
-        .send()
-        .await
-        .map_err(|e| {
-            aws_error(
-                format!("failed to create change set for stack {}", plan.stack_name),
-                &e,
-            )
-        })?;
-    Ok(())
+        .capabilities(Capability::CapabilityNamedIam);
+    request = match kind {
+        ChangeSetKind::Create => request
+            .change_set_type(ChangeSetType::Create)
+            .on_stack_failure(OnStackFailure::Delete)
+            .template_body(&plan.template_body),
+        ChangeSetKind::Update => request
+            .change_set_type(ChangeSetType::Update)
+            .template_body(&plan.template_body),
+        ChangeSetKind::Import {
+            template_body,
+            tables,
+            ..
+        } => {
+            let imports = tables.iter().map(|(logical_id, table)| {
+                ResourceToImport::builder()
+                    .resource_type("AWS::DynamoDB::Table")
+                    .logical_resource_id(logical_id)
+                    .resource_identifier("TableName", table)
+                    .build()
+            });
+            request
+                .change_set_type(ChangeSetType::Import)
+                .template_body(template_body)
+                .set_resources_to_import(Some(imports.collect()))
+        }
+    };
+    let answer = request.send().await.map_err(|e| {
+        aws_error(
+            format!("failed to create change set for stack {}", plan.stack_name),
+            &e,
+        )
+    })?;
+    Ok(answer.stack_id().map(str::to_owned))
 }
 
 /// The change set's status and every change in it.
@@ -284,9 +342,17 @@ pub async fn events_since(
     Ok(events)
 }
 
-/// The physical names of the stack's DynamoDB tables (kept when the stack is deleted).
-pub async fn list_tables(client: &Client, stack: &str) -> Result<Vec<String>, Error> {
-    let mut tables = Vec::new();
+/// One resource of a stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackResource {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub physical_id: Option<String>,
+}
+
+/// Every resource of the stack (ListStackResources, all pages).
+pub async fn resources(client: &Client, stack: &str) -> Result<Vec<StackResource>, Error> {
+    let mut resources = Vec::new();
     let mut pages = client
         .list_stack_resources()
         .stack_name(stack)
@@ -295,14 +361,72 @@ pub async fn list_tables(client: &Client, stack: &str) -> Result<Vec<String>, Er
     while let Some(page) = pages.next().await {
         let page = page
             .map_err(|e| aws_error(format!("failed to list the resources of stack {stack}"), &e))?;
-        tables.extend(
+        resources.extend(
             page.stack_resource_summaries()
                 .iter()
-                .filter(|r| r.resource_type() == Some("AWS::DynamoDB::Table"))
-                .filter_map(|r| r.physical_resource_id().map(str::to_owned)),
+                .map(|r| StackResource {
+                    logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
+                    resource_type: r.resource_type().unwrap_or_default().to_owned(),
+                    physical_id: r.physical_resource_id().map(str::to_owned),
+                }),
         );
     }
-    Ok(tables)
+    Ok(resources)
+}
+
+/// The physical names of the stack's DynamoDB tables (kept when the stack is deleted).
+pub async fn list_tables(client: &Client, stack: &str) -> Result<Vec<String>, Error> {
+    Ok(resources(client, stack)
+        .await?
+        .into_iter()
+        .filter(|r| r.resource_type == "AWS::DynamoDB::Table")
+        .filter_map(|r| r.physical_id)
+        .collect())
+}
+
+/// The stack policy's body, `None` when the stack has none.
+pub async fn stack_policy(client: &Client, stack: &str) -> Result<Option<String>, Error> {
+    let answer = client
+        .get_stack_policy()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("failed to read the stack policy of {stack}"), &e))?;
+    Ok(non_empty(answer.stack_policy_body()))
+}
+
+/// Replaces the stack policy with `body`.
+pub async fn set_stack_policy(client: &Client, stack: &str, body: &str) -> Result<(), Error> {
+    client
+        .set_stack_policy()
+        .stack_name(stack)
+        .stack_policy_body(body)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("failed to set the stack policy of {stack}"), &e))?;
+    Ok(())
+}
+
+/// Turns termination protection on or off.
+pub async fn set_termination_protection(
+    client: &Client,
+    stack: &str,
+    on: bool,
+) -> Result<(), Error> {
+    client
+        .update_termination_protection()
+        .stack_name(stack)
+        .enable_termination_protection(on)
+        .send()
+        .await
+        .map_err(|e| {
+            let what = if on { "turn on" } else { "lift" };
+            aws_error(
+                format!("failed to {what} termination protection of {stack}"),
+                &e,
+            )
+        })?;
+    Ok(())
 }
 
 /// Starts deleting the stack; `token` marks the operation's events.

@@ -4,19 +4,21 @@
 //! Steps: refuse `development`; without `--image-uri`, build and push the image (or reuse it when
 //! its inputs did not change) and tag the stack's current and new images against the ECR lifecycle
 //! policy (`image::ship`); check the credentials' account against the environment file;
-//! wait out an operation already running; create a change set and print its diff; refuse a
-//! replacement of a table unless `--allow-replacement`; ask where the environment wants a
-//! confirmation (`--yes` skips it; with no terminal to ask on, refuse); execute; print the stack
-//! events as they come; report the outputs, or every failed resource with its reason. Nothing to
-//! change: the empty change set is deleted and the command exits 0 at once. Ctrl-C deletes an
-//! unexecuted change set; an operation already started carries on in CloudFormation and the next
-//! run waits it out, so re-running after any failure is safe.
+//! wait out an operation already running; for a new stack, bring back the tables a deleted one
+//! kept (`change_set`); create a change set and print its diff; refuse replacing or removing a
+//! table unless `--allow-replacement`; ask where the environment wants a confirmation (`--yes`
+//! skips it; with no terminal to ask on, refuse); execute; print the stack events as they come;
+//! put the table policy (and production's termination protection) on the stack; report the
+//! outputs, or every failed resource with its reason. A failed first create leaves no stack and
+//! no table. Nothing to change: the empty change set is deleted and the command exits 0 at once.
+//! Ctrl-C deletes an unexecuted change set; an operation already started carries on in
+//! CloudFormation and the next run waits it out, so re-running after any failure is safe.
 
 use std::future::Future;
 
-use crate::aws::change_set::{self, Computed, Pending, Prepared};
-use crate::aws::changes::{Diff, blocked_replacements};
-use crate::aws::{Clients, Waits, stack, wait};
+use crate::aws::change_set::{self, Computed, Intent, Pending, Prepared};
+use crate::aws::changes::{Diff, blocked_replacements, blocked_summary};
+use crate::aws::{Clients, Waits, apigateway, protection, stack, wait};
 use crate::commands::env::StackArgs;
 use crate::error::Error;
 use crate::image::engine::Engine;
@@ -42,9 +44,14 @@ pub struct DeployArgs {
     /// Print the result as JSON on stdout (progress stays on stderr).
     #[arg(long)]
     pub json: bool,
-    /// Let the change set replace a table (its data stays in the old, retained table).
+    /// Let the change set replace or remove a table (its data stays in the old, retained
+    /// table, outside the stack).
     #[arg(long)]
     pub allow_replacement: bool,
+    /// Creating the stack: leave tables a deleted stack of this name kept where they are and
+    /// start on new, empty ones (without it, they are imported back).
+    #[arg(long)]
+    pub new_tables: bool,
 }
 
 /// What the person allowed up front.
@@ -52,6 +59,7 @@ pub struct DeployArgs {
 pub struct DeployOptions {
     pub yes: bool,
     pub allow_replacement: bool,
+    pub new_tables: bool,
     pub waits: Waits,
 }
 
@@ -92,7 +100,11 @@ pub async fn run(args: DeployArgs) -> Result<(), Error> {
         .map(|image| image.uri.clone())
         .or_else(|| args.image_uri.clone())
         .unwrap_or_default();
-    let plan = template::plan(config, &template_body, &image_uri)?;
+    let mut plan = template::plan(config, &template_body, &image_uri)?;
+    if let Err(e) = apigateway::decide_log_role(&mut plan, &clients, &progress).await {
+        progress.clear();
+        return Err(e);
+    }
     let protected = async {
         let (stack, env) = (&plan.stack_name, plan.environment.as_str());
         let (ecr, cfn) = (&clients.ecr, &clients.cloudformation);
@@ -117,6 +129,7 @@ pub async fn run(args: DeployArgs) -> Result<(), Error> {
     let options = DeployOptions {
         yes: args.yes,
         allow_replacement: args.allow_replacement,
+        new_tables: args.new_tables,
         waits: args.stack.waits(),
     };
     let report = deploy_until(
@@ -168,9 +181,13 @@ pub async fn deploy(
         stack_status: None,
         outputs: Default::default(),
         failures: Vec::new(),
+        imported_tables: Vec::new(),
+    };
+    let intent = Intent::Deploy {
+        new_tables: options.new_tables,
     };
     let prepared =
-        match change_set::prepare(clients, plan, options.waits, progress, pending).await? {
+        match change_set::prepare(clients, plan, options.waits, progress, pending, intent).await? {
             Computed::Changes(prepared) => prepared,
             Computed::Unchanged(current) => {
                 progress.line(format!(
@@ -184,34 +201,28 @@ pub async fn deploy(
                 return Ok(report);
             }
         };
+    let marker =
+        match approve_and_execute(clients, plan, options, prompt, progress, &prepared).await {
+            Ok(marker) => marker,
+            Err(e) => {
+                change_set::discard(clients, &prepared.change_set, progress, pending).await;
+                return Err(e);
+            }
+        };
     let Prepared {
         change_set,
         create,
         info,
+        stack_id,
+        imported,
     } = prepared;
-    let marker = match approve_and_execute(
-        clients,
-        plan,
-        options,
-        prompt,
-        progress,
-        &change_set.name,
-        &info.changes,
-    )
-    .await
-    {
-        Ok(marker) => marker,
-        Err(e) => {
-            change_set::discard(clients, &change_set, progress, pending).await;
-            return Err(e);
-        }
-    };
+    report.imported_tables = imported.into_iter().map(|t| t.name).collect();
     pending.operation_started(&plan.stack_name);
     let cfn = &clients.cloudformation;
     let (stack, env) = (&plan.stack_name, plan.environment.as_str());
     let finished = wait::follow_operation(
         cfn,
-        stack,
+        &stack_id,
         stack,
         env,
         marker,
@@ -220,11 +231,31 @@ pub async fn deploy(
     )
     .await?;
     pending.clear();
-    report.result = match (wait::is_success(&finished.status), create) {
+    let wanted = if create {
+        "CREATE_COMPLETE"
+    } else {
+        "UPDATE_COMPLETE"
+    };
+    report.result = match (finished.status == wanted, create) {
         (false, _) => DeployResult::Failed,
         (true, true) => DeployResult::Created,
         (true, false) => DeployResult::Updated,
     };
+    let gone = finished.stack.is_none() || finished.status == "DELETE_COMPLETE";
+    match &finished.stack {
+        Some(info) if !gone => {
+            if let Err(e) = protection::after_operation(cfn, plan, info, progress).await {
+                progress.line(format!(
+                    "warning: {e}; the next deploy puts the stack's protection in place"
+                ));
+            }
+        }
+        _ if create => progress.line(format!(
+            "the create failed, so CloudFormation deleted stack {stack} and everything it had \
+             made: no table or other resource is left; fix the cause and deploy again"
+        )),
+        _ => {}
+    }
     report.change_set = Some(change_set.name);
     report.changes = info.changes;
     report.stack_status = Some(finished.status);
@@ -241,9 +272,13 @@ async fn approve_and_execute(
     options: &DeployOptions,
     prompt: &Prompt,
     progress: &Progress,
-    name: &str,
-    changes: &[crate::aws::changes::ResourceChange],
+    prepared: &Prepared,
 ) -> Result<Option<String>, Error> {
+    let (name, changes, create) = (
+        prepared.change_set.name.as_str(),
+        prepared.info.changes.as_slice(),
+        prepared.create,
+    );
     let (stack, env) = (&plan.stack_name, plan.environment.as_str());
     progress.line(format!("change set {name} for stack {stack}:"));
     progress.line(Diff {
@@ -251,19 +286,17 @@ async fn approve_and_execute(
         stateful: &plan.stateful_resources,
     });
     let blocked = blocked_replacements(changes, &plan.stateful_resources);
+    let summary = blocked_summary(changes, &plan.stateful_resources);
     if !blocked.is_empty() && !options.allow_replacement {
         return Err(Error::Refused(format!(
-            "the change set would replace {}: a new, empty table takes its place (the old one is \
-             retained with the data); nothing was changed; rerun with --allow-replacement if that \
-             is what you want",
-            blocked.join(", ")
+            "the change set would {summary}: the table leaves the stack with the data (it is \
+             retained, detached) and the app starts on an empty one; a logical id renamed in \
+             the template does this too; nothing was changed; rerun with --allow-replacement if \
+             that is what you want"
         )));
     }
     if !blocked.is_empty() {
-        progress.line(format!(
-            "warning: replacing {} (--allow-replacement)",
-            blocked.join(", ")
-        ));
+        progress.line(format!("warning: about to {summary} (--allow-replacement)"));
     }
     if plan.confirm && !options.yes {
         let question = format!("execute change set {name} on stack {stack} ({env})? [y/N]");
@@ -279,6 +312,9 @@ async fn approve_and_execute(
         }
     }
     let cfn = &clients.cloudformation;
+    if !create {
+        protection::before_update(cfn, plan, !blocked.is_empty(), progress).await?;
+    }
     let marker = wait::event_marker(cfn, stack).await?;
     progress.status(format!("executing change set {name} on stack {stack}"));
     stack::execute_change_set(cfn, stack, name, name).await?;
@@ -287,5 +323,7 @@ async fn approve_and_execute(
 
 #[cfg(test)]
 mod refusals;
+#[cfg(test)]
+mod tables;
 #[cfg(test)]
 mod tests;

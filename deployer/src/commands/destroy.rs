@@ -1,11 +1,12 @@
 //! `noteapp destroy ENV [--yes] [--i-mean-production]`: delete the environment's stack.
 //!
-//! The tables are kept: the template gives every table `DeletionPolicy: Retain`, so they stay,
-//! with their data, outside any stack (a later deploy creates new, empty ones); the command lists
-//! them before and after. Any environment asks first (`--yes` skips it); one that asks for
-//! confirmation of its change sets (production) wants the stack name typed, or
-//! `--yes --i-mean-production`; with no terminal to ask on, it refuses. It also clears a stack
-//! that a failed first create left in `ROLLBACK_COMPLETE`.
+//! The tables are kept: the template gives every table `DeletionPolicy: RetainExceptOnCreate`, so
+//! they stay, with their data, outside any stack, and the next `noteapp deploy` of the
+//! environment imports them back into the new stack; the command lists them before and after.
+//! Any environment asks first (`--yes` skips it); one that asks for confirmation of its change
+//! sets (production) wants the stack name typed, or `--yes --i-mean-production`; with no terminal
+//! to ask on, it refuses. Termination protection (production) is lifted only after that
+//! confirmation. It also clears a stack that a failed first create left in `ROLLBACK_COMPLETE`.
 
 use crate::aws::change_set::{self, Pending};
 use crate::aws::{Clients, Waits, stack, wait};
@@ -131,11 +132,16 @@ pub async fn destroy(
     progress.line(format!("stack {name} ({}) will be deleted", info.status));
     if !report.retained_tables.is_empty() {
         progress.line(format!(
-            "its tables are kept with their data (DeletionPolicy Retain): {}",
+            "its tables are kept with their data: {}; `noteapp deploy {env}` brings them back \
+             into the new stack",
             report.retained_tables.join(", ")
         ));
     }
     confirm(target, flags, prompt, progress).await?;
+    if info.termination_protection {
+        progress.line(format!("lifting termination protection of {name}"));
+        stack::set_termination_protection(cfn, &info.id, false).await?;
+    }
     let marker = wait::event_marker(cfn, &info.id).await?;
     let token = change_set::change_set_name().replace("noteapp-", "noteapp-destroy-");
     stack::delete_stack(cfn, &info.id, &token).await?;
@@ -229,7 +235,7 @@ mod tests {
         );
         let text = lines.text();
         assert!(
-            text.contains("kept with their data (DeletionPolicy Retain)"),
+            text.contains("kept with their data: noteapp-staging-comments, noteapp-staging-notes; `noteapp deploy staging` brings them back"),
             "{text}"
         );
         assert!(text.contains("DELETE_SKIPPED"), "{text}");
@@ -266,6 +272,60 @@ mod tests {
             "{err}"
         );
         assert_eq!(delete.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn termination_protection_is_lifted_only_after_the_name_is_typed() {
+        let run = |answer: &'static str| async move {
+            let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
+                .then_http_response(|| replay::caller_identity("123456789012"));
+            let describe = mock!(Client::describe_stacks)
+                .sequence()
+                .http_response(|| replay::stack_protected("UPDATE_COMPLETE"))
+                .http_response(|| replay::stack("DELETE_COMPLETE"))
+                .build();
+            let resources =
+                mock!(Client::list_stack_resources).then_http_response(replay::stack_resources);
+            let events = mock!(Client::describe_stack_events)
+                .sequence()
+                .http_response(|| replay::events("before_update"))
+                .http_response(|| replay::events("delete_complete"))
+                .build();
+            let lift = mock!(Client::update_termination_protection)
+                .match_requests(|r| r.enable_termination_protection() == Some(false))
+                .then_http_response(replay::termination_protection_set);
+            let delete = mock!(Client::delete_stack).then_http_response(replay::stack_deleted);
+            let clients = replay::clients(
+                replay::cloudformation(
+                    RuleMode::MatchAny,
+                    &[&describe, &resources, &events, &lift, &delete],
+                ),
+                replay::sts(&identity),
+            );
+            let (progress, lines) = Progress::captured();
+            let result = destroy(
+                &clients,
+                &target(true),
+                (false, false),
+                fast(),
+                &Prompt::answers(&[answer]),
+                &progress,
+                &Pending::default(),
+            )
+            .await;
+            (result, lift.num_calls(), delete.num_calls(), lines.text())
+        };
+        let (result, lifted, deleted, _) = run("noteapp-production").await;
+        assert!(result.is_err());
+        assert_eq!((lifted, deleted), (0, 0), "a mistyped name lifts nothing");
+        let (result, lifted, deleted, text) = run("noteapp-staging").await;
+        assert_eq!(result.unwrap().result, "deleted");
+        assert_eq!((lifted, deleted), (1, 1));
+        let lift_line = text
+            .find("lifting termination protection")
+            .expect("said so");
+        let ask_line = text.find("type its name").expect("asked first");
+        assert!(ask_line < lift_line, "{text}");
     }
 
     #[tokio::test]

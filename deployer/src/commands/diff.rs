@@ -4,7 +4,7 @@
 //! CloudFormation), prints the diff and deletes the change set again; a stack that only this
 //! change set had created is deleted with it, so a diff leaves nothing behind.
 
-use crate::aws::change_set::{self, Computed, Pending};
+use crate::aws::change_set::{self, Computed, Intent, Pending};
 use crate::aws::changes::blocked_replacements;
 use crate::aws::{Clients, Waits};
 use crate::commands::deploy::ctrl_c;
@@ -56,14 +56,16 @@ pub async fn diff(
         changes: Vec::new(),
         blocked: Vec::new(),
         stateful: plan.stateful_resources.clone(),
+        imported_tables: Vec::new(),
     };
     if let Computed::Changes(prepared) =
-        change_set::prepare(clients, plan, waits, progress, pending).await?
+        change_set::prepare(clients, plan, waits, progress, pending, Intent::Diff).await?
     {
         change_set::discard(clients, &prepared.change_set, progress, pending).await;
         report.action = if prepared.create { "create" } else { "update" };
         report.blocked = blocked_replacements(&prepared.info.changes, &plan.stateful_resources);
         report.changes = prepared.info.changes;
+        report.imported_tables = prepared.imported.into_iter().map(|t| t.name).collect();
     }
     Ok(report)
 }
@@ -113,7 +115,9 @@ mod tests {
         let text = report.to_string();
         assert!(text.contains("! NotesTable"), "{text}");
         assert!(
-            text.contains("deploy refuses to replace NotesTable without --allow-replacement"),
+            text.contains(
+                "deploy refuses to replace or remove NotesTable without --allow-replacement"
+            ),
             "{text}"
         );
         let json = serde_json::to_value(&report).unwrap();

@@ -3,7 +3,9 @@
 //! People get the template followed by the stack's parameters and tags (both YAML documents);
 //! `--json` gives `{"stack_name","region","template","parameters","tags"}` with parameters and
 //! tags as objects in the plan's order; `--template-only` gives just the template body, for
-//! `cfn-lint`. Without `--image-uri` the plan uses a placeholder image so nothing needs AWS.
+//! `cfn-lint`; `--deploy-policy` gives the least-privilege IAM policy a deploy of the
+//! environment needs (`policy.rs`), to attach to the role a person or CI deploys with. Without
+//! `--image-uri` the plan uses a placeholder image so nothing needs AWS.
 
 use std::io::Write;
 
@@ -28,9 +30,34 @@ pub struct RenderArgs {
     /// Print only the template body (what cfn-lint checks).
     #[arg(long)]
     pub template_only: bool,
+    /// Print the IAM policy a deploy of this environment needs (for the deploy role).
+    #[arg(long, conflicts_with_all = ["json", "template_only", "image_uri"])]
+    pub deploy_policy: bool,
+    /// With --deploy-policy: the ECR repository the deploys push to.
+    #[arg(
+        long,
+        env = "NOTEAPP_REPOSITORY",
+        value_name = "NAME",
+        default_value = crate::aws::ecr::DEFAULT_REPOSITORY,
+        requires = "deploy_policy"
+    )]
+    pub repository: String,
 }
 
 pub async fn run(args: RenderArgs) -> Result<(), Error> {
+    if args.deploy_policy {
+        let Loaded { config, .. } = args.env.load_deployable()?;
+        let scope = crate::policy::Scope {
+            region: config.region.clone(),
+            account: config.account_id.clone(),
+            stack: config.stack_name.clone(),
+            repository: args.repository.clone(),
+        };
+        let policy = crate::policy::deploy_policy(&scope);
+        let text =
+            serde_json::to_string_pretty(&policy).map_err(|e| Error::Usage(e.to_string()))?;
+        return print(&(text + "\n"));
+    }
     let Loaded { root, config } = args.env.load()?;
     let image_uri = args
         .image_uri
@@ -150,6 +177,7 @@ mod tests {
             tags: vec![("Project".into(), "noteapp".into())],
             confirm: false,
             stateful_resources: vec!["NotesTable".into()],
+            protected: false,
         }
     }
 

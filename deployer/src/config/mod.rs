@@ -1,7 +1,7 @@
 //! Environment files: `environments/<name>.yaml`, parsed into a typed [`EnvironmentConfig`].
 //!
 //! Every key is declared here with `deny_unknown_fields`, and every value is checked as it is
-//! parsed (see [`fields`]), so a typo'd key, a wrong type, a missing key or a bad value is one
+//! parsed (see `fields`), so a typo'd key, a wrong type, a missing key or a bad value is one
 //! error naming the file, the line and the key. Checks that need two values at once (production
 //! refuses `*` CORS and unconfirmed change sets) run right after parsing and point at the line
 //! of the offending key. Nothing here talks to AWS.

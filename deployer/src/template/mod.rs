@@ -73,6 +73,7 @@ pub fn plan(
         tags: tags(config),
         confirm: config.confirm_changes,
         stateful_resources: stateful_resources(&template)?,
+        protected: config.environment == crate::config::Environment::Production,
     })
 }
 
@@ -95,8 +96,9 @@ pub fn read_template(root: &Path) -> Result<String, TemplateError> {
 /// digest) so `render` works offline, before any image exists.
 pub fn placeholder_image_uri(config: &EnvironmentConfig) -> String {
     format!(
-        "000000000000.dkr.ecr.{}.amazonaws.com/{}@sha256:{}",
+        "000000000000.dkr.ecr.{}.{}/{}@sha256:{}",
         config.region,
+        noteapp_runtime::aws_http::Partition::of(&config.region).dns_suffix,
         config.stack_name.to_ascii_lowercase(),
         "0".repeat(64)
     )
@@ -220,6 +222,183 @@ fn stateful_resources(template: &Value) -> Result<Vec<String>, TemplateError> {
         .filter(|(_, resource)| resource.get("Type").and_then(Value::as_str) == Some(STATEFUL_TYPE))
         .filter_map(|(id, _)| id.as_str().map(str::to_owned))
         .collect())
+}
+
+/// The template of an IMPORT change set that brings `tables` (logical ids) back into a new
+/// stack: those table resources exactly as the full template has them, but kept whatever
+/// happens to the import (`DeletionPolicy: Retain`), with the conditions and parameters they
+/// use, and nothing else. JSON, with every short-form intrinsic (`!Ref`) in its long form.
+/// Returns the body and the names of the parameters it declares (the change set passes those).
+pub fn import_template(
+    body: &str,
+    tables: &[&str],
+) -> Result<(String, Vec<String>), TemplateError> {
+    let template: Value =
+        serde_norway::from_str(body).map_err(|e| TemplateError::Yaml(e.to_string()))?;
+    let resources = section(&template, "Resources")?;
+    let mut chosen = serde_json::Map::new();
+    for id in tables {
+        let resource = resources
+            .get(*id)
+            .ok_or_else(|| TemplateError::Shape(format!("has no resource {id} to import")))?;
+        let mut resource = long_form(resource);
+        resource["DeletionPolicy"] = "Retain".into();
+        resource["UpdateReplacePolicy"] = "Retain".into();
+        chosen.insert((*id).to_owned(), resource);
+    }
+    let chosen = serde_json::Value::Object(chosen);
+    let all_conditions = match section(&template, "Conditions") {
+        Ok(conditions) => long_form(&Value::Mapping(conditions.clone())),
+        Err(_) => serde_json::json!({}),
+    };
+    let mut conditions = serde_json::Map::new();
+    for name in used(&chosen, UseKind::Condition) {
+        if let Some(condition) = all_conditions.get(&name) {
+            conditions.insert(name, condition.clone());
+        }
+    }
+    let conditions = serde_json::Value::Object(conditions);
+    let all_parameters = long_form(&Value::Mapping(section(&template, "Parameters")?.clone()));
+    let mut parameters = serde_json::Map::new();
+    for name in used(&chosen, UseKind::Ref)
+        .into_iter()
+        .chain(used(&conditions, UseKind::Ref))
+    {
+        if let Some(parameter) = all_parameters.get(&name) {
+            parameters.insert(name, parameter.clone());
+        }
+    }
+    let names = parameters.keys().cloned().collect();
+    let mut out = serde_json::json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "noteapp: tables kept by a deleted stack, imported back",
+        "Resources": chosen,
+    });
+    if !parameters.is_empty() {
+        out["Parameters"] = serde_json::Value::Object(parameters);
+    }
+    if !conditions
+        .as_object()
+        .is_some_and(serde_json::Map::is_empty)
+    {
+        out["Conditions"] = conditions;
+    }
+    Ok((out.to_string(), names))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UseKind {
+    Ref,
+    Condition,
+}
+
+/// The names `value` refers to: `{"Ref": X}` (pseudo parameters `AWS::…` left out), or the
+/// conditions of `{"Fn::If": [C, …]}` and `{"Condition": C}`.
+fn used(value: &serde_json::Value, kind: UseKind) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    match (kind, key.as_str(), inner) {
+                        (UseKind::Ref, "Ref", serde_json::Value::String(name))
+                            if !name.starts_with("AWS::") =>
+                        {
+                            out.insert(name.clone());
+                        }
+                        (UseKind::Condition, "Condition", serde_json::Value::String(name)) => {
+                            out.insert(name.clone());
+                        }
+                        (UseKind::Condition, "Fn::If", serde_json::Value::Array(args)) => {
+                            if let Some(serde_json::Value::String(name)) = args.first() {
+                                out.insert(name.clone());
+                            }
+                        }
+                        _ => {}
+                    }
+                    stack.push(inner);
+                }
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// YAML as CloudFormation's JSON: `!Ref X` → `{"Ref": "X"}`, `!GetAtt A.B` →
+/// `{"Fn::GetAtt": ["A", "B"]}`, `!Condition C` → `{"Condition": "C"}`, `!Sub …` →
+/// `{"Fn::Sub": …}` and every other `!Name` → `{"Fn::Name": …}`.
+fn long_form(value: &Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Number(n) => serde_json::from_str(&n.to_string()).unwrap_or(Json::Null),
+        Value::String(s) => Json::String(s.clone()),
+        Value::Sequence(items) => Json::Array(items.iter().map(long_form).collect()),
+        Value::Mapping(map) => Json::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Value::String(s) => s.clone(),
+                        other => serde_norway::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_owned(),
+                    };
+                    (key, long_form(v))
+                })
+                .collect(),
+        ),
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let tag = tag.trim_start_matches('!');
+            let inner = long_form(&tagged.value);
+            let (name, inner) = match (tag, inner) {
+                ("GetAtt", Json::String(path)) => {
+                    let parts: Vec<Json> = path
+                        .splitn(2, '.')
+                        .map(|p| Json::String(p.to_owned()))
+                        .collect();
+                    ("Fn::GetAtt".to_owned(), Json::Array(parts))
+                }
+                ("Ref" | "Condition", inner) => (tag.to_owned(), inner),
+                (_, inner) => (format!("Fn::{tag}"), inner),
+            };
+            serde_json::json!({ name: inner })
+        }
+    }
+}
+
+/// The stack policy every deployed stack carries: updates are free, except replacing or
+/// deleting a table (`stateful`), which CloudFormation itself then refuses.
+pub fn stack_policy(stateful: &[String]) -> String {
+    let tables: Vec<String> = stateful
+        .iter()
+        .map(|id| format!("LogicalResourceId/{id}"))
+        .collect();
+    serde_json::json!({
+        "Statement": [
+            {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": ["Update:Replace", "Update:Delete"],
+                "Principal": "*",
+                "Resource": tables,
+            },
+        ]
+    })
+    .to_string()
+}
+
+/// The stack policy for the one operation `--allow-replacement` lets through.
+pub fn open_stack_policy() -> String {
+    serde_json::json!({
+        "Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]
+    })
+    .to_string()
 }
 
 /// Checks `uri` is `REGISTRY/REPO@sha256:<64 hex>` or `REGISTRY/REPO:TAG`.

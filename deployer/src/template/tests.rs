@@ -106,3 +106,83 @@ fn image_references_are_checked() {
         );
     }
 }
+
+#[test]
+fn the_import_template_holds_the_tables_alone_in_long_form_and_kept_whatever_happens() {
+    let ids: Vec<&str> = ALL_TABLES.iter().map(|t| t.logical_id).collect();
+    let (import, parameters) = import_template(&body(), &ids).unwrap();
+    assert_eq!(
+        parameters,
+        vec!["DeletionProtection", "PointInTimeRecovery"]
+    );
+    let template: serde_json::Value = serde_json::from_str(&import).unwrap();
+    let resources = template["Resources"].as_object().unwrap();
+    assert_eq!(resources.len(), 4);
+    for id in &ids {
+        let table = &resources[*id];
+        assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+        assert_eq!(table["DeletionPolicy"], "Retain");
+        assert_eq!(table["UpdateReplacePolicy"], "Retain");
+        assert_eq!(
+            table["Properties"]["Tags"][0],
+            serde_json::json!({"Key": "noteapp:stack", "Value": {"Ref": "AWS::StackName"}})
+        );
+        assert_eq!(
+            table["Properties"]["DeletionProtectionEnabled"],
+            serde_json::json!({"Fn::If": ["DeletionProtectionOn", true, false]})
+        );
+    }
+    assert_eq!(
+        template["Conditions"]["PointInTimeRecoveryOn"],
+        serde_json::json!({"Fn::Equals": [{"Ref": "PointInTimeRecovery"}, "true"]})
+    );
+    assert!(template["Parameters"]["DeletionProtection"].is_object());
+    assert!(template["Parameters"].get("ImageUri").is_none());
+    assert!(
+        template["Conditions"]
+            .get("CreateApiGatewayLogRole")
+            .is_none()
+    );
+    assert!(template.get("Outputs").is_none());
+    assert!(!import.contains("\"!"), "no short form left: {import}");
+    assert!(import_template(&body(), &["NoSuchTable"]).is_err());
+    // cfn-lint agrees it is a valid template, where the test command installed it.
+    let lint = root().join(".venv/bin/cfn-lint");
+    if lint.is_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("import.json");
+        std::fs::write(&path, &import).unwrap();
+        let out = std::process::Command::new(lint)
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cfn-lint: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_stack_policy_denies_replacing_or_deleting_each_table_and_nothing_else() {
+    let policy: serde_json::Value =
+        serde_json::from_str(&stack_policy(&staging_plan().stateful_resources)).unwrap();
+    let deny = &policy["Statement"][1];
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(
+        deny["Action"],
+        serde_json::json!(["Update:Replace", "Update:Delete"])
+    );
+    assert_eq!(
+        deny["Resource"],
+        serde_json::json!([
+            "LogicalResourceId/NotesTable",
+            "LogicalResourceId/UsersTable",
+            "LogicalResourceId/CommentsTable",
+            "LogicalResourceId/ConnectionsTable"
+        ])
+    );
+    assert_eq!(policy["Statement"][0]["Action"], "Update:*");
+}

@@ -8,6 +8,28 @@ use noteapp_test_support::moto::MotoServer;
 /// The region of the staging environment file, where moto's default account lives.
 pub const REGION: &str = "ap-northeast-1";
 
+/// The staging deploy policy for `repository` in moto's account: the checker every ECR and
+/// CloudFormation call of these tests must pass.
+pub fn policy_checker(repository: &str) -> noteapp::policy::Checker {
+    noteapp::policy::Checker::strict(noteapp::policy::Scope {
+        region: REGION.into(),
+        account: "123456789012".into(),
+        stack: "noteapp-staging".into(),
+        repository: repository.into(),
+    })
+}
+
+/// An ECR client on `moto` for the staging region whose every call must be one the staging
+/// deploy policy for `repository` allows.
+pub fn checked_ecr_client(moto: &MotoServer, repository: &str) -> aws_sdk_ecr::Client {
+    let config = ecr_client(moto)
+        .config()
+        .to_builder()
+        .interceptor(policy_checker(repository))
+        .build();
+    aws_sdk_ecr::Client::from_conf(config)
+}
+
 /// An ECR client on `moto` for the staging region.
 pub fn ecr_client(moto: &MotoServer) -> aws_sdk_ecr::Client {
     use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
@@ -65,11 +87,7 @@ pub async fn put_test_image(
     n: u32,
     tag: &str,
 ) -> String {
-    // moto derives a digest from the layers: each image gets its own layer.
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":1,"digest":"sha256:{n:064x}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{n},"digest":"sha256:{:064x}"}}]}}"#,
-        n + 100
-    );
+    let manifest = noteapp_test_support::moto::test_manifest(n);
     let put = ecr
         .put_image()
         .repository_name(repository)

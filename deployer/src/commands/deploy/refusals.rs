@@ -17,27 +17,72 @@ use super::*;
 use crate::aws::replay;
 
 #[tokio::test]
-async fn a_stack_left_in_rollback_complete_is_refused_with_the_destroy_command() {
+async fn a_stack_left_in_rollback_complete_is_deleted_then_created_again() {
     let sts = identity("123456789012");
-    let describe =
-        mock!(Client::describe_stacks).then_http_response(|| replay::stack("ROLLBACK_COMPLETE"));
-    let create = create_change_set(ChangeSetType::Create);
-    let clients = clients(&sts, RuleMode::MatchAny, &[&describe, &create]);
-    let (result, _) = run_flow(
+    let describe = describe(&[
+        "ROLLBACK_COMPLETE",
+        "DELETE_COMPLETE",
+        "CREATE_IN_PROGRESS",
+        "CREATE_COMPLETE",
+    ]);
+    let delete = mock!(Client::delete_stack).then_http_response(replay::stack_deleted);
+    let (create, computed, execute) = (
+        create_change_set(ChangeSetType::Create),
+        computed(replay::CHANGES_CREATE),
+        execute(),
+    );
+    let events = events(&[
+        "before_update",
+        "delete_complete",
+        "before_create",
+        "create_complete",
+    ]);
+    let clients = clients(
+        &sts,
+        RuleMode::MatchAny,
+        &[&describe, &delete, &create, &computed, &execute, &events],
+    );
+    let (result, lines) = run_flow(
         &clients,
         &replay::plan("staging"),
         options(),
         Prompt::Closed,
     )
     .await;
-    let err = result.unwrap_err();
-    assert_eq!(err.exit_code(), crate::EXIT_FAILURE);
-    assert!(err.to_string().contains("is ROLLBACK_COMPLETE"), "{err}");
+    assert_eq!(result.unwrap().result, DeployResult::Created);
+    assert_eq!((delete.num_calls(), create.num_calls()), (1, 1));
     assert!(
-        err.to_string().contains("`noteapp destroy staging`"),
+        lines
+            .text()
+            .contains("is ROLLBACK_COMPLETE from a failed first create and holds nothing"),
+        "{}",
+        lines.text()
+    );
+}
+
+#[tokio::test]
+async fn a_diff_of_a_rollback_complete_stack_says_the_deploy_clears_it() {
+    let sts = identity("123456789012");
+    let describe =
+        mock!(Client::describe_stacks).then_http_response(|| replay::stack("ROLLBACK_COMPLETE"));
+    let delete = mock!(Client::delete_stack).then_http_response(replay::stack_deleted);
+    let clients = clients(&sts, RuleMode::MatchAny, &[&describe, &delete]);
+    let (progress, _) = Progress::captured();
+    let err = crate::commands::diff::diff(
+        &clients,
+        &replay::plan("staging"),
+        options().waits,
+        &progress,
+        &Pending::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`noteapp deploy staging` deletes it and creates the stack again"),
         "{err}"
     );
-    assert_eq!(create.num_calls(), 0);
+    assert_eq!(delete.num_calls(), 0, "a diff changes nothing");
 }
 
 #[tokio::test]
@@ -164,10 +209,13 @@ async fn production_executes_once_a_person_confirms() {
         execute(),
     );
     let events = events(&["before_update", "update_complete"]);
+    let protect = mock!(Client::update_termination_protection)
+        .match_requests(|r| r.enable_termination_protection() == Some(true))
+        .then_http_response(replay::termination_protection_set);
     let clients = clients(
         &sts,
         RuleMode::MatchAny,
-        &[&describe, &create, &computed, &execute, &events],
+        &[&describe, &create, &computed, &execute, &events, &protect],
     );
     let (result, lines) = run_flow(
         &clients,
@@ -177,6 +225,18 @@ async fn production_executes_once_a_person_confirms() {
     )
     .await;
     assert_eq!(result.unwrap().result, DeployResult::Updated);
+    assert_eq!(
+        protect.num_calls(),
+        1,
+        "production gets termination protection"
+    );
+    assert!(
+        lines
+            .text()
+            .contains("termination protection of noteapp-staging is on"),
+        "{}",
+        lines.text()
+    );
     assert!(
         lines.text().contains("execute change set noteapp-"),
         "{}",

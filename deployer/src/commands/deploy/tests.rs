@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::types::{Capability, ChangeSetType};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetType, OnStackFailure};
 use aws_smithy_mocks::{Rule, RuleMode, mock};
 
 use super::*;
@@ -17,14 +17,26 @@ pub(super) fn identity(account: &'static str) -> Rule {
         .then_http_response(move || replay::caller_identity(account))
 }
 
+/// Clients answering from `rules`, then (for calls those leave unanswered) from defaults: the
+/// stack already has the table policy, and the account has no kept table.
 pub(super) fn clients(identity: &Rule, mode: RuleMode, rules: &[&Rule]) -> Clients {
-    replay::clients(replay::cloudformation(mode, rules), replay::sts(identity))
+    let policy = mock!(Client::get_stack_policy).then_http_response(|| {
+        let stateful = replay::plan("staging").stateful_resources;
+        replay::stack_policy(Some(&crate::template::stack_policy(&stateful)))
+    });
+    let mut all = rules.to_vec();
+    all.push(&policy);
+    let no_tables = mock!(aws_sdk_dynamodb::Client::list_tables)
+        .then_http_response(|| replay::table_names(&[]));
+    replay::clients(replay::cloudformation(mode, &all), replay::sts(identity))
+        .with_dynamodb(replay::dynamodb(RuleMode::MatchAny, &[&no_tables]))
 }
 
 pub(super) fn options() -> DeployOptions {
     DeployOptions {
         yes: false,
         allow_replacement: false,
+        new_tables: false,
         waits: Waits::every(Duration::from_millis(1)),
     }
 }
@@ -76,7 +88,13 @@ pub(super) fn computed(changes: &'static str) -> Rule {
 pub(super) fn create_change_set(kind: ChangeSetType) -> Rule {
     mock!(Client::create_change_set)
         .match_requests(move |r| {
+            // A new stack is deleted with everything it made should its create fail.
+            let on_failure = match kind {
+                ChangeSetType::Create => Some(&OnStackFailure::Delete),
+                _ => None,
+            };
             r.change_set_type() == Some(&kind)
+                && r.on_stack_failure() == on_failure
                 && r.change_set_name()
                     .is_some_and(|n| n.starts_with("noteapp-"))
                 && r.capabilities().contains(&Capability::CapabilityNamedIam)
@@ -360,25 +378,28 @@ async fn a_failed_update_rolls_back_and_every_failed_resource_is_reported() {
 }
 
 #[tokio::test]
-async fn a_first_create_that_fails_is_explained_with_the_destroy_command() {
+async fn a_failed_first_create_leaves_no_stack_and_no_table() {
     let sts = identity("123456789012");
     let describe = mock!(Client::describe_stacks)
         .sequence()
         .http_response(replay::stack_missing)
-        .http_response(|| replay::stack("ROLLBACK_COMPLETE"))
+        .http_response(|| replay::stack("CREATE_IN_PROGRESS"))
+        .http_response(|| replay::stack("DELETE_IN_PROGRESS"))
+        .http_response(|| replay::stack("DELETE_COMPLETE"))
         .build();
     let (create, computed, execute) = (
         create_change_set(ChangeSetType::Create),
         computed(replay::CHANGES_CREATE),
         execute(),
     );
-    let events = events(&["before_create", "create_rollback"]);
+    let events = events(&["before_create", "create_deleted"]);
+    let policy = mock!(Client::get_stack_policy).then_http_response(|| replay::stack_policy(None));
     let clients = clients(
         &sts,
         RuleMode::MatchAny,
-        &[&describe, &create, &computed, &execute, &events],
+        &[&describe, &create, &computed, &execute, &events, &policy],
     );
-    let (result, _) = run_flow(
+    let (result, lines) = run_flow(
         &clients,
         &replay::plan("staging"),
         options(),
@@ -387,8 +408,33 @@ async fn a_first_create_that_fails_is_explained_with_the_destroy_command() {
     .await;
     let report = result.unwrap();
     assert_eq!(report.result, DeployResult::Failed);
+    assert_eq!(report.stack_status.as_deref(), Some("DELETE_COMPLETE"));
     let text = report.to_string();
-    assert!(text.contains("NotesTable (AWS::DynamoDB::Table) CREATE_FAILED: Resource handler returned message: \"Table already exists"), "{text}");
-    assert!(text.contains("`noteapp destroy staging`"), "{text}");
+    assert!(
+        text.contains("ApiFunction (AWS::Lambda::Function) CREATE_FAILED: Resource handler returned message: \"Lambda does not have permission to access the ECR image"),
+        "{text}"
+    );
+    assert!(
+        text.contains("CloudFormation deleted it with everything it had made"),
+        "{text}"
+    );
+    assert!(text.contains("`noteapp deploy staging` again"), "{text}");
+    let progress = lines.text();
+    assert!(
+        progress
+            .lines()
+            .any(|l| l.contains("DELETE_COMPLETE")
+                && l.contains("NotesTable (AWS::DynamoDB::Table)")),
+        "the table it made is deleted too: {progress}"
+    );
+    assert!(
+        progress.contains("no table or other resource is left"),
+        "{progress}"
+    );
+    assert_eq!(
+        policy.num_calls(),
+        0,
+        "nothing to protect on a deleted stack"
+    );
     assert_eq!(report.check().unwrap_err().exit_code(), crate::EXIT_FAILURE);
 }

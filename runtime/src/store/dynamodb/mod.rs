@@ -4,8 +4,8 @@
 //! - every list reads a keys-only index (or a key range of the base table) and then only the
 //!   items of its page; totals come from counters kept with the writes that change them, in the
 //!   same transaction ([`counts`]);
-//! - public notes are spread over [`schema::FEED_SHARDS`] feed keys, and the first page of the
-//!   feed is cached for [`notes::FEED_CACHE_TTL`] in each process, so neither publishing nor the
+//! - public notes are spread over [`FEED_SHARDS`](crate::store::schema::FEED_SHARDS) feed keys, and the first page of the
+//!   feed is cached for a second (`FEED_CACHE_TTL`) in each process, so neither publishing nor the
 //!   front page lands on one partition;
 //! - comments are gated and counted on a small per-note item in the Comments table, so writing
 //!   a comment never touches the note (an owner can edit a note while it gets comments), and a
@@ -14,7 +14,7 @@
 //! Every rule two concurrent requests could race on lives in a condition of the write itself.
 //! Transaction conflicts and throttling are retried with backoff, then reported as
 //! [`StoreError::Conflict`] (409) or [`StoreError::Throttled`] (429). The code is split by
-//! concern: [`tables`], [`items`], [`notes`], [`comments`], [`counts`], [`connections`].
+//! concern: `tables`, [`items`], `notes`, `comments`, [`counts`], `connections`.
 
 mod comments;
 mod connections;

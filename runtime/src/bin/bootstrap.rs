@@ -73,7 +73,7 @@ async fn load_aws_config() -> aws_config::SdkConfig {
 
 async fn run_api() -> Result<(), InitError> {
     let config: ApiConfig = config::process_vars().api()?;
-    logging::init(config.common.log_level.as_str(), LogFormat::Json);
+    logging::init(config.common.log_level, LogFormat::Json);
     let keys = match &config.keys {
         KeysSetting::Google => KeySource::google(),
         KeysSetting::File(path) => KeySource::from_jwks_file(path)?,
@@ -128,7 +128,7 @@ async fn run_local() -> Result<(), InitError> {
     };
     use noteapp_runtime::settings::LocalSettings;
     use noteapp_runtime::store::embedded::EmbeddedStore;
-    logging::init("info", LogFormat::Text);
+    logging::init(noteapp_runtime::settings::LogLevel::Info, LogFormat::Text);
     let settings = LocalSettings::from_vars(
         |name| std::env::var(name).ok(),
         LocalSettings::CONTAINER_DATA_DIR,
@@ -171,7 +171,7 @@ async fn run_local() -> Result<(), InitError> {
 
 async fn run_ws(handler: WsHandler) -> Result<(), InitError> {
     let config = config::process_vars().ws(handler)?;
-    logging::init(config.common.log_level.as_str(), LogFormat::Json);
+    logging::init(config.common.log_level, LogFormat::Json);
     let aws = load_aws_config().await;
     let connections = DynamoConnections::new(
         aws_sdk_dynamodb::Client::new(&aws),
@@ -220,7 +220,7 @@ async fn run_ws(handler: WsHandler) -> Result<(), InitError> {
 /// A purge that fails is an error, so Lambda retries it; the next sweep finishes any that stop.
 async fn run_cleanup() -> Result<(), InitError> {
     let config = config::process_vars().cleanup()?;
-    logging::init(config.common.log_level.as_str(), LogFormat::Json);
+    logging::init(config.common.log_level, LogFormat::Json);
     let aws = load_aws_config().await;
     let purger = Arc::new(Purger::new(
         aws_sdk_dynamodb::Client::new(&aws),

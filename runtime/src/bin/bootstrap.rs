@@ -127,7 +127,7 @@ async fn run_local() -> Result<(), InitError> {
         LocalStack, local_verifier, run_stack, shutdown_signal, store_dir,
     };
     use noteapp_runtime::settings::LocalSettings;
-    use noteapp_runtime::store::embedded::EmbeddedStore;
+    use noteapp_runtime::store::embedded::{EmbeddedStore, StoreOptions};
     logging::init(noteapp_runtime::settings::LogLevel::Info, LogFormat::Text);
     let settings = LocalSettings::from_vars(
         |name| std::env::var(name).ok(),
@@ -144,7 +144,12 @@ async fn run_local() -> Result<(), InitError> {
     let http = bind(settings.port).await?;
     let ws = bind(settings.ws_port).await?;
     let data_dir = settings.data_dir.clone();
-    let store = Arc::new(EmbeddedStore::open(&store_dir(&data_dir))?);
+    let store = Arc::new(EmbeddedStore::open_with(
+        &store_dir(&data_dir),
+        StoreOptions {
+            sync: settings.sync,
+        },
+    )?);
     eprintln!(
         "bootstrap local: API on http://{}, WebSocket on ws://{} (embedded store in {})",
         http.local_addr()?,

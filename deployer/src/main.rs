@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use noteapp::{EXIT_FAILURE, commands};
+use noteapp_runtime::settings::LogLevel;
 
 #[derive(Parser)]
 #[command(
@@ -51,9 +52,9 @@ static ALLOCATOR: noteapp_runtime::Allocator = noteapp_runtime::Allocator {};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
+        0 => LogLevel::Info,
+        1 => LogLevel::Debug,
+        _ => LogLevel::Trace,
     };
     noteapp_runtime::logging::init(level, noteapp_runtime::logging::LogFormat::Text);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

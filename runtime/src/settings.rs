@@ -10,6 +10,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub use crate::store::embedded::SyncMode;
+
 /// Where a stack runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Environment {
@@ -169,6 +171,8 @@ pub struct LocalSettings {
     pub firebase_project: String,
     /// The Firebase Auth emulator's `host:port`, whose unsigned tokens are then accepted too.
     pub auth_emulator: Option<String>,
+    /// When the embedded store's writes reach the disk.
+    pub sync: SyncMode,
 }
 
 impl LocalSettings {
@@ -191,6 +195,7 @@ impl LocalSettings {
     pub const CORS_VAR: &'static str = "NOTEAPP_CORS_ORIGINS";
     pub const PROJECT_VAR: &'static str = "FIREBASE_PROJECT_ID";
     pub const EMULATOR_VAR: &'static str = "FIREBASE_AUTH_EMULATOR_HOST";
+    pub const SYNC_VAR: &'static str = "NOTEAPP_SYNC";
 
     /// The settings `vars` describe, every missing one at its default (with `data_dir` given
     /// by the caller: the host's `.noteapp/local`, or the container's `/data`).
@@ -219,6 +224,12 @@ impl LocalSettings {
             },
             firebase_project: get(Self::PROJECT_VAR).unwrap_or_else(|| LOCAL_PROJECT.to_owned()),
             auth_emulator: get(Self::EMULATOR_VAR),
+            sync: match get(Self::SYNC_VAR) {
+                None => SyncMode::default(),
+                Some(text) => {
+                    SyncMode::parse(&text).map_err(|e| format!("{}: {e}", Self::SYNC_VAR))?
+                }
+            },
         };
         FirebaseProjectId::parse(&settings.firebase_project)
             .map_err(|e| format!("{}: {e}", Self::PROJECT_VAR))?;
@@ -235,6 +246,7 @@ impl LocalSettings {
             (Self::DATA_DIR_VAR, Self::CONTAINER_DATA_DIR.to_owned()),
             (Self::CORS_VAR, self.cors_origins.join(",")),
             (Self::PROJECT_VAR, self.firebase_project.clone()),
+            (Self::SYNC_VAR, self.sync.to_string()),
         ];
         if let Some(host) = &self.auth_emulator {
             vars.push((Self::EMULATOR_VAR, host.clone()));
@@ -299,6 +311,7 @@ mod tests {
             port: 18000,
             auth_emulator: Some("127.0.0.1:9099".into()),
             cors_origins: vec!["http://a.test:3000".into()],
+            sync: SyncMode::Always,
             ..defaults
         };
         let vars = settings.container_vars();
@@ -323,5 +336,10 @@ mod tests {
             "/d",
         );
         assert!(bad.unwrap_err().contains("NOTEAPP_PORT"));
+        let bad = LocalSettings::from_vars(
+            |name| (name == LocalSettings::SYNC_VAR).then(|| "sometimes".to_owned()),
+            "/d",
+        );
+        assert!(bad.unwrap_err().contains("NOTEAPP_SYNC"));
     }
 }

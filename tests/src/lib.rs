@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod firebase;
+pub mod lambda;
 pub mod load;
 pub mod local;
 pub mod meter;

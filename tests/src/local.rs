@@ -83,6 +83,42 @@ impl LocalServer {
         server
     }
 
+    /// Runs `noteapp local` on free ports with its data in `data_dir` until it exits by itself
+    /// (a start that must be refused), killing it after `wait`; its exit status and output.
+    pub fn run_to_exit(
+        data_dir: &Path,
+        extra_args: &[&str],
+        wait: Duration,
+    ) -> (Option<std::process::ExitStatus>, String) {
+        let mut child = Command::new(binary("noteapp"))
+            .args(["local", "--port", &free_port().to_string()])
+            .args(["--ws-port", &free_port().to_string(), "--data-dir"])
+            .arg(data_dir)
+            .args(extra_args)
+            .env_remove("FIREBASE_AUTH_EMULATOR_HOST")
+            .env_remove("FIREBASE_PROJECT_ID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn noteapp local");
+        let deadline = std::time::Instant::now() + wait;
+        let status = loop {
+            match child.try_wait().expect("wait for noteapp local") {
+                Some(status) => break Some(status),
+                None if std::time::Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    break None;
+                }
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        let output = child.wait_with_output().expect("noteapp local output");
+        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+        (status, text)
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -17,7 +17,7 @@ use noteapp_runtime::local::{
 };
 use noteapp_runtime::settings::{FirebaseProjectId, LOCAL_PROJECT, LocalSettings};
 use noteapp_runtime::store::dynamodb::{DynamoConnections, DynamoStore, TableNames, create_tables};
-use noteapp_runtime::store::embedded::EmbeddedStore;
+use noteapp_runtime::store::embedded::{EmbeddedStore, StoreOptions, SyncMode};
 use noteapp_runtime::store::{ConnectionStore, Store};
 use tokio::net::TcpListener;
 
@@ -64,9 +64,14 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = LocalSettings::DEFAULT_HOST, env = LocalSettings::HOST_VAR)]
     host: String,
-    /// Where the local store and signing key live.
+    /// Where the local store and signing key live. One server at a time may use it.
     #[arg(long, default_value = LocalSettings::DEFAULT_DATA_DIR, env = LocalSettings::DATA_DIR_VAR)]
     data_dir: PathBuf,
+    /// When the embedded store's writes reach the disk: `never` hands each write to the
+    /// operating system before answering (it survives the server being killed, not a power
+    /// cut); `always` also flushes it to the disk (survives a power cut, slower).
+    #[arg(long, default_value = "never", env = LocalSettings::SYNC_VAR, value_parser = SyncMode::parse, value_name = "never|always")]
+    sync: SyncMode,
     /// Origins allowed by CORS (repeat, or comma-separate); `*` allows any.
     #[arg(
         long = "cors-origin",
@@ -98,6 +103,7 @@ impl ServeArgs {
             cors_origins: self.cors_origins.clone(),
             firebase_project: self.firebase_project.clone(),
             auth_emulator: self.auth_emulator.clone().filter(|h| !h.is_empty()),
+            sync: self.sync,
         }
     }
 }
@@ -215,7 +221,11 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
     let (store, connections, what): (Arc<dyn Store>, Arc<dyn ConnectionStore>, String) =
         match &args.dynamodb_endpoint {
             None => {
-                let store = Arc::new(EmbeddedStore::open(&store_dir(&args.data_dir))?);
+                let options = StoreOptions { sync: args.sync };
+                let store = Arc::new(EmbeddedStore::open_with(
+                    &store_dir(&args.data_dir),
+                    options,
+                )?);
                 (store.clone(), store, "embedded store".to_owned())
             }
             Some(endpoint) => {

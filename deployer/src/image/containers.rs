@@ -228,6 +228,7 @@ mod tests {
                 cors_origins: vec!["http://localhost:3000".into()],
                 firebase_project: "noteapp-local".into(),
                 auth_emulator: None,
+                sync: noteapp_runtime::settings::SyncMode::Always,
             },
         };
         let body = spec.body();
@@ -239,6 +240,7 @@ mod tests {
         let env = body.env.unwrap();
         assert!(env.contains(&"NOTEAPP_PORT=8000".to_owned()));
         assert!(env.contains(&"NOTEAPP_DATA_DIR=/data".to_owned()));
+        assert!(env.contains(&"NOTEAPP_SYNC=always".to_owned()));
         assert!(body.user.is_some());
     }
 }

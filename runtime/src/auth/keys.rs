@@ -8,6 +8,14 @@
 //! one fetch shared by all concurrent callers, and a failed fetch reported as
 //! [`AuthError::KeysUnavailable`]. The HTTP fetch itself ([`HttpJwksFetcher`]) is kept thin so the
 //! cache logic can be tested with a fake fetcher and a fake clock.
+//!
+//! When the set has passed its `max-age` and the refresh fails, the last good keys keep
+//! verifying for a grace period ([`KeyCacheConfig::stale_grace`], [`DEFAULT_STALE_GRACE`]: six
+//! hours), with a warning per failed refresh, so an outage of Google's endpoint or of the
+//! network does not sign everyone out at once. Past it, tokens are refused as unavailable
+//! (HTTP 503). Six hours is about what Google's `max-age` already allows, and well inside the
+//! time a key stays published after Google stops signing with it; a token's own `exp` (one
+//! hour) still applies throughout.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +37,9 @@ pub const GOOGLE_JWKS_URL: &str =
 const MIN_RSA_MODULUS_BITS: usize = 2048;
 /// A JWKS response larger than this is refused (Google's is about 2 KB).
 const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// How long past its `max-age` a key set keeps verifying while every refresh fails.
+pub const DEFAULT_STALE_GRACE: Duration = Duration::from_secs(6 * 3600);
 
 /// Where the verifier gets the public keys that sign ID tokens.
 #[derive(Clone)]
@@ -105,8 +116,11 @@ pub struct KeyCacheConfig {
     pub max_max_age: Duration,
     /// At most one fetch per this interval is triggered by tokens naming an unknown `kid`.
     pub min_refresh_interval: Duration,
-    /// After a failed fetch, callers are answered "unavailable" for this long without refetching.
+    /// After a failed fetch, nothing is refetched for this long (callers get the last good keys
+    /// within the grace period, "unavailable" otherwise).
     pub failure_backoff: Duration,
+    /// How long past its `max-age` the last good set keeps verifying while refreshes fail.
+    pub stale_grace: Duration,
     /// Whole-request timeout of the HTTP fetch.
     pub http_timeout: Duration,
 }
@@ -119,6 +133,7 @@ impl Default for KeyCacheConfig {
             max_max_age: Duration::from_secs(24 * 3600),
             min_refresh_interval: Duration::from_secs(30),
             failure_backoff: Duration::from_secs(5),
+            stale_grace: DEFAULT_STALE_GRACE,
             http_timeout: Duration::from_secs(10),
         }
     }
@@ -305,9 +320,11 @@ impl std::fmt::Debug for KeyStore {
 }
 
 impl KeyStore {
+    /// The keys of `source`; a fetched set is cached by `clock`'s time.
     pub(crate) fn new(
         source: KeySource,
         config: KeyCacheConfig,
+        clock: Clock,
     ) -> Result<Self, VerifierConfigError> {
         let fetcher: Arc<dyn JwksFetcher> = match source {
             KeySource::Static(jwks) => {
@@ -327,7 +344,9 @@ impl KeyStore {
             }
             KeySource::Fetcher(fetcher) => fetcher,
         };
-        Ok(KeyStore::Cached(KeyCache::new(fetcher, config)))
+        Ok(KeyStore::Cached(KeyCache::with_clock(
+            fetcher, config, clock,
+        )))
     }
 
     pub(crate) async fn key_for(&self, kid: &str) -> Result<Arc<DecodingKey>, AuthError> {
@@ -374,6 +393,15 @@ impl CacheState {
         self.keys.as_ref()?.get(kid).cloned()
     }
 
+    /// `kid` from the set as long as it is fresh or within `grace` past its freshness.
+    fn usable_key(&self, kid: &str, now: Instant, grace: Duration) -> Option<Arc<DecodingKey>> {
+        let until = self.fresh_until?.checked_add(grace)?;
+        if now >= until {
+            return None;
+        }
+        self.keys.as_ref()?.get(kid).cloned()
+    }
+
     fn since_last_attempt(&self, now: Instant) -> Option<Duration> {
         self.last_attempt
             .map(|at| now.saturating_duration_since(at))
@@ -385,10 +413,6 @@ fn unavailable(detail: impl Into<String>) -> AuthError {
 }
 
 impl KeyCache {
-    pub(crate) fn new(fetcher: Arc<dyn JwksFetcher>, config: KeyCacheConfig) -> Self {
-        Self::with_clock(fetcher, config, Arc::new(Instant::now))
-    }
-
     pub(crate) fn with_clock(
         fetcher: Arc<dyn JwksFetcher>,
         config: KeyCacheConfig,
@@ -431,7 +455,12 @@ impl KeyCache {
             if state.attempts != seen_attempts {
                 // Someone fetched while we waited: share that outcome instead of fetching again.
                 if state.last_attempt_failed {
-                    return Err(unavailable("the shared key fetch failed"));
+                    return self.stale_or_unavailable(
+                        &state,
+                        kid,
+                        now,
+                        "the shared key fetch failed",
+                    );
                 }
                 if fresh {
                     return Err(Rejection::UnknownKey.into());
@@ -446,7 +475,12 @@ impl KeyCache {
             } else if state.last_attempt_failed
                 && since_last.is_some_and(|elapsed| elapsed < self.config.failure_backoff)
             {
-                return Err(unavailable("key fetch failed moments ago; backing off"));
+                return self.stale_or_unavailable(
+                    &state,
+                    kid,
+                    now,
+                    "key fetch failed moments ago; backing off",
+                );
             }
         }
 
@@ -486,8 +520,39 @@ impl KeyCache {
                 state.attempts += 1;
                 state.last_attempt = Some(now);
                 state.last_attempt_failed = true;
-                Err(unavailable(detail))
+                if let Some(until) = state.fresh_until
+                    && state.keys.is_some()
+                    && !state.is_fresh(now)
+                {
+                    let grace_ends = until.checked_add(self.config.stale_grace);
+                    match grace_ends.map(|end| end.saturating_duration_since(now)) {
+                        Some(left) if !left.is_zero() => tracing::warn!(
+                            stale_secs = now.saturating_duration_since(until).as_secs(),
+                            grace_left_secs = left.as_secs(),
+                            "verifying with the last good signing keys until the grace period ends"
+                        ),
+                        _ => tracing::error!(
+                            grace_secs = self.config.stale_grace.as_secs(),
+                            "the last good signing keys are past their grace period: refusing tokens"
+                        ),
+                    }
+                }
+                self.stale_or_unavailable(&state, kid, now, &detail)
             }
+        }
+    }
+
+    /// The last good key named `kid` while the grace period lasts, else "unavailable".
+    fn stale_or_unavailable(
+        &self,
+        state: &CacheState,
+        kid: &str,
+        now: Instant,
+        detail: &str,
+    ) -> Result<Arc<DecodingKey>, AuthError> {
+        match state.usable_key(kid, now, self.config.stale_grace) {
+            Some(key) => Ok(key),
+            None => Err(unavailable(detail)),
         }
     }
 }
@@ -720,6 +785,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn stale_keys_verify_through_the_grace_period_while_refreshes_fail() {
+        let fetcher = FakeFetcher::serving(&["a"], Some(Duration::from_secs(120)));
+        let clock = FakeClock::new();
+        let cache = cache(&fetcher, &clock);
+        cache.key_for("a").await.unwrap();
+        fetcher.set(Err("connection refused".into()));
+
+        // Past max-age: the refresh fails, the last good key still answers.
+        clock.advance(121 * SECOND);
+        cache.key_for("a").await.unwrap();
+        assert_eq!(fetcher.calls(), 2);
+        // Within the backoff nothing is refetched, and the stale key keeps answering.
+        cache.key_for("a").await.unwrap();
+        assert_eq!(fetcher.calls(), 2);
+        // A kid the last good set never had is not invented.
+        assert!(cache.key_for("b").await.unwrap_err().is_unavailable());
+
+        // Up to the end of the grace period, every retry fails and the key still answers.
+        clock.advance(DEFAULT_STALE_GRACE - 10 * SECOND);
+        cache.key_for("a").await.unwrap();
+        // After it, tokens are refused as unavailable.
+        clock.advance(10 * SECOND);
+        let err = cache.key_for("a").await.unwrap_err();
+        assert!(err.is_unavailable(), "{err:?}");
+        clock.advance(6 * SECOND);
+        assert!(cache.key_for("a").await.unwrap_err().is_unavailable());
+
+        // The first successful refresh ends it.
+        fetcher.serve_kids(&["a"], Some(Duration::from_secs(120)));
+        clock.advance(6 * SECOND);
+        cache.key_for("a").await.unwrap();
+    }
+
+    #[tokio::test]
     async fn a_key_set_without_usable_keys_counts_as_a_failed_fetch() {
         let fetcher = FakeFetcher::serving(&[], None);
         let clock = FakeClock::new();
@@ -737,7 +836,11 @@ mod tests {
             calls: AtomicUsize::new(0),
             delay: Duration::from_millis(50),
         });
-        let cache = Arc::new(KeyCache::new(fetcher.clone(), KeyCacheConfig::default()));
+        let cache = Arc::new(KeyCache::with_clock(
+            fetcher.clone(),
+            KeyCacheConfig::default(),
+            Arc::new(Instant::now),
+        ));
         let tasks: Vec<_> = (0..16)
             .map(|_| {
                 let cache = Arc::clone(&cache);
@@ -757,7 +860,11 @@ mod tests {
             calls: AtomicUsize::new(0),
             delay: Duration::from_millis(50),
         });
-        let cache = Arc::new(KeyCache::new(fetcher.clone(), KeyCacheConfig::default()));
+        let cache = Arc::new(KeyCache::with_clock(
+            fetcher.clone(),
+            KeyCacheConfig::default(),
+            Arc::new(Instant::now),
+        ));
         let tasks: Vec<_> = (0..8)
             .map(|_| {
                 let cache = Arc::clone(&cache);
@@ -871,7 +978,8 @@ mod tests {
         assert!(
             KeyStore::new(
                 KeySource::Static(JwkSet { keys: vec![] }),
-                KeyCacheConfig::default()
+                KeyCacheConfig::default(),
+                Arc::new(Instant::now),
             )
             .is_err()
         );
@@ -1044,5 +1152,49 @@ mod tests {
             .sign(&TokenClaims::new("user-1", "noteapp-test"))
             .unwrap();
         assert!(verifier.verify(&token).await.unwrap_err().is_unavailable());
+    }
+
+    #[tokio::test]
+    async fn a_loopback_key_server_that_fails_after_max_age_is_trusted_for_the_grace_period_only() {
+        let kid = signer().kid().to_owned();
+        // A short max-age (raised to the one-minute minimum), then the server fails.
+        let server = serve(jwks_response(&[&kid], "public, max-age=1")).await;
+        let clock = FakeClock::new();
+        let mut config = VerifierConfig::new(
+            "noteapp-test",
+            KeySource::RemoteJwks {
+                url: server.url.clone(),
+            },
+        );
+        config.cache.stale_grace = Duration::from_secs(3600);
+        let verifier = Verifier::from_config_with_clock(config, clock.clock()).unwrap();
+        let token = signer()
+            .sign(&TokenClaims::new("user-1", "noteapp-test"))
+            .unwrap();
+        assert_eq!(verifier.verify(&token).await.unwrap().uid, "user-1");
+        assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+
+        *server.response.lock().unwrap() =
+            http_response("503 Service Unavailable", &[], "try later");
+        clock.advance(61 * SECOND);
+        assert_eq!(verifier.verify(&token).await.unwrap().uid, "user-1");
+        assert_eq!(
+            server.hits.load(Ordering::SeqCst),
+            2,
+            "the refresh was tried"
+        );
+
+        clock.advance(59 * 60 * SECOND);
+        assert_eq!(verifier.verify(&token).await.unwrap().uid, "user-1");
+        assert_eq!(server.hits.load(Ordering::SeqCst), 3);
+
+        clock.advance(61 * SECOND);
+        let err = verifier.verify(&token).await.unwrap_err();
+        assert!(err.is_unavailable(), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "token signing keys are temporarily unavailable"
+        );
+        assert_eq!(server.hits.load(Ordering::SeqCst), 4);
     }
 }

@@ -22,8 +22,8 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 pub use keys::{
-    FetchedJwks, GOOGLE_JWKS_URL, HttpJwksFetcher, JwksFetcher, KeyCacheConfig, KeySource,
-    parse_max_age,
+    DEFAULT_STALE_GRACE, FetchedJwks, GOOGLE_JWKS_URL, HttpJwksFetcher, JwksFetcher,
+    KeyCacheConfig, KeySource, parse_max_age,
 };
 pub use local::{LocalKeyError, LocalSigner, TokenClaims};
 
@@ -247,6 +247,15 @@ impl Verifier {
 
     /// A verifier for `config`, or why the configuration cannot work.
     pub fn from_config(config: VerifierConfig) -> Result<Self, VerifierConfigError> {
+        Self::from_config_with_clock(config, Arc::new(std::time::Instant::now))
+    }
+
+    /// As [`Verifier::from_config`], with the key cache reading time from `clock` (tests move
+    /// it past `max-age` and the grace period without waiting).
+    pub(crate) fn from_config_with_clock(
+        config: VerifierConfig,
+        clock: keys::Clock,
+    ) -> Result<Self, VerifierConfigError> {
         let project_id = crate::settings::FirebaseProjectId::parse(&config.project_id)
             .map_err(VerifierConfigError)?
             .to_string();
@@ -255,7 +264,7 @@ impl Verifier {
                 "the clock-skew leeway must be at most 10 minutes".into(),
             ));
         }
-        let keys = KeyStore::new(config.key_source, config.cache)?;
+        let keys = KeyStore::new(config.key_source, config.cache, clock)?;
         let issuer = format!("{ISSUER_PREFIX}{project_id}");
 
         // The library checks the signature (RS256 only), `exp`, `iss` and `aud`;

@@ -73,7 +73,7 @@ async fn load_aws_config() -> aws_config::SdkConfig {
 
 async fn run_api() -> Result<(), InitError> {
     let config: ApiConfig = config::process_vars().api()?;
-    logging::init(config.common.log_level.as_str(), LogFormat::Json);
+    logging::init(config.common.log_level, LogFormat::Json);
     let keys = match &config.keys {
         KeysSetting::Google => KeySource::google(),
         KeysSetting::File(path) => KeySource::from_jwks_file(path)?,
@@ -127,8 +127,8 @@ async fn run_local() -> Result<(), InitError> {
         LocalStack, local_verifier, run_stack, shutdown_signal, store_dir,
     };
     use noteapp_runtime::settings::LocalSettings;
-    use noteapp_runtime::store::embedded::EmbeddedStore;
-    logging::init("info", LogFormat::Text);
+    use noteapp_runtime::store::embedded::{EmbeddedStore, StoreOptions};
+    logging::init(noteapp_runtime::settings::LogLevel::Info, LogFormat::Text);
     let settings = LocalSettings::from_vars(
         |name| std::env::var(name).ok(),
         LocalSettings::CONTAINER_DATA_DIR,
@@ -144,7 +144,12 @@ async fn run_local() -> Result<(), InitError> {
     let http = bind(settings.port).await?;
     let ws = bind(settings.ws_port).await?;
     let data_dir = settings.data_dir.clone();
-    let store = Arc::new(EmbeddedStore::open(&store_dir(&data_dir))?);
+    let store = Arc::new(EmbeddedStore::open_with(
+        &store_dir(&data_dir),
+        StoreOptions {
+            sync: settings.sync,
+        },
+    )?);
     eprintln!(
         "bootstrap local: API on http://{}, WebSocket on ws://{} (embedded store in {})",
         http.local_addr()?,
@@ -171,7 +176,7 @@ async fn run_local() -> Result<(), InitError> {
 
 async fn run_ws(handler: WsHandler) -> Result<(), InitError> {
     let config = config::process_vars().ws(handler)?;
-    logging::init(config.common.log_level.as_str(), LogFormat::Json);
+    logging::init(config.common.log_level, LogFormat::Json);
     let aws = load_aws_config().await;
     let connections = DynamoConnections::new(
         aws_sdk_dynamodb::Client::new(&aws),
@@ -220,7 +225,7 @@ async fn run_ws(handler: WsHandler) -> Result<(), InitError> {
 /// A purge that fails is an error, so Lambda retries it; the next sweep finishes any that stop.
 async fn run_cleanup() -> Result<(), InitError> {
     let config = config::process_vars().cleanup()?;
-    logging::init(config.common.log_level.as_str(), LogFormat::Json);
+    logging::init(config.common.log_level, LogFormat::Json);
     let aws = load_aws_config().await;
     let purger = Arc::new(Purger::new(
         aws_sdk_dynamodb::Client::new(&aws),

@@ -100,33 +100,62 @@ impl HttpGateway {
 pub const OPERATOR_TOKEN_FILE: &str = "local-operator-token";
 
 /// Reads the local operator token from `dir`, creating a random one (readable only by its owner)
-/// on first use.
+/// on first use. An empty file (a crash between creating and writing it, or an editor) counts as
+/// missing and is replaced. The token is written to a private temporary file first and moved into
+/// place in one step, so no reader ever sees a partial token.
 pub fn operator_token(dir: &std::path::Path) -> std::io::Result<String> {
+    use std::io::ErrorKind;
     let path = dir.join(OPERATOR_TOKEN_FILE);
-    match std::fs::read_to_string(&path) {
+    let replace_empty = match std::fs::read_to_string(&path) {
         Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_string()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Ok(_) => true,
+        Err(e) if e.kind() == ErrorKind::NotFound => false,
         Err(e) => return Err(e),
-    }
+    };
     std::fs::create_dir_all(dir)?;
     let bytes: [u8; 32] = rand::random();
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = dir.join(format!(
+        ".{OPERATOR_TOKEN_FILE}.{}.{:016x}.tmp",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let written = write_private(&tmp, token.as_bytes()).and_then(|()| {
+        if replace_empty {
+            return std::fs::rename(&tmp, &path);
+        }
+        // A link never replaces a token another process has just created.
+        match std::fs::hard_link(&tmp, &path) {
+            Err(e) if e.kind() != ErrorKind::AlreadyExists => std::fs::rename(&tmp, &path),
+            linked => linked,
+        }
+    });
+    let _ = std::fs::remove_file(&tmp);
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    // Whoever placed a token first (or last, replacing an empty file) wins: use what is there.
+    let placed = std::fs::read_to_string(&path)?;
+    match placed.trim() {
+        "" => Err(std::io::Error::other(format!(
+            "{} is still empty after writing a token to it",
+            path.display()
+        ))),
+        placed => Ok(placed.to_string()),
+    }
+}
+
+/// Creates `path` (which must not exist) readable by its owner only, with `contents` on disk.
+fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(mut file) => {
-            std::io::Write::write_all(&mut file, token.as_bytes())?;
-            Ok(token)
-        }
-        // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(&path)?.trim().to_string())
-        }
-        Err(e) => Err(e),
-    }
+    let mut file = options.open(path)?;
+    std::io::Write::write_all(&mut file, contents)?;
+    file.sync_all()
 }
 
 #[cfg(test)]
@@ -146,6 +175,28 @@ mod tests {
                 .unwrap()
                 .permissions()
                 .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn an_empty_operator_token_file_is_replaced_by_a_token_and_nothing_else_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(OPERATOR_TOKEN_FILE);
+        std::fs::write(&path, "  \n").unwrap();
+        let token = operator_token(dir.path()).unwrap();
+        assert_eq!(token.len(), 64);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), token);
+        assert_eq!(operator_token(dir.path()).unwrap(), token);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, [OPERATOR_TOKEN_FILE], "no temporary file is left");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

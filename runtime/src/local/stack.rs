@@ -84,6 +84,7 @@ pub async fn run_stack(
     stack: LocalStack,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), LocalStackError> {
+    survive_the_file_size_limit();
     let ws_port = stack.ws.local_addr()?.port();
     let operator =
         operator_token(&stack.data_dir).map_err(|source| LocalStackError::OperatorToken {
@@ -120,6 +121,22 @@ pub async fn run_stack(
         () = shutdown => {}
     }
     Ok(())
+}
+
+/// A write past the process's file-size limit (`ulimit -f`) raises SIGXFSZ, whose default action
+/// ends the process. Handled, the write fails with `EFBIG` instead: the store cuts its log back
+/// to the last whole record and answers an error, and the server keeps serving.
+fn survive_the_file_size_limit() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::from_raw(libc::SIGXFSZ)) {
+            Ok(mut signals) => {
+                tokio::spawn(async move { while signals.recv().await.is_some() {} });
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot handle SIGXFSZ"),
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM (never resolves if neither can be watched).

@@ -7,13 +7,30 @@
 //! lock covers each check and its write, which gives the same guarantees DynamoDB's condition
 //! expressions give the cloud store.
 //!
+//! Durability. A write is acknowledged only once its whole line is in the log:
+//! - with [`SyncMode::Never`] (the default) the line has been handed to the operating system, so
+//!   it survives the server being killed (even `kill -9`) but not a power cut or a kernel crash,
+//!   which can lose the last writes (the log then ends at an earlier whole record);
+//! - with [`SyncMode::Always`] the file is also flushed to the disk (`fdatasync`) before the
+//!   answer, which survives a power cut at the cost of a disk flush per write.
+//!
+//! A write that fails midway (a full disk, a file-size limit) is cut back to the last whole
+//! record, so the log never holds a torn line followed by good ones; the request gets an error and
+//! nothing of it is kept. A crash mid-append leaves at most a torn last line, which the next open
+//! drops. Compaction writes a new file under a unique temporary name, flushes it and renames it
+//! over the log. One process at a time owns the directory: it holds an exclusive lock on
+//! `store.lock` (released by the kernel when the process ends, however it ends), which records its
+//! pid, and a second one is refused with that pid. Every file is created readable by its owner
+//! only (mode 0600).
+//!
 //! WebSocket connection rows are kept in memory only: a restart of `noteapp local` closes every
 //! socket, so a persisted row could only ever be stale.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use async_trait::async_trait;
@@ -28,6 +45,44 @@ use super::{
 use crate::domain::{Comment, Note, Page, PageRequest, ProfileEdit, Timestamp, UserProfile};
 
 const LOG_FILE: &str = "store.jsonl";
+/// Held locked by the process that owns the directory; holds its pid.
+pub const LOCK_FILE: &str = "store.lock";
+
+/// When an acknowledged write is on the disk (see the module documentation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Handed to the operating system before the answer: survives the process, not the machine.
+    #[default]
+    Never,
+    /// Flushed to the disk before the answer: survives a power cut.
+    Always,
+}
+
+impl SyncMode {
+    pub const ALL: [SyncMode; 2] = [SyncMode::Never, SyncMode::Always];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::Never => "never",
+            SyncMode::Always => "always",
+        }
+    }
+
+    /// The mode called `name`, or why there is none.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let lower = name.trim().to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == lower)
+            .ok_or_else(|| format!("{name:?} is neither \"never\" nor \"always\""))
+    }
+}
+
+impl std::fmt::Display for SyncMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Why the data directory could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +98,11 @@ pub enum OpenError {
         line: usize,
         reason: String,
     },
+    #[error(
+        "the data directory {dir} is in use by another process ({}); stop it, or give this one another data directory",
+        holder.map_or_else(|| "its pid is not recorded yet".to_owned(), |pid| format!("pid {pid}"))
+    )]
+    Locked { dir: PathBuf, holder: Option<u32> },
 }
 
 /// One durable change, as a line of the log.
@@ -133,7 +193,12 @@ impl State {
 
 struct Inner {
     state: State,
-    log: BufWriter<File>,
+    log: File,
+    /// The length of the log up to its last whole record.
+    len: u64,
+    /// Set when a failed write could not be cut back: no write is accepted after it, since it
+    /// would follow a torn line.
+    broken: Option<String>,
 }
 
 /// The embedded store. Cheap to share behind an `Arc`.
@@ -145,44 +210,141 @@ pub struct EmbeddedStore {
     /// Broadcast progress by event id.
     broadcasts: Mutex<HashMap<String, BroadcastProgress>>,
     path: PathBuf,
+    sync: SyncMode,
+    /// Locked for as long as the store is open.
+    _lock: File,
+}
+
+/// Options of [`EmbeddedStore::open_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    pub sync: SyncMode,
+}
+
+/// Opens `path` for `options`, creating it readable by its owner only.
+fn private_file(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
+    options.open(path)
+}
+
+/// A temporary name next to `path` no other process or call uses.
+fn temp_path(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(LOG_FILE);
+    path.with_file_name(format!(
+        "{name}.{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Takes the directory's lock and records this process's pid in it, or says who holds it.
+fn lock_dir(dir: &Path) -> Result<File, OpenError> {
+    let path = dir.join(LOCK_FILE);
+    let io = |source| OpenError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = private_file(
+        OpenOptions::new().read(true).write(true).create(true),
+        &path,
+    )
+    .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Err(OpenError::Locked {
+                dir: dir.to_path_buf(),
+                holder: text.trim().parse().ok(),
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    writeln!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(file)
+}
+
+/// Removes temporary files a stopped process left behind (the caller holds the lock).
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&format!("{LOG_FILE}.")) && name.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the store kept in `dir`, replaying and compacting its log.
+    /// Opens (or creates) the store kept in `dir`, replaying and compacting its log, with each
+    /// write handed to the operating system before it is acknowledged.
     pub fn open(dir: &Path) -> Result<Self, OpenError> {
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    /// As [`EmbeddedStore::open`], with `options`.
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, OpenError> {
         let io = |source| OpenError::Io {
             path: dir.to_path_buf(),
             source,
         };
         fs::create_dir_all(dir).map_err(io)?;
+        // Before anything is read: a second process must not compact what the first appends to.
+        let lock = lock_dir(dir)?;
+        remove_stale_temps(dir);
         let path = dir.join(LOG_FILE);
         let state = replay(&path)?;
 
         // Compact: write the current state to a fresh file and swap it in atomically.
-        let tmp = dir.join(format!("{LOG_FILE}.tmp"));
+        let tmp = temp_path(&path);
         let io_tmp = |source| OpenError::Io {
             path: tmp.clone(),
             source,
         };
         {
-            let mut out = BufWriter::new(File::create(&tmp).map_err(io_tmp)?);
+            let file = private_file(OpenOptions::new().write(true).create_new(true), &tmp)
+                .map_err(io_tmp)?;
+            let mut out = BufWriter::new(file);
             for record in state.records() {
                 write_record(&mut out, &record).map_err(io_tmp)?;
             }
             out.flush().map_err(io_tmp)?;
             out.get_ref().sync_all().map_err(io_tmp)?;
         }
-        fs::rename(&tmp, &path).map_err(io)?;
-        let file = OpenOptions::new().append(true).open(&path).map_err(io)?;
+        if let Err(e) = fs::rename(&tmp, &path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io(e));
+        }
+        // The rename itself reaches the disk with the directory.
+        if let Ok(handle) = File::open(dir) {
+            let _ = handle.sync_all();
+        }
+        let log = private_file(OpenOptions::new().append(true), &path).map_err(io)?;
+        let len = log.metadata().map_err(io)?.len();
         Ok(Self {
             inner: RwLock::new(Inner {
                 state,
-                log: BufWriter::new(file),
+                log,
+                len,
+                broken: None,
             }),
             connections: RwLock::new(BTreeMap::new()),
             message_counts: Mutex::default(),
             broadcasts: Mutex::default(),
             path,
+            sync: options.sync,
+            _lock: lock,
         })
     }
 
@@ -197,21 +359,43 @@ impl EmbeddedStore {
     }
 
     /// Runs `decide` under the write lock; the records it returns are logged, then applied.
+    /// Nothing is applied unless every record is in the log; a failed append is cut back.
     fn write<T>(
         &self,
         decide: impl FnOnce(&State) -> Result<(Vec<Record>, T), StoreError>,
     ) -> Result<T, StoreError> {
         let mut guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let (records, out) = decide(&guard.state)?;
-        let inner = &mut *guard;
-        for record in &records {
-            write_record(&mut inner.log, record)
-                .map_err(|e| StoreError::Backend(format!("cannot append to store log: {e}")))?;
+        if records.is_empty() {
+            return Ok(out);
         }
-        inner
-            .log
-            .flush()
-            .map_err(|e| StoreError::Backend(format!("cannot append to store log: {e}")))?;
+        let inner = &mut *guard;
+        if let Some(why) = &inner.broken {
+            return Err(StoreError::Backend(why.clone()));
+        }
+        let mut bytes = Vec::new();
+        for record in &records {
+            write_record(&mut bytes, record)
+                .map_err(|e| StoreError::Backend(format!("cannot encode a store record: {e}")))?;
+        }
+        let appended = inner.log.write_all(&bytes).and_then(|()| match self.sync {
+            SyncMode::Always => inner.log.sync_data(),
+            SyncMode::Never => Ok(()),
+        });
+        if let Err(e) = appended {
+            let failure = format!("cannot append to {}: {e}", self.path.display());
+            // Cut the torn tail, so the log still ends with a whole record.
+            if let Err(cut) = inner.log.set_len(inner.len) {
+                let why = format!(
+                    "{failure}; cutting it back to its last whole record failed too ({cut}): \
+                     restart to recover"
+                );
+                tracing::error!(path = %self.path.display(), "{why}");
+                inner.broken = Some(why);
+            }
+            return Err(StoreError::Backend(failure));
+        }
+        inner.len += bytes.len() as u64;
         for record in records {
             inner.state.apply(record);
         }
@@ -728,5 +912,87 @@ mod tests {
         let err = EmbeddedStore::open(dir.path()).err().unwrap().to_string();
         assert!(err.contains("line 1"), "{err}");
         assert!(err.contains("store.jsonl"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_second_open_of_the_directory_is_refused_naming_it_and_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = note("alice", true);
+        let first = EmbeddedStore::open(dir.path()).unwrap();
+        first.create_note(&n).await.unwrap();
+        let err = EmbeddedStore::open(dir.path()).err().unwrap();
+        assert!(
+            matches!(&err, OpenError::Locked { holder: Some(pid), .. } if *pid == std::process::id()),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains(&dir.path().display().to_string()),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())),
+            "{message}"
+        );
+        // The refused open did not touch the log: the first store's write is still there.
+        first.create_note(&note("alice", false)).await.unwrap();
+        drop(first);
+        let reopened = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.read(|s| s.notes.len()), 2);
+        assert!(reopened.get_note(n.id).await.unwrap().is_some());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn every_file_is_private_and_no_temporary_file_outlives_an_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // A compaction a killed process left behind.
+        fs::write(dir.path().join(format!("{LOG_FILE}.4242.0.tmp")), "{").unwrap();
+        let store = EmbeddedStore::open_with(
+            dir.path(),
+            StoreOptions {
+                sync: SyncMode::Always,
+            },
+        )
+        .unwrap();
+        store.create_note(&note("a", true)).await.unwrap();
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, [LOG_FILE, LOCK_FILE]);
+        for name in names {
+            let mode = fs::metadata(dir.path().join(&name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+        let pid = fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        assert_eq!(pid.trim(), std::process::id().to_string());
+    }
+
+    #[test]
+    fn temporary_names_are_unique() {
+        let path = Path::new("/d").join(LOG_FILE);
+        let (a, b) = (temp_path(&path), temp_path(&path));
+        assert_ne!(a, b);
+        let name = a.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with(&format!("{LOG_FILE}.{}.", std::process::id())),
+            "{name}"
+        );
+        assert!(name.ends_with(".tmp"), "{name}");
+    }
+
+    #[test]
+    fn sync_modes_round_trip_through_their_names() {
+        for mode in SyncMode::ALL {
+            assert_eq!(SyncMode::parse(mode.as_str()), Ok(mode));
+        }
+        assert_eq!(SyncMode::default(), SyncMode::Never);
+        assert!(SyncMode::parse("sometimes").unwrap_err().contains("always"));
     }
 }

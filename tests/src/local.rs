@@ -45,6 +45,17 @@ impl LocalServer {
 
     /// As [`LocalServer::start`], with extra environment variables for the server.
     pub fn start_with_env(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(data_dir, extra_args, env, Stdio::inherit())
+    }
+
+    /// As [`LocalServer::start`], with the server's stderr written to `log` instead of the test's
+    /// (for a server under a file-size limit, which the test's own output file may exceed).
+    pub fn start_logging_to(data_dir: &Path, extra_args: &[&str], log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("create the server's log file");
+        Self::spawn(data_dir, extra_args, &[], Stdio::from(file))
+    }
+
+    fn spawn(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
         let port = free_port();
         let ws_port = free_port();
         let child = Command::new(binary("noteapp"))
@@ -63,7 +74,7 @@ impl LocalServer {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn noteapp local");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));

@@ -175,7 +175,10 @@ fn set_file_size_limit(pid: u32, limit: &str) {
 async fn a_write_cut_short_by_the_file_size_limit_leaves_a_log_that_reopens_with_every_acknowledged_write()
  {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = LocalServer::start(dir.path(), &[]);
+    // The limit covers every file the server writes, so its stderr goes to a small file of its
+    // own rather than to the test's output (which may already be past the limit).
+    let logs = tempfile::tempdir().unwrap();
+    let mut server = LocalServer::start_logging_to(dir.path(), &[], &logs.path().join("stderr"));
     let token = server.token(&["--uid", "carol"]);
     let client = noteapp_tests::http_client();
     let post = |content: String| {

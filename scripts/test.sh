@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+start=$SECONDS
+# Each step's heading carries the seconds since the start, so a slow step shows in CI's log.
+step() { printf '\n==> [%4ds] %s\n' "$((SECONDS - start))" "$*" >&2; }
 
 step "test services: Python tools in .venv"
 scripts/services.sh
@@ -49,4 +51,4 @@ cargo test --locked --workspace --no-fail-fast
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
 
-echo "all checks passed" >&2
+echo "all checks passed in $((SECONDS - start)) s" >&2

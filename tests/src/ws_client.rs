@@ -35,21 +35,42 @@ impl WsClient {
             .expect("send over the socket");
     }
 
-    /// The next JSON message within `wait`, or `None`.
-    pub async fn next_json(&mut self, wait: Duration) -> Option<Value> {
+    /// Sends one text frame as is (JSON or not).
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(Message::text(text))
+            .await
+            .expect("send over the socket");
+    }
+
+    /// Sends one binary frame.
+    pub async fn send_binary(&mut self, data: Vec<u8>) {
+        self.ws
+            .send(Message::binary(data))
+            .await
+            .expect("send over the socket");
+    }
+
+    /// The next text message within `wait`, as sent; `None` when nothing came or the socket
+    /// closed.
+    pub async fn next_text(&mut self, wait: Duration) -> Option<String> {
         loop {
             let message = tokio::time::timeout(wait, self.ws.next())
                 .await
                 .ok()??
                 .ok()?;
             match message {
-                Message::Text(text) => {
-                    return Some(serde_json::from_str(text.as_str()).expect("JSON message"));
-                }
+                Message::Text(text) => return Some(text.as_str().to_owned()),
                 Message::Close(_) => return None,
                 _ => continue,
             }
         }
+    }
+
+    /// The next JSON message within `wait`, or `None`.
+    pub async fn next_json(&mut self, wait: Duration) -> Option<Value> {
+        let text = self.next_text(wait).await?;
+        Some(serde_json::from_str(&text).expect("JSON message"))
     }
 
     /// The next message, which must arrive within five seconds.
@@ -64,6 +85,20 @@ impl WsClient {
         if let Some(message) = self.next_json(wait).await {
             panic!("expected no message, got {message}");
         }
+    }
+
+    /// Sends `count` messages `{"n": i}` one at a time, asserting each is echoed, then one more
+    /// (`{"n": "one more"}`), whose answer it returns: at `count` messages a rate window, the
+    /// server's refusal.
+    pub async fn echo_burst(&mut self, count: usize) -> Value {
+        for n in 0..count {
+            self.send_json(&serde_json::json!({"n": n})).await;
+            let echo = self.expect_json().await;
+            assert_eq!(echo["type"], "echo", "message {n}: {echo}");
+            assert_eq!(echo["data"]["original"], serde_json::json!({"n": n}));
+        }
+        self.send_json(&serde_json::json!({"n": "one more"})).await;
+        self.expect_json().await
     }
 
     /// This connection's id, learnt from the `$default` echo.
@@ -82,5 +117,22 @@ impl WsClient {
         let _ = self.ws.close(None).await;
         while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(2), self.ws.next()).await {
         }
+    }
+}
+
+/// What is left of the current `$default` rate window of `window_secs` seconds: the server
+/// counts a connection's messages per epoch second divided by the window length, so a burst
+/// sent with room to spare is counted in one window.
+pub fn rate_window_left(window_secs: i64) -> Duration {
+    let window_ms = window_secs * 1000;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    Duration::from_millis(u64::try_from(window_ms - now_ms.rem_euclid(window_ms)).unwrap_or(0))
+}
+
+/// Waits, when less than `room` is left of the current rate window, for the next one to begin.
+pub async fn wait_for_rate_window_room(window_secs: i64, room: Duration) {
+    let left = rate_window_left(window_secs);
+    if left < room {
+        tokio::time::sleep(left + Duration::from_millis(50)).await;
     }
 }

@@ -36,6 +36,7 @@ contract!(
     new_notes_are_private_and_listed_for_their_owner_only,
     patch_changes_only_the_fields_sent,
     publish_and_unpublish_flip_visibility,
+    publishing_a_public_note_again_keeps_its_published_at_and_feed_position,
     delete_answers_the_id_and_the_note_is_gone,
     another_users_private_note_is_404_on_every_route,
     comments_on_a_public_note_are_listed_oldest_first,
@@ -316,6 +317,48 @@ async fn publish_and_unpublish_flip_visibility(api: Api) {
         .iter()
         .any(|n| n["id"] == id.as_str());
     assert!(!listed, "an unpublished note left the public list");
+}
+
+async fn publishing_a_public_note_again_keeps_its_published_at_and_feed_position(api: Api) {
+    let alice = user("alice-republish");
+    let first = api.create_note(&alice, "first", true).await;
+    let second = api.create_note(&alice, "second", true).await;
+    let feed = |reply: &noteapp_tests::api::Reply| -> Vec<(Value, Value)> {
+        reply.expect(200)["data"]["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["id"].clone(), n["publishedAt"].clone()))
+            .collect()
+    };
+    let before = feed(&api.get("/notes?limit=100", None).await);
+    assert_eq!(before[0].0, second.as_str(), "newest published first");
+    let mine = api.get(&format!("/me/notes/{first}"), Some(&alice)).await;
+    let stored = mine.expect(200)["data"].clone();
+    // A later publish would carry a later time.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+    let reply = api
+        .post(
+            &format!("/me/notes/{first}/publish"),
+            Some(&alice),
+            &Value::Null,
+        )
+        .await;
+    let note = &reply.expect(200)["data"];
+    assert_eq!(note["isPublic"], true);
+    assert_eq!(note["publishedAt"], stored["publishedAt"]);
+    assert_eq!(note["updatedAt"], stored["updatedAt"]);
+    assert_eq!(
+        feed(&api.get("/notes?limit=100", None).await),
+        before,
+        "the feed keeps its order and times"
+    );
+    let public = api.get(&format!("/notes/{first}"), None).await;
+    assert_eq!(
+        public.expect(200)["data"]["publishedAt"],
+        stored["publishedAt"]
+    );
 }
 
 async fn delete_answers_the_id_and_the_note_is_gone(api: Api) {

@@ -1,8 +1,15 @@
-//! Property test: no request, however malformed, makes the API panic or answer anything but
-//! JSON; every error is the contract's error body.
+//! Property tests: no request, however malformed, makes the API panic or answer anything but
+//! JSON; every error is the contract's error body. And no WebSocket message, JSON or not, to the
+//! `$default` route of `noteapp local` goes unanswered, gets anything but its own answer, or
+//! costs the connection.
 
+use base64::Engine as _;
 use noteapp_tests::api::{Api, assert_error_body, user};
+use noteapp_tests::local::LocalServer;
+use noteapp_tests::ws_client::connect;
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use serde_json::{Value, json};
 
 fn segment() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -32,13 +39,11 @@ fn path() -> impl Strategy<Value = String> {
 
 fn body() -> impl Strategy<Value = String> {
     let json = prop_oneof![
-        Just(serde_json::json!({"content": "x"})),
-        any::<i64>().prop_map(|n| serde_json::json!({"title": n, "content": n})),
-        "\\PC{0,50}".prop_map(
-            |s| serde_json::json!({"title": s, "content": s, "displayName": s, "email": s})
-        ),
-        Just(serde_json::json!(null)),
-        Just(serde_json::json!([{"content": []}])),
+        Just(json!({"content": "x"})),
+        any::<i64>().prop_map(|n| json!({"title": n, "content": n})),
+        "\\PC{0,50}".prop_map(|s| json!({"title": s, "content": s, "displayName": s, "email": s})),
+        Just(json!(null)),
+        Just(json!([{"content": []}])),
     ]
     .prop_map(|v| v.to_string());
     prop_oneof![json, "\\PC{0,200}", Just(String::new())]
@@ -79,4 +84,192 @@ proptest! {
 fn api() -> &'static Api {
     static API: std::sync::OnceLock<Api> = std::sync::OnceLock::new();
     API.get_or_init(Api::embedded)
+}
+
+/// The most a post to a connection may carry, and so the largest message a client may send.
+const POST_LIMIT: usize = 128 * 1024;
+
+/// One WebSocket frame.
+#[derive(Debug, Clone)]
+enum Frame {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// Any characters, control characters included.
+fn any_text(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+    prop::collection::vec(any::<char>(), len).prop_map(String::from_iter)
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let key = prop_oneof![
+        Just("action".to_string()),
+        Just("noteId".to_string()),
+        Just("type".to_string()),
+        any_text(0..8),
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+            .map(Value::from)),
+        any_text(0..40).prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((key.clone(), inner), 0..4)
+                .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+        ]
+    })
+}
+
+/// Subscription requests, well formed or nearly.
+fn subscription() -> impl Strategy<Value = Value> {
+    let action = prop_oneof![
+        Just(json!("subscribe")),
+        Just(json!("unsubscribe")),
+        Just(json!("Subscribe")),
+        Just(json!(1)),
+    ];
+    let note = prop_oneof![
+        any::<u128>().prop_map(|n| json!(uuid::Uuid::from_u128(n))),
+        any::<u128>().prop_map(|n| json!(uuid::Uuid::from_u128(n).simple().to_string())),
+        Just(json!(uuid::Uuid::nil())),
+        Just(json!("not-a-uuid")),
+        Just(json!(7)),
+        Just(Value::Null),
+    ];
+    (action, prop::option::of(note)).prop_map(|(action, note)| match note {
+        Some(note) => json!({"action": action, "noteId": note}),
+        None => json!({"action": action}),
+    })
+}
+
+/// Up to a whole message (128 KB) of one character: `"` and `\` come back escaped, so the
+/// echo of a large one would be over what a post may carry.
+fn large_text() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!['"', '\\', '\u{1F600}', 'x']).prop_flat_map(|c| {
+        (0..POST_LIMIT / c.len_utf8()).prop_map(move |n| c.to_string().repeat(n))
+    })
+}
+
+fn frame() -> impl Strategy<Value = Frame> {
+    prop_oneof![
+        2 => json_value().prop_map(|v| Frame::Text(v.to_string())),
+        2 => subscription().prop_map(|v| Frame::Text(v.to_string())),
+        2 => any_text(0..300).prop_map(Frame::Text),
+        2 => "[\\[\\]{}\",:0-9a-z\\\\ .-]{0,60}".prop_map(Frame::Text),
+        2 => prop::collection::vec(any::<u8>(), 0..200).prop_map(Frame::Binary),
+        1 => large_text().prop_map(Frame::Text),
+    ]
+}
+
+/// The answer `$default` owes a message whose body (as API Gateway passes it: binary frames in
+/// base64) is `body`: `(type, data)` without the connection id.
+fn expected_answer(body: &str) -> (&'static str, Value) {
+    let parsed = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
+    let subscribed = match parsed.get("action").and_then(Value::as_str) {
+        Some("subscribe") => true,
+        Some("unsubscribe") => false,
+        _ => {
+            return (
+                "echo",
+                json!({"message": "Message received", "original": parsed}),
+            );
+        }
+    };
+    let note = parsed
+        .get("noteId")
+        .and_then(Value::as_str)
+        .map(uuid::Uuid::parse_str);
+    match note {
+        Some(Ok(note)) if subscribed => ("subscribed", json!({"noteId": note})),
+        Some(Ok(note)) => ("unsubscribed", json!({"noteId": note})),
+        _ => (
+            "error",
+            json!({"message": "noteId must be a note id (UUID)"}),
+        ),
+    }
+}
+
+#[test]
+fn every_websocket_message_gets_its_own_answer_and_the_connection_stays() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(dir.path(), &[]);
+    let url = format!("{}/", server.ws_url());
+    let config = Config {
+        cases: 64,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    // A fresh connection per case: its few messages stay inside one connection's rate limit.
+    let frames = prop::collection::vec(frame(), 1..8);
+    let outcome = TestRunner::new(config).run(&frames, |frames| {
+        runtime.block_on(async {
+            let mut client = connect(&url).await.expect("websocket connects");
+            for frame in &frames {
+                let body = match frame {
+                    Frame::Text(text) => {
+                        client.send_text(text).await;
+                        text.clone()
+                    }
+                    Frame::Binary(data) => {
+                        client.send_binary(data.clone()).await;
+                        base64::engine::general_purpose::STANDARD.encode(data)
+                    }
+                };
+                let answer = client.next_json(std::time::Duration::from_secs(5)).await;
+                let Some(mut answer) = answer else {
+                    return Err(TestCaseError::fail(format!("no answer to {frame:?}")));
+                };
+                prop_assert!(
+                    answer["timestamp"]
+                        .as_str()
+                        .is_some_and(|t| t.ends_with('Z')),
+                    "{}",
+                    answer
+                );
+                if answer["type"] == "echo" {
+                    let id = answer["data"]
+                        .as_object_mut()
+                        .and_then(|d| d.remove("connectionId"));
+                    prop_assert!(id.is_some_and(|id| id.is_string()), "{}", answer);
+                }
+                let (kind, data) = expected_answer(&body);
+                // As the answer did, through the wire: serde_json reads some floats back one
+                // unit in the last place off.
+                let data: Value = serde_json::from_str(&data.to_string()).unwrap();
+                if kind == "echo" && answer["type"] == "error" {
+                    // An echo over what a post may carry is refused, and said so.
+                    let echo = data.to_string().len();
+                    prop_assert!(
+                        echo > POST_LIMIT - 256,
+                        "{} for an echo of {} bytes",
+                        answer,
+                        echo
+                    );
+                    let message = "the message is too large to echo: an answer is at most 128 KB";
+                    prop_assert_eq!(&answer["data"], &json!({"message": message}));
+                    continue;
+                }
+                prop_assert_eq!(&answer["type"], kind, "{:?}", frame);
+                prop_assert_eq!(&answer["data"], &data, "{:?}", frame);
+            }
+            client.send_json(&json!({"still": "there"})).await;
+            let echo = client.expect_json().await;
+            prop_assert_eq!(&echo["data"]["original"], &json!({"still": "there"}));
+            client.close().await;
+            Ok(())
+        })
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
 }

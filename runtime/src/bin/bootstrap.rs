@@ -121,13 +121,25 @@ async fn run_api() -> Result<(), InitError> {
 /// `bootstrap local`: the local gateway (`noteapp local` without the CLI) on the embedded store,
 /// for `noteapp local --docker`. Its settings come from the variables `noteapp local` hands the
 /// container (`LocalSettings::container_vars`), the data directory at `/data` by default.
-/// Never used in AWS: the functions run `api` and `ws-*`.
+/// Never used in AWS: the functions run `api` and `ws-*`. It trusts its own key file (and the
+/// Auth emulator when asked), so it refuses to start inside Lambda.
 async fn run_local() -> Result<(), InitError> {
     use noteapp_runtime::local::{
         LocalStack, local_verifier, run_stack, shutdown_signal, store_dir,
     };
     use noteapp_runtime::settings::LocalSettings;
     use noteapp_runtime::store::embedded::{EmbeddedStore, StoreOptions};
+    if config::process_vars()
+        .optional(config::LAMBDA_RUNTIME_API_VAR)
+        .is_some()
+    {
+        return Err(format!(
+            "`local` trusts local signing keys and is refused inside Lambda ({} is set); \
+             a function runs api or ws-*",
+            config::LAMBDA_RUNTIME_API_VAR
+        )
+        .into());
+    }
     logging::init(noteapp_runtime::settings::LogLevel::Info, LogFormat::Text);
     let settings = LocalSettings::from_vars(
         |name| std::env::var(name).ok(),

@@ -4,12 +4,13 @@
 //! gets a socket; a missing token gets an anonymous one. Tokens are never logged. A connection
 //! may hold at most [`MAX_SUBSCRIPTIONS`] note subscriptions and send at most
 //! [`MAX_MESSAGES`] messages per [`MESSAGE_WINDOW_SECS`] seconds; past either, it is told so
-//! and nothing else happens.
+//! and nothing else happens. Every message is answered: an echo that would be over the 128 KB a
+//! post may carry (a message of `"` comes back twice its size) is answered with an error instead.
 
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::messages::envelope;
+use super::messages::{MAX_MESSAGE_BYTES, envelope};
 use super::{WsContext, epoch_millis};
 use crate::api::{ApiError, proxy_response};
 use crate::store::{Connection, StoreError};
@@ -113,6 +114,19 @@ fn parse(body: Option<&str>) -> Request {
     }
 }
 
+/// `reply` as sent, or an error saying why when it is over the size of a post.
+fn fit_to_post(reply: &Value) -> String {
+    let text = reply.to_string();
+    if text.len() <= MAX_MESSAGE_BYTES {
+        return text;
+    }
+    let message = format!(
+        "the message is too large to echo: an answer is at most {} KB",
+        MAX_MESSAGE_BYTES / 1024
+    );
+    envelope("error", json!({"message": message})).to_string()
+}
+
 /// `$default`: `{"action":"subscribe"|"unsubscribe","noteId"}`, or anything else echoed back.
 pub async fn default(ctx: &WsContext, event: &Value) -> Value {
     let Some(id) = connection_id(event) else {
@@ -162,7 +176,7 @@ pub async fn default(ctx: &WsContext, event: &Value) -> Value {
             json!({"message": "Message received", "original": original, "connectionId": id}),
         ),
     };
-    if let Err(e) = ctx.poster.post(id, reply.to_string().into()).await {
+    if let Err(e) = ctx.poster.post(id, fit_to_post(&reply).into()).await {
         tracing::warn!(connection_id = id, error = ?e, "could not answer on the connection");
     }
     proxy_response(200, &json!({"message": "Message processed"}))
@@ -191,6 +205,21 @@ mod tests {
             parse(Some(r#"{"action":"subscribe","noteId":"x"}"#)),
             Request::BadSubscription(_)
         ));
+    }
+
+    #[test]
+    fn an_echo_over_the_size_of_a_post_becomes_an_error_saying_so() {
+        let small = envelope("echo", json!({"original": "x"}));
+        assert_eq!(fit_to_post(&small), small.to_string());
+        // Each `"` comes back escaped: half the limit of them is over it.
+        let large = envelope(
+            "echo",
+            json!({"original": "\"".repeat(MAX_MESSAGE_BYTES / 2)}),
+        );
+        let answer: Value = serde_json::from_str(&fit_to_post(&large)).unwrap();
+        assert_eq!(answer["type"], "error");
+        let message = answer["data"]["message"].as_str().unwrap();
+        assert!(message.contains("too large to echo"), "{message}");
     }
 
     #[test]

@@ -78,6 +78,7 @@ impl Error {
                 | Error::Config(_)
                 | Error::Template(_)
                 | Error::Image(crate::image::ImageError::MissingTarget { .. })
+                | Error::Image(crate::image::ImageError::Bootstrap { .. })
         )
     }
 

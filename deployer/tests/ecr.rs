@@ -206,11 +206,15 @@ async fn an_unchanged_image_is_reused_without_building_or_pushing() {
     let repository = unique("noteapp-pipeline");
     let ecr = common::checked_ecr_client(&peers.moto, &repository);
     let _cleanup = RemoveImages(repository.clone());
+    // The everyday build's bootstrap on a base with its libraries, as `--bootstrap` ships it.
+    let bootstrap = noteapp_test_support::docker::debug_bootstrap();
+    let base = noteapp_test_support::docker::host_libraries_image(&bootstrap);
     let source = Source {
         root: &root,
         environment: "staging",
         architecture: Architecture::X86_64,
-        base: "scratch",
+        base: &base,
+        bootstrap: Some(&bootstrap),
     };
     let destination = Destination {
         ecr: &ecr,

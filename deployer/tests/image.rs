@@ -46,13 +46,26 @@ fn noteapp(peers: &Peers, args: &[&str]) -> Output {
     output
 }
 
+/// `--base` and `--bootstrap` for the everyday build's (dynamically linked) `bootstrap` on a base
+/// with its libraries: the image tests ship it rather than compile the static release one, which
+/// the image benchmark builds and runs on `scratch`.
+fn prebuilt_bootstrap() -> [String; 4] {
+    let bootstrap = noteapp_test_support::docker::debug_bootstrap();
+    let base = noteapp_test_support::docker::host_libraries_image(&bootstrap);
+    let bootstrap = bootstrap.to_string_lossy().into_owned();
+    ["--base".into(), base, "--bootstrap".into(), bootstrap]
+}
+
 fn image_json(peers: &Peers, repository: &str) -> (serde_json::Value, String) {
     let registry = peers.registry.as_str();
+    let prebuilt = prebuilt_bootstrap();
     let args = [
         "image",
         "staging",
-        "--base",
-        "scratch",
+        &prebuilt[0],
+        &prebuilt[1],
+        &prebuilt[2],
+        &prebuilt[3],
         "--registry-endpoint",
         registry,
         "--repository",
@@ -240,13 +253,14 @@ async fn the_image_is_pushed_once_reused_then_pulled_by_digest_and_served_by_loc
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn local_docker_builds_its_image_from_dockerfile_lambda_on_scratch() {
+async fn local_docker_builds_its_image_from_dockerfile_lambda_around_a_prebuilt_bootstrap() {
     let Some(_peers) = peers("local_docker_builds_its_image_from_dockerfile_lambda") else {
         return;
     };
     let started = Instant::now();
     tokio::task::block_in_place(|| {
-        let mut local = LocalDocker::start(&["--base", "scratch"]);
+        let prebuilt = prebuilt_bootstrap();
+        let mut local = LocalDocker::start(&prebuilt.each_ref().map(String::as_str));
         let body = local.wait_healthy(Duration::from_secs(900));
         assert!(body.contains("\"ok\""), "{body}");
         eprintln!(

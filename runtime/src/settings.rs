@@ -70,8 +70,7 @@ impl fmt::Display for Environment {
 }
 
 /// A log level, as `LOG_LEVEL` and the environment files spell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
     Error,
     Warn,
@@ -124,6 +123,9 @@ pub struct FirebaseProjectId(String);
 impl FirebaseProjectId {
     /// The length limits Google Cloud sets on project ids.
     pub const LENGTH: (usize, usize) = (6, 30);
+    /// The same rule as a regular expression: the template's `AllowedPattern` for the stack's
+    /// FirebaseProjectId parameter, so CloudFormation refuses exactly what [`Self::parse`] does.
+    pub const PATTERN: &'static str = "^[a-z][a-z0-9-]{4,28}[a-z0-9]$";
 
     pub fn parse(value: &str) -> Result<Self, String> {
         let (min, max) = Self::LENGTH;
@@ -187,6 +189,8 @@ impl LocalSettings {
     /// The front end's development origins.
     pub const DEFAULT_CORS_ORIGINS: [&'static str; 2] =
         ["http://localhost:3000", "http://127.0.0.1:3000"];
+    /// The table-name prefix of a local stack on a DynamoDB API (`--dynamodb-endpoint`).
+    pub const DEFAULT_TABLE_PREFIX: &'static str = "noteapp-development";
 
     pub const HOST_VAR: &'static str = "NOTEAPP_HOST";
     pub const PORT_VAR: &'static str = "NOTEAPP_PORT";

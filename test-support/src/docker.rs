@@ -111,3 +111,78 @@ impl Drop for RemoveImages {
         }
     }
 }
+
+/// The workspace's everyday (dynamically linked) `bootstrap`, built by
+/// `cargo build --workspace --bins` next to the test binaries.
+pub fn debug_bootstrap() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test binary>
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>")
+        .join("bootstrap");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it first with `cargo build --workspace --bins` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A local base image holding this machine's dynamic loader and every library `binary` links
+/// (as `ldd` lists them), at their own paths, and nothing else: a dynamically linked binary runs
+/// on it as a static one runs on `scratch`. The image tests ship [`debug_bootstrap`] on it with
+/// `--bootstrap`, rather than compiling the static release one. Built once per set of libraries.
+pub fn host_libraries_image(binary: &std::path::Path) -> String {
+    let ldd = std::process::Command::new("ldd")
+        .arg(binary)
+        .output()
+        .expect("run ldd");
+    assert!(ldd.status.success(), "ldd {}: failed", binary.display());
+    let mut libraries: Vec<PathBuf> = String::from_utf8_lossy(&ldd.stdout)
+        .lines()
+        .filter_map(|line| {
+            // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux….so.2 (0x…)"
+            let path = line.split("=>").last()?.split_whitespace().next()?;
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect();
+    libraries.sort();
+    libraries.dedup();
+    assert!(!libraries.is_empty(), "ldd found no libraries");
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325; // FNV-1a over the paths and contents
+    for library in &libraries {
+        let bytes = std::fs::read(library).expect("read a library");
+        for byte in library.to_string_lossy().bytes().chain(bytes) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let image = format!("noteapp-test-host-libraries:{hash:016x}");
+    let present = std::process::Command::new("docker")
+        .args(["image", "inspect", &image])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if present {
+        return image;
+    }
+    let context = tempfile::tempdir().expect("a build context");
+    let mut dockerfile = String::from("FROM scratch\n");
+    for (i, library) in libraries.iter().enumerate() {
+        // Copied by content (a symlink in the context would point outside it).
+        let name = format!("lib{i}");
+        std::fs::copy(library, context.path().join(&name)).expect("copy a library");
+        dockerfile.push_str(&format!("COPY {name} {}\n", library.display()));
+    }
+    std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+    let status = std::process::Command::new("docker")
+        .args(["build", "-q", "-t", &image])
+        .arg(context.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run docker build");
+    assert!(status.success(), "docker build of {image} failed");
+    image
+}

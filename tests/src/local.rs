@@ -85,7 +85,7 @@ impl LocalServer {
             child,
         };
         let ws_addr = SocketAddr::from(([127, 0, 0, 1], ws_port));
-        if !wait_for_port(addr, Duration::from_secs(20))
+        if !wait_for_port(addr, Duration::from_secs(60))
             || !wait_for_port(ws_addr, Duration::from_secs(5))
         {
             let status = server.child.try_wait().ok().flatten();

@@ -106,18 +106,20 @@ pub fn change_set_name() -> String {
 pub async fn prepare(
     clients: &Clients,
     plan: &Plan,
-    polling: Waits,
+    waits: Waits,
     progress: &Progress,
     pending: &Pending,
     intent: Intent,
 ) -> Result<Computed, Error> {
+    // The commands refuse a local-only environment as they load it; a plan made otherwise
+    // meets the same refusal here, before any AWS call.
     if !plan.environment.is_deployed() {
         return Err(local_only(plan.environment.as_str()));
     }
     let (stack, env) = (&plan.stack_name, plan.environment.as_str());
     clients.ensure_account(env, &plan.account_id).await?;
     let cfn = &clients.cloudformation;
-    let mut current = wait::settled_stack(cfn, stack, env, polling.operation, progress).await?;
+    let mut current = wait::settled_stack(cfn, stack, env, waits.operation, progress).await?;
     let status = current.as_ref().map(|s| s.status.clone());
     let mut create = match status.as_deref() {
         None | Some("REVIEW_IN_PROGRESS" | "DELETE_COMPLETE") => true,
@@ -128,7 +130,7 @@ pub async fn prepare(
                     "stack {stack} is ROLLBACK_COMPLETE: its first create failed and it holds                      nothing; `noteapp deploy {env}` deletes it and creates the stack again"
                 )));
             }
-            delete_dead_stack(clients, plan, &dead, polling, progress, pending).await?;
+            delete_dead_stack(clients, plan, &dead, waits, progress, pending).await?;
             true
         }
         Some(s @ ("ROLLBACK_FAILED" | "DELETE_FAILED")) => {
@@ -149,7 +151,7 @@ pub async fn prepare(
         match retained_tables(clients, plan, intent, progress).await? {
             Some(found) if intent == Intent::Diff => imported = found,
             Some(found) => {
-                import_tables(clients, plan, &found, polling, progress, pending).await?;
+                import_tables(clients, plan, &found, waits, progress, pending).await?;
                 current = stack::describe_stack(cfn, stack).await?;
                 create = false;
                 imported = found;
@@ -171,16 +173,8 @@ pub async fn prepare(
     } else {
         ChangeSetKind::Update
     };
-    let (info, stack_id) = compute(
-        clients,
-        plan,
-        &change_set,
-        &kind,
-        polling,
-        progress,
-        pending,
-    )
-    .await?;
+    let (info, stack_id) =
+        compute(clients, plan, &change_set, &kind, waits, progress, pending).await?;
     if info.status == "CREATE_COMPLETE" && info.execution_status == "AVAILABLE" {
         return Ok(Computed::Changes(Prepared {
             change_set,
@@ -218,7 +212,7 @@ async fn compute(
     plan: &Plan,
     change_set: &ChangeSetRef,
     kind: &ChangeSetKind,
-    polling: Waits,
+    waits: Waits,
     progress: &Progress,
     pending: &Pending,
 ) -> Result<(ChangeSetInfo, Option<String>), Error> {
@@ -229,7 +223,7 @@ async fn compute(
         cfn,
         &change_set.stack,
         &change_set.name,
-        polling.change_set,
+        waits.change_set,
         progress,
     )
     .await;
@@ -247,7 +241,7 @@ async fn delete_dead_stack(
     clients: &Clients,
     plan: &Plan,
     dead: &StackInfo,
-    polling: Waits,
+    waits: Waits,
     progress: &Progress,
     pending: &Pending,
 ) -> Result<(), Error> {
@@ -261,16 +255,9 @@ async fn delete_dead_stack(
     let token = change_set_name().replace("noteapp-", "noteapp-clear-");
     stack::delete_stack(cfn, &dead.id, &token).await?;
     pending.operation_started(stack);
-    let finished = wait::follow_operation(
-        cfn,
-        &dead.id,
-        stack,
-        env,
-        marker,
-        polling.operation,
-        progress,
-    )
-    .await?;
+    let finished =
+        wait::follow_operation(cfn, &dead.id, stack, env, marker, waits.operation, progress)
+            .await?;
     pending.clear();
     if finished.status != "DELETE_COMPLETE" {
         return Err(Error::StackState(format!(
@@ -325,7 +312,7 @@ async fn import_tables(
     clients: &Clients,
     plan: &Plan,
     tables: &[RetainedTable],
-    polling: Waits,
+    waits: Waits,
     progress: &Progress,
     pending: &Pending,
 ) -> Result<(), Error> {
@@ -353,16 +340,8 @@ async fn import_tables(
         fresh_stack: true,
     };
     progress.status(format!("creating import change set {}", change_set.name));
-    let (info, stack_id) = compute(
-        clients,
-        plan,
-        &change_set,
-        &kind,
-        polling,
-        progress,
-        pending,
-    )
-    .await?;
+    let (info, stack_id) =
+        compute(clients, plan, &change_set, &kind, waits, progress, pending).await?;
     let stack_id = stack_id.unwrap_or_else(|| stack.clone());
     if info.status != "CREATE_COMPLETE" || info.execution_status != "AVAILABLE" {
         discard(clients, &change_set, progress, pending).await;
@@ -383,7 +362,7 @@ async fn import_tables(
         stack,
         env,
         marker,
-        polling.operation,
+        waits.operation,
         progress,
     )
     .await?;

@@ -45,7 +45,7 @@ pub struct DataTarget {
     /// With --dynamodb-endpoint: the table name prefix.
     #[arg(
         long,
-        default_value = "noteapp-development",
+        default_value = noteapp_runtime::settings::LocalSettings::DEFAULT_TABLE_PREFIX,
         requires = "dynamodb_endpoint"
     )]
     pub table_prefix: String,

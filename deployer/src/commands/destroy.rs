@@ -53,10 +53,10 @@ pub async fn run(args: DestroyArgs) -> Result<(), Error> {
     let progress = Progress::stderr();
     let pending = Pending::default();
     let flags = (args.yes, args.i_mean_production);
-    let polling = args.stack.waits();
+    let waits = args.stack.waits();
     let prompt = Prompt::stdin();
     let report = tokio::select! {
-        report = destroy(&clients, &target, flags, polling, &prompt, &progress, &pending) => report,
+        report = destroy(&clients, &target, flags, waits, &prompt, &progress, &pending) => report,
         () = ctrl_c() => Err(change_set::interrupted(&clients, &pending, &target.environment, &progress).await),
     };
     progress.clear();

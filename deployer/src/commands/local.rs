@@ -52,7 +52,7 @@ struct ServeArgs {
     #[arg(long, env = "NOTEAPP_DYNAMODB_ENDPOINT")]
     dynamodb_endpoint: Option<String>,
     /// Table name prefix with --dynamodb-endpoint.
-    #[arg(long, default_value = "noteapp-development")]
+    #[arg(long, default_value = LocalSettings::DEFAULT_TABLE_PREFIX)]
     table_prefix: String,
     /// The Firebase project whose tokens are accepted (the front end's, with the Auth emulator).
     #[arg(long, env = LocalSettings::PROJECT_VAR, default_value = LOCAL_PROJECT, value_parser = project_id)]
@@ -90,6 +90,15 @@ struct ServeArgs {
     /// With --docker: run this image (NAME:TAG or NAME@sha256:…) instead of building one.
     #[arg(long, requires = "docker", value_name = "REF")]
     image: Option<String>,
+    /// With --docker: build the image around this `bootstrap` instead of compiling one (static,
+    /// unless --base has the libraries it links).
+    #[arg(
+        long,
+        requires = "docker",
+        conflicts_with = "image",
+        value_name = "PATH"
+    )]
+    bootstrap: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -302,5 +311,11 @@ async fn serve_docker(args: ServeArgs) -> Result<(), Error> {
         image: args.image.clone().unwrap_or_default(),
         settings: args.settings(),
     };
-    containers::serve(spec, &args.base, shutdown_signal()).await
+    containers::serve(
+        spec,
+        &args.base,
+        args.bootstrap.as_deref(),
+        shutdown_signal(),
+    )
+    .await
 }

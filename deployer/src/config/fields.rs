@@ -95,6 +95,16 @@ impl ProjectField {
     }
 }
 
+/// The file's `log_level`, read by the runtime's own rule (`LOG_LEVEL` takes the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLevelField(pub noteapp_runtime::settings::LogLevel);
+
+impl LogLevelField {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        noteapp_runtime::settings::LogLevel::parse(value).map(Self)
+    }
+}
+
 /// One CORS origin: `scheme://host[:port]` with scheme http or https, or `*` (any origin, which
 /// only non-production environments may use).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +265,7 @@ deserialize_text!(
     StackName: "a stack name",
     Region: "an AWS region name",
     ProjectField: "a Firebase project id",
+    LogLevelField: "a log level: error, warn, info, debug or trace",
     Origin: "an origin such as https://app.example.com",
 );
 

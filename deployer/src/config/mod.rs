@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use fields::{
-    AccountId, MemoryMb, Origin, ProjectField, Region, RetentionDays, SendRate, StackName,
-    TimeoutSeconds, check_tag,
+    AccountId, LogLevelField, MemoryMb, Origin, ProjectField, Region, RetentionDays, SendRate,
+    StackName, TimeoutSeconds, check_tag,
 };
 pub use noteapp_runtime::settings::{Environment, FirebaseProjectId, LogLevel};
 
@@ -153,7 +153,7 @@ struct EnvironmentFile {
     stack_name: StackName,
     region: Region,
     account_id: AccountId,
-    log_level: LogLevel,
+    log_level: LogLevelField,
     log_retention_days: RetentionDays,
     allowed_origins: Vec<Origin>,
     firebase_project_id: ProjectField,
@@ -259,7 +259,7 @@ pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, EnvFileError> 
         stack_name: raw.stack_name.0,
         region: raw.region.0,
         account_id: raw.account_id.0,
-        log_level: raw.log_level,
+        log_level: raw.log_level.0,
         log_retention_days: raw.log_retention_days.0,
         allowed_origins: raw.allowed_origins.into_iter().map(|o| o.0).collect(),
         firebase_project_id: raw.firebase_project_id.0,
@@ -303,7 +303,7 @@ fn check_together(
             return Err(at(&["allowed_origins"], message));
         }
     }
-    if environment.is_deployed() && raw.log_level == LogLevel::Trace && !raw.accept_trace_logs {
+    if environment.is_deployed() && raw.log_level.0 == LogLevel::Trace && !raw.accept_trace_logs {
         let message = "trace logs whole requests and events (tokens included, in the SDKs' \
                        and the Lambda runtime's own lines); use debug, or add \
                        `accept_trace_logs: true` to accept that in this environment";

@@ -204,7 +204,10 @@ fn bad_levels_sizes_and_tags_are_named() {
         &error("staging", &text),
         "environments/staging.yaml",
         4,
-        &["log_level", "unknown variant `loud`"],
+        &[
+            "log_level",
+            "\"loud\" is not one of error, warn, info, debug, trace",
+        ],
     );
     let text = STAGING.replace("memory_mb: 512", "memory_mb: 64");
     assert_names(

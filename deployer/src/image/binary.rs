@@ -46,6 +46,35 @@ fn rustc() -> String {
     std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into())
 }
 
+/// A prebuilt `bootstrap` (`--bootstrap PATH`): an executable file, taken as it is.
+pub fn prebuilt(path: &Path) -> Result<PathBuf, ImageError> {
+    let refuse = |reason: String| ImageError::Bootstrap {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| refuse(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(refuse("not a file".into()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o111 == 0 {
+            return Err(refuse("not executable".into()));
+        }
+    }
+    let mut magic = [0u8; 4];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open(path).map_err(|e| refuse(e.to_string()))?,
+        &mut magic,
+    )
+    .map_err(|e| refuse(e.to_string()))?;
+    if magic != *b"\x7fELF" {
+        return Err(refuse("not a Linux (ELF) executable".into()));
+    }
+    Ok(path.to_path_buf())
+}
+
 /// Builds the static release `bootstrap` for `architecture` in the workspace at `root` and
 /// returns its path; cargo's output goes to `progress` line by line.
 pub async fn build_bootstrap(

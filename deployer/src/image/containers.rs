@@ -11,6 +11,7 @@
 //! arrives, or when this command fails.
 
 use std::future::Future;
+use std::path::Path;
 
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
@@ -89,6 +90,7 @@ fn owner(dir: &std::path::Path) -> Option<String> {
 pub async fn serve(
     mut spec: LocalContainer,
     base: &str,
+    bootstrap: Option<&Path>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let data_dir = &mut spec.settings.data_dir;
@@ -104,7 +106,7 @@ pub async fn serve(
         if spec.image.is_empty() {
             let cwd = std::env::current_dir()?;
             let root = config::locate_root(None, &cwd)?;
-            spec.image = super::build_local(&root, base, &engine, &progress).await?;
+            spec.image = super::build_local(&root, base, bootstrap, &engine, &progress).await?;
         } else if engine
             .docker()
             .await?

@@ -25,7 +25,7 @@ pub mod engine;
 pub mod recipe;
 pub mod ship;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -50,6 +50,8 @@ pub enum ImageError {
     },
     #[error("{0}")]
     Cargo(String),
+    #[error("--bootstrap {}: {reason}", path.display())]
+    Bootstrap { path: PathBuf, reason: String },
     #[error("{0}")]
     Engine(String),
     #[error("image build failed: {0}")]
@@ -79,6 +81,8 @@ pub struct Source<'a> {
     pub architecture: Architecture,
     /// The `BASE` build argument.
     pub base: &'a str,
+    /// A prebuilt `bootstrap` to ship instead of building one (`--bootstrap`).
+    pub bootstrap: Option<&'a Path>,
 }
 
 /// The image a deploy uses.
@@ -118,13 +122,18 @@ pub async fn ensure_image(
     progress: &Progress,
 ) -> Result<ImageOutcome, Error> {
     let (_, platform) = binary::target(source.architecture);
-    let path = binary::build_bootstrap(
-        source.root,
-        source.environment,
-        source.architecture,
-        progress,
-    )
-    .await?;
+    let path = match source.bootstrap {
+        Some(path) => binary::prebuilt(path)?,
+        None => {
+            binary::build_bootstrap(
+                source.root,
+                source.environment,
+                source.architecture,
+                progress,
+            )
+            .await?
+        }
+    };
     let base_digest = engine.base_digest(source.base, progress).await?;
     let inputs = BuildInputs::read(source.root, &path, source.base, &base_digest, platform)
         .map_err(ImageError::from)?;
@@ -208,6 +217,7 @@ async fn build_and_push(
 pub async fn build_local(
     root: &Path,
     base: &str,
+    bootstrap: Option<&Path>,
     engine: &Engine,
     progress: &Progress,
 ) -> Result<String, ImageError> {
@@ -217,7 +227,10 @@ pub async fn build_local(
         Architecture::X86_64
     };
     let (_, platform) = binary::target(architecture);
-    let path = binary::build_bootstrap(root, "development", architecture, progress).await?;
+    let path = match bootstrap {
+        Some(path) => binary::prebuilt(path)?,
+        None => binary::build_bootstrap(root, "development", architecture, progress).await?,
+    };
     let base_digest = engine.base_digest(base, progress).await?;
     let inputs = BuildInputs::read(root, &path, base, &base_digest, platform)?;
     let image = format!("{LOCAL_REPOSITORY}:{}", inputs.content_tag());

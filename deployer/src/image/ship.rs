@@ -3,7 +3,7 @@
 //! `aws::ecr`). The commands check the account before this step, so nothing is pushed to
 //! the wrong one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 
@@ -30,6 +30,11 @@ pub struct BuildOptions {
     /// The ECR repository.
     #[arg(long, env = "NOTEAPP_REPOSITORY", value_name = "NAME", default_value = ecr::DEFAULT_REPOSITORY)]
     pub repository: String,
+    /// Ship this `bootstrap` instead of building one: a Linux binary for the environment's
+    /// architecture that a build job made (static, unless the base image has the libraries it
+    /// links). Its bytes are part of the content tag, as a built one's are.
+    #[arg(long, env = "NOTEAPP_BOOTSTRAP", value_name = "PATH")]
+    pub bootstrap: Option<PathBuf>,
 }
 
 /// Builds and pushes (or reuses) the image of `config`'s environment with `ecr`; the caller has
@@ -47,6 +52,7 @@ pub async fn ship(
         environment: config.name(),
         architecture: config.architecture,
         base: &options.base,
+        bootstrap: options.bootstrap.as_deref(),
     };
     let puller = puller(config);
     let destination = Destination {

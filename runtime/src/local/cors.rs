@@ -24,12 +24,11 @@ impl Cors {
         }
     }
 
-    /// The front end's development origins.
+    /// The front end's development origins ([`LocalSettings::DEFAULT_CORS_ORIGINS`]).
+    ///
+    /// [`LocalSettings::DEFAULT_CORS_ORIGINS`]: crate::settings::LocalSettings::DEFAULT_CORS_ORIGINS
     pub fn development_default() -> Self {
-        Self::new([
-            "http://localhost:3000".to_string(),
-            "http://127.0.0.1:3000".to_string(),
-        ])
+        Self::new(crate::settings::LocalSettings::DEFAULT_CORS_ORIGINS.map(str::to_owned))
     }
 
     fn allows(&self, origin: &HeaderValue) -> bool {

@@ -68,15 +68,32 @@ echo "hadolint: Dockerfile.lambda: no findings" >&2
 step "tests: build"
 cargo test --locked --workspace --no-run
 
-# Two lanes, one per side of the workspace: most tests wait on moto, Docker or sockets, so the
-# deployer's run beside the runtime's and the end-to-end ones. Each lane's output is shown whole.
-step "tests: run (the deployer's beside the runtime's and the end-to-end ones)"
+# Two lanes: most tests wait on moto, Docker or sockets, so two run at a time. The deployer's
+# tests and the longest end-to-end file (budgets) run beside the runtime's and every other
+# end-to-end file (found in tests/tests, so a new one joins by itself). Each lane's output is
+# shown whole.
+step "tests: run in two lanes"
 lanes="${CARGO_TARGET_DIR:-target}/test-lanes"
 mkdir -p "$lanes"
-cargo test --locked -p noteapp --no-fail-fast >"$lanes/deployer.log" 2>&1 &
+paired=budgets
+others=()
+for file in tests/tests/*.rs; do
+  name=$(basename "$file" .rs)
+  [ "$name" = "$paired" ] || others+=(--test "$name")
+done
+(
+  rc=0
+  cargo test --locked -p noteapp --no-fail-fast || rc=1
+  cargo test --locked -p noteapp-tests --test "$paired" --no-fail-fast || rc=1
+  exit "$rc"
+) >"$lanes/deployer.log" 2>&1 &
 deployer=$!
-cargo test --locked -p noteapp-runtime -p noteapp-tests -p noteapp-test-support --no-fail-fast \
-  >"$lanes/end-to-end.log" 2>&1 &
+(
+  rc=0
+  cargo test --locked -p noteapp-runtime -p noteapp-test-support --no-fail-fast || rc=1
+  cargo test --locked -p noteapp-tests --lib "${others[@]}" --no-fail-fast || rc=1
+  exit "$rc"
+) >"$lanes/end-to-end.log" 2>&1 &
 end_to_end=$!
 failed=0
 wait "$deployer" || failed=1

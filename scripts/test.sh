@@ -14,7 +14,7 @@ step "format"
 cargo fmt --all -- --check
 
 # The services install (pip, npm: minutes, mostly waiting on downloads) and the Docker engine start
-# in the background while clippy and the build compile; a lint error still stops the run at once.
+# in the background while the build compiles; a lint error still stops the run at once.
 services_log="${CARGO_TARGET_DIR:-target}/services.log"
 mkdir -p "$(dirname "$services_log")"
 step "test services: installing in the background (log: $services_log)"
@@ -22,11 +22,27 @@ step "test services: installing in the background (log: $services_log)"
 services=$!
 trap 'kill "$services" 2>/dev/null || true' EXIT
 
-step "lint"
-cargo clippy --locked --workspace --all-targets -- -D warnings
+# Clippy lints the workspace's crates while they compile (clippy-driver as cargo's workspace
+# wrapper, as `cargo clippy` runs it, warnings denied), so the dependencies are compiled once,
+# not once to check and again to build. Every cargo command below shares these settings.
+clippy_driver="$(dirname "$(rustup which cargo 2>/dev/null || command -v cargo)")/clippy-driver"
+[ -x "$clippy_driver" ] || clippy_driver=$(command -v clippy-driver) || {
+  echo "clippy-driver not found: rustup component add clippy" >&2
+  exit 1
+}
+export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
-step "build binaries used by end-to-end tests"
-cargo build --locked --workspace --bins
+# One build serves every step: the test targets with the whole workspace's features, which also
+# builds the binaries the end-to-end tests run (target/debug/noteapp, bootstrap). A separate
+# `cargo build --bins`, `cargo run -p` or `cargo test -p` would resolve other features and
+# compile the dependencies again, so the steps below run what this build made.
+tests_dir="${CARGO_TARGET_DIR:-target}/tests-run"
+mkdir -p "$tests_dir"
+step "build and lint: every target of the workspace (clippy -D warnings as it compiles)"
+cargo test --locked --workspace --all-targets --no-run --message-format=json-render-diagnostics \
+  >"$tests_dir/artifacts.json"
+noteapp="${CARGO_TARGET_DIR:-target}/debug/noteapp"
 
 step "test services: Python tools in .venv, the Firebase Auth emulator, Docker engine and registry"
 if ! wait "$services"; then
@@ -51,7 +67,7 @@ step "cfn-lint: the rendered staging and production templates"
 templates=() regions=()
 for env in staging production; do
   rendered="${CARGO_TARGET_DIR:-target}/cfn-lint-$env"
-  cargo run --locked -q -p noteapp -- render "$env" --json > "$rendered.json"
+  "$noteapp" render "$env" --json > "$rendered.json"
   regions+=("$(python3 -c 'import json, sys
 rendered = json.load(open(sys.argv[1]))
 open(sys.argv[2], "w").write(rendered["template"])
@@ -65,48 +81,23 @@ step "hadolint: Dockerfile.lambda"
 .venv/bin/hadolint Dockerfile.lambda
 echo "hadolint: Dockerfile.lambda: no findings" >&2
 
-step "tests: build"
-cargo test --locked --workspace --no-run
+step "tests: every test executable, in two lanes (scripts/run-tests.py), the docs beside them"
+# rustdoc checks the dependencies again, with the features of a build without dev-dependencies;
+# cargo holds the build directory only while it compiles, so the docs build beside the tests.
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps >"$tests_dir/docs.log" 2>&1 &
+docs=$!
+scripts/run-tests.py "$tests_dir/artifacts.json" "$tests_dir" || {
+  echo "tests failed: see the lane output and the list above" >&2
+  exit 1
+}
 
-# Two lanes: most tests wait on moto, Docker or sockets, so two run at a time. The deployer's
-# tests and the longest end-to-end file (budgets) run beside the runtime's and every other
-# end-to-end file (found in tests/tests, so a new one joins by itself). Each lane's output is
-# shown whole.
-step "tests: run in two lanes"
-lanes="${CARGO_TARGET_DIR:-target}/test-lanes"
-mkdir -p "$lanes"
-paired=budgets
-others=()
-for file in tests/tests/*.rs; do
-  name=$(basename "$file" .rs)
-  [ "$name" = "$paired" ] || others+=(--test "$name")
-done
-(
-  rc=0
-  cargo test --locked -p noteapp --no-fail-fast || rc=1
-  cargo test --locked -p noteapp-tests --test "$paired" --no-fail-fast || rc=1
-  exit "$rc"
-) >"$lanes/deployer.log" 2>&1 &
-deployer=$!
-(
-  rc=0
-  cargo test --locked -p noteapp-runtime -p noteapp-test-support --no-fail-fast || rc=1
-  cargo test --locked -p noteapp-tests --lib "${others[@]}" --no-fail-fast || rc=1
-  exit "$rc"
-) >"$lanes/end-to-end.log" 2>&1 &
-end_to_end=$!
-failed=0
-wait "$deployer" || failed=1
-wait "$end_to_end" || failed=1
-for lane in deployer end-to-end; do
-  printf '\n--- tests: %s ---\n' "$lane" >&2
-  cat "$lanes/$lane.log" >&2
-done
-grep -h '^test result:' "$lanes"/*.log | awk '{p += $4; f += $6} END {
-  printf "tests: %d passed, %d failed\n", p, f > "/dev/stderr" }'
-[ "$failed" = 0 ] || { echo "tests failed: see the lane output above" >&2; exit 1; }
+step "docs (built beside the tests)"
+if ! wait "$docs"; then
+  cat "$tests_dir/docs.log" >&2
+  echo "cargo doc failed (warnings are errors): see above" >&2
+  exit 1
+fi
+tail -n 2 "$tests_dir/docs.log" >&2
 
-step "docs"
-RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
 
 echo "all checks passed in $((SECONDS - start)) s" >&2

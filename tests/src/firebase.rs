@@ -37,6 +37,21 @@ impl AuthEmulator {
                 &format!("firebase-tools not found at {}", cli.display()),
             );
         }
+        // Ports are picked free, then taken by the emulator a moment later: on a busy machine
+        // another server can take one first, and the emulator then stops. Each try checks that
+        // the emulator itself answers, and a failed one starts again on other ports.
+        let mut why = String::new();
+        for _ in 0..3 {
+            let mut emulator = Self::spawn(&cli);
+            match emulator.ready(Duration::from_secs(60)) {
+                Ok(()) => return Some(emulator),
+                Err(reason) => why = reason,
+            }
+        }
+        panic!("the Auth emulator did not start in three tries; the last: {why}");
+    }
+
+    fn spawn(cli: &std::path::Path) -> Self {
         let port = free_port();
         let config = tempfile::tempdir().expect("temp dir");
         let firebase_json = json!({
@@ -52,7 +67,7 @@ impl AuthEmulator {
             firebase_json.to_string(),
         )
         .expect("firebase.json");
-        let child = Command::new(&cli)
+        let child = Command::new(cli)
             .args(["emulators:start", "--only", "auth", "--project", PROJECT])
             .current_dir(config.path())
             .env("NO_UPDATE_NOTIFIER", "1")
@@ -63,17 +78,33 @@ impl AuthEmulator {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the firebase emulator");
-        let mut emulator = Self {
+        Self {
             host: format!("127.0.0.1:{port}"),
             child,
             _config: config,
-        };
-        let addr = ([127, 0, 0, 1], port).into();
-        if !wait_for_port(addr, Duration::from_secs(60)) {
-            let status = emulator.child.try_wait().ok().flatten();
-            panic!("the Auth emulator did not listen on {addr} within 60 s (exit: {status:?})");
         }
-        Some(emulator)
+    }
+
+    /// Waits for the emulator's port, then checks that the emulator (not another server) answers
+    /// there and is still running.
+    fn ready(&mut self, limit: Duration) -> Result<(), String> {
+        let addr: std::net::SocketAddr = self.host.parse().expect("host:port");
+        if !wait_for_port(addr, limit) {
+            let status = self.child.try_wait().ok().flatten();
+            return Err(format!(
+                "no listener on {addr} within {limit:?} (exit: {status:?})"
+            ));
+        }
+        let answer = http_get_root(addr).unwrap_or_else(|e| e.to_string());
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Err(format!(
+                "the emulator on {addr} exited ({status}): {answer}"
+            ));
+        }
+        if !answer.contains("authEmulator") {
+            return Err(format!("{addr} is not the Auth emulator: {answer:.200}"));
+        }
+        Ok(())
     }
 
     async fn sign_up(&self, body: Value) -> Value {
@@ -106,6 +137,17 @@ impl AuthEmulator {
             .await;
         reply["idToken"].as_str().expect("idToken").to_string()
     }
+}
+
+/// `GET /` on `addr`, the whole answer as text (the Auth emulator names itself there).
+fn http_get_root(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(format!("GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
 }
 
 impl Drop for AuthEmulator {

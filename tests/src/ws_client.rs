@@ -101,6 +101,22 @@ impl WsClient {
         self.expect_json().await
     }
 
+    /// [`WsClient::echo_burst`] inside one rate window of `window_secs`: each try starts as a
+    /// window begins, and a burst that a slow machine stretched into the next window is tried
+    /// again (three tries), so the limit is met whatever the load.
+    pub async fn echo_burst_in_one_window(&mut self, count: usize, window_secs: i64) -> Value {
+        let window = |ms: i64| ms.div_euclid(window_secs * 1000);
+        for _ in 0..3 {
+            tokio::time::sleep(rate_window_left(window_secs) + Duration::from_millis(50)).await;
+            let began = window(chrono::Utc::now().timestamp_millis());
+            let answer = self.echo_burst(count).await;
+            if window(chrono::Utc::now().timestamp_millis()) == began {
+                return answer;
+            }
+        }
+        panic!("{count} messages never fitted in one {window_secs} s window in three tries");
+    }
+
     /// This connection's id, learnt from the `$default` echo.
     pub async fn connection_id(&mut self) -> String {
         self.send_json(&serde_json::json!({"hello": "id?"})).await;
@@ -127,12 +143,4 @@ pub fn rate_window_left(window_secs: i64) -> Duration {
     let window_ms = window_secs * 1000;
     let now_ms = chrono::Utc::now().timestamp_millis();
     Duration::from_millis(u64::try_from(window_ms - now_ms.rem_euclid(window_ms)).unwrap_or(0))
-}
-
-/// Waits, when less than `room` is left of the current rate window, for the next one to begin.
-pub async fn wait_for_rate_window_room(window_secs: i64, room: Duration) {
-    let left = rate_window_left(window_secs);
-    if left < room {
-        tokio::time::sleep(left + Duration::from_millis(50)).await;
-    }
 }

@@ -328,8 +328,7 @@ async fn past_twenty_messages_in_ten_seconds_the_socket_is_told_so_until_the_nex
     };
     let mut socket = stack.socket().await;
     // The burst must fall in one rate window.
-    ws_client::wait_for_rate_window_room(10, Duration::from_secs(5)).await;
-    let refused = socket.echo_burst(20).await;
+    let refused = socket.echo_burst_in_one_window(20, 10).await;
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(
         refused["data"],

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use noteapp_tests::api::assert_error_body;
 use noteapp_tests::local::{LocalServer, binary, free_port};
-use noteapp_tests::ws_client::{WsClient, connect, rate_window_left, wait_for_rate_window_room};
+use noteapp_tests::ws_client::{WsClient, connect, rate_window_left};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -260,8 +260,9 @@ async fn a_connection_past_its_message_rate_is_told_so_and_keeps_its_socket() {
     let mut client = stack.client().await;
     let mut other = stack.client().await;
     // The burst must fall in one rate window.
-    wait_for_rate_window_room(WINDOW_SECS, Duration::from_secs(4)).await;
-    let refused = client.echo_burst(MESSAGES_PER_WINDOW).await;
+    let refused = client
+        .echo_burst_in_one_window(MESSAGES_PER_WINDOW, WINDOW_SECS)
+        .await;
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(
         refused["data"],

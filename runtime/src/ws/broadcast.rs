@@ -166,3 +166,369 @@ async fn handle_http(ctx: &WsContext, event: &Value, deadline: Option<Instant>) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::store::embedded::EmbeddedStore;
+    use crate::store::{
+        Connection, ConnectionPage, ConnectionStore, ScanPosition, Segment, StoreError,
+    };
+    use crate::ws::epoch_secs;
+    use crate::ws::fanout::{FanoutOptions, PostError, Poster};
+
+    const EVENT_ID: &str = "4f2c0a1e-9b7d-4e31-8a55-0d6c2b9e7f10";
+
+    /// Records every delivery; the ids in `fail_once` fail the first time they are posted to.
+    #[derive(Default)]
+    struct FakePoster {
+        delivered: Mutex<Vec<String>>,
+        fail_once: Mutex<HashSet<String>>,
+    }
+
+    impl FakePoster {
+        fn failing_once(ids: &[&str]) -> Self {
+            Self {
+                fail_once: Mutex::new(ids.iter().map(|id| id.to_string()).collect()),
+                ..Self::default()
+            }
+        }
+
+        /// How many times each connection got the message, over every attempt so far.
+        fn deliveries(&self) -> BTreeMap<String, u32> {
+            let mut counts = BTreeMap::new();
+            for id in self.delivered.lock().unwrap().iter() {
+                *counts.entry(id.clone()).or_insert(0) += 1;
+            }
+            counts
+        }
+    }
+
+    #[async_trait]
+    impl Poster for FakePoster {
+        async fn post(&self, id: &str, _data: Bytes) -> Result<(), PostError> {
+            if self.fail_once.lock().unwrap().remove(id) {
+                return Err(PostError::Failed("boom".into()));
+            }
+            self.delivered.lock().unwrap().push(id.to_string());
+            Ok(())
+        }
+    }
+
+    /// The embedded store, except that the scan of segment `segment` is throttled once, after
+    /// `pages` of its pages were read (as DynamoDB throttles one page of a parallel scan). Every
+    /// page read is recorded as its segment and cursor.
+    struct ThrottledScan {
+        inner: Arc<EmbeddedStore>,
+        segment: u32,
+        pages: usize,
+        throttled: AtomicBool,
+        reads: Mutex<Vec<(u32, Option<String>)>>,
+    }
+
+    impl ThrottledScan {
+        fn new(inner: Arc<EmbeddedStore>, segment: u32, pages: usize) -> Self {
+            Self {
+                inner,
+                segment,
+                pages,
+                throttled: AtomicBool::new(false),
+                reads: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl ConnectionStore for ThrottledScan {
+        async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+            self.inner.put_connection(connection).await
+        }
+        async fn delete_connection(&self, connection_id: &str) -> Result<(), StoreError> {
+            self.inner.delete_connection(connection_id).await
+        }
+        async fn get_connection(
+            &self,
+            connection_id: &str,
+            now: i64,
+        ) -> Result<Option<Connection>, StoreError> {
+            self.inner.get_connection(connection_id, now).await
+        }
+        async fn set_subscription(
+            &self,
+            connection_id: &str,
+            note_id: Uuid,
+            subscribed: bool,
+            max: usize,
+        ) -> Result<Connection, StoreError> {
+            self.inner
+                .set_subscription(connection_id, note_id, subscribed, max)
+                .await
+        }
+        async fn count_message(
+            &self,
+            connection_id: &str,
+            window: i64,
+            max: u32,
+        ) -> Result<(), StoreError> {
+            self.inner.count_message(connection_id, window, max).await
+        }
+        async fn scan_connections(
+            &self,
+            segment: Segment,
+            cursor: Option<&str>,
+            page_size: u32,
+            now: i64,
+        ) -> Result<ConnectionPage, StoreError> {
+            {
+                let mut reads = self.reads.lock().unwrap();
+                let read = reads.iter().filter(|(s, _)| *s == segment.index).count();
+                if segment.index == self.segment
+                    && read == self.pages
+                    && !self.throttled.swap(true, Ordering::SeqCst)
+                {
+                    return Err(StoreError::Throttled(
+                        "ProvisionedThroughputExceededException".into(),
+                    ));
+                }
+                reads.push((segment.index, cursor.map(str::to_string)));
+            }
+            self.inner
+                .scan_connections(segment, cursor, page_size, now)
+                .await
+        }
+        async fn user_connections(
+            &self,
+            uid: &str,
+            now: i64,
+        ) -> Result<Vec<Connection>, StoreError> {
+            self.inner.user_connections(uid, now).await
+        }
+        async fn broadcast_progress(
+            &self,
+            event_id: &str,
+            now: i64,
+        ) -> Result<Option<BroadcastProgress>, StoreError> {
+            self.inner.broadcast_progress(event_id, now).await
+        }
+        async fn put_broadcast_progress(
+            &self,
+            progress: &BroadcastProgress,
+        ) -> Result<(), StoreError> {
+            self.inner.put_broadcast_progress(progress).await
+        }
+    }
+
+    /// An embedded store holding connections `c0` to `c{count - 1}`.
+    async fn store_with(count: usize) -> (tempfile::TempDir, Arc<EmbeddedStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let now = chrono::Utc::now().timestamp_millis();
+        for i in 0..count {
+            store
+                .put_connection(&Connection::new(format!("c{i}"), None, now))
+                .await
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    fn context(
+        connections: Arc<dyn ConnectionStore>,
+        poster: Arc<FakePoster>,
+        segments: u32,
+    ) -> WsContext {
+        WsContext {
+            connections,
+            verifier: None,
+            poster,
+            fanout: FanoutOptions {
+                page_size: 2,
+                segments,
+                base_backoff: Duration::from_millis(1),
+                ..FanoutOptions::default()
+            },
+        }
+    }
+
+    /// What the notes API invokes the function with: the request itself, no `requestContext`.
+    fn direct_invocation() -> Value {
+        json!({
+            "type": "comment.created",
+            "data": {"text": "first!"},
+            "eventId": EVENT_ID,
+        })
+    }
+
+    /// `POST /websocket/broadcast` through the HTTP API, signed with SigV4 when `iam` is set.
+    fn http_event(body: &Value, iam: bool) -> Value {
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": "POST /websocket/broadcast",
+            "rawPath": "/websocket/broadcast",
+            "rawQueryString": "",
+            "headers": {"content-type": "application/json"},
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "a1b2c3d4e5",
+                "domainName": "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com",
+                "http": {"method": "POST", "path": "/websocket/broadcast", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "aws-cli/2"},
+                "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+                "routeKey": "POST /websocket/broadcast",
+                "stage": "$default",
+                "time": "12/Mar/2024:10:00:00 +0000",
+                "timeEpoch": 1_710_237_600_000_i64,
+            },
+            "body": body.to_string(),
+            "isBase64Encoded": false,
+        });
+        if iam {
+            event["requestContext"]["authorizer"] = json!({"iam": {
+                "accessKey": "ASIAEXAMPLE",
+                "accountId": "123456789012",
+                "callerId": "AIDAEXAMPLE",
+                "userArn": "arn:aws:iam::123456789012:user/operator",
+                "userId": "AIDAEXAMPLE",
+            }});
+        }
+        event
+    }
+
+    fn every_connection_once(count: usize) -> BTreeMap<String, u32> {
+        (0..count).map(|i| (format!("c{i}"), 1)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_throttled_scan_makes_the_direct_invocation_fail_so_lambda_retries() {
+        let (_dir, embedded) = store_with(5).await;
+        let store = Arc::new(ThrottledScan::new(embedded.clone(), 0, 1));
+        let poster = Arc::new(FakePoster::default());
+        let ctx = context(store, poster.clone(), 1);
+
+        let err = handle(&ctx, &direct_invocation(), None).await.unwrap_err();
+
+        let BroadcastError::Incomplete {
+            results,
+            scan_failed: true,
+            ..
+        } = &err
+        else {
+            panic!("expected an incomplete broadcast with a failed scan, got {err:?}");
+        };
+        // The first page went out; the scan stopped at the second.
+        assert_eq!(results.sent, 2);
+        assert_eq!(poster.deliveries().len(), 2);
+        let progress = embedded
+            .broadcast_progress(EVENT_ID, epoch_secs())
+            .await
+            .unwrap()
+            .expect("the progress is kept for the retry");
+        assert!(progress.failed.is_empty());
+        assert!(matches!(progress.segments[..], [ScanPosition::After(_)]));
+    }
+
+    #[tokio::test]
+    async fn a_retried_event_reaches_each_connection_exactly_once() {
+        let (_dir, store) = store_with(6).await;
+        let poster = Arc::new(FakePoster::failing_once(&["c1", "c4"]));
+        let ctx = context(store, poster.clone(), 2);
+
+        let first = handle(&ctx, &direct_invocation(), None).await.unwrap_err();
+        let BroadcastError::Incomplete {
+            results,
+            scan_failed: false,
+            ..
+        } = &first
+        else {
+            panic!("expected failed posts to make the broadcast incomplete, got {first:?}");
+        };
+        assert_eq!((results.sent, results.failed), (4, 2));
+
+        let second = handle(&ctx, &direct_invocation(), None).await.unwrap();
+        assert_eq!(second["results"]["totalConnections"], 2);
+        assert_eq!(second["results"]["sent"], 2);
+        assert_eq!(poster.deliveries(), every_connection_once(6));
+
+        let third = handle(&ctx, &direct_invocation(), None).await.unwrap();
+        assert_eq!(third["results"]["totalConnections"], 0);
+        assert_eq!(poster.deliveries(), every_connection_once(6));
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_throttled_scan_resumes_it_and_reaches_each_connection_once() {
+        let count = 12;
+        let (_dir, embedded) = store_with(count).await;
+        // Segment 1 is throttled on its second page; segment 0 reads to its end.
+        let store = Arc::new(ThrottledScan::new(embedded, 1, 1));
+        let poster = Arc::new(FakePoster::default());
+        let ctx = context(store.clone(), poster.clone(), 2);
+
+        let first = handle(&ctx, &direct_invocation(), None).await.unwrap_err();
+        assert!(
+            matches!(
+                first,
+                BroadcastError::Incomplete {
+                    scan_failed: true,
+                    ..
+                }
+            ),
+            "{first:?}"
+        );
+        let reached = poster.deliveries().len();
+        assert!(
+            reached < count,
+            "the throttled segment left connections unreached"
+        );
+        let reads_before_retry = store.reads.lock().unwrap().len();
+
+        let second = handle(&ctx, &direct_invocation(), None).await.unwrap();
+        assert_eq!(second["results"]["sent"], (count - reached) as u64);
+        assert_eq!(poster.deliveries(), every_connection_once(count));
+        // The retry read segment 1 only, from where it stopped.
+        let retry_reads = store.reads.lock().unwrap()[reads_before_retry..].to_vec();
+        assert!(!retry_reads.is_empty());
+        assert!(retry_reads.iter().all(|(segment, _)| *segment == 1));
+        assert!(retry_reads[0].1.is_some(), "{retry_reads:?}");
+
+        let third = handle(&ctx, &direct_invocation(), None).await.unwrap();
+        assert_eq!(third["results"]["totalConnections"], 0);
+        assert_eq!(poster.deliveries(), every_connection_once(count));
+    }
+
+    #[tokio::test]
+    async fn the_http_route_counts_failed_posts_in_a_200_and_answers_a_failed_scan_with_500() {
+        let body = json!({"type": "announcement", "data": {"text": "maintenance at noon"}});
+        let status = |answer: &Value| answer["statusCode"].as_u64().unwrap();
+
+        let (_dir, store) = store_with(3).await;
+        let poster = Arc::new(FakePoster::failing_once(&["c2"]));
+        let ctx = context(store.clone(), poster.clone(), 1);
+        let answer = handle(&ctx, &http_event(&body, true), None).await.unwrap();
+        assert_eq!(status(&answer), 200);
+        let answer_body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(answer_body["message"], "Broadcast completed");
+        assert_eq!(answer_body["results"]["sent"], 2);
+        assert_eq!(answer_body["results"]["failed"], 1);
+
+        let unsigned = handle(&ctx, &http_event(&body, false), None).await.unwrap();
+        assert_eq!(status(&unsigned), 403);
+        assert_eq!(
+            poster.deliveries().len(),
+            2,
+            "an unsigned request posts nothing"
+        );
+
+        let throttled = Arc::new(ThrottledScan::new(store, 0, 0));
+        let ctx = context(throttled, poster, 1);
+        let answer = handle(&ctx, &http_event(&body, true), None).await.unwrap();
+        assert_eq!(status(&answer), 500);
+    }
+}

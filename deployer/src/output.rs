@@ -4,7 +4,12 @@
 //! JSON shapes (stable; fields are only ever added):
 //! - `deploy`: `{"environment", "stack_name", "result": "created"|"updated"|"unchanged"|"failed",
 //!   "change_set": string|null, "changes": [Change], "stack_status": string|null,
-//!   "outputs": {key: value}, "failures": [Event]}`
+//!   "outputs": {key: value}, "failures": [Event], "imported_tables": [table name],
+//!   "release": Release|null, "smoke": Smoke|null}`
+//! - `history`: `{"environment", "stack_name", "live": number|null, "releases": [Release and
+//!   "live": bool, "image_present": bool|null]}`, newest first
+//! - `smoke`: Smoke, that is `{"passed", "millis", "checks": [{"name": "healthz"|"websocket"|
+//!   "broadcast", "url", "passed", "status": number|null, "detail", "millis"}]}`
 //! - `diff`: `{"environment", "stack_name", "action": "create"|"update"|"none", "changes": [Change],
 //!   "blocked": [logical id]}`
 //! - `outputs`: `{key: value}`, the stack outputs as one flat object (`jq -r .WebSocketURL`).
@@ -14,7 +19,9 @@
 //! - `destroy`: `{"environment", "stack_name", "result": "deleted"|"absent",
 //!   "retained_tables": [table name]}`
 //!
-//! where `Change` is `{"action", "logical_id", "physical_id": string|null, "resource_type",
+//! where `Release` is `{"sequence", "commit": string|null, "dirty", "image_uri", "image_digest",
+//! "template_sha256", "parameters": {key: value}, "time", "deployed_by", "result",
+//! "rollback_of"?: number}`, `Change` is `{"action", "logical_id", "physical_id": string|null, "resource_type",
 //! "replacement": "True"|"False"|"Conditional"|null, "properties": [name]}` and `Event` is
 //! `{"timestamp", "logical_id", "resource_type", "status", "reason": string|null}`; times are
 //! RFC 3339 UTC.
@@ -28,6 +35,8 @@ use serde::Serialize;
 use crate::aws::changes::ResourceChange;
 use crate::aws::stack::StackEvent;
 use crate::error::Error;
+use crate::release::Release;
+use crate::smoke::SmokeReport;
 
 /// Prints a result on stdout, as JSON or as text; a closed pipe is not an error.
 pub fn emit<T: Serialize + fmt::Display>(result: &T, json: bool) -> Result<(), Error> {
@@ -64,6 +73,10 @@ pub struct DeployReport {
     pub failures: Vec<StackEvent>,
     /// Tables a deleted stack kept, brought back into this one before the change set.
     pub imported_tables: Vec<String>,
+    /// The release this deploy recorded (`None`: nothing went live).
+    pub release: Option<Release>,
+    /// The smoke check run after the stack was created or updated (`None`: not run).
+    pub smoke: Option<SmokeReport>,
 }
 
 impl DeployReport {
@@ -74,7 +87,10 @@ impl DeployReport {
                 stack: self.stack_name.clone(),
                 status: self.stack_status.clone().unwrap_or_default(),
             }),
-            _ => Ok(()),
+            _ => match &self.smoke {
+                Some(smoke) => smoke.check(&self.environment),
+                None => Ok(()),
+            },
         }
     }
 }
@@ -141,6 +157,18 @@ impl fmt::Display for DeployReport {
         if !self.outputs.is_empty() {
             writeln!(f, "outputs:")?;
             write_outputs(f, &self.outputs)?;
+        }
+        if let Some(release) = &self.release {
+            writeln!(
+                f,
+                "release {}: {} ({})",
+                release.sequence,
+                release.image_digest,
+                release.commit.as_deref().unwrap_or("no commit")
+            )?;
+        }
+        if let Some(smoke) = &self.smoke {
+            write!(f, "{smoke}")?;
         }
         Ok(())
     }

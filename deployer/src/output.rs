@@ -5,7 +5,8 @@
 //! - `deploy`: `{"environment", "stack_name", "result": "created"|"updated"|"unchanged"|"failed",
 //!   "change_set": string|null, "changes": [Change], "stack_status": string|null,
 //!   "outputs": {key: value}, "failures": [Event], "imported_tables": [table name],
-//!   "release": Release|null, "smoke": Smoke|null}`
+//!   "release": Release|null, "smoke": Smoke|null, "rollback": {"to", "release", "result",
+//!   "stack_status", "smoke_passed", "error"}|null}`
 //! - `history`: `{"environment", "stack_name", "live": number|null, "releases": [Release and
 //!   "live": bool, "image_present": bool|null]}`, newest first
 //! - `smoke`: Smoke, that is `{"passed", "millis", "checks": [{"name": "healthz"|"websocket"|
@@ -77,6 +78,23 @@ pub struct DeployReport {
     pub release: Option<Release>,
     /// The smoke check run after the stack was created or updated (`None`: not run).
     pub smoke: Option<SmokeReport>,
+    /// What `--rollback-on-failure` did after a failed smoke check.
+    pub rollback: Option<RollbackOutcome>,
+}
+
+/// The rollback a failed smoke check set off (`deploy --rollback-on-failure`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackOutcome {
+    /// The release rolled back to.
+    pub to: Option<u64>,
+    /// The release the rollback recorded.
+    pub release: Option<u64>,
+    pub result: DeployResult,
+    pub stack_status: Option<String>,
+    /// Whether the rolled-back stack passed its own smoke check.
+    pub smoke_passed: Option<bool>,
+    /// Why the rollback could not run.
+    pub error: Option<String>,
 }
 
 impl DeployReport {
@@ -169,6 +187,27 @@ impl fmt::Display for DeployReport {
         }
         if let Some(smoke) = &self.smoke {
             write!(f, "{smoke}")?;
+        }
+        match &self.rollback {
+            Some(RollbackOutcome { error: Some(e), .. }) => writeln!(
+                f,
+                "the smoke check failed and the rollback to the previous release could not \
+                 run: {e}"
+            )?,
+            Some(back) => writeln!(
+                f,
+                "the smoke check failed, so the stack was rolled back to release {} (--rollback-on-failure): \
+                 recorded as release {}, stack {}, smoke check {}",
+                back.to.map_or("?".into(), |n| n.to_string()),
+                back.release.map_or("?".into(), |n| n.to_string()),
+                back.stack_status.as_deref().unwrap_or("unknown"),
+                match back.smoke_passed {
+                    Some(true) => "passed",
+                    Some(false) => "failed",
+                    None => "not run",
+                }
+            )?,
+            None => {}
         }
         Ok(())
     }

@@ -54,6 +54,10 @@ pub struct DeployArgs {
     pub new_tables: bool,
     #[command(flatten)]
     pub finish: FinishArgs,
+    /// When the smoke check fails, roll back to the release before this one at once (and say
+    /// so); the deploy still exits 1.
+    #[arg(long)]
+    pub rollback_on_failure: bool,
 }
 
 /// What the person allowed up front.
@@ -170,7 +174,92 @@ pub async fn run(args: DeployArgs) -> Result<(), Error> {
         &progress,
     )
     .await;
-    finish(&clients, report, &recording, &args.finish, &progress).await
+    let report = conclude(&clients, report, &recording, &args.finish, &progress).await;
+    let mut report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            progress.clear();
+            return Err(e);
+        }
+    };
+    if args.rollback_on_failure && report.smoke.as_ref().is_some_and(|s| !s.passed) {
+        let repository = repository.as_deref().unwrap_or(&args.image.repository);
+        let smoke = &args.finish.smoke;
+        roll_back_on_failure(
+            &clients,
+            config,
+            &mut report,
+            &options,
+            repository,
+            smoke,
+            &progress,
+        )
+        .await;
+    }
+    progress.clear();
+    output::emit(&report, args.finish.json)?;
+    report.check()
+}
+
+/// `--rollback-on-failure`: the deploy's smoke check failed, so the release before it is
+/// deployed again (as `noteapp rollback` does, confirmed by the flag itself) and smoke checked;
+/// what happened goes into the report. The deploy still exits 1.
+pub async fn roll_back_on_failure(
+    clients: &Clients,
+    config: &crate::config::EnvironmentConfig,
+    report: &mut DeployReport,
+    options: &DeployOptions,
+    repository: &str,
+    smoke: &SmokeOptions,
+    progress: &Progress,
+) {
+    let Some(failed) = report.release.as_ref().map(|r| r.sequence) else {
+        return;
+    };
+    progress.line(format!(
+        "the smoke check of release {failed} failed: rolling back to the release before it \
+         (--rollback-on-failure)"
+    ));
+    let options = DeployOptions {
+        yes: true,
+        ..*options
+    };
+    let rolled = async {
+        let (plan, recording) =
+            crate::commands::rollback::prepare(clients, config, None, repository, progress).await?;
+        let back = deploy_until(
+            ctrl_c(),
+            clients,
+            &plan,
+            &options,
+            &Prompt::Closed,
+            progress,
+        );
+        let finish = FinishArgs {
+            json: false,
+            smoke: *smoke,
+            no_smoke: false,
+        };
+        conclude(clients, back.await, &recording, &finish, progress).await
+    };
+    report.rollback = Some(match rolled.await {
+        Ok(back) => crate::output::RollbackOutcome {
+            to: back.release.as_ref().and_then(|r| r.rollback_of),
+            release: back.release.as_ref().map(|r| r.sequence),
+            result: back.result,
+            stack_status: back.stack_status,
+            smoke_passed: back.smoke.as_ref().map(|s| s.passed),
+            error: None,
+        },
+        Err(e) => crate::output::RollbackOutcome {
+            to: None,
+            release: None,
+            result: DeployResult::Failed,
+            stack_status: None,
+            smoke_passed: None,
+            error: Some(e.to_string()),
+        },
+    });
 }
 
 /// How a deploy (or a rollback) ends once its change set ran.
@@ -186,8 +275,7 @@ pub struct FinishArgs {
     pub no_smoke: bool,
 }
 
-/// The end of a deploy: a stack that was created or updated gets its release tagged and is
-/// smoke checked; the report is printed once and its error returned.
+/// The end of a deploy, printed: [`conclude`], then the report once, and its error.
 pub async fn finish(
     clients: &Clients,
     report: Result<DeployReport, Error>,
@@ -195,13 +283,22 @@ pub async fn finish(
     args: &FinishArgs,
     progress: &Progress,
 ) -> Result<(), Error> {
-    let mut report = match report {
-        Ok(report) => report,
-        Err(e) => {
-            progress.clear();
-            return Err(e);
-        }
-    };
+    let report = conclude(clients, report, recording, args, progress).await;
+    progress.clear();
+    let report = report?;
+    output::emit(&report, args.json)?;
+    report.check()
+}
+
+/// A stack that was created or updated gets its release tagged and is smoke checked.
+pub async fn conclude(
+    clients: &Clients,
+    report: Result<DeployReport, Error>,
+    recording: &Recording,
+    args: &FinishArgs,
+    progress: &Progress,
+) -> Result<DeployReport, Error> {
+    let mut report = report?;
     if matches!(report.result, DeployResult::Created | DeployResult::Updated) {
         releases::finish(&clients.ecr, &report.environment, recording, progress).await;
         report.release = Some(recording.release.clone());
@@ -209,9 +306,7 @@ pub async fn finish(
     if !args.no_smoke {
         smoke::after_deploy(clients, &mut report, &args.smoke, progress).await;
     }
-    progress.clear();
-    output::emit(&report, args.json)?;
-    report.check()
+    Ok(report)
 }
 
 /// [`deploy`], cut short by `interrupt` with nothing left behind that the next run cannot handle.
@@ -250,6 +345,7 @@ pub async fn deploy(
         failures: Vec::new(),
         imported_tables: Vec::new(),
         release: None,
+        rollback: None,
         smoke: None,
     };
     let intent = Intent::Deploy {

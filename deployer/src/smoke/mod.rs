@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 use crate::error::Error;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// The stack outputs the checks read their endpoints from.
 pub const HEALTH_OUTPUT: &str = "FunctionUrlEndpoint";

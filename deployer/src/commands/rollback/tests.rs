@@ -618,3 +618,81 @@ async fn releases_past_the_last_n_lose_their_tags_so_the_lifecycle_keeps_exactly
     assert_eq!(rule["selection"]["tagPrefixList"], json!(["release-"]));
     assert_eq!(rule["selection"]["countNumber"], 10000);
 }
+
+#[tokio::test]
+async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release_before() {
+    let (describe, computed, execute, events) = update_flow();
+    // Release 4 went live and failed its smoke check; release 3 was live before it.
+    let template = get_template(&[4, 3, 2]);
+    let create = change_set_for(
+        format!("{REGISTRY}@{}", digest(3)),
+        "debug",
+        "\"rollback_of\":3",
+    );
+    let policy = stack_policy();
+    let cfn = [
+        &template, &describe, &create, &computed, &execute, &events, &policy,
+    ];
+    let (tags, target) = (images(&[2, 3, 4]), manifest(digest(3), true));
+    let (current, previous, release) = (
+        put_tag("deployed-staging-current"),
+        put_tag("deployed-staging-previous"),
+        put_tag("release-staging-5"),
+    );
+    let clients = clients(&cfn, &[&tags, &target, &current, &previous, &release]);
+    let stand_ins =
+        crate::smoke::tests::StandIns::start((503, "{}"), crate::smoke::tests::Stage::Echo).await;
+    let smoke = crate::smoke::run_checks(&stand_ins.endpoints, None, Duration::from_secs(2)).await;
+    let mut report = DeployReport {
+        environment: "staging".into(),
+        stack_name: "noteapp-staging".into(),
+        result: DeployResult::Updated,
+        change_set: None,
+        changes: Vec::new(),
+        stack_status: Some("UPDATE_COMPLETE".into()),
+        outputs: stand_ins.outputs(),
+        failures: Vec::new(),
+        imported_tables: Vec::new(),
+        release: Some(recorded(4)),
+        smoke: Some(smoke),
+        rollback: None,
+    };
+    let (progress, lines) = Progress::captured();
+    let smoke_options = crate::commands::smoke::SmokeOptions { timeout: 0.2 };
+    deploy::roll_back_on_failure(
+        &clients,
+        &config(),
+        &mut report,
+        &options(),
+        "noteapp",
+        &smoke_options,
+        &progress,
+    )
+    .await;
+    let back = report.rollback.clone().unwrap();
+    assert_eq!(back.error, None, "{}", lines.text());
+    assert_eq!((back.to, back.release), (Some(3), Some(5)));
+    assert_eq!(back.result, DeployResult::Updated);
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(release.num_calls(), 1);
+    assert!(
+        lines
+            .text()
+            .contains("rolling back to the release before it (--rollback-on-failure)"),
+        "{}",
+        lines.text()
+    );
+    let text = report.to_string();
+    assert!(
+        text.contains("rolled back to release 3 (--rollback-on-failure)"),
+        "{text}"
+    );
+    assert_eq!(
+        report.check().unwrap_err().exit_code(),
+        crate::EXIT_FAILURE,
+        "the deploy still fails"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["rollback"]["to"], 3);
+    assert_eq!(json["smoke"]["passed"], false);
+}

@@ -291,6 +291,8 @@ pub struct StatusReport {
     pub recent_failures: Vec<StackEvent>,
     /// Broadcasts that failed after Lambda's retries, waiting in the on-failure queue.
     pub failed_broadcasts: Option<u64>,
+    /// The release the stack runs: the first of its template's history (`None`: none recorded).
+    pub live_release: Option<Release>,
     #[serde(skip)]
     pub outputs: BTreeMap<String, String>,
 }
@@ -314,6 +316,31 @@ impl fmt::Display for StatusReport {
         }
         if let Some(t) = &self.last_updated {
             writeln!(f, "  last updated: {t}")?;
+        }
+        match &self.live_release {
+            Some(r) => {
+                writeln!(
+                    f,
+                    "  live release: {}, {} at {} by {}",
+                    r.sequence, r.result, r.time, r.deployed_by
+                )?;
+                let commit = r
+                    .commit
+                    .as_deref()
+                    .unwrap_or("none (not deployed from git)");
+                let dirty = if r.dirty {
+                    " (with uncommitted changes)"
+                } else {
+                    ""
+                };
+                writeln!(f, "    commit: {commit}{dirty}")?;
+                writeln!(f, "    image: {}", r.image_digest)?;
+            }
+            None => writeln!(
+                f,
+                "  live release: none recorded (`noteapp deploy {}` records one)",
+                self.environment
+            )?,
         }
         match (
             self.failed_broadcasts,

@@ -22,9 +22,12 @@ pub struct Recording {
     pub tagged: Vec<(u64, String)>,
 }
 
-/// The stack's release history (none without a stack or a history line).
-pub async fn history(clients: &Clients, stack: &str) -> Result<History, Error> {
-    let template = stack::template(&clients.cloudformation, stack).await?;
+/// The stack's release history (none without a stack or a history line): one GetTemplate.
+pub async fn history(
+    client: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Result<History, Error> {
+    let template = stack::template(client, stack).await?;
     Ok(template
         .map(|t| release::read(&t))
         .unwrap_or(History { releases: vec![] }))
@@ -94,7 +97,7 @@ pub async fn record(
         )));
     }
     let env = plan.environment.as_str();
-    let history = history(clients, &plan.stack_name).await?;
+    let history = history(&clients.cloudformation, &plan.stack_name).await?;
     let tagged = match repository {
         Some(repository) => tagged(&clients.ecr, repository, env).await?,
         None => Vec::new(),

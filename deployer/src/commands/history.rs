@@ -108,7 +108,7 @@ pub async fn history(
     stack: &str,
     repository: &str,
 ) -> Result<HistoryReport, Error> {
-    let history = releases::history(clients, stack).await?;
+    let history = releases::history(&clients.cloudformation, stack).await?;
     let present: Option<BTreeSet<String>> = if history.releases.is_empty() {
         None
     } else {

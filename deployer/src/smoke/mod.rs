@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
 use crate::error::Error;
 
+pub mod stand_in;
 #[cfg(test)]
 pub(crate) mod tests;
 

@@ -641,7 +641,8 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
     );
     let clients = clients(&cfn, &[&tags, &target, &current, &previous, &release]);
     let stand_ins =
-        crate::smoke::tests::StandIns::start((503, "{}"), crate::smoke::tests::Stage::Echo).await;
+        crate::smoke::stand_in::StandIns::start((503, "{}"), crate::smoke::stand_in::Stage::Echo)
+            .await;
     let smoke = crate::smoke::run_checks(&stand_ins.endpoints, None, Duration::from_secs(2)).await;
     let mut report = DeployReport {
         environment: "staging".into(),

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 /// Exit codes:
 /// - 0: success, including a deploy with nothing to change;
-/// - 1: an operation failed (an AWS call, a stack that ended failed or rolled back, a stack in a
+/// - 1: an operation failed (an AWS call, a failed smoke check, a stack that ended failed or rolled back, a stack in a
 ///   state that must be cleared first, a wait that ran out);
 /// - 2: bad usage or configuration (flags, environment files, `development` deployed, no usable
 ///   AWS credentials, or credentials for another account than the environment's);
@@ -56,6 +56,10 @@ pub enum Error {
     /// A stack operation ended in a failed state (its failed resources were printed).
     #[error("deploy of stack {stack} failed: the stack is {status}")]
     StackFailed { stack: String, status: String },
+    /// The smoke check failed after the stack was deployed (or on its own): exit 1; the
+    /// message names each failed check's URL, its status or error and the time taken.
+    #[error("{0}")]
+    SmokeFailed(String),
     /// Refused without an explicit flag or confirmation (exit 3); the message names the flag.
     #[error("{0}")]
     Refused(String),

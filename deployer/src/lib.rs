@@ -17,6 +17,8 @@ pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod progress;
+pub mod release;
+pub mod smoke;
 pub mod template;
 
 pub use error::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE, Error};

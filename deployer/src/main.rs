@@ -40,6 +40,12 @@ enum Command {
     Outputs(commands::outputs::OutputsArgs),
     /// Show the stack status of ENV, its last update and the failures of its last operation.
     Status(commands::status::StatusArgs),
+    /// List the releases of ENV, newest first, the live one marked (`--json` for CI).
+    History(commands::history::HistoryArgs),
+    /// Redeploy the previous release of ENV (or `--to N`): its image and parameters, no build.
+    Rollback(commands::rollback::RollbackArgs),
+    /// Check the live stack of ENV from outside: /healthz, a WebSocket echo, a signed broadcast.
+    Smoke(commands::smoke::SmokeArgs),
     /// Delete the stack of ENV; its tables are kept (DeletionPolicy Retain).
     Destroy(commands::destroy::DestroyArgs),
     /// Check or repair the counters behind every list's total against the tables.
@@ -76,6 +82,9 @@ fn main() -> ExitCode {
             Command::Diff(args) => commands::diff::run(args).await,
             Command::Outputs(args) => commands::outputs::run(args).await,
             Command::Status(args) => commands::status::run(args).await,
+            Command::History(args) => commands::history::run(args).await,
+            Command::Rollback(args) => commands::rollback::run(args).await,
+            Command::Smoke(args) => commands::smoke::run(args).await,
             Command::Destroy(args) => commands::destroy::run(args).await,
             Command::Data(args) => commands::data::run(args).await,
         }

@@ -4,7 +4,13 @@
 //! JSON shapes (stable; fields are only ever added):
 //! - `deploy`: `{"environment", "stack_name", "result": "created"|"updated"|"unchanged"|"failed",
 //!   "change_set": string|null, "changes": [Change], "stack_status": string|null,
-//!   "outputs": {key: value}, "failures": [Event]}`
+//!   "outputs": {key: value}, "failures": [Event], "imported_tables": [table name],
+//!   "release": Release|null, "smoke": Smoke|null, "rollback": {"to", "release", "result",
+//!   "stack_status", "smoke_passed", "error"}|null}`
+//! - `history`: `{"environment", "stack_name", "live": number|null, "releases": [Release and
+//!   "live": bool, "image_present": bool|null]}`, newest first
+//! - `smoke`: Smoke, that is `{"passed", "millis", "checks": [{"name": "healthz"|"websocket"|
+//!   "broadcast", "url", "passed", "status": number|null, "detail", "millis"}]}`
 //! - `diff`: `{"environment", "stack_name", "action": "create"|"update"|"none", "changes": [Change],
 //!   "blocked": [logical id]}`
 //! - `outputs`: `{key: value}`, the stack outputs as one flat object (`jq -r .WebSocketURL`).
@@ -14,7 +20,9 @@
 //! - `destroy`: `{"environment", "stack_name", "result": "deleted"|"absent",
 //!   "retained_tables": [table name]}`
 //!
-//! where `Change` is `{"action", "logical_id", "physical_id": string|null, "resource_type",
+//! where `Release` is `{"sequence", "commit": string|null, "dirty", "image_uri", "image_digest",
+//! "template_sha256", "parameters": {key: value}, "time", "deployed_by", "result",
+//! "rollback_of"?: number}`, `Change` is `{"action", "logical_id", "physical_id": string|null, "resource_type",
 //! "replacement": "True"|"False"|"Conditional"|null, "properties": [name]}` and `Event` is
 //! `{"timestamp", "logical_id", "resource_type", "status", "reason": string|null}`; times are
 //! RFC 3339 UTC.
@@ -28,6 +36,8 @@ use serde::Serialize;
 use crate::aws::changes::ResourceChange;
 use crate::aws::stack::StackEvent;
 use crate::error::Error;
+use crate::release::Release;
+use crate::smoke::SmokeReport;
 
 /// Prints a result on stdout, as JSON or as text; a closed pipe is not an error.
 pub fn emit<T: Serialize + fmt::Display>(result: &T, json: bool) -> Result<(), Error> {
@@ -64,6 +74,27 @@ pub struct DeployReport {
     pub failures: Vec<StackEvent>,
     /// Tables a deleted stack kept, brought back into this one before the change set.
     pub imported_tables: Vec<String>,
+    /// The release this deploy recorded (`None`: nothing went live).
+    pub release: Option<Release>,
+    /// The smoke check run after the stack was created or updated (`None`: not run).
+    pub smoke: Option<SmokeReport>,
+    /// What `--rollback-on-failure` did after a failed smoke check.
+    pub rollback: Option<RollbackOutcome>,
+}
+
+/// The rollback a failed smoke check set off (`deploy --rollback-on-failure`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackOutcome {
+    /// The release rolled back to.
+    pub to: Option<u64>,
+    /// The release the rollback recorded.
+    pub release: Option<u64>,
+    pub result: DeployResult,
+    pub stack_status: Option<String>,
+    /// Whether the rolled-back stack passed its own smoke check.
+    pub smoke_passed: Option<bool>,
+    /// Why the rollback could not run.
+    pub error: Option<String>,
 }
 
 impl DeployReport {
@@ -74,7 +105,10 @@ impl DeployReport {
                 stack: self.stack_name.clone(),
                 status: self.stack_status.clone().unwrap_or_default(),
             }),
-            _ => Ok(()),
+            _ => match &self.smoke {
+                Some(smoke) => smoke.check(&self.environment),
+                None => Ok(()),
+            },
         }
     }
 }
@@ -141,6 +175,39 @@ impl fmt::Display for DeployReport {
         if !self.outputs.is_empty() {
             writeln!(f, "outputs:")?;
             write_outputs(f, &self.outputs)?;
+        }
+        if let Some(release) = &self.release {
+            writeln!(
+                f,
+                "release {}: {} ({})",
+                release.sequence,
+                release.image_digest,
+                release.commit.as_deref().unwrap_or("no commit")
+            )?;
+        }
+        if let Some(smoke) = &self.smoke {
+            write!(f, "{smoke}")?;
+        }
+        match &self.rollback {
+            Some(RollbackOutcome { error: Some(e), .. }) => writeln!(
+                f,
+                "the smoke check failed and the rollback to the previous release could not \
+                 run: {e}"
+            )?,
+            Some(back) => writeln!(
+                f,
+                "the smoke check failed, so the stack was rolled back to release {} (--rollback-on-failure): \
+                 recorded as release {}, stack {}, smoke check {}",
+                back.to.map_or("?".into(), |n| n.to_string()),
+                back.release.map_or("?".into(), |n| n.to_string()),
+                back.stack_status.as_deref().unwrap_or("unknown"),
+                match back.smoke_passed {
+                    Some(true) => "passed",
+                    Some(false) => "failed",
+                    None => "not run",
+                }
+            )?,
+            None => {}
         }
         Ok(())
     }
@@ -224,6 +291,8 @@ pub struct StatusReport {
     pub recent_failures: Vec<StackEvent>,
     /// Broadcasts that failed after Lambda's retries, waiting in the on-failure queue.
     pub failed_broadcasts: Option<u64>,
+    /// The release the stack runs: the first of its template's history (`None`: none recorded).
+    pub live_release: Option<Release>,
     #[serde(skip)]
     pub outputs: BTreeMap<String, String>,
 }
@@ -247,6 +316,31 @@ impl fmt::Display for StatusReport {
         }
         if let Some(t) = &self.last_updated {
             writeln!(f, "  last updated: {t}")?;
+        }
+        match &self.live_release {
+            Some(r) => {
+                writeln!(
+                    f,
+                    "  live release: {}, {} at {} by {}",
+                    r.sequence, r.result, r.time, r.deployed_by
+                )?;
+                let commit = r
+                    .commit
+                    .as_deref()
+                    .unwrap_or("none (not deployed from git)");
+                let dirty = if r.dirty {
+                    " (with uncommitted changes)"
+                } else {
+                    ""
+                };
+                writeln!(f, "    commit: {commit}{dirty}")?;
+                writeln!(f, "    image: {}", r.image_digest)?;
+            }
+            None => writeln!(
+                f,
+                "  live release: none recorded (`noteapp deploy {}` records one)",
+                self.environment
+            )?,
         }
         match (
             self.failed_broadcasts,

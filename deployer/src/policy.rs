@@ -120,6 +120,7 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                     "ecr:DescribeImages",
                     "ecr:BatchGetImage",
                     "ecr:PutImage",
+                    "ecr:BatchDeleteImage",
                     "ecr:BatchCheckLayerAvailability",
                     "ecr:InitiateLayerUpload",
                     "ecr:UploadLayerPart",

@@ -15,10 +15,13 @@
 //!   the stack again and re-tags what it actually runs.
 //! - The lifecycle policy ([`LIFECYCLE_POLICY`]): rule 1 selects images with a `deployed-` tag
 //!   and a count (10 000) never reached, so it never expires one — and ECR never lets a
-//!   lower-priority rule expire an image a higher-priority rule selected. Rule 2 expires `build-`
-//!   images beyond the newest 30; rule 3 expires untagged images after 14 days (an image only
-//!   loses its tags when they move to another digest, which the rules above never allow for a
-//!   deployed one). ECR reads tags, never stacks: these tags are the stacks' word to it.
+//!   lower-priority rule expire an image a higher-priority rule selected. Rule 2 does the same
+//!   for `release-<env>-<n>` tags, the images of the releases kept (`release`): each deploy
+//!   untags the releases older than the environment's `releases_kept`, so exactly the last N
+//!   stay. Rule 3 expires `build-` images beyond the newest 30; rule 4 expires untagged images
+//!   after 14 days (an image only loses its tags when they move to another digest or its
+//!   release ages out, which the rules above never allow for a deployed one). ECR reads tags,
+//!   never stacks: these tags are the stacks' word to it.
 //!
 //! The repository is created with `scanOnPush` and mutable tags (the `deployed-` tags move).
 //! Calls are small and idempotent: [`ensure_repository`] changes only what differs and reports
@@ -39,7 +42,7 @@ use crate::error::Error;
 pub const DEFAULT_REPOSITORY: &str = "noteapp";
 
 /// The lifecycle policy every noteapp repository gets (see the module doc).
-pub const LIFECYCLE_POLICY: &str = r#"{"rules":[{"rulePriority":1,"description":"never expire images a stack uses or used before its last deploy (deployed-<env>-current, deployed-<env>-previous)","selection":{"tagStatus":"tagged","tagPrefixList":["deployed-"],"countType":"imageCountMoreThan","countNumber":10000},"action":{"type":"expire"}},{"rulePriority":2,"description":"keep the newest 30 builds","selection":{"tagStatus":"tagged","tagPrefixList":["build-"],"countType":"imageCountMoreThan","countNumber":30},"action":{"type":"expire"}},{"rulePriority":3,"description":"expire untagged images after 14 days","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}"#;
+pub const LIFECYCLE_POLICY: &str = r#"{"rules":[{"rulePriority":1,"description":"never expire images a stack uses or used before its last deploy (deployed-<env>-current, deployed-<env>-previous)","selection":{"tagStatus":"tagged","tagPrefixList":["deployed-"],"countType":"imageCountMoreThan","countNumber":10000},"action":{"type":"expire"}},{"rulePriority":2,"description":"never expire the images of the releases kept (release-<env>-<n>; a deploy untags those older than the environment's releases_kept)","selection":{"tagStatus":"tagged","tagPrefixList":["release-"],"countType":"imageCountMoreThan","countNumber":10000},"action":{"type":"expire"}},{"rulePriority":3,"description":"keep the newest 30 builds","selection":{"tagStatus":"tagged","tagPrefixList":["build-"],"countType":"imageCountMoreThan","countNumber":30},"action":{"type":"expire"}},{"rulePriority":4,"description":"expire untagged images after 14 days","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}"#;
 
 /// What [`ensure_repository`] found and changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -484,6 +487,84 @@ pub async fn tag_digest(
     }
 }
 
+/// Every tag in `repository` with the digest it is on (DescribeImages, all pages).
+pub async fn tags(client: &Client, repository: &str) -> Result<Vec<(String, String)>, Error> {
+    let mut out = Vec::new();
+    let filter = aws_sdk_ecr::types::DescribeImagesFilter::builder()
+        .tag_status(aws_sdk_ecr::types::TagStatus::Tagged)
+        .build();
+    let mut pages = client
+        .describe_images()
+        .repository_name(repository)
+        .filter(filter)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            aws_error(
+                format!("failed to list the images of ECR repository {repository}"),
+                &e,
+            )
+        })?;
+        for image in page.image_details() {
+            let digest = image.image_digest().unwrap_or_default();
+            for tag in image.image_tags() {
+                out.push((tag.clone(), digest.to_owned()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `repository` still holds the image `digest` (an expired or deleted one is gone).
+pub async fn has_digest(client: &Client, repository: &str, digest: &str) -> Result<bool, Error> {
+    let id = ImageIdentifier::builder().image_digest(digest).build();
+    match client
+        .batch_get_image()
+        .repository_name(repository)
+        .image_ids(id)
+        .send()
+        .await
+    {
+        Ok(answer) => Ok(answer
+            .images()
+            .iter()
+            .any(|i| i.image_id().and_then(|id| id.image_digest()) == Some(digest))),
+        Err(e) if e.code() == Some("ImageNotFoundException") => Ok(false),
+        Err(e) => Err(aws_error(
+            format!("failed to look up {repository}@{digest} in ECR"),
+            &e,
+        )),
+    }
+}
+
+/// Takes `tags` off their images (BatchDeleteImage by tag: an image keeps its other tags, and
+/// one left with none is the lifecycle policy's to expire).
+pub async fn untag(client: &Client, repository: &str, tags: &[String]) -> Result<(), Error> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let ids = tags
+        .iter()
+        .map(|t| ImageIdentifier::builder().image_tag(t).build());
+    client
+        .batch_delete_image()
+        .repository_name(repository)
+        .set_image_ids(Some(ids.collect()))
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                format!(
+                    "failed to untag {} in ECR repository {repository}",
+                    tags.join(", ")
+                ),
+                &e,
+            )
+        })?;
+    Ok(())
+}
+
 /// The tags that protect a stack's images: `deployed-<env>-current` and `-previous`.
 pub fn deployed_tags(environment: &str) -> (String, String) {
     (
@@ -618,11 +699,15 @@ mod tests {
         assert_eq!(rules[0]["rulePriority"], 1);
         assert_eq!(rules[0]["selection"]["tagPrefixList"][0], "deployed-");
         assert_eq!(rules[0]["selection"]["countNumber"], 10000);
-        for rule in &rules[1..] {
+        assert_eq!(rules[1]["selection"]["tagPrefixList"][0], "release-");
+        assert_eq!(rules[1]["selection"]["countNumber"], 10000);
+        for rule in &rules[2..] {
             let prefixes = rule["selection"]["tagPrefixList"].as_array();
             assert!(prefixes.is_none_or(|p| {
-                p.iter()
-                    .all(|p| !p.as_str().unwrap().starts_with("deployed"))
+                p.iter().all(|p| {
+                    let p = p.as_str().unwrap();
+                    !p.starts_with("deployed") && !p.starts_with("release")
+                })
             }));
         }
         assert!(same_policy(&serde_json::to_string_pretty(&policy).unwrap()));

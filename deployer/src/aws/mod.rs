@@ -14,6 +14,7 @@ pub mod changes;
 pub mod credentials;
 pub mod ecr;
 pub mod protection;
+pub mod releases;
 #[cfg(test)]
 pub mod replay;
 pub mod sqs;

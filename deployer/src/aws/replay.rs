@@ -137,9 +137,49 @@ pub fn events(name: &str) -> HttpResponse {
         "delete_complete" => data!("events_delete_complete.xml"),
         "create_deleted" => data!("events_create_deleted.xml"),
         "import_complete" => data!("events_import_complete.xml"),
+        "update_rollback_failed" => data!("events_update_rollback_failed.xml"),
+        "recovered" => data!("events_recovered.xml"),
         other => panic!("no events fixture {other}"),
     };
     xml(200, body)
+}
+
+/// GetTemplate: the stack's template `body`, as it was sent.
+pub fn template(body: &str) -> HttpResponse {
+    let escaped = body
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    xml(200, fill(data!("get_template.xml"), &[("BODY", &escaped)]))
+}
+
+pub fn update_rollback_continued() -> HttpResponse {
+    xml(200, data!("continue_update_rollback.xml"))
+}
+
+pub fn stack_rolled_back() -> HttpResponse {
+    xml(200, data!("rollback_stack.xml"))
+}
+
+/// An ECR (JSON 1.1 protocol) answer.
+pub fn ecr_json(status: u16, body: serde_json::Value) -> HttpResponse {
+    let mut response = HttpResponse::new(
+        StatusCode::try_from(status).expect("valid status"),
+        SdkBody::from(body.to_string()),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.1");
+    response
+}
+
+/// An ECR client answering from `rules`, retries off, every call held against the deploy
+/// policy.
+pub fn ecr(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_ecr::Client {
+    mock_client!(aws_sdk_ecr, mode, rules.iter().copied(), |c| c
+        .retry_config(aws_sdk_ecr::config::retry::RetryConfig::disabled())
+        .interceptor(policy_checker()))
 }
 
 /// GetStackPolicy: the stack's policy body, or none.

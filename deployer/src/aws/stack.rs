@@ -1,6 +1,7 @@
 //! CloudFormation, one call per function: describe a stack, create / describe / execute / delete
-//! a change set, read stack events, list the tables, delete the stack, its stack policy and its
-//! termination protection.
+//! a change set, read stack events and the template, list the tables, delete the stack, its stack
+//! policy and its termination protection, and recover a stuck update (continue its rollback, or
+//! roll it back).
 //!
 //! Answers are turned into small owned types here so the flow above never handles SDK shapes,
 //! and every failure names the call and the stack.
@@ -438,5 +439,52 @@ pub async fn delete_stack(client: &Client, stack: &str, token: &str) -> Result<(
         .send()
         .await
         .map_err(|e| aws_error(format!("failed to delete stack {stack}"), &e))?;
+    Ok(())
+}
+
+/// The template the stack runs (as it was sent: `Original`), `None` when there is no stack.
+pub async fn template(client: &Client, stack: &str) -> Result<Option<String>, Error> {
+    match client.get_template().stack_name(stack).send().await {
+        Ok(answer) => Ok(answer.template_body().map(str::to_owned)),
+        Err(e) if is_stack_missing(e.code(), e.message()) => Ok(None),
+        Err(e) => Err(aws_error(
+            format!("failed to read the template of stack {stack}"),
+            &e,
+        )),
+    }
+}
+
+/// Resumes a rollback that failed (`UPDATE_ROLLBACK_FAILED`), leaving `skip` as they are.
+pub async fn continue_update_rollback(
+    client: &Client,
+    stack: &str,
+    skip: &[String],
+    token: &str,
+) -> Result<(), Error> {
+    client
+        .continue_update_rollback()
+        .stack_name(stack)
+        .set_resources_to_skip(Some(skip.to_vec()))
+        .client_request_token(token)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                format!("failed to continue the rollback of stack {stack}"),
+                &e,
+            )
+        })?;
+    Ok(())
+}
+
+/// Rolls a stack stuck in `UPDATE_FAILED` back to its last stable template.
+pub async fn rollback_stack(client: &Client, stack: &str, token: &str) -> Result<(), Error> {
+    client
+        .rollback_stack()
+        .stack_name(stack)
+        .client_request_token(token)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("failed to roll back stack {stack}"), &e))?;
     Ok(())
 }

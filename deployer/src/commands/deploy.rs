@@ -9,8 +9,9 @@
 //! table unless `--allow-replacement`; ask where the environment wants a confirmation (`--yes`
 //! skips it; with no terminal to ask on, refuse); execute; print the stack events as they come;
 //! put the table policy (and production's termination protection) on the stack; report the
-//! outputs, or every failed resource with its reason. A failed first create leaves no stack and
-//! no table. Nothing to change: the empty change set is deleted and the command exits 0 at once.
+//! outputs, or every failed resource with its reason; smoke check the stack it created or
+//! updated (`smoke`; `--no-smoke` skips it), whose failure exits 1. A failed first create
+//! leaves no stack and no table. Nothing to change: the empty change set is deleted and the command exits 0 at once.
 //! Ctrl-C deletes an unexecuted change set; an operation already started carries on in
 //! CloudFormation and the next run waits it out, so re-running after any failure is safe.
 
@@ -18,8 +19,10 @@ use std::future::Future;
 
 use crate::aws::change_set::{self, Computed, Intent, Pending, Prepared};
 use crate::aws::changes::{Diff, blocked_replacements, blocked_summary};
-use crate::aws::{Clients, Waits, apigateway, protection, stack, wait};
+use crate::aws::releases::{self, Provenance, Recording};
+use crate::aws::{Clients, Waits, apigateway, ecr, protection, stack, wait};
 use crate::commands::env::StackArgs;
+use crate::commands::smoke::{self, SmokeOptions};
 use crate::error::Error;
 use crate::image::engine::Engine;
 use crate::image::ship::{BuildOptions, DeployedImage, adopt, protect, ship};
@@ -41,9 +44,6 @@ pub struct DeployArgs {
     /// Execute without asking, also where the environment asks for confirmation (CI).
     #[arg(long)]
     pub yes: bool,
-    /// Print the result as JSON on stdout (progress stays on stderr).
-    #[arg(long)]
-    pub json: bool,
     /// Let the change set replace or remove a table (its data stays in the old, retained
     /// table, outside the stack).
     #[arg(long)]
@@ -52,6 +52,12 @@ pub struct DeployArgs {
     /// start on new, empty ones (without it, they are imported back).
     #[arg(long)]
     pub new_tables: bool,
+    #[command(flatten)]
+    pub finish: FinishArgs,
+    /// When the smoke check fails, roll back to the release before this one at once (and say
+    /// so); the deploy still exits 1.
+    #[arg(long)]
+    pub rollback_on_failure: bool,
 }
 
 /// What the person allowed up front.
@@ -126,6 +132,33 @@ pub async fn run(args: DeployArgs) -> Result<(), Error> {
         progress.clear();
         return Err(e);
     }
+    let repository = match &built {
+        Some(image) if image.in_ecr => Some(args.image.repository.clone()),
+        Some(_) => None,
+        None => ecr::EcrImage::parse(&image_uri).ok().map(|i| i.repository),
+    };
+    let (commit, dirty) = releases::git_state(&loaded.root);
+    let provenance = Provenance {
+        commit,
+        dirty,
+        rollback_of: None,
+    };
+    let kept = config.releases_kept;
+    let recording = match releases::record(
+        &clients,
+        &mut plan,
+        repository.as_deref(),
+        kept,
+        provenance,
+    )
+    .await
+    {
+        Ok(recording) => recording,
+        Err(e) => {
+            progress.clear();
+            return Err(e);
+        }
+    };
     let options = DeployOptions {
         yes: args.yes,
         allow_replacement: args.allow_replacement,
@@ -141,10 +174,139 @@ pub async fn run(args: DeployArgs) -> Result<(), Error> {
         &progress,
     )
     .await;
+    let report = conclude(&clients, report, &recording, &args.finish, &progress).await;
+    let mut report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            progress.clear();
+            return Err(e);
+        }
+    };
+    if args.rollback_on_failure && report.smoke.as_ref().is_some_and(|s| !s.passed) {
+        let repository = repository.as_deref().unwrap_or(&args.image.repository);
+        let smoke = &args.finish.smoke;
+        roll_back_on_failure(
+            &clients,
+            config,
+            &mut report,
+            &options,
+            repository,
+            smoke,
+            &progress,
+        )
+        .await;
+    }
+    progress.clear();
+    output::emit(&report, args.finish.json)?;
+    report.check()
+}
+
+/// `--rollback-on-failure`: the deploy's smoke check failed, so the release before it is
+/// deployed again (as `noteapp rollback` does, confirmed by the flag itself) and smoke checked;
+/// what happened goes into the report. The deploy still exits 1.
+pub async fn roll_back_on_failure(
+    clients: &Clients,
+    config: &crate::config::EnvironmentConfig,
+    report: &mut DeployReport,
+    options: &DeployOptions,
+    repository: &str,
+    smoke: &SmokeOptions,
+    progress: &Progress,
+) {
+    let Some(failed) = report.release.as_ref().map(|r| r.sequence) else {
+        return;
+    };
+    progress.line(format!(
+        "the smoke check of release {failed} failed: rolling back to the release before it \
+         (--rollback-on-failure)"
+    ));
+    let options = DeployOptions {
+        yes: true,
+        ..*options
+    };
+    let rolled = async {
+        let (plan, recording) =
+            crate::commands::rollback::prepare(clients, config, None, repository, progress).await?;
+        let back = deploy_until(
+            ctrl_c(),
+            clients,
+            &plan,
+            &options,
+            &Prompt::Closed,
+            progress,
+        );
+        let finish = FinishArgs {
+            json: false,
+            smoke: *smoke,
+            no_smoke: false,
+        };
+        conclude(clients, back.await, &recording, &finish, progress).await
+    };
+    report.rollback = Some(match rolled.await {
+        Ok(back) => crate::output::RollbackOutcome {
+            to: back.release.as_ref().and_then(|r| r.rollback_of),
+            release: back.release.as_ref().map(|r| r.sequence),
+            result: back.result,
+            stack_status: back.stack_status,
+            smoke_passed: back.smoke.as_ref().map(|s| s.passed),
+            error: None,
+        },
+        Err(e) => crate::output::RollbackOutcome {
+            to: None,
+            release: None,
+            result: DeployResult::Failed,
+            stack_status: None,
+            smoke_passed: None,
+            error: Some(e.to_string()),
+        },
+    });
+}
+
+/// How a deploy (or a rollback) ends once its change set ran.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct FinishArgs {
+    /// Print the result as JSON on stdout (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub smoke: SmokeOptions,
+    /// Skip the smoke check after the stack was created or updated.
+    #[arg(long)]
+    pub no_smoke: bool,
+}
+
+/// The end of a deploy, printed: [`conclude`], then the report once, and its error.
+pub async fn finish(
+    clients: &Clients,
+    report: Result<DeployReport, Error>,
+    recording: &Recording,
+    args: &FinishArgs,
+    progress: &Progress,
+) -> Result<(), Error> {
+    let report = conclude(clients, report, recording, args, progress).await;
     progress.clear();
     let report = report?;
     output::emit(&report, args.json)?;
     report.check()
+}
+
+/// A stack that was created or updated gets its release tagged and is smoke checked.
+pub async fn conclude(
+    clients: &Clients,
+    report: Result<DeployReport, Error>,
+    recording: &Recording,
+    args: &FinishArgs,
+    progress: &Progress,
+) -> Result<DeployReport, Error> {
+    let mut report = report?;
+    if matches!(report.result, DeployResult::Created | DeployResult::Updated) {
+        releases::finish(&clients.ecr, &report.environment, recording, progress).await;
+        report.release = Some(recording.release.clone());
+    }
+    if !args.no_smoke {
+        smoke::after_deploy(clients, &mut report, &args.smoke, progress).await;
+    }
+    Ok(report)
 }
 
 /// [`deploy`], cut short by `interrupt` with nothing left behind that the next run cannot handle.
@@ -182,6 +344,9 @@ pub async fn deploy(
         outputs: Default::default(),
         failures: Vec::new(),
         imported_tables: Vec::new(),
+        release: None,
+        rollback: None,
+        smoke: None,
     };
     let intent = Intent::Deploy {
         new_tables: options.new_tables,

@@ -1,12 +1,13 @@
 //! `noteapp status ENV [--json]`: where the environment's stack stands — its status and reason,
 //! when it was created and last updated, and every failure of its most recent operation, read
 //! from the stack events back to the event that started that operation, and how many broadcasts
-//! failed for good (after Lambda's retries) and wait in the stack's on-failure queue. It exits 0
+//! failed for good (after Lambda's retries) and wait in the stack's on-failure queue, and the
+//! live release (the first of the history in the stack's template, `release`). It exits 0
 //! whatever the stack's state; the state is the answer.
 
 use aws_sdk_cloudformation::Client;
 
-use crate::aws::{sqs, stack};
+use crate::aws::{releases, sqs, stack};
 use crate::commands::env::StackArgs;
 use crate::error::Error;
 use crate::output::{self, StatusReport};
@@ -42,7 +43,7 @@ pub async fn run(args: StatusArgs) -> Result<(), Error> {
     output::emit(&report, args.json)
 }
 
-/// The stack's status and the failures of its last operation (oldest first).
+/// The stack's status, the failures of its last operation (oldest first) and its live release.
 pub async fn status(
     client: &Client,
     environment: &str,
@@ -58,6 +59,7 @@ pub async fn status(
         last_updated: None,
         recent_failures: Vec::new(),
         failed_broadcasts: None,
+        live_release: None,
         outputs: Default::default(),
     };
     let Some(info) = stack::describe_stack(client, stack_name).await? else {
@@ -73,6 +75,8 @@ pub async fn status(
         }
     }
     report.recent_failures.reverse();
+    let history = releases::history(client, stack_name).await?;
+    report.live_release = history.live().cloned();
     report.exists = true;
     report.status = Some(info.status);
     report.status_reason = info.reason;
@@ -88,6 +92,12 @@ mod tests {
 
     use super::*;
     use crate::aws::replay;
+    use crate::release::{self, Release};
+
+    const TEMPLATE: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../templates/noteapp.yaml"
+    ));
 
     #[tokio::test]
     async fn status_of_a_failed_first_create_lists_its_failures_oldest_first() {
@@ -96,9 +106,12 @@ mod tests {
         });
         let events = mock!(Client::describe_stack_events)
             .then_http_response(|| replay::events("create_rollback"));
-        let client = replay::cloudformation(RuleMode::Sequential, &[&describe, &events]);
+        let template =
+            mock!(Client::get_template).then_http_response(|| replay::template(TEMPLATE));
+        let client = replay::cloudformation(RuleMode::Sequential, &[&describe, &events, &template]);
         let report = status(&client, "staging", "noteapp-staging").await.unwrap();
         assert_eq!(report.status.as_deref(), Some("ROLLBACK_COMPLETE"));
+        assert_eq!(report.live_release, None);
         let failed: Vec<_> = report
             .recent_failures
             .iter()
@@ -114,6 +127,69 @@ mod tests {
             text.contains("last updated: 2026-11-03T16:41:55.203Z"),
             "{text}"
         );
+        assert!(
+            text.contains("live release: none recorded (`noteapp deploy staging` records one)"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn status_shows_the_live_release_from_the_stacks_template() {
+        let release = |sequence: u64, result: &str| Release {
+            sequence,
+            commit: Some(format!("{sequence}e5d1c0ffee")),
+            dirty: sequence == 4,
+            image_uri: format!(
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/noteapp@sha256:{sequence:0>64}"
+            ),
+            image_digest: format!("sha256:{sequence:0>64}"),
+            template_sha256: release::sha256(TEMPLATE),
+            parameters: [("LogLevel".to_owned(), "info".to_owned())].into(),
+            time: format!("2026-11-0{sequence}T10:00:00Z"),
+            deployed_by: "arn:aws:sts::123456789012:assumed-role/ci/run-7".into(),
+            result: result.into(),
+            rollback_of: None,
+        };
+        let body = release::write(
+            TEMPLATE,
+            &release(4, "rolled back to 2"),
+            &[release(3, "deployed"), release(2, "deployed")],
+            5,
+        );
+        let describe =
+            mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+        let events = mock!(Client::describe_stack_events)
+            .then_http_response(|| replay::events("update_complete"));
+        let template =
+            mock!(Client::get_template).then_http_response(move || replay::template(&body));
+        let client = replay::cloudformation(RuleMode::Sequential, &[&describe, &events, &template]);
+        let report = status(&client, "staging", "noteapp-staging").await.unwrap();
+        assert_eq!(template.num_calls(), 1);
+        assert_eq!(report.live_release, Some(release(4, "rolled back to 2")));
+
+        let text = report.to_string();
+        let digest = format!("sha256:{:0>64}", 4);
+        for line in [
+            "  live release: 4, rolled back to 2 at 2026-11-04T10:00:00Z by arn:aws:sts::123456789012:assumed-role/ci/run-7\n",
+            "    commit: 4e5d1c0ffee (with uncommitted changes)\n",
+            &format!("    image: {digest}\n"),
+        ] {
+            assert!(text.contains(line), "{line:?} not in:\n{text}");
+        }
+
+        let json = serde_json::to_value(&report).unwrap();
+        let live = &json["live_release"];
+        assert_eq!(live["sequence"], 4);
+        assert_eq!(live["commit"], "4e5d1c0ffee");
+        assert_eq!(live["dirty"], true);
+        assert_eq!(live["image_digest"], digest.as_str());
+        assert_eq!(live["time"], "2026-11-04T10:00:00Z");
+        assert_eq!(
+            live["deployed_by"],
+            "arn:aws:sts::123456789012:assumed-role/ci/run-7"
+        );
+        assert_eq!(live["result"], "rolled back to 2");
+        assert_eq!(live["parameters"]["LogLevel"], "info");
     }
 
     #[tokio::test]
@@ -122,10 +198,9 @@ mod tests {
         let client = replay::cloudformation(RuleMode::Sequential, &[&describe]);
         let report = status(&client, "staging", "noteapp-staging").await.unwrap();
         assert!(!report.exists);
-        assert_eq!(
-            serde_json::to_value(&report).unwrap()["status"],
-            serde_json::Value::Null
-        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["status"], serde_json::Value::Null);
+        assert_eq!(json["live_release"], serde_json::Value::Null);
         assert!(
             report
                 .to_string()

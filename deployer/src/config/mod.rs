@@ -128,6 +128,8 @@ pub struct EnvironmentConfig {
     pub tables: TableSettings,
     /// Posts per second one broadcast sends at most.
     pub broadcast_send_rate: u32,
+    /// How many releases the stack's history and the registry keep (`release`).
+    pub releases_kept: u32,
     local_only: bool,
 }
 
@@ -164,10 +166,22 @@ struct EnvironmentFile {
     tags: BTreeMap<String, String>,
     #[serde(default = "default_send_rate")]
     broadcast_send_rate: SendRate,
+    #[serde(default = "default_releases_kept")]
+    releases_kept: u32,
     /// `log_level: trace` logs whole events; staging and production need this to say so.
     #[serde(default)]
     accept_trace_logs: bool,
 }
+
+fn default_releases_kept() -> u32 {
+    DEFAULT_RELEASES_KEPT
+}
+
+/// Releases kept unless the file says otherwise.
+pub const DEFAULT_RELEASES_KEPT: u32 = 5;
+/// The most releases kept: each is a record in the template, whose body CloudFormation takes up
+/// to 51,200 bytes.
+pub const MAX_RELEASES_KEPT: u32 = 10;
 
 fn default_send_rate() -> SendRate {
     SendRate(DEFAULT_SEND_RATE)
@@ -269,6 +283,7 @@ pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, EnvFileError> 
         confirm_changes: raw.confirm_changes,
         tables: raw.tables,
         broadcast_send_rate: raw.broadcast_send_rate.0,
+        releases_kept: raw.releases_kept,
         local_only: raw.local_only,
     })
 }
@@ -315,6 +330,12 @@ fn check_together(
     }
     for (key, value) in &raw.tags {
         check_tag(key, value).map_err(|m| at(&["tags", key], &m))?;
+    }
+    if !(1..=MAX_RELEASES_KEPT).contains(&raw.releases_kept) {
+        let message = format!(
+            "keep 1 to {MAX_RELEASES_KEPT} releases (each is a record in the stack's template)"
+        );
+        return Err(at(&["releases_kept"], &message));
     }
     Ok(())
 }

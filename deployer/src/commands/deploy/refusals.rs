@@ -283,8 +283,13 @@ async fn a_failed_change_set_is_deleted_and_its_reason_given() {
 /// A staging deploy on `clients` that Ctrl-C interrupts after 50 ms; its error, checked to be
 /// the interruption.
 async fn interrupted_after_50_ms(clients: &Clients) -> Error {
+    interrupted_by(clients, tokio::time::sleep(Duration::from_millis(50))).await
+}
+
+/// A staging deploy on `clients` that Ctrl-C interrupts once `ctrl_c` resolves; its error,
+/// checked to be the interruption.
+async fn interrupted_by(clients: &Clients, ctrl_c: impl Future<Output = ()>) -> Error {
     let (progress, _) = Progress::captured();
-    let ctrl_c = tokio::time::sleep(Duration::from_millis(50));
     let plan = replay::plan("staging");
     let err = deploy_until(
         ctrl_c,
@@ -343,7 +348,14 @@ async fn interrupting_during_execution_leaves_the_operation_for_the_next_run_to_
         RuleMode::MatchAny,
         &[&describe, &create, &computed, &execute, &delete, &events],
     );
-    let err = interrupted_after_50_ms(&clients).await;
+    // Ctrl-C once the change set is executing, however long a loaded machine takes to get there.
+    let executing = async {
+        while execute.num_calls() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let err = interrupted_by(&clients, executing).await;
     assert!(
         err.to_string()
             .contains("CloudFormation goes on with stack noteapp-staging"),

@@ -1,0 +1,178 @@
+//! Releases in AWS (see `release`): the history read from the stack's template, the release
+//! tags read from ECR, a new release written into the plan's template before its change set,
+//! and, once its operation completed, its image tagged and the releases past `releases_kept`
+//! untagged.
+
+use std::path::Path;
+
+use crate::aws::{Clients, ecr, stack};
+use crate::error::Error;
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::release::{self, History, Release};
+
+/// A release written into a plan, to tag once its operation completed.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub release: Release,
+    /// The ECR repository holding its image (`None`: another registry, nothing to tag).
+    pub repository: Option<String>,
+    pub kept: u32,
+    /// The environment's release tags found before the deploy: (sequence, digest).
+    pub tagged: Vec<(u64, String)>,
+}
+
+/// The stack's release history (none without a stack or a history line): one GetTemplate.
+pub async fn history(
+    client: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Result<History, Error> {
+    let template = stack::template(client, stack).await?;
+    Ok(template
+        .map(|t| release::read(&t))
+        .unwrap_or(History { releases: vec![] }))
+}
+
+/// The release tags of `environment` in `repository`: (sequence, digest), oldest first.
+pub async fn tagged(
+    client: &aws_sdk_ecr::Client,
+    repository: &str,
+    environment: &str,
+) -> Result<Vec<(u64, String)>, Error> {
+    let mut out: Vec<(u64, String)> = ecr::tags(client, repository)
+        .await?
+        .into_iter()
+        .filter_map(|(tag, digest)| Some((release::tag_sequence(environment, &tag)?, digest)))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The git commit of `root` and whether its tree has uncommitted changes (`None` and `false`
+/// outside a git checkout, or without git).
+pub fn git_state(root: &Path) -> (Option<String>, bool) {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    match run(&["rev-parse", "HEAD"]) {
+        Some(commit) if !commit.is_empty() => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            (Some(commit), dirty)
+        }
+        _ => (None, false),
+    }
+}
+
+/// What a release is, besides the plan.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    pub commit: Option<String>,
+    pub dirty: bool,
+    /// The release a rollback returns to.
+    pub rollback_of: Option<u64>,
+}
+
+/// Writes the next release into `plan`'s template (the history the stack has now follows it,
+/// `kept` in all) and returns it, to be tagged by [`finish`] once the stack runs it.
+pub async fn record(
+    clients: &Clients,
+    plan: &mut Plan,
+    repository: Option<&str>,
+    kept: u32,
+    provenance: Provenance,
+) -> Result<Recording, Error> {
+    if release::has_own_metadata(&plan.template_body) {
+        return Err(Error::Template(crate::template::TemplateError::Shape(
+            "the template has a top-level Metadata section, where the deploy keeps the release \
+             history (`noteapp:releases`): move its content into the resources' Metadata"
+                .into(),
+        )));
+    }
+    let env = plan.environment.as_str();
+    let history = history(&clients.cloudformation, &plan.stack_name).await?;
+    let tagged = match repository {
+        Some(repository) => tagged(&clients.ecr, repository, env).await?,
+        None => Vec::new(),
+    };
+    let sequences: Vec<u64> = tagged.iter().map(|(s, _)| *s).collect();
+    let caller = clients.caller().await?;
+    let image_uri = plan.parameter("ImageUri").unwrap_or_default().to_owned();
+    let template = release::strip(&plan.template_body);
+    let release = Release {
+        sequence: history.next_sequence(&sequences),
+        commit: provenance.commit,
+        dirty: provenance.dirty,
+        image_digest: image_uri
+            .split_once('@')
+            .map(|(_, d)| d.to_owned())
+            .unwrap_or_default(),
+        image_uri,
+        template_sha256: release::sha256(&template),
+        parameters: plan.parameters.iter().cloned().collect(),
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        deployed_by: caller.arn.clone(),
+        result: match provenance.rollback_of {
+            Some(n) => format!("rolled back to {n}"),
+            None => "deployed".to_owned(),
+        },
+        rollback_of: provenance.rollback_of,
+    };
+    plan.template_body = release::write(&template, &release, &history.releases, kept as usize);
+    Ok(Recording {
+        release,
+        repository: repository.map(str::to_owned),
+        kept,
+        tagged,
+    })
+}
+
+/// The stack runs `recording`'s release now: its image gets `release-<env>-<n>`, and releases
+/// older than the last `kept` lose theirs. A failure here is a warning: the stack is deployed
+/// and its history recorded; the next deploy tags again.
+pub async fn finish(
+    client: &aws_sdk_ecr::Client,
+    environment: &str,
+    recording: &Recording,
+    progress: &Progress,
+) {
+    let Some(repository) = &recording.repository else {
+        return;
+    };
+    let release = &recording.release;
+    let tag = release::tag(environment, release.sequence);
+    let tagged = async {
+        ecr::tag_digest(client, repository, &release.image_digest, &tag).await?;
+        let sequences: Vec<u64> = recording.tagged.iter().map(|(s, _)| *s).collect();
+        let expired: Vec<String> =
+            release::expired(&sequences, release.sequence, u64::from(recording.kept))
+                .into_iter()
+                .map(|s| release::tag(environment, s))
+                .collect();
+        ecr::untag(client, repository, &expired).await?;
+        Ok::<_, Error>(expired)
+    };
+    match tagged.await {
+        Ok(expired) if expired.is_empty() => {
+            progress.line(format!("release {} recorded ({tag})", release.sequence))
+        }
+        Ok(expired) => progress.line(format!(
+            "release {} recorded ({tag}); releases past the last {} untagged: {}",
+            release.sequence,
+            recording.kept,
+            expired.join(", ")
+        )),
+        Err(e) => progress.line(format!(
+            "warning: release {} is live and in the stack's history, but its image could not \
+             be tagged {tag}: {e}",
+            release.sequence
+        )),
+    }
+}

@@ -1,0 +1,249 @@
+//! Releases: what each successful deploy put live, kept with the stack and the registry so any
+//! machine reads the same history (no local state file).
+//!
+//! - The stack: every deploy sends its template with one extra top-level line,
+//!   `Metadata: {"noteapp:releases": [Release, …]}`, the newest release first — the one this
+//!   deploy makes, then the live template's, up to `releases_kept`. `GetTemplate` of the stack
+//!   gives the history back, its first record the live release. A failed update rolls the stack
+//!   back to the previous template, so a release that never went live never shows. CloudFormation
+//!   does not update Metadata by itself: a deploy that changes nothing else stays "no changes"
+//!   and records nothing.
+//! - The registry: once its operation completed, a release's image gets the ECR tag
+//!   `release-<env>-<sequence>`; the lifecycle policy never expires a `release-` tagged image,
+//!   and the deploy removes the tags of releases older than the last `releases_kept`, so exactly
+//!   their images are kept (`aws::ecr`).
+//!
+//! This module is pure: records in, template text out, and back.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The Metadata key holding the history.
+pub const METADATA_KEY: &str = "noteapp:releases";
+const LINE_PREFIX: &str = "Metadata: ";
+
+/// One release, as recorded in the stack's template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// 1, 2, 3, … per environment.
+    pub sequence: u64,
+    /// The git commit the deploy ran from (`None` outside a git checkout).
+    pub commit: Option<String>,
+    /// The checkout had uncommitted changes.
+    pub dirty: bool,
+    /// `REGISTRY/REPO@sha256:…`, as the stack's `ImageUri` parameter.
+    pub image_uri: String,
+    /// `sha256:…`.
+    pub image_digest: String,
+    /// The rendered template's SHA-256 (without this history), hex.
+    pub template_sha256: String,
+    /// Every stack parameter the release ran with.
+    pub parameters: BTreeMap<String, String>,
+    /// When it was deployed, RFC 3339 UTC.
+    pub time: String,
+    /// The caller's ARN.
+    pub deployed_by: String,
+    /// `deployed`, or `rolled back to N` for a rollback.
+    pub result: String,
+    /// The release a rollback went back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<u64>,
+}
+
+/// Where the template stands on releases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// Newest first; the first is the live one.
+    pub releases: Vec<Release>,
+}
+
+/// The hex SHA-256 of `text`.
+pub fn sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The template without the history line (what a release's `template_sha256` hashes).
+pub fn strip(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    for line in template.split_inclusive('\n') {
+        if !is_history_line(line) {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+fn is_history_line(line: &str) -> bool {
+    line.strip_prefix(LINE_PREFIX).is_some_and(|rest| {
+        rest.trim_start()
+            .starts_with(&format!("{{\"{METADATA_KEY}\""))
+    })
+}
+
+/// Whether the template already has a top-level `Metadata` section of its own (which the
+/// history line would collide with).
+pub fn has_own_metadata(template: &str) -> bool {
+    template
+        .lines()
+        .any(|l| l.starts_with("Metadata:") && !is_history_line(l))
+}
+
+/// The history a (live) template carries; none for a template without one.
+pub fn read(template: &str) -> History {
+    let releases = template
+        .lines()
+        .find(|l| is_history_line(l))
+        .and_then(|l| {
+            let value: serde_json::Value = serde_json::from_str(&l[LINE_PREFIX.len()..]).ok()?;
+            serde_json::from_value(value[METADATA_KEY].clone()).ok()
+        })
+        .unwrap_or_default();
+    History { releases }
+}
+
+/// `template` (any history line dropped) with `release` and then `earlier`, newest first, `kept`
+/// records in all, as its history line.
+pub fn write(template: &str, release: &Release, earlier: &[Release], kept: usize) -> String {
+    let mut records = vec![release.clone()];
+    records.extend(
+        earlier
+            .iter()
+            .filter(|r| r.sequence != release.sequence)
+            .take(kept.saturating_sub(1))
+            .cloned(),
+    );
+    let line = serde_json::json!({ METADATA_KEY: records });
+    let mut out = strip(template);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(LINE_PREFIX);
+    out.push_str(&line.to_string());
+    out.push('\n');
+    out
+}
+
+impl History {
+    pub fn live(&self) -> Option<&Release> {
+        self.releases.first()
+    }
+
+    /// The sequence the next release gets: one past the highest seen here or in `tagged`
+    /// (the sequences of the registry's release tags, which outlive a deleted stack).
+    pub fn next_sequence(&self, tagged: &[u64]) -> u64 {
+        let here = self.releases.iter().map(|r| r.sequence);
+        here.chain(tagged.iter().copied()).max().unwrap_or(0) + 1
+    }
+
+    pub fn find(&self, sequence: u64) -> Option<&Release> {
+        self.releases.iter().find(|r| r.sequence == sequence)
+    }
+
+    /// The release before the live one.
+    pub fn previous(&self) -> Option<&Release> {
+        self.releases.get(1)
+    }
+}
+
+/// The ECR tag of release `sequence` of `environment`.
+pub fn tag(environment: &str, sequence: u64) -> String {
+    format!("release-{environment}-{sequence}")
+}
+
+/// The release sequence a tag names, for `environment`.
+pub fn tag_sequence(environment: &str, tag: &str) -> Option<u64> {
+    tag.strip_prefix(&format!("release-{environment}-"))?
+        .parse()
+        .ok()
+}
+
+/// Of `tagged` release sequences, those older than the newest `kept` counted back from
+/// `newest`: their tags come off, so the lifecycle policy keeps exactly the last `kept`.
+pub fn expired(tagged: &[u64], newest: u64, kept: u64) -> Vec<u64> {
+    let oldest_kept = newest.saturating_sub(kept.saturating_sub(1));
+    let mut out: Vec<u64> = tagged
+        .iter()
+        .copied()
+        .filter(|s| *s < oldest_kept)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn release(sequence: u64, digest: &str) -> Release {
+        Release {
+            sequence,
+            commit: Some("3f9c2e1".into()),
+            dirty: false,
+            image_uri: format!(
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/noteapp@sha256:{digest}"
+            ),
+            image_digest: format!("sha256:{digest}"),
+            template_sha256: "ab".repeat(32),
+            parameters: BTreeMap::from([("LogLevel".into(), "debug".into())]),
+            time: "2026-11-03T16:41:55Z".into(),
+            deployed_by: "arn:aws:iam::123456789012:user/ci".into(),
+            result: "deployed".into(),
+            rollback_of: None,
+        }
+    }
+
+    const TEMPLATE: &str = "AWSTemplateFormatVersion: '2010-09-09'\nResources: {}\n";
+
+    #[test]
+    fn the_history_goes_into_the_template_newest_first_and_comes_back() {
+        let earlier = [release(2, "bb"), release(1, "aa")];
+        let body = write(TEMPLATE, &release(3, "cc"), &earlier, 5);
+        assert!(body.starts_with(TEMPLATE));
+        assert_eq!(strip(&body), TEMPLATE);
+        let history = read(&body);
+        let sequences: Vec<u64> = history.releases.iter().map(|r| r.sequence).collect();
+        assert_eq!(sequences, [3, 2, 1]);
+        assert_eq!(history.live().unwrap().image_digest, "sha256:cc");
+        assert_eq!(history.previous().unwrap().sequence, 2);
+        // A second write replaces the line, keeping at most `kept`.
+        let again = write(&body, &release(4, "dd"), &history.releases, 2);
+        assert_eq!(again.matches("Metadata: ").count(), 1);
+        let sequences: Vec<u64> = read(&again).releases.iter().map(|r| r.sequence).collect();
+        assert_eq!(sequences, [4, 3]);
+        assert!(!has_own_metadata(&again));
+        assert!(has_own_metadata("Metadata:\n  Foo: 1\n"));
+        assert_eq!(read(TEMPLATE).releases, []);
+    }
+
+    #[test]
+    fn the_next_sequence_follows_the_template_and_the_registry() {
+        let history = History {
+            releases: vec![release(3, "cc"), release(2, "bb")],
+        };
+        assert_eq!(history.next_sequence(&[]), 4);
+        assert_eq!(history.next_sequence(&[7, 2]), 8);
+        assert_eq!(History { releases: vec![] }.next_sequence(&[]), 1);
+    }
+
+    #[test]
+    fn release_tags_name_their_environment_and_sequence() {
+        assert_eq!(tag("staging", 12), "release-staging-12");
+        assert_eq!(tag_sequence("staging", "release-staging-12"), Some(12));
+        assert_eq!(tag_sequence("staging", "release-production-12"), None);
+        assert_eq!(tag_sequence("staging", "deployed-staging-current"), None);
+    }
+
+    #[test]
+    fn only_releases_older_than_the_last_n_lose_their_tags() {
+        assert_eq!(expired(&[1, 2, 3, 4, 5, 6, 7], 7, 5), [1, 2]);
+        assert_eq!(expired(&[3, 4, 5, 6, 7], 7, 5), Vec::<u64>::new());
+        assert_eq!(expired(&[7], 7, 1), Vec::<u64>::new());
+        assert_eq!(expired(&[5, 6, 7], 7, 1), [5, 6]);
+    }
+}

@@ -1,0 +1,179 @@
+//! Loopback stand-ins of a live stack's three endpoints, for the smoke check's tests and its
+//! benchmark (`benches/smoke.rs`): a Function URL answering `/healthz`, a WebSocket stage that
+//! echoes (or refuses the upgrade, or never answers) as API Gateway's `$default` route does, and
+//! a broadcast route that answers only a SigV4-signed request. Nothing here talks to AWS.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use futures_util::{SinkExt, StreamExt};
+use noteapp_runtime::aws_http::Signer;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{BROADCAST_OUTPUT, Endpoints, HEALTH_OUTPUT, WEBSOCKET_OUTPUT};
+
+/// How the stand-in WebSocket stage behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// As API Gateway with the `$default` handler: every message echoed back.
+    Echo,
+    /// The upgrade answered 403, as API Gateway does when `$connect` refuses.
+    Refuse,
+    /// Connected, then silent.
+    Silent,
+}
+
+/// Loopback stand-ins of a stack's three endpoints.
+pub struct StandIns {
+    pub endpoints: Endpoints,
+    /// The `authorization` header of each broadcast request.
+    pub signatures: Arc<Mutex<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for StandIns {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Reads one HTTP/1.1 request (head and `content-length` body) off `socket`.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return Some(text);
+            }
+        }
+    }
+}
+
+async fn respond(socket: &mut tokio::net::TcpStream, status: u16, body: &str) {
+    let response = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = socket.write_all(response.as_bytes()).await;
+    let _ = socket.shutdown().await;
+}
+
+impl StandIns {
+    /// The Function URL answers `/healthz` with `health` (status, body); the stage behaves as
+    /// `stage`; the broadcast route answers 200 to a signed request and 403 otherwise.
+    pub async fn start(health: (u16, &'static str), stage: Stage) -> Self {
+        let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (http_addr, ws_addr) = (http.local_addr().unwrap(), ws.local_addr().unwrap());
+        let signatures: Arc<Mutex<Vec<String>>> = Arc::default();
+        let kept = signatures.clone();
+        let http_task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = http.accept().await {
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    let Some(request) = read_request(&mut socket).await else {
+                        return;
+                    };
+                    if request.starts_with("GET /healthz ") {
+                        return respond(&mut socket, health.0, health.1).await;
+                    }
+                    let signature = request
+                        .lines()
+                        .find_map(|l| l.strip_prefix("authorization: "))
+                        .unwrap_or_default()
+                        .to_owned();
+                    let signed = signature.starts_with("AWS4-HMAC-SHA256 ");
+                    kept.lock().unwrap().push(signature);
+                    if request.starts_with("POST /websocket/broadcast ") && signed {
+                        let body = r#"{"message":"Broadcast completed","results":{"totalConnections":0,"sent":0,"failed":0,"staleRemoved":0}}"#;
+                        respond(&mut socket, 200, body).await
+                    } else {
+                        respond(&mut socket, 403, r#"{"message":"Forbidden"}"#).await
+                    }
+                });
+            }
+        });
+        let ws_task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = ws.accept().await {
+                tokio::spawn(async move {
+                    if stage == Stage::Refuse {
+                        read_request(&mut socket).await;
+                        return respond(&mut socket, 403, r#"{"message":"Forbidden"}"#).await;
+                    }
+                    let Ok(mut socket) = tokio_tungstenite::accept_async(socket).await else {
+                        return;
+                    };
+                    while let Some(Ok(message)) = socket.next().await {
+                        let Message::Text(text) = message else {
+                            continue;
+                        };
+                        if stage == Stage::Silent {
+                            continue;
+                        }
+                        let original: Value = serde_json::from_str(&text).unwrap();
+                        let echo = json!({
+                            "type": "echo",
+                            "data": {"message": "Message received", "original": original, "connectionId": "Z1x9cd"},
+                            "timestamp": "2026-11-03T16:43:12.000Z",
+                        });
+                        let _ = socket.send(Message::text(echo.to_string())).await;
+                    }
+                });
+            }
+        });
+        Self {
+            endpoints: Endpoints {
+                health: format!("http://{http_addr}/healthz"),
+                websocket: format!("ws://{ws_addr}/staging"),
+                broadcast: format!("http://{http_addr}/websocket/broadcast"),
+            },
+            signatures,
+            tasks: vec![http_task, ws_task],
+        }
+    }
+
+    /// The stack outputs naming these endpoints, as `noteapp outputs` shows them.
+    pub fn outputs(&self) -> BTreeMap<String, String> {
+        let function_url = self.endpoints.health.trim_end_matches("healthz");
+        BTreeMap::from([
+            (HEALTH_OUTPUT.to_owned(), function_url.to_owned()),
+            (
+                WEBSOCKET_OUTPUT.to_owned(),
+                self.endpoints.websocket.clone(),
+            ),
+            (
+                BROADCAST_OUTPUT.to_owned(),
+                self.endpoints.broadcast.clone(),
+            ),
+        ])
+    }
+}
+
+pub const HEALTHY: (u16, &str) = (200, r#"{"status":"ok"}"#);
+
+pub fn signer() -> Signer {
+    let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+    Signer::new(SharedCredentialsProvider::new(credentials), "eu-west-1")
+}

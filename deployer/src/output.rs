@@ -13,6 +13,9 @@
 //!   "recent_failures": [Event], "failed_broadcasts": number|null}`
 //! - `destroy`: `{"environment", "stack_name", "result": "deleted"|"absent",
 //!   "retained_tables": [table name]}`
+//! - `drift`: `{"environment", "stack_name", "status": "IN_SYNC"|"DRIFTED", "resources":
+//!   [{"logical_id", "physical_id": string|null, "resource_type", "drift": "MODIFIED"|"DELETED",
+//!   "differences": [{"path", "expected", "actual", "kind": "ADD"|"REMOVE"|"NOT_EQUAL"}]}]}`
 //!
 //! where `Change` is `{"action", "logical_id", "physical_id": string|null, "resource_type",
 //! "replacement": "True"|"False"|"Conditional"|null, "properties": [name]}` and `Event` is
@@ -26,6 +29,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::aws::changes::ResourceChange;
+use crate::aws::drift::ResourceDrift;
 use crate::aws::stack::StackEvent;
 use crate::error::Error;
 
@@ -301,6 +305,72 @@ impl fmt::Display for DestroyReport {
                 self.retained_tables.join(", "),
                 self.environment
             )?;
+        }
+        Ok(())
+    }
+}
+
+/// What `noteapp drift` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftReport {
+    pub environment: String,
+    pub stack_name: String,
+    /// `IN_SYNC` or `DRIFTED`.
+    pub status: String,
+    /// The resources modified or deleted outside CloudFormation.
+    pub resources: Vec<ResourceDrift>,
+}
+
+impl DriftReport {
+    /// Exit 2 once a drifted stack's report was printed.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.status == "IN_SYNC" {
+            return Ok(());
+        }
+        Err(Error::Differences(format!(
+            "stack {} has drifted from its template: {} resources differ (listed above)",
+            self.stack_name,
+            self.resources.len()
+        )))
+    }
+}
+
+impl fmt::Display for DriftReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stack = &self.stack_name;
+        if self.status == "IN_SYNC" {
+            return writeln!(f, "stack {stack} is in sync with its template");
+        }
+        writeln!(
+            f,
+            "stack {stack} has drifted ({}): {} resources differ from the template",
+            self.status,
+            self.resources.len()
+        )?;
+        for r in &self.resources {
+            let physical = r.physical_id.as_deref().unwrap_or("no physical id");
+            writeln!(
+                f,
+                "  {} ({}, {physical}): {}",
+                r.logical_id, r.resource_type, r.drift
+            )?;
+            for d in &r.differences {
+                let shown = |v: &str| {
+                    if v.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        v.to_owned()
+                    }
+                };
+                writeln!(
+                    f,
+                    "    {} ({}): expected {}, actual {}",
+                    d.path,
+                    d.kind,
+                    shown(&d.expected),
+                    shown(&d.actual)
+                )?;
+            }
         }
         Ok(())
     }

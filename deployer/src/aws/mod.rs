@@ -12,6 +12,7 @@ pub mod apigateway;
 pub mod change_set;
 pub mod changes;
 pub mod credentials;
+pub mod drift;
 pub mod ecr;
 pub mod protection;
 #[cfg(test)]

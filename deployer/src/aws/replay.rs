@@ -161,6 +161,53 @@ pub fn termination_protection_set() -> HttpResponse {
     xml(200, data!("update_termination_protection.xml"))
 }
 
+/// DetectStackDrift's answer: the detection's id.
+pub fn drift_detection_started() -> HttpResponse {
+    xml(200, data!("detect_stack_drift.xml"))
+}
+
+/// DescribeStackDriftDetectionStatus in `detection` (`DETECTION_IN_PROGRESS`, …), with the
+/// stack's drift status, the reason and the count of drifted resources where given.
+pub fn drift_detection(
+    detection: &str,
+    drift: Option<&str>,
+    reason: Option<&str>,
+    drifted: Option<u32>,
+) -> HttpResponse {
+    let element = |name: &str, value: Option<String>| {
+        value
+            .map(|v| format!("<{name}>{v}</{name}>"))
+            .unwrap_or_default()
+    };
+    let body = fill(
+        data!("describe_stack_drift_detection_status.xml"),
+        &[
+            ("DETECTION_STATUS", detection),
+            (
+                "DRIFT_STATUS",
+                &element("StackDriftStatus", drift.map(str::to_owned)),
+            ),
+            (
+                "REASON",
+                &element("DetectionStatusReason", reason.map(str::to_owned)),
+            ),
+            (
+                "COUNT",
+                &element("DriftedStackResourceCount", drifted.map(|n| n.to_string())),
+            ),
+        ],
+    );
+    xml(200, body)
+}
+
+/// DescribeStackResourceDrifts: two modified resources and a deleted one (`drifted`), or none.
+pub fn resource_drifts(drifted: bool) -> HttpResponse {
+    match drifted {
+        true => xml(200, data!("describe_stack_resource_drifts.xml")),
+        false => xml(200, data!("describe_stack_resource_drifts_none.xml")),
+    }
+}
+
 /// A DynamoDB (JSON 1.0 protocol) answer.
 pub fn json(status: u16, body: serde_json::Value) -> HttpResponse {
     let mut response = HttpResponse::new(

@@ -5,6 +5,7 @@ pub mod data;
 pub mod deploy;
 pub mod destroy;
 pub mod diff;
+pub mod drift;
 pub mod env;
 pub mod image;
 pub mod local;

@@ -40,6 +40,8 @@ pub enum Command {
     Destroy(commands::destroy::DestroyArgs),
     /// Check or repair the counters behind every list's total against the tables.
     Data(commands::data::DataArgs),
+    /// Print the functions' logs of ENV, interleaved by time (`--follow` for new ones).
+    Logs(commands::logs::LogsArgs),
     /// Detect drift on the stack of ENV: exit 0 in sync, 2 drifted (each property listed).
     Drift(commands::drift::DriftArgs),
     /// Print the completion script of a shell (bash, zsh, fish, powershell) on stdout.

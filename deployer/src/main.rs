@@ -43,6 +43,7 @@ fn main() -> ExitCode {
             Command::Status(args) => commands::status::run(args).await,
             Command::Destroy(args) => commands::destroy::run(args).await,
             Command::Data(args) => commands::data::run(args).await,
+            Command::Logs(args) => commands::logs::run(args).await,
             Command::Drift(args) => commands::drift::run(args).await,
             Command::Completions(args) => commands::completions::run(args).await,
         }

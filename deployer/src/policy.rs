@@ -377,6 +377,19 @@ fn call_of(scope: &Scope, service: &str, operation: &str, body: &[u8]) -> Option
                 };
             ("ecr", resource)
         }
+        "CloudWatch Logs" => {
+            // FilterLogEvents names a group; StartLiveTail lists group ARNs (the first stands
+            // for them all here: the command sends only this stack's).
+            let resource = match (
+                json_field("logGroupName"),
+                json_field("logGroupIdentifiers"),
+            ) {
+                (Some(name), _) => scope.arn("logs", &format!("log-group:{name}:*")),
+                (None, Some(arn)) => arn,
+                (None, None) => "*".to_owned(),
+            };
+            ("logs", resource)
+        }
         "DynamoDB" => {
             let resource = match (json_field("TableName"), json_field("ResourceArn")) {
                 (Some(name), _) => scope.arn("dynamodb", &format!("table/{name}")),
@@ -618,5 +631,24 @@ mod tests {
             ("dynamodb:ListTables", "*")
         );
         assert!(call_of(&s, "STS", "GetCallerIdentity", b"Action=GetCallerIdentity").is_none());
+        let call = call_of(
+            &s,
+            "CloudWatch Logs",
+            "FilterLogEvents",
+            br#"{"logGroupName":"/aws/lambda/noteapp-staging-api","startTime":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            call.resource,
+            "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/noteapp-staging-api:*"
+        );
+        assert!(allows(&deploy_policy(&s), &call.action, &call.resource));
+        let tail = br#"{"logGroupIdentifiers":["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/noteapp-staging-ws-default"]}"#;
+        let call = call_of(&s, "CloudWatch Logs", "StartLiveTail", tail).unwrap();
+        assert_eq!(call.action, "logs:StartLiveTail");
+        assert!(allows(&deploy_policy(&s), &call.action, &call.resource));
+        let other = br#"{"logGroupName":"/aws/lambda/other-api"}"#;
+        let call = call_of(&s, "CloudWatch Logs", "FilterLogEvents", other).unwrap();
+        assert!(!allows(&deploy_policy(&s), &call.action, &call.resource));
     }
 }

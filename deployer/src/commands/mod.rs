@@ -9,6 +9,7 @@ pub mod drift;
 pub mod env;
 pub mod image;
 pub mod local;
+pub mod logs;
 pub mod outputs;
 pub mod render;
 pub mod status;

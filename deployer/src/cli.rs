@@ -44,6 +44,8 @@ pub enum Command {
     Logs(commands::logs::LogsArgs),
     /// Detect drift on the stack of ENV: exit 0 in sync, 2 drifted (each property listed).
     Drift(commands::drift::DriftArgs),
+    /// CI sign-in without keys: `ci bootstrap ENV --github OWNER/REPO` makes the deploy role.
+    Ci(commands::ci::CiArgs),
     /// Print the completion script of a shell (bash, zsh, fish, powershell) on stdout.
     Completions(commands::completions::CompletionsArgs),
 }

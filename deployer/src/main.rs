@@ -45,6 +45,7 @@ fn main() -> ExitCode {
             Command::Data(args) => commands::data::run(args).await,
             Command::Logs(args) => commands::logs::run(args).await,
             Command::Drift(args) => commands::drift::run(args).await,
+            Command::Ci(args) => commands::ci::run(args).await,
             Command::Completions(args) => commands::completions::run(args).await,
         }
     });

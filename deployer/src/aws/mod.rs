@@ -14,6 +14,7 @@ pub mod changes;
 pub mod credentials;
 pub mod drift;
 pub mod ecr;
+pub mod iam;
 pub mod logs;
 pub mod protection;
 #[cfg(test)]

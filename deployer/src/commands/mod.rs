@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod ci;
 pub mod completions;
 pub mod data;
 pub mod deploy;

@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn the_bash_script_is_valid_bash_and_completes_every_subcommand() {
         let script = String::from_utf8(script(CompletionShell::Bash)).unwrap();
-        for command in ["deploy", "status", "completions"] {
+        for command in ["deploy", "logs", "drift", "ci", "bootstrap", "completions"] {
             assert!(script.contains(command), "{command} is not completed");
         }
         let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@
 //!   "recent_failures": [Event], "failed_broadcasts": number|null}`
 //! - `destroy`: `{"environment", "stack_name", "result": "deleted"|"absent",
 //!   "retained_tables": [table name]}`
-//! - `ci bootstrap`: `{"role_arn": string|null, "subject", "provider", "deploy": <deploy>}`
+//! - `ci bootstrap`: `{"role_arn", "subject", "provider", "deploy": <deploy>}`
 //! - `drift`: `{"environment", "stack_name", "status": "IN_SYNC"|"DRIFTED", "resources":
 //!   [{"logical_id", "physical_id": string|null, "resource_type", "drift": "MODIFIED"|"DELETED",
 //!   "differences": [{"path", "expected", "actual", "kind": "ADD"|"REMOVE"|"NOT_EQUAL"}]}]}`
@@ -381,7 +381,7 @@ impl fmt::Display for DriftReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct BootstrapReport {
     /// The role GitHub Actions assumes (`role-to-assume`).
-    pub role_arn: Option<String>,
+    pub role_arn: String,
     /// The `sub` claim the role trusts.
     pub subject: String,
     /// `create` (the stack's own provider) or the ARN of the account's.
@@ -393,18 +393,18 @@ pub struct BootstrapReport {
 impl fmt::Display for BootstrapReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.deploy)?;
-        if let Some(arn) = &self.role_arn {
-            writeln!(f, "deploy role: {arn}")?;
-            writeln!(
-                f,
-                "  trusted: {} (audience sts.amazonaws.com)",
-                self.subject
-            )?;
-            writeln!(
-                f,
-                "  use it as role-to-assume of aws-actions/configure-aws-credentials"
-            )?;
+        if self.deploy.result == DeployResult::Failed {
+            return Ok(());
         }
-        Ok(())
+        writeln!(f, "deploy role: {}", self.role_arn)?;
+        writeln!(
+            f,
+            "  trusted: {} (audience sts.amazonaws.com)",
+            self.subject
+        )?;
+        writeln!(
+            f,
+            "  use it as role-to-assume of aws-actions/configure-aws-credentials"
+        )
     }
 }

@@ -154,7 +154,10 @@ pub async fn bootstrap(
 ) -> Result<BootstrapReport, Error> {
     let deploy = deploy_until(ctrl_c(), clients, plan, options, &Prompt::Closed, progress).await?;
     Ok(BootstrapReport {
-        role_arn: deploy.outputs.get(ROLE_OUTPUT).cloned(),
+        role_arn: deploy.outputs.get(ROLE_OUTPUT).cloned().unwrap_or_else(|| {
+            let app_stack = plan.stack_name.trim_end_matches("-ci");
+            ci::role_arn(&plan.region, &plan.account_id, app_stack)
+        }),
         subject: ci::subject_claim(repository, subject),
         provider: plan
             .parameter(PROVIDER_PARAMETER)

@@ -78,6 +78,15 @@ pub fn role_name(stack: &str) -> String {
     format!("{stack}-deploy")
 }
 
+/// The deploy role's ARN (what the stack's output says once it has run).
+pub fn role_arn(region: &str, account: &str, stack: &str) -> String {
+    let partition = noteapp_runtime::aws_http::Partition::of(region).name;
+    format!(
+        "arn:{partition}:iam::{account}:role{ROLE_PATH}{}",
+        role_name(stack)
+    )
+}
+
 /// The trust policy of the deploy role.
 pub fn trust_policy(provider: Value, repository: &str, subject: &Subject) -> Value {
     json!({

@@ -119,7 +119,7 @@ async fn a_first_bootstrap_creates_the_ci_stack_through_the_deploy_flow_and_prin
     .await;
     let report = report.unwrap();
     assert_eq!(report.deploy.result, crate::output::DeployResult::Created);
-    assert_eq!(report.role_arn.as_deref(), Some(replay::CI_ROLE_ARN));
+    assert_eq!(report.role_arn, replay::CI_ROLE_ARN);
     assert_eq!(report.subject, "repo:octo-org/noteapp:ref:refs/heads/main");
     assert_eq!((create.num_calls(), execute.num_calls()), (1, 1));
     assert_eq!(
@@ -140,6 +140,14 @@ async fn a_first_bootstrap_creates_the_ci_stack_through_the_deploy_flow_and_prin
         "{printed}"
     );
     assert!(report.deploy.check().is_ok());
+}
+
+#[test]
+fn the_role_arn_is_known_before_the_stack_says_it() {
+    assert_eq!(
+        ci::role_arn("eu-west-1", "123456789012", "noteapp-staging"),
+        replay::CI_ROLE_ARN
+    );
 }
 
 #[tokio::test]
@@ -167,7 +175,7 @@ async fn a_second_bootstrap_updates_the_role_on_the_accounts_provider() {
     let report = report.unwrap();
     assert_eq!(report.deploy.result, crate::output::DeployResult::Updated);
     assert_eq!(report.provider, ACCOUNT_PROVIDER);
-    assert_eq!(report.role_arn.as_deref(), Some(replay::CI_ROLE_ARN));
+    assert_eq!(report.role_arn, replay::CI_ROLE_ARN);
     let text = lines.text();
     assert!(text.contains("~ DeployRole"), "{text}");
     assert!(
@@ -191,7 +199,7 @@ async fn nothing_to_change_leaves_the_ci_stack_as_it_is() {
     .await;
     let report = report.unwrap();
     assert_eq!(report.deploy.result, crate::output::DeployResult::Unchanged);
-    assert_eq!(report.role_arn.as_deref(), Some(replay::CI_ROLE_ARN));
+    assert_eq!(report.role_arn, replay::CI_ROLE_ARN);
     assert_eq!((delete.num_calls(), execute.num_calls()), (1, 0));
 }
 

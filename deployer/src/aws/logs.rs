@@ -185,7 +185,7 @@ impl Seen {
     }
 }
 
-/// Polls every source each `interval`, from `start` on, handing each new batch (merged by time)
+/// Polls every source (all at once) each `interval`, from `start` on, handing each new batch (merged by time)
 /// to `show` until it returns false. Each poll looks back [`POLL_LOOKBACK`] behind the newest
 /// event seen, for events ingested late; `seen` keeps them from showing twice.
 pub async fn poll(
@@ -201,12 +201,15 @@ pub async fn poll(
     let mut newest = start;
     loop {
         let from = (newest - lookback).max(start);
+        let answers = futures_util::future::join_all(
+            sources
+                .iter()
+                .map(|source| filter(client, source, from, pattern)),
+        )
+        .await;
         let mut batch = Vec::new();
-        for source in sources {
-            for event in filter(client, source, from, pattern)
-                .await?
-                .unwrap_or_default()
-            {
+        for answer in answers {
+            for event in answer?.unwrap_or_default() {
                 if seen.first_time(&event) {
                     newest = newest.max(event.timestamp);
                     batch.push(event);

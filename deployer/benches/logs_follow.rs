@@ -179,8 +179,17 @@ async fn live_tail() -> Vec<Duration> {
             .insert("content-type", "application/vnd.amazon.eventstream");
         response
     });
-    let client = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&tail], |c| c
-        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled()));
+    // The catch-up read when the session starts: nothing was written before it.
+    let caught_up = mock!(Client::filter_log_events).then_output(|| {
+        aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsOutput::builder()
+            .build()
+    });
+    let client = mock_client!(
+        aws_sdk_cloudwatchlogs,
+        RuleMode::MatchAny,
+        [&tail, &caught_up],
+        |c| c.retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
+    );
     let arn =
         format!("arn:aws:logs:{REGION}:123456789012:log-group:/aws/lambda/{STACK}-ws-default");
     let writer = |mut rx: mpsc::UnboundedReceiver<(String, Instant)>| async move {

@@ -6,7 +6,7 @@
 //! template names them), so reading them needs no stack call and works while the stack updates.
 //! Events of all groups are merged by time. A group that does not exist (yet) has no events.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::Client;
@@ -152,42 +152,102 @@ pub async fn history(
     Ok(events)
 }
 
-/// The ids of the events shown recently, so that a poll looking back again shows each once.
+/// The events shown recently, so that a poll looking back again, or a Live Tail session's first
+/// update, shows each once; and the newest time shown, where following carries on from.
 #[derive(Debug, Default)]
 pub struct Seen {
-    ids: HashMap<String, i64>,
-    order: VecDeque<(i64, String)>,
+    /// FilterLogEvents' ids.
+    ids: HashSet<String>,
+    /// The same events by stream, time and text: how Live Tail's id-less events are recognised.
+    lines: HashSet<String>,
+    order: VecDeque<(i64, String, String)>,
+    /// The newest event time seen (ms).
+    pub newest: i64,
+}
+
+fn line_key(event: &LogEvent) -> String {
+    format!(
+        "{}\n{}\n{}\n{}",
+        event.log_group, event.log_stream, event.timestamp, event.message
+    )
 }
 
 impl Seen {
-    /// Whether `event` is new (and remembers it).
+    /// Nothing seen yet; following starts at `start` (ms).
+    pub fn starting_at(start: i64) -> Self {
+        Self {
+            newest: start,
+            ..Self::default()
+        }
+    }
+
+    /// Whether `event` is new (and remembers it). An event with an id is new unless that id was
+    /// seen; one without (Live Tail's) unless an event with an id had the same stream, time and
+    /// text. Id-less events are not remembered: a session never repeats one.
     pub fn first_time(&mut self, event: &LogEvent) -> bool {
-        let id = event.event_id.clone().unwrap_or_else(|| {
-            format!("{}/{}/{}", event.log_stream, event.timestamp, event.message)
-        });
-        if self.ids.contains_key(&id) {
+        self.newest = self.newest.max(event.timestamp);
+        let Some(id) = &event.event_id else {
+            return !self.lines.contains(&line_key(event));
+        };
+        if !self.ids.insert(id.clone()) {
             return false;
         }
-        self.ids.insert(id.clone(), event.timestamp);
-        self.order.push_back((event.timestamp, id));
+        let line = line_key(event);
+        self.lines.insert(line.clone());
+        self.order.push_back((event.timestamp, id.clone(), line));
         true
     }
 
     /// Forgets events older than `before` (ms).
     pub fn forget_before(&mut self, before: i64) {
-        while let Some((t, _)) = self.order.front() {
-            if *t >= before {
-                break;
-            }
-            let (_, id) = self.order.pop_front().expect("an entry");
+        while self.order.front().is_some_and(|(t, _, _)| *t < before) {
+            let (_, id, line) = self.order.pop_front().expect("an entry");
             self.ids.remove(&id);
+            self.lines.remove(&line);
         }
+    }
+
+    /// Where a poll or a catch-up reads from: [`POLL_LOOKBACK`] behind the newest event seen,
+    /// never before `start`.
+    fn read_from(&self, start: i64) -> i64 {
+        let lookback = i64::try_from(POLL_LOOKBACK.as_millis()).unwrap_or(i64::MAX);
+        self.newest.saturating_sub(lookback).max(start)
     }
 }
 
-/// Polls every source (all at once) each `interval`, from `start` on, handing each new batch (merged by time)
-/// to `show` until it returns false. Each poll looks back [`POLL_LOOKBACK`] behind the newest
-/// event seen, for events ingested late; `seen` keeps them from showing twice.
+/// The new events of every source from where `seen` says, merged by time (missing groups have
+/// none).
+async fn new_events(
+    client: &Client,
+    sources: &[Source],
+    start: i64,
+    pattern: Option<&str>,
+    seen: &mut Seen,
+) -> Result<Vec<LogEvent>, Error> {
+    let from = seen.read_from(start);
+    let answers = futures_util::future::join_all(
+        sources
+            .iter()
+            .map(|source| filter(client, source, from, pattern)),
+    )
+    .await;
+    let mut batch = Vec::new();
+    for answer in answers {
+        for event in answer?.unwrap_or_default() {
+            if seen.first_time(&event) {
+                batch.push(event);
+            }
+        }
+    }
+    seen.forget_before(from);
+    interleave(&mut batch);
+    Ok(batch)
+}
+
+/// Polls every source (all at once) each `interval`, from where `seen` says (never before
+/// `start`), handing each new batch (merged by time) to `show` until it returns false. Each poll
+/// looks back [`POLL_LOOKBACK`] behind the newest event seen, for events ingested late; `seen`
+/// keeps them from showing twice.
 pub async fn poll(
     client: &Client,
     sources: &[Source],
@@ -197,27 +257,8 @@ pub async fn poll(
     seen: &mut Seen,
     show: &mut dyn FnMut(Vec<LogEvent>) -> bool,
 ) -> Result<(), Error> {
-    let lookback = i64::try_from(POLL_LOOKBACK.as_millis()).unwrap_or(i64::MAX);
-    let mut newest = start;
     loop {
-        let from = (newest - lookback).max(start);
-        let answers = futures_util::future::join_all(
-            sources
-                .iter()
-                .map(|source| filter(client, source, from, pattern)),
-        )
-        .await;
-        let mut batch = Vec::new();
-        for answer in answers {
-            for event in answer?.unwrap_or_default() {
-                if seen.first_time(&event) {
-                    newest = newest.max(event.timestamp);
-                    batch.push(event);
-                }
-            }
-        }
-        seen.forget_before(from);
-        interleave(&mut batch);
+        let batch = new_events(client, sources, start, pattern, seen).await?;
         if !batch.is_empty() && !show(batch) {
             return Ok(());
         }
@@ -238,11 +279,16 @@ pub enum Tail {
 }
 
 /// Streams new events of `sources` through a Live Tail session, handing each update to `show`
-/// until it returns false or the session ends.
+/// until it returns false or the session ends. Once the session has started, the events written
+/// since what `seen` holds (before the session could see them) are read with FilterLogEvents
+/// first, so the history and the stream meet without a gap; an event both there and in the
+/// stream's first updates shows once.
 pub async fn live_tail(
     client: &Client,
     sources: &[Source],
     pattern: Option<&str>,
+    start: i64,
+    seen: &mut Seen,
     show: &mut dyn FnMut(Vec<LogEvent>) -> bool,
 ) -> Result<Tail, Error> {
     let answer = client
@@ -275,7 +321,13 @@ pub async fn live_tail(
             }
         };
         match event {
-            StartLiveTailResponseStream::SessionStart(_) => started = true,
+            StartLiveTailResponseStream::SessionStart(_) => {
+                started = true;
+                let batch = new_events(client, sources, start, pattern, seen).await?;
+                if !batch.is_empty() && !show(batch) {
+                    return Ok(Tail::Stopped);
+                }
+            }
             StartLiveTailResponseStream::SessionUpdate(update) => {
                 started = true;
                 let mut batch: Vec<LogEvent> = update
@@ -292,6 +344,7 @@ pub async fn live_tail(
                             event_id: None,
                         })
                     })
+                    .filter(|e| seen.first_time(e))
                     .collect();
                 interleave(&mut batch);
                 if !batch.is_empty() && !show(batch) {
@@ -344,6 +397,20 @@ mod tests {
         let mut seen = Seen::default();
         assert!(seen.first_time(&event));
         assert!(!seen.first_time(&event));
+        let streamed = LogEvent {
+            event_id: None,
+            ..event.clone()
+        };
+        assert!(!seen.first_time(&streamed), "the same line from Live Tail");
+        let other = LogEvent {
+            message: "n".into(),
+            ..streamed.clone()
+        };
+        assert!(
+            seen.first_time(&other) && seen.first_time(&other),
+            "never remembered"
+        );
+        assert_eq!(seen.newest, 1000);
         seen.forget_before(1001);
         assert!(seen.first_time(&event));
     }

@@ -334,8 +334,9 @@ pub async fn show(
     follow_events(client, query, &history, interval, progress, &mut print).await
 }
 
-/// Follows new events after `history`: Live Tail sessions one after another, or polling once
-/// Live Tail turns out not to be available.
+/// Follows new events after `history`: Live Tail sessions one after another (each catching up
+/// on what was written before it started), or polling once Live Tail turns out not to be
+/// available.
 pub async fn follow_events(
     client: &Client,
     query: &Query,
@@ -345,8 +346,14 @@ pub async fn follow_events(
     show: &mut dyn FnMut(Vec<LogEvent>) -> bool,
 ) -> Result<(), Error> {
     let pattern = query.pattern();
+    let pattern = pattern.as_deref();
+    let mut seen = Seen::starting_at(query.start);
+    for event in history {
+        seen.first_time(event);
+    }
+    let (sources, start) = (&query.sources, query.start);
     loop {
-        match logs::live_tail(client, &query.sources, pattern.as_deref(), show).await? {
+        match logs::live_tail(client, sources, pattern, start, &mut seen, show).await? {
             Tail::Stopped => return Ok(()),
             Tail::Ended => continue,
             Tail::Unavailable(reason) => {
@@ -358,22 +365,7 @@ pub async fn follow_events(
             }
         }
     }
-    let mut seen = Seen::default();
-    let newest = history.iter().map(|e| e.timestamp).max();
-    for event in history {
-        seen.first_time(event);
-    }
-    let start = newest.unwrap_or(query.start).max(query.start);
-    logs::poll(
-        client,
-        &query.sources,
-        start,
-        pattern.as_deref(),
-        interval,
-        &mut seen,
-        show,
-    )
-    .await
+    logs::poll(client, sources, start, pattern, interval, &mut seen, show).await
 }
 
 #[cfg(test)]

@@ -228,21 +228,50 @@ fn logs_client(rules: &[&aws_smithy_mocks::Rule]) -> Client {
     )
 }
 
+fn filtered(
+    events: Vec<(i64, &'static str, &'static str)>,
+) -> aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsOutput {
+    let mut out =
+        aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsOutput::builder();
+    for (timestamp, message, id) in events {
+        out = out.events(
+            aws_sdk_cloudwatchlogs::types::FilteredLogEvent::builder()
+                .log_stream_name("2026/11/05/[$LATEST]4f1c")
+                .timestamp(timestamp)
+                .message(message)
+                .event_id(id)
+                .build(),
+        );
+    }
+    out.build()
+}
+
 #[tokio::test]
-async fn follow_shows_a_replayed_live_tail_stream_in_time_order() {
+async fn follow_shows_a_replayed_live_tail_stream_in_time_order_after_catching_up() {
     let tail = mock!(Client::start_live_tail)
         .match_requests(|r| {
             r.log_group_identifiers().len() == 6 && r.log_group_identifiers()[0] == arn("api")
         })
         .then_http_response(live_tail_stream);
-    let client = logs_client(&[&tail]);
+    // Written after the history was read and before the session started; the second is in the
+    // session's first update too.
+    let caught_up = mock!(Client::filter_log_events)
+        .match_requests(|r| r.log_group_name() == Some("/aws/lambda/noteapp-staging-api"))
+        .then_output(|| {
+            filtered(vec![
+                (500, "caught up", "e-1"),
+                (1_000, RUNTIME_LINE, "e-2"),
+            ])
+        });
+    let others = mock!(Client::filter_log_events).then_output(|| filtered(Vec::new()));
+    let client = logs_client(&[&tail, &caught_up, &others]);
     let shown = Arc::new(Mutex::new(Vec::new()));
     let mut show = {
         let shown = shown.clone();
         move |batch: Vec<LogEvent>| {
             let mut shown = shown.lock().unwrap();
             shown.extend(batch);
-            shown.len() < 3
+            shown.len() < 4
         }
     };
     let (progress, lines) = Progress::captured();
@@ -263,9 +292,16 @@ async fn follow_shows_a_replayed_live_tail_stream_in_time_order() {
         .collect();
     assert_eq!(
         order,
-        [("api", 1_000), ("ws-default", 2_000), ("api", 3_000)]
+        [
+            ("api", 500),
+            ("api", 1_000),
+            ("ws-default", 2_000),
+            ("api", 3_000)
+        ],
+        "the event in both the catch-up and the stream shows once"
     );
-    assert_eq!(shown[1].log_group, "/aws/lambda/noteapp-staging-ws-default");
+    assert_eq!(shown[2].log_group, "/aws/lambda/noteapp-staging-ws-default");
+    assert_eq!(caught_up.num_calls(), 1);
     assert!(lines.text().is_empty(), "no fallback: {}", lines.text());
     assert_eq!(tail.num_calls(), 1);
 }

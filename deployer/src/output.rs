@@ -19,6 +19,10 @@
 //!   "recent_failures": [Event], "failed_broadcasts": number|null}`
 //! - `destroy`: `{"environment", "stack_name", "result": "deleted"|"absent",
 //!   "retained_tables": [table name]}`
+//! - `ci bootstrap`: `{"role_arn", "subject", "provider", "deploy": <deploy>}`
+//! - `drift`: `{"environment", "stack_name", "status": "IN_SYNC"|"DRIFTED", "resources":
+//!   [{"logical_id", "physical_id": string|null, "resource_type", "drift": "MODIFIED"|"DELETED",
+//!   "differences": [{"path", "expected", "actual", "kind": "ADD"|"REMOVE"|"NOT_EQUAL"}]}]}`
 //!
 //! where `Release` is `{"sequence", "commit": string|null, "dirty", "image_uri", "image_digest",
 //! "template_sha256", "parameters": {key: value}, "time", "deployed_by", "result",
@@ -34,6 +38,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::aws::changes::ResourceChange;
+use crate::aws::drift::ResourceDrift;
 use crate::aws::stack::StackEvent;
 use crate::error::Error;
 use crate::release::Release;
@@ -397,5 +402,103 @@ impl fmt::Display for DestroyReport {
             )?;
         }
         Ok(())
+    }
+}
+
+/// What `noteapp drift` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftReport {
+    pub environment: String,
+    pub stack_name: String,
+    /// `IN_SYNC` or `DRIFTED`.
+    pub status: String,
+    /// The resources modified or deleted outside CloudFormation.
+    pub resources: Vec<ResourceDrift>,
+}
+
+impl DriftReport {
+    /// Exit 2 once a drifted stack's report was printed.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.status == "IN_SYNC" {
+            return Ok(());
+        }
+        Err(Error::Differences(format!(
+            "stack {} has drifted from its template: {} resources differ (listed above)",
+            self.stack_name,
+            self.resources.len()
+        )))
+    }
+}
+
+impl fmt::Display for DriftReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stack = &self.stack_name;
+        if self.status == "IN_SYNC" {
+            return writeln!(f, "stack {stack} is in sync with its template");
+        }
+        writeln!(
+            f,
+            "stack {stack} has drifted ({}): {} resources differ from the template",
+            self.status,
+            self.resources.len()
+        )?;
+        for r in &self.resources {
+            let physical = r.physical_id.as_deref().unwrap_or("no physical id");
+            writeln!(
+                f,
+                "  {} ({}, {physical}): {}",
+                r.logical_id, r.resource_type, r.drift
+            )?;
+            for d in &r.differences {
+                let shown = |v: &str| {
+                    if v.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        v.to_owned()
+                    }
+                };
+                writeln!(
+                    f,
+                    "    {} ({}): expected {}, actual {}",
+                    d.path,
+                    d.kind,
+                    shown(&d.expected),
+                    shown(&d.actual)
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What `noteapp ci bootstrap` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BootstrapReport {
+    /// The role GitHub Actions assumes (`role-to-assume`).
+    pub role_arn: String,
+    /// The `sub` claim the role trusts.
+    pub subject: String,
+    /// `create` (the stack's own provider) or the ARN of the account's.
+    pub provider: String,
+    /// The CI stack's deploy, as `noteapp deploy` reports it.
+    pub deploy: DeployReport,
+}
+
+impl fmt::Display for BootstrapReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.deploy)?;
+        if self.deploy.result == DeployResult::Failed {
+            return Ok(());
+        }
+        writeln!(f, "deploy role: {}", self.role_arn)?;
+        writeln!(
+            f,
+            "  trusted: {} (audience sts.amazonaws.com)",
+            self.subject
+        )?;
+        writeln!(
+            f,
+            "  use it as role-to-assume of aws-actions/configure-aws-credentials"
+        )
     }
 }

@@ -293,6 +293,75 @@ pub fn deploy_policy(scope: &Scope) -> Value {
     })
 }
 
+/// What `noteapp ci bootstrap` needs (an administrator runs it, once): CloudFormation on the CI
+/// stack alone, GitHub's OIDC provider, and the deploy role under its own path — nothing the
+/// deploy policy itself grants, so a deploy role cannot reach its own sign-in.
+pub fn bootstrap_policy(scope: &Scope) -> Value {
+    let p = scope.partition();
+    let account = &scope.account;
+    let ci_stack = crate::template::ci::stack_name(&scope.stack);
+    let role = format!(
+        "arn:{p}:iam::{account}:role{}{}",
+        crate::template::ci::ROLE_PATH,
+        crate::template::ci::role_name(&scope.stack)
+    );
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            statement(
+                "TheCiStack",
+                &[
+                    "cloudformation:DescribeStacks",
+                    "cloudformation:DescribeStackEvents",
+                    "cloudformation:CreateChangeSet",
+                    "cloudformation:DescribeChangeSet",
+                    "cloudformation:ExecuteChangeSet",
+                    "cloudformation:DeleteChangeSet",
+                    "cloudformation:DeleteStack",
+                    "cloudformation:GetStackPolicy",
+                    "cloudformation:SetStackPolicy",
+                ],
+                vec![scope.arn("cloudformation", &format!("stack/{ci_stack}/*"))],
+            ),
+            statement(
+                "FindTheProvider",
+                &["iam:ListOpenIDConnectProviders"],
+                vec!["*".into()],
+            ),
+            statement(
+                "TheProvider",
+                &[
+                    "iam:CreateOpenIDConnectProvider",
+                    "iam:GetOpenIDConnectProvider",
+                    "iam:TagOpenIDConnectProvider",
+                    "iam:UpdateOpenIDConnectProviderThumbprint",
+                ],
+                vec![format!(
+                    "arn:{p}:iam::{account}:oidc-provider/{}",
+                    crate::template::ci::GITHUB_ISSUER
+                )],
+            ),
+            statement(
+                "TheDeployRole",
+                &[
+                    "iam:CreateRole",
+                    "iam:DeleteRole",
+                    "iam:GetRole",
+                    "iam:UpdateRole",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:PutRolePolicy",
+                    "iam:GetRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:ListRolePolicies",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                ],
+                vec![role],
+            ),
+        ]
+    })
+}
+
 /// `pattern` (IAM's `*` and `?` wildcards) matches `text`.
 fn matches(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
@@ -378,6 +447,19 @@ fn call_of(scope: &Scope, service: &str, operation: &str, body: &[u8]) -> Option
                 };
             ("ecr", resource)
         }
+        "CloudWatch Logs" => {
+            // FilterLogEvents names a group; StartLiveTail lists group ARNs (the first stands
+            // for them all here: the command sends only this stack's).
+            let resource = match (
+                json_field("logGroupName"),
+                json_field("logGroupIdentifiers"),
+            ) {
+                (Some(name), _) => scope.arn("logs", &format!("log-group:{name}:*")),
+                (None, Some(arn)) => arn,
+                (None, None) => "*".to_owned(),
+            };
+            ("logs", resource)
+        }
         "DynamoDB" => {
             let resource = match (json_field("TableName"), json_field("ResourceArn")) {
                 (Some(name), _) => scope.arn("dynamodb", &format!("table/{name}")),
@@ -442,6 +524,14 @@ impl Checker {
         }
     }
 
+    /// A strict checker against `policy` instead of the deploy policy (`ci bootstrap`'s).
+    pub fn strict_with(scope: Scope, policy: Value) -> Self {
+        Self {
+            policy,
+            ..Self::strict(scope)
+        }
+    }
+
     /// As [`Checker::new`], but a call the policy does not allow panics, so that a test fails
     /// even where the flow would carry on past a failed call.
     pub fn strict(scope: Scope) -> Self {
@@ -480,7 +570,7 @@ impl Intercept for Checker {
             return Ok(());
         }
         let refusal = format!(
-            "the deploy policy does not allow {} on {}",
+            "the policy checked does not allow {} on {}",
             call.action, call.resource
         );
         if self.strict {
@@ -577,6 +667,43 @@ mod tests {
     }
 
     #[test]
+    fn a_deploy_role_cannot_reach_its_own_sign_in() {
+        let s = scope();
+        let deploy = deploy_policy(&s);
+        let role = "arn:aws:iam::123456789012:role/noteapp-ci/noteapp-staging-deploy";
+        for action in [
+            "iam:PutRolePolicy",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:DeleteRole",
+        ] {
+            assert!(!allows(&deploy, action, role), "{action}");
+        }
+        let ci_stack = "arn:aws:cloudformation:eu-west-1:123456789012:stack/noteapp-staging-ci/1";
+        assert!(!allows(
+            &deploy,
+            "cloudformation:ExecuteChangeSet",
+            ci_stack
+        ));
+        let bootstrap = bootstrap_policy(&s);
+        assert!(allows(&bootstrap, "iam:PutRolePolicy", role));
+        assert!(allows(
+            &bootstrap,
+            "cloudformation:ExecuteChangeSet",
+            ci_stack
+        ));
+        assert!(!allows(
+            &bootstrap,
+            "cloudformation:ExecuteChangeSet",
+            "arn:aws:cloudformation:eu-west-1:123456789012:stack/noteapp-staging/1"
+        ));
+        assert!(!allows(
+            &bootstrap,
+            "iam:PutRolePolicy",
+            "arn:aws:iam::123456789012:role/noteapp-staging-ApiRole"
+        ));
+    }
+
+    #[test]
     fn requests_map_to_their_action_and_resource() {
         let s = scope();
         let call = call_of(
@@ -619,5 +746,24 @@ mod tests {
             ("dynamodb:ListTables", "*")
         );
         assert!(call_of(&s, "STS", "GetCallerIdentity", b"Action=GetCallerIdentity").is_none());
+        let call = call_of(
+            &s,
+            "CloudWatch Logs",
+            "FilterLogEvents",
+            br#"{"logGroupName":"/aws/lambda/noteapp-staging-api","startTime":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            call.resource,
+            "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/noteapp-staging-api:*"
+        );
+        assert!(allows(&deploy_policy(&s), &call.action, &call.resource));
+        let tail = br#"{"logGroupIdentifiers":["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/noteapp-staging-ws-default"]}"#;
+        let call = call_of(&s, "CloudWatch Logs", "StartLiveTail", tail).unwrap();
+        assert_eq!(call.action, "logs:StartLiveTail");
+        assert!(allows(&deploy_policy(&s), &call.action, &call.resource));
+        let other = br#"{"logGroupName":"/aws/lambda/other-api"}"#;
+        let call = call_of(&s, "CloudWatch Logs", "FilterLogEvents", other).unwrap();
+        assert!(!allows(&deploy_policy(&s), &call.action, &call.resource));
     }
 }

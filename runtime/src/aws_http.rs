@@ -166,6 +166,15 @@ impl Signer {
         }
     }
 
+    /// The same credentials, signing for `region` (IAM, a global service, signs for its
+    /// partition's first region).
+    pub fn for_region(&self, region: impl Into<String>) -> Self {
+        Self {
+            credentials: self.credentials.clone(),
+            region: region.into(),
+        }
+    }
+
     pub fn region(&self) -> &str {
         &self.region
     }

@@ -147,7 +147,8 @@ pub async fn prepare(
         Some(_) => false,
     };
     let mut imported = Vec::new();
-    if create {
+    // A template without tables (the CI stack) has none to bring back.
+    if create && !plan.stateful_resources.is_empty() {
         match retained_tables(clients, plan, intent, progress).await? {
             Some(found) if intent == Intent::Diff => imported = found,
             Some(found) => {

@@ -12,7 +12,10 @@ pub mod apigateway;
 pub mod change_set;
 pub mod changes;
 pub mod credentials;
+pub mod drift;
 pub mod ecr;
+pub mod iam;
+pub mod logs;
 pub mod protection;
 pub mod releases;
 #[cfg(test)]
@@ -38,6 +41,7 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// SigV4 for the calls made without an SDK crate (SQS, API Gateway settings, logs).
     pub signer: Option<noteapp_runtime::aws_http::Signer>,
     caller: tokio::sync::OnceCell<sts::Caller>,
@@ -63,13 +67,14 @@ impl Clients {
             aws_sdk_sts::Client::new(config),
             aws_sdk_ecr::Client::new(config),
         )
-        .with_dynamodb(aws_sdk_dynamodb::Client::new(config));
+        .with_dynamodb(aws_sdk_dynamodb::Client::new(config))
+        .with_logs(aws_sdk_cloudwatchlogs::Client::new(config));
         clients.signer = noteapp_runtime::aws_http::Signer::from_sdk(config);
         clients
     }
 
-    /// Clients from their parts (tests pass replay clients); DynamoDB unset until
-    /// [`Clients::with_dynamodb`].
+    /// Clients from their parts (tests pass replay clients); DynamoDB and CloudWatch Logs unset
+    /// until [`Clients::with_dynamodb`] and [`Clients::with_logs`].
     pub fn new(
         cloudformation: aws_sdk_cloudformation::Client,
         sts: aws_sdk_sts::Client,
@@ -80,11 +85,17 @@ impl Clients {
                 .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
                 .build(),
         );
+        let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::Config::builder()
+                .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
+                .build(),
+        );
         Self {
             cloudformation,
             sts,
             ecr,
             dynamodb,
+            logs,
             signer: None,
             caller: tokio::sync::OnceCell::new(),
         }
@@ -93,6 +104,12 @@ impl Clients {
     /// These clients with `dynamodb` for DynamoDB.
     pub fn with_dynamodb(mut self, dynamodb: aws_sdk_dynamodb::Client) -> Self {
         self.dynamodb = dynamodb;
+        self
+    }
+
+    /// These clients with `logs` for CloudWatch Logs.
+    pub fn with_logs(mut self, logs: aws_sdk_cloudwatchlogs::Client) -> Self {
+        self.logs = logs;
         self
     }
 

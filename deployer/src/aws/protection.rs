@@ -3,6 +3,8 @@
 //! `Update:Delete` on the tables (CloudFormation refuses such an update itself), and, for
 //! production, termination protection (`destroy` lifts it only after its confirmation).
 //!
+//! A stack without tables (the CI stack) gets no stack policy.
+//!
 //! Cost: one GetStackPolicy per deploy, a SetStackPolicy only when it differs (and twice around
 //! an `--allow-replacement` update), an UpdateTerminationProtection only when it is off.
 
@@ -43,6 +45,9 @@ pub async fn before_update(
     replacing: bool,
     progress: &Progress,
 ) -> Result<(), Error> {
+    if plan.stateful_resources.is_empty() {
+        return Ok(());
+    }
     let body = if replacing {
         progress.line(format!(
             "lifting stack {}'s table policy for this update (--allow-replacement)",
@@ -65,7 +70,7 @@ pub async fn after_operation(
     progress: &Progress,
 ) -> Result<(), Error> {
     let policy = template::stack_policy(&plan.stateful_resources);
-    if ensure_policy(client, &info.id, &policy).await? {
+    if !plan.stateful_resources.is_empty() && ensure_policy(client, &info.id, &policy).await? {
         progress.line(format!(
             "stack policy of {}: replacing or deleting a table is denied",
             plan.stack_name

@@ -201,6 +201,122 @@ pub fn termination_protection_set() -> HttpResponse {
     xml(200, data!("update_termination_protection.xml"))
 }
 
+/// DetectStackDrift's answer: the detection's id.
+pub fn drift_detection_started() -> HttpResponse {
+    xml(200, data!("detect_stack_drift.xml"))
+}
+
+/// DescribeStackDriftDetectionStatus in `detection` (`DETECTION_IN_PROGRESS`, …), with the
+/// stack's drift status, the reason and the count of drifted resources where given.
+pub fn drift_detection(
+    detection: &str,
+    drift: Option<&str>,
+    reason: Option<&str>,
+    drifted: Option<u32>,
+) -> HttpResponse {
+    let element = |name: &str, value: Option<String>| {
+        value
+            .map(|v| format!("<{name}>{v}</{name}>"))
+            .unwrap_or_default()
+    };
+    let body = fill(
+        data!("describe_stack_drift_detection_status.xml"),
+        &[
+            ("DETECTION_STATUS", detection),
+            (
+                "DRIFT_STATUS",
+                &element("StackDriftStatus", drift.map(str::to_owned)),
+            ),
+            (
+                "REASON",
+                &element("DetectionStatusReason", reason.map(str::to_owned)),
+            ),
+            (
+                "COUNT",
+                &element("DriftedStackResourceCount", drifted.map(|n| n.to_string())),
+            ),
+        ],
+    );
+    xml(200, body)
+}
+
+/// DescribeStackResourceDrifts: two modified resources and a deleted one (`drifted`), or none.
+pub fn resource_drifts(drifted: bool) -> HttpResponse {
+    match drifted {
+        true => xml(200, data!("describe_stack_resource_drifts.xml")),
+        false => xml(200, data!("describe_stack_resource_drifts_none.xml")),
+    }
+}
+
+pub const CHANGES_CI_CREATE: &str = data!("changes_ci_create.xml");
+pub const CHANGES_CI_TRUST: &str = data!("changes_ci_trust.xml");
+/// The deploy role `ci bootstrap` makes for `noteapp-staging`.
+pub const CI_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/noteapp-ci/noteapp-staging-deploy";
+
+/// DescribeStacks for `noteapp-staging-ci` in `status`, made with `provider`; the role's ARN
+/// among its outputs once an operation completed.
+pub fn ci_stack(status: &str, provider: &str) -> HttpResponse {
+    let outputs = if status.ends_with("_COMPLETE") {
+        format!(
+            "<Outputs><member><OutputKey>DeployRoleArn</OutputKey><OutputValue>{CI_ROLE_ARN}</OutputValue></member></Outputs>"
+        )
+    } else {
+        String::new()
+    };
+    let body = fill(
+        data!("describe_stacks_ci.xml"),
+        &[
+            ("STATUS", status),
+            ("PROVIDER", provider),
+            ("OUTPUTS", &outputs),
+        ],
+    );
+    xml(200, body)
+}
+
+/// CreateChangeSet's answer for the CI stack (its own stack id).
+pub fn ci_change_set_created() -> HttpResponse {
+    let body = fill(
+        data!("create_change_set.xml"),
+        &[("CHANGE_SET", "noteapp-1767520951")],
+    )
+    .replace(
+        "stack/noteapp-staging/4c1f8b70-6a3e-11f0-9b1a-0a1b2c3d4e5f",
+        "stack/noteapp-staging-ci/7d2e9a40-b1c3-11f1-8a6e-0e5f4d3c2b1a",
+    );
+    xml(200, body)
+}
+
+/// DescribeStackEvents of `noteapp-staging-ci`, newest first, from the named fixture.
+pub fn ci_events(name: &str) -> HttpResponse {
+    let body = match name {
+        "before_create" => data!("events_ci_before_create.xml"),
+        "create_complete" => data!("events_ci_create_complete.xml"),
+        "before_update" => data!("events_ci_before_update.xml"),
+        "update_complete" => data!("events_ci_update_complete.xml"),
+        other => panic!("no CI events fixture {other}"),
+    };
+    xml(200, body)
+}
+
+/// A CloudFormation client answering from `rules`, retries off, every call held against what
+/// `ci bootstrap` is allowed (`policy::bootstrap_policy`), not the deploy policy.
+pub fn cloudformation_bootstrap(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_cloudformation::Client {
+    let scope = crate::policy::Scope {
+        region: "eu-west-1".into(),
+        account: "123456789012".into(),
+        stack: "noteapp-staging".into(),
+        repository: crate::aws::ecr::DEFAULT_REPOSITORY.into(),
+    };
+    let policy = crate::policy::bootstrap_policy(&scope);
+    mock_client!(aws_sdk_cloudformation, mode, rules.iter().copied(), |c| c
+        .retry_config(RetryConfig::disabled())
+        .interceptor(crate::policy::Checker::strict_with(
+            scope.clone(),
+            policy.clone()
+        )))
+}
+
 /// A DynamoDB (JSON 1.0 protocol) answer.
 pub fn json(status: u16, body: serde_json::Value) -> HttpResponse {
     let mut response = HttpResponse::new(

@@ -6,6 +6,7 @@
 //! exactly the parameters the template declares, and lists the tables, whose replacement a deploy
 //! must never do silently. [`load_plan`] is the thin wrapper that reads the template file.
 
+pub mod ci;
 #[cfg(test)]
 mod tests;
 
@@ -157,7 +158,7 @@ fn parameters(config: &EnvironmentConfig, image_uri: &str) -> Vec<(String, Strin
 }
 
 /// Stack tags: the file's, plus `Project=noteapp` and `Environment=<name>`, sorted by key.
-fn tags(config: &EnvironmentConfig) -> Vec<(String, String)> {
+pub(crate) fn tags(config: &EnvironmentConfig) -> Vec<(String, String)> {
     let mut tags = config.tags.clone();
     tags.insert("Project".to_owned(), "noteapp".to_owned());
     tags.insert("Environment".to_owned(), config.name().to_owned());

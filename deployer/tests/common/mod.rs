@@ -104,3 +104,34 @@ pub async fn put_test_image(
         .unwrap()
         .to_owned()
 }
+
+/// A CloudWatch Logs client on `moto` for the staging region.
+pub fn logs_client(moto: &MotoServer) -> aws_sdk_cloudwatchlogs::Client {
+    use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_cloudwatchlogs::Config::builder()
+        .http_client(noteapp_runtime::aws_http::sdk_http_client(
+            noteapp_runtime::aws_http::Roots::Nothing,
+        ))
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .endpoint_url(moto.endpoint())
+        .build();
+    aws_sdk_cloudwatchlogs::Client::from_conf(config)
+}
+
+/// A repository root whose staging environment file names `stack` (and is otherwise the
+/// repository's own), so tests on one emulator keep to their own resources.
+pub fn root_with_stack(stack: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("a temporary root");
+    let workspace = noteapp_test_support::workspace();
+    let staging = std::fs::read_to_string(workspace.join("environments/staging.yaml"))
+        .expect("the staging file")
+        .replace(
+            "stack_name: noteapp-staging",
+            &format!("stack_name: {stack}"),
+        );
+    std::fs::create_dir_all(root.path().join("environments")).unwrap();
+    std::fs::write(root.path().join("environments/staging.yaml"), staging).unwrap();
+    root
+}

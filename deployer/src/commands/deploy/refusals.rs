@@ -280,16 +280,16 @@ async fn a_failed_change_set_is_deleted_and_its_reason_given() {
     assert_eq!((delete.num_calls(), execute.num_calls()), (1, 0));
 }
 
-/// A staging deploy on `clients` that Ctrl-C interrupts after 50 ms; its error, checked to be
-/// the interruption.
-async fn interrupted_after_50_ms(clients: &Clients) -> Error {
-    interrupted_by(clients, tokio::time::sleep(Duration::from_millis(50))).await
-}
-
-/// A staging deploy on `clients` that Ctrl-C interrupts once `ctrl_c` resolves; its error,
-/// checked to be the interruption.
-async fn interrupted_by(clients: &Clients, ctrl_c: impl Future<Output = ()>) -> Error {
+/// A staging deploy on `clients` that Ctrl-C interrupts once `reached` says the flow got where
+/// the test wants it (checked every millisecond, so a slow machine does not interrupt too soon);
+/// its error, checked to be the interruption.
+async fn interrupted_when(clients: &Clients, reached: impl Fn() -> bool) -> Error {
     let (progress, _) = Progress::captured();
+    let ctrl_c = async {
+        while !reached() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
     let plan = replay::plan("staging");
     let err = deploy_until(
         ctrl_c,
@@ -319,7 +319,7 @@ async fn interrupting_before_execution_deletes_the_change_set() {
         RuleMode::MatchAny,
         &[&describe, &create, &computing, &delete, &execute],
     );
-    let err = interrupted_after_50_ms(&clients).await;
+    let err = interrupted_when(&clients, || computing.num_calls() >= 2).await;
     assert!(
         err.to_string().contains("was deleted; nothing was changed"),
         "{err}"
@@ -348,14 +348,10 @@ async fn interrupting_during_execution_leaves_the_operation_for_the_next_run_to_
         RuleMode::MatchAny,
         &[&describe, &create, &computed, &execute, &delete, &events],
     );
-    // Ctrl-C once the change set is executing, however long a loaded machine takes to get there.
-    let executing = async {
-        while execute.num_calls() == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let err = interrupted_by(&clients, executing).await;
+    let err = interrupted_when(&clients, || {
+        execute.num_calls() == 1 && events.num_calls() >= 3
+    })
+    .await;
     assert!(
         err.to_string()
             .contains("CloudFormation goes on with stack noteapp-staging"),

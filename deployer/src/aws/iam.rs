@@ -1,0 +1,100 @@
+//! IAM, one call: whether the account already has GitHub Actions' OIDC provider (there is one
+//! per issuer URL and account), so that `ci bootstrap` reuses it instead of failing to make a
+//! second. A signed query-protocol request rather than an SDK crate: one call does not pay for a
+//! crate's compile time. IAM is global: its endpoint and signing region are the partition's.
+
+use noteapp_runtime::aws_http::{Partition, Signer};
+
+use crate::error::Error;
+use crate::template::ci::GITHUB_ISSUER;
+
+/// IAM's endpoint and signing region for the partition of `region`.
+pub fn endpoint(vars: impl Fn(&str) -> Option<String>, region: &str) -> (String, &'static str) {
+    let set = |name: &str| vars(name).filter(|v| !v.trim().is_empty());
+    let (url, signing) = match Partition::of(region).name {
+        "aws-cn" => ("https://iam.cn-north-1.amazonaws.com.cn", "cn-north-1"),
+        "aws-us-gov" => ("https://iam.us-gov.amazonaws.com", "us-gov-west-1"),
+        _ => ("https://iam.amazonaws.com", "us-east-1"),
+    };
+    let url = set("AWS_ENDPOINT_URL_IAM")
+        .or_else(|| set("AWS_ENDPOINT_URL"))
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| url.to_owned());
+    (url, signing)
+}
+
+/// The ARN of GitHub's provider among ListOpenIDConnectProviders' `<Arn>` elements.
+pub fn github_provider_in(answer: &str) -> Option<String> {
+    answer
+        .split("<Arn>")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("</Arn>").map(|(arn, _)| arn.trim()))
+        .find(|arn| arn.ends_with(&format!(":oidc-provider/{GITHUB_ISSUER}")))
+        .map(str::to_owned)
+}
+
+/// The account's GitHub Actions OIDC provider, if it has one.
+pub async fn github_provider(
+    http: &reqwest::Client,
+    signer: &Signer,
+) -> Result<Option<String>, Error> {
+    let (url, signing_region) = endpoint(|name| std::env::var(name).ok(), signer.region());
+    let request = http::Request::post(format!("{url}/"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(bytes::Bytes::from_static(
+            b"Action=ListOpenIDConnectProviders&Version=2010-05-08",
+        ))
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let (_, body) = signer
+        .for_region(signing_region)
+        .send(http, "iam", request)
+        .await
+        .map_err(|e| Error::Aws {
+            action: "failed to list the account's OIDC providers (iam:ListOpenIDConnectProviders)"
+                .to_owned(),
+            reason: e.to_string(),
+        })?;
+    Ok(github_provider_in(&String::from_utf8_lossy(&body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_github_provider_is_found_among_the_accounts_providers() {
+        let answer = r#"<ListOpenIDConnectProvidersResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+  <ListOpenIDConnectProvidersResult>
+    <OpenIDConnectProviderList>
+      <member>
+        <Arn>arn:aws:iam::123456789012:oidc-provider/accounts.google.com</Arn>
+      </member>
+      <member>
+        <Arn>arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com</Arn>
+      </member>
+    </OpenIDConnectProviderList>
+  </ListOpenIDConnectProvidersResult>
+  <ResponseMetadata>
+    <RequestId>de2c0228-4f63-11e4-aefa-bfd6aEXAMPLE</RequestId>
+  </ResponseMetadata>
+</ListOpenIDConnectProvidersResponse>"#;
+        assert_eq!(
+            github_provider_in(answer).as_deref(),
+            Some("arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com")
+        );
+        assert_eq!(github_provider_in("<OpenIDConnectProviderList/>"), None);
+    }
+
+    #[test]
+    fn iam_is_reached_at_its_partitions_global_endpoint() {
+        let none = |_: &str| None;
+        assert_eq!(
+            endpoint(none, "ap-northeast-1"),
+            ("https://iam.amazonaws.com".to_owned(), "us-east-1")
+        );
+        assert_eq!(endpoint(none, "cn-northwest-1").1, "cn-north-1");
+        let moto =
+            |name: &str| (name == "AWS_ENDPOINT_URL").then(|| "http://127.0.0.1:5000/".to_owned());
+        assert_eq!(endpoint(moto, "eu-west-1").0, "http://127.0.0.1:5000");
+    }
+}

@@ -1,0 +1,70 @@
+//! The command line: every subcommand and its flags, as clap derives them. It lives in the
+//! library rather than in `main.rs` so that `noteapp completions` and the tests (the shipped
+//! workflow runs only commands that exist) read the same [`clap::Command`] the binary parses.
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::commands;
+
+#[derive(Parser)]
+#[command(
+    name = "noteapp",
+    version,
+    about = "Run and ship the noteapp server side"
+)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the whole stack here: the HTTP API on 127.0.0.1:8000, WebSocket on 3001, no cloud.
+    Local(commands::local::LocalArgs),
+    /// Print exactly what a deploy of ENV would send: the template, its parameters and tags.
+    Render(commands::render::RenderArgs),
+    /// Deploy ENV: check account and stack, create a change set, show it, confirm, execute, follow.
+    Deploy(commands::deploy::DeployArgs),
+    /// Build and push the image a deploy of ENV would use (reused when unchanged); print it by digest.
+    Image(commands::image::ImageArgs),
+    /// Show what a deploy of ENV would change (a change set created, printed and deleted).
+    Diff(commands::diff::DiffArgs),
+    /// Print the stack outputs of ENV (`--json`: one flat object, for CI).
+    Outputs(commands::outputs::OutputsArgs),
+    /// Show the stack status of ENV, its last update and the failures of its last operation.
+    Status(commands::status::StatusArgs),
+    /// List the releases of ENV, newest first, the live one marked (`--json` for CI).
+    History(commands::history::HistoryArgs),
+    /// Redeploy the previous release of ENV (or `--to N`): its image and parameters, no build.
+    Rollback(commands::rollback::RollbackArgs),
+    /// Check the live stack of ENV from outside: /healthz, a WebSocket echo, a signed broadcast.
+    Smoke(commands::smoke::SmokeArgs),
+    /// Delete the stack of ENV; its tables are kept (DeletionPolicy Retain).
+    Destroy(commands::destroy::DestroyArgs),
+    /// Check or repair the counters behind every list's total against the tables.
+    Data(commands::data::DataArgs),
+    /// Print the functions' logs of ENV, interleaved by time (`--follow` for new ones).
+    Logs(commands::logs::LogsArgs),
+    /// Detect drift on the stack of ENV: exit 0 in sync, 2 drifted (each property listed).
+    Drift(commands::drift::DriftArgs),
+    /// CI sign-in without keys: `ci bootstrap ENV --github OWNER/REPO` makes the deploy role.
+    Ci(commands::ci::CiArgs),
+    /// Print the completion script of a shell (bash, zsh, fish, powershell) on stdout.
+    Completions(commands::completions::CompletionsArgs),
+}
+
+/// The command line as clap sees it: what completions are generated from.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::command().debug_assert();
+    }
+}

@@ -84,15 +84,21 @@ fn staging_deploys_from_main_and_production_waits_for_its_environment() {
     let staging = runs(staging);
     let production = runs(production);
     assert!(
-        staging.contains(&words("noteapp deploy staging --yes")),
+        staging.contains(&words("noteapp deploy staging --yes --rollback-on-failure")),
         "{staging:?}"
     );
     assert!(
         staging.contains(&words("noteapp status staging")),
         "{staging:?}"
     );
-    assert!(production.contains(&words("noteapp deploy production --yes")));
-    assert!(production.contains(&words("noteapp outputs production --json")));
+    assert!(
+        staging.contains(&words("noteapp smoke staging")),
+        "{staging:?}"
+    );
+    assert!(production.contains(&words(
+        "noteapp deploy production --yes --rollback-on-failure"
+    )));
+    assert!(production.contains(&words("noteapp smoke production")));
 }
 
 fn words(command: &str) -> Vec<String> {
@@ -103,7 +109,7 @@ fn words(command: &str) -> Vec<String> {
 fn every_noteapp_command_in_the_workflow_exists_in_the_cli() {
     let (text, _) = workflow();
     let found = commands(&text);
-    // Two deploys, two status and outputs each, and the two bootstraps in the comments.
+    // Two deploys, a status and a smoke check each, and the two bootstraps in the comments.
     assert!(found.len() >= 8, "{found:?}");
     assert!(
         found
@@ -125,7 +131,7 @@ fn every_noteapp_command_in_the_workflow_exists_in_the_cli() {
 #[test]
 fn a_command_the_cli_lacks_is_caught() {
     for wrong in [
-        "noteapp smoke staging",
+        "noteapp smoke-test staging",
         "noteapp deploy staging --yes-please",
     ] {
         assert!(

@@ -10,7 +10,8 @@ one build made with the whole workspace's features: a `-p` selection resolves ot
 and compiles the dependencies again.
 
 Most tests wait on moto, Docker or sockets, so two executables run at a time: the deployer's
-tests and the longest end-to-end file (budgets) in one lane, everything else in the other. Each
+tests and the two end-to-end files that seed moto the longest (budgets, purge) in one lane,
+everything else in the other (the lanes then take about as long as each other). Each
 lane's output is printed whole once both are done, then a summary with every executable's time.
 Exit status: 0 when every executable passed.
 """
@@ -22,7 +23,7 @@ import sys
 import threading
 import time
 
-PAIRED_WITH_THE_DEPLOYER = {"budgets"}
+PAIRED_WITH_THE_DEPLOYER = {"budgets", "purge"}
 
 
 def executables(artifacts):

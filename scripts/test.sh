@@ -18,7 +18,8 @@ cargo fmt --all -- --check
 services_log="${CARGO_TARGET_DIR:-target}/services.log"
 mkdir -p "$(dirname "$services_log")"
 step "test services: installing in the background (log: $services_log)"
-(scripts/services.sh && scripts/docker.sh) >"$services_log" 2>&1 &
+# Niced, so the compiler keeps the CPU; the installs mostly wait on the network anyway.
+(nice -n 10 scripts/services.sh && scripts/docker.sh) >"$services_log" 2>&1 &
 services=$!
 trap 'kill "$services" 2>/dev/null || true' EXIT
 
@@ -43,6 +44,12 @@ step "build and lint: every target of the workspace (clippy -D warnings as it co
 cargo test --locked --workspace --all-targets --no-run --message-format=json-render-diagnostics \
   >"$tests_dir/artifacts.json"
 noteapp="${CARGO_TARGET_DIR:-target}/debug/noteapp"
+
+# rustdoc checks the dependencies again, with the features of a build without dev-dependencies;
+# cargo holds the build directory only while it compiles, so the docs build from here on, beside
+# the linters and the tests.
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps >"$tests_dir/docs.log" 2>&1 &
+docs=$!
 
 step "test services: Python tools in .venv, the Firebase Auth emulator, Docker engine and registry"
 if ! wait "$services"; then
@@ -81,11 +88,7 @@ step "hadolint: Dockerfile.lambda"
 .venv/bin/hadolint Dockerfile.lambda
 echo "hadolint: Dockerfile.lambda: no findings" >&2
 
-step "tests: every test executable, in two lanes (scripts/run-tests.py), the docs beside them"
-# rustdoc checks the dependencies again, with the features of a build without dev-dependencies;
-# cargo holds the build directory only while it compiles, so the docs build beside the tests.
-RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps >"$tests_dir/docs.log" 2>&1 &
-docs=$!
+step "tests: every test executable, in two lanes (scripts/run-tests.py)"
 scripts/run-tests.py "$tests_dir/artifacts.json" "$tests_dir" || {
   echo "tests failed: see the lane output and the list above" >&2
   exit 1

@@ -50,6 +50,19 @@ impl Scope {
     }
 }
 
+/// What keeping a role up to date takes: the stack's roles and the CI deploy role alike.
+const ROLE_UPKEEP: [&str; 9] = [
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:GetRole",
+    "iam:UpdateRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:GetRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:ListRolePolicies",
+];
+
 fn statement(sid: &str, actions: &[&str], resources: Vec<String>) -> Value {
     json!({"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources})
 }
@@ -132,22 +145,17 @@ pub fn deploy_policy(scope: &Scope) -> Value {
             statement(
                 "TheStacksRoles",
                 &[
-                    "iam:CreateRole",
-                    "iam:DeleteRole",
-                    "iam:GetRole",
-                    "iam:UpdateRole",
-                    "iam:UpdateAssumeRolePolicy",
-                    "iam:PutRolePolicy",
-                    "iam:GetRolePolicy",
-                    "iam:DeleteRolePolicy",
-                    "iam:ListRolePolicies",
+                    ROLE_UPKEEP.as_slice(),
+                    &[
                     "iam:AttachRolePolicy",
                     "iam:DetachRolePolicy",
                     "iam:ListAttachedRolePolicies",
                     "iam:TagRole",
                     "iam:UntagRole",
                     "iam:ListRoleTags",
-                ],
+                    ],
+                ]
+                .concat(),
                 vec![roles],
             ),
             pass_role,
@@ -344,18 +352,13 @@ pub fn bootstrap_policy(scope: &Scope) -> Value {
             statement(
                 "TheDeployRole",
                 &[
-                    "iam:CreateRole",
-                    "iam:DeleteRole",
-                    "iam:GetRole",
-                    "iam:UpdateRole",
-                    "iam:UpdateAssumeRolePolicy",
-                    "iam:PutRolePolicy",
-                    "iam:GetRolePolicy",
-                    "iam:DeleteRolePolicy",
-                    "iam:ListRolePolicies",
+                    ROLE_UPKEEP.as_slice(),
+                    &[
                     "iam:TagRole",
                     "iam:UntagRole",
-                ],
+                    ],
+                ]
+                .concat(),
                 vec![role],
             ),
         ]

@@ -51,6 +51,8 @@ contract!(
     signed_in_routes_need_a_token,
     bad_bodies_answer_the_json_error_body,
     unknown_routes_and_methods_answer_json,
+    a_cursor_before_every_comment_is_422_naming_the_cursor,
+    every_list_refuses_another_lists_cursor_and_walks_only_its_own_items,
 );
 
 async fn health_check_answers_ok(api: Api) {
@@ -762,4 +764,163 @@ async fn unknown_routes_and_methods_answer_json(api: Api) {
     reply.expect(405);
     assert_eq!(reply.headers["allow"], "GET");
     api.call("PUT", "/me", None, None).await.expect(405);
+}
+
+/// `cursor` refused with 422 and the error body naming it.
+#[track_caller]
+fn assert_cursor_refused(reply: &noteapp_tests::api::Reply, what: &str) {
+    assert_eq!(reply.status.as_u16(), 422, "{what}: {}", reply.json);
+    noteapp_tests::api::assert_error_body(&reply.json);
+    assert_eq!(
+        reply.json["error"]["field"], "cursor",
+        "{what}: {}",
+        reply.json
+    );
+}
+
+async fn a_cursor_before_every_comment_is_422_naming_the_cursor(api: Api) {
+    use base64::Engine as _;
+    let alice = user("alice-cursor-gate");
+    let id = api.create_note(&alice, "gated", true).await;
+    api.post(
+        &format!("/notes/{id}/comments"),
+        Some(&alice),
+        &json!({"content": "first"}),
+    )
+    .await
+    .expect(201);
+    // A position that sorts before every comment, and so (unbounded) reaches the note's gate
+    // item, which shares the comments' partition.
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let before_all = engine.encode(format!("\u{0}\u{ffff}|{}", uuid::Uuid::new_v4()));
+    for path in [
+        format!("/notes/{id}/comments?cursor={before_all}"),
+        format!("/me/notes/{id}/comments?cursor={before_all}"),
+        format!("/notes?cursor={before_all}"),
+        format!("/me/notes?cursor={before_all}"),
+    ] {
+        let reply = api.get(&path, Some(&alice)).await;
+        assert_cursor_refused(&reply, &path);
+    }
+}
+
+/// Every page of `path` (which ends in `cursor=`), followed cursor by cursor: the ids in order
+/// and every cursor given on the way.
+async fn walk(api: &Api, path: &str, key: &str, token: &str) -> (Vec<String>, Vec<String>) {
+    let (mut ids, mut cursors) = (Vec::new(), Vec::new());
+    let mut next = path.to_owned();
+    loop {
+        let reply = api.get(&next, Some(token)).await;
+        let data = &reply.expect(200)["data"];
+        ids.extend(
+            data[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|item| item["id"].as_str().unwrap().to_owned()),
+        );
+        // Notes carry it in their pagination, comments beside them.
+        let next_cursor = data["pagination"]["nextCursor"]
+            .as_str()
+            .or(data["nextCursor"].as_str());
+        match next_cursor {
+            Some(cursor) => {
+                cursors.push(cursor.to_owned());
+                next = format!("{path}{cursor}");
+            }
+            None => return (ids, cursors),
+        }
+    }
+}
+
+async fn every_list_refuses_another_lists_cursor_and_walks_only_its_own_items(api: Api) {
+    let alice = user("alice-cursor-lists");
+    let bob = user("bob-cursor-lists");
+    let mut alice_notes = Vec::new();
+    for i in 0..3 {
+        alice_notes.push(api.create_note(&alice, &format!("a{i}"), true).await);
+    }
+    let bob_note = api.create_note(&bob, "b", true).await;
+    let other_note = alice_notes[1].clone();
+    let note = alice_notes[0].clone();
+    for (on, count) in [(&note, 3), (&other_note, 2)] {
+        for i in 0..count {
+            api.post(
+                &format!("/notes/{on}/comments"),
+                Some(&bob),
+                &json!({"content": format!("c{i}")}),
+            )
+            .await
+            .expect(201);
+        }
+    }
+    // Each list, walked a page of one at a time: the lists' own items, and a cursor per step.
+    let lists = [
+        ("feed", "/notes?limit=1&cursor=".to_owned(), "notes", &alice),
+        (
+            "alice's notes",
+            "/me/notes?limit=1&cursor=".to_owned(),
+            "notes",
+            &alice,
+        ),
+        (
+            "bob's notes",
+            "/me/notes?limit=1&cursor=".to_owned(),
+            "notes",
+            &bob,
+        ),
+        (
+            "comments",
+            format!("/notes/{note}/comments?limit=1&cursor="),
+            "comments",
+            &alice,
+        ),
+        (
+            "owner's comments",
+            format!("/me/notes/{note}/comments?limit=1&cursor="),
+            "comments",
+            &alice,
+        ),
+        (
+            "other comments",
+            format!("/notes/{other_note}/comments?limit=1&cursor="),
+            "comments",
+            &alice,
+        ),
+    ];
+    let mut walked = Vec::new();
+    for (name, path, key, token) in &lists {
+        let (ids, cursors) = walk(&api, path, key, token).await;
+        walked.push((name, ids, cursors));
+    }
+    let (_, feed, _) = &walked[0];
+    for id in alice_notes.iter().chain([&bob_note]) {
+        assert!(feed.contains(id), "the feed lists {id}");
+    }
+    assert_eq!(
+        walked[1].1,
+        alice_notes.iter().rev().cloned().collect::<Vec<_>>()
+    );
+    assert_eq!(walked[2].1, vec![bob_note.clone()]);
+    assert_eq!(walked[3].1.len(), 3, "{:?}", walked[3].1);
+    assert_eq!(
+        walked[4].1, walked[3].1,
+        "the owner's route lists the same comments"
+    );
+    assert_eq!(walked[5].1.len(), 2);
+    // A cursor is good on its own list only: the public and the owner's comment routes list
+    // the same comments, so they share cursors; any other pair refuses.
+    let same_list = |a: usize, b: usize| a == b || (a.min(b), a.max(b)) == (3, 4);
+    for (from, (from_name, _, cursors)) in walked.iter().enumerate() {
+        for cursor in cursors {
+            for (to, (to_name, path, _, token)) in lists.iter().enumerate() {
+                let reply = api.get(&format!("{path}{cursor}"), Some(token)).await;
+                if same_list(from, to) {
+                    reply.expect(200);
+                } else {
+                    assert_cursor_refused(&reply, &format!("{from_name}'s cursor on {to_name}"));
+                }
+            }
+        }
+    }
 }

@@ -81,6 +81,266 @@ proptest! {
     }
 }
 
+/// The lists a cursor can be sent to, with the data behind them: each route, the token it is
+/// read with, the key its items are under, every id it lists, and the cursors a walk of it
+/// (a page of one at a time) was given.
+struct Lists {
+    routes: Vec<ListRoute>,
+}
+
+struct ListRoute {
+    path: String,
+    token: String,
+    key: &'static str,
+    ids: Vec<String>,
+    cursors: Vec<String>,
+}
+
+impl Lists {
+    /// Two users' notes, public and private, and comments on two notes, on `api`.
+    async fn seed(api: &Api) -> Self {
+        let (alice, bob) = (user("cursor-alice"), user("cursor-bob"));
+        let mut notes = Vec::new();
+        for i in 0..4 {
+            notes.push(api.create_note(&alice, &format!("a{i}"), i < 3).await);
+        }
+        for i in 0..2 {
+            api.create_note(&bob, &format!("b{i}"), i == 0).await;
+        }
+        for (note, count) in [(&notes[0], 3), (&notes[1], 2)] {
+            for i in 0..count {
+                let path = format!("/notes/{note}/comments");
+                let body = json!({"content": format!("c{i}")});
+                assert_eq!(api.post(&path, Some(&bob), &body).await.status, 201);
+            }
+        }
+        let mut routes = Vec::new();
+        for (path, token, key) in [
+            ("/notes".to_owned(), &alice, "notes"),
+            ("/me/notes".to_owned(), &alice, "notes"),
+            ("/me/notes".to_owned(), &bob, "notes"),
+            (format!("/notes/{}/comments", notes[0]), &alice, "comments"),
+            (
+                format!("/me/notes/{}/comments", notes[0]),
+                &alice,
+                "comments",
+            ),
+            (format!("/notes/{}/comments", notes[1]), &alice, "comments"),
+        ] {
+            let (mut ids, mut cursors) = (Vec::new(), Vec::new());
+            let mut next = format!("{path}?limit=1&cursor=");
+            loop {
+                let reply = api.get(&next, Some(token)).await;
+                let data = &reply.json["data"];
+                ids.extend(
+                    data[key]
+                        .as_array()
+                        .expect("a list")
+                        .iter()
+                        .map(|item| item["id"].as_str().unwrap().to_owned()),
+                );
+                let cursor = data["pagination"]["nextCursor"]
+                    .as_str()
+                    .or(data["nextCursor"].as_str());
+                match cursor {
+                    Some(cursor) => {
+                        cursors.push(cursor.to_owned());
+                        next = format!("{path}?limit=1&cursor={cursor}");
+                    }
+                    None => break,
+                }
+            }
+            assert!(!cursors.is_empty(), "{path} gave no cursor");
+            routes.push(ListRoute {
+                path,
+                token: token.clone(),
+                key,
+                ids,
+                cursors,
+            });
+        }
+        Self { routes }
+    }
+
+    fn all_cursors(&self) -> Vec<String> {
+        self.routes
+            .iter()
+            .flat_map(|r| r.cursors.iter().cloned())
+            .collect()
+    }
+}
+
+/// What a generated cursor is made of.
+#[derive(Debug, Clone)]
+enum CursorCase {
+    /// Any bytes, in base64url.
+    Bytes(Vec<u8>),
+    /// Any text of the characters a query value may carry unencoded.
+    Text(String),
+    /// A real cursor of one of the lists (the `n`-th of them all).
+    Real(usize),
+    /// A real cursor's list name with a boundary position.
+    Boundary { from: usize, at: usize, id: usize },
+    /// A real cursor with one character changed or the end cut.
+    Mutated {
+        from: usize,
+        at: usize,
+        byte: u8,
+        cut: bool,
+    },
+}
+
+const BOUNDARY_TIMES: &[&str] = &[
+    "",
+    "\u{0}\u{ffff}",
+    "#note",
+    "#count#public#0",
+    "#deleting",
+    "0",
+    "0000-01-01T00:00:00.000000Z",
+    "1970-01-01T00:00:00.000000Z",
+    "9999-12-31T23:59:59.999999Z",
+    "9~",
+    "~",
+    "2026-02-30T00:00:00.000000Z",
+    "2026-01-01T00:00:00Z",
+];
+
+const BOUNDARY_IDS: &[&str] = &[
+    "00000000-0000-0000-0000-000000000000",
+    "ffffffff-ffff-ffff-ffff-ffffffffffff",
+    "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+    "x",
+    "",
+];
+
+fn cursor_case() -> impl Strategy<Value = CursorCase> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..80).prop_map(CursorCase::Bytes),
+        "[A-Za-z0-9_=%.~-]{0,90}".prop_map(CursorCase::Text),
+        any::<usize>().prop_map(CursorCase::Real),
+        (
+            any::<usize>(),
+            0..BOUNDARY_TIMES.len(),
+            0..BOUNDARY_IDS.len()
+        )
+            .prop_map(|(from, at, id)| CursorCase::Boundary { from, at, id }),
+        (any::<usize>(), any::<usize>(), any::<u8>(), any::<bool>()).prop_map(
+            |(from, at, byte, cut)| CursorCase::Mutated {
+                from,
+                at,
+                byte,
+                cut
+            }
+        ),
+    ]
+}
+
+impl CursorCase {
+    fn render(&self, real: &[String]) -> String {
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let pick = |n: usize| &real[n % real.len()];
+        match self {
+            CursorCase::Bytes(bytes) => engine.encode(bytes),
+            CursorCase::Text(text) => text.clone(),
+            CursorCase::Real(n) => pick(*n).clone(),
+            CursorCase::Boundary { from, at, id } => {
+                let decoded = String::from_utf8(engine.decode(pick(*from)).unwrap()).unwrap();
+                let tag = decoded.split('|').next().unwrap();
+                engine.encode(format!(
+                    "{tag}|{}|{}",
+                    BOUNDARY_TIMES[*at], BOUNDARY_IDS[*id]
+                ))
+            }
+            CursorCase::Mutated {
+                from,
+                at,
+                byte,
+                cut,
+            } => {
+                let mut bytes = engine.decode(pick(*from)).unwrap();
+                let at = at % bytes.len();
+                if *cut {
+                    bytes.truncate(at);
+                } else {
+                    bytes[at] = *byte;
+                }
+                engine.encode(bytes)
+            }
+        }
+    }
+}
+
+/// Runs the cursor property on `api`: whatever cursor a list is sent, the answer is not a 5xx,
+/// an error is the JSON error body (a 422 names `cursor`), and a page lists only that list's
+/// own items. Returns the number of cases run.
+async fn cursors_never_reach_another_list(api: &Api, cases: u32) -> u32 {
+    let lists = Lists::seed(api).await;
+    let real = lists.all_cursors();
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let strategy = (cursor_case(), 0..lists.routes.len(), 1..4u32);
+    let ran = std::sync::atomic::AtomicU32::new(0);
+    let handle = tokio::runtime::Handle::current();
+    let outcome = tokio::task::block_in_place(|| {
+        TestRunner::new(config).run(&strategy, |(case, route, limit)| {
+            ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let route = &lists.routes[route];
+            let cursor = case.render(&real);
+            let path = format!("{}?limit={limit}&cursor={cursor}", route.path);
+            let Ok(uri) = path.parse::<http::Uri>() else {
+                return Ok(());
+            };
+            let reply = handle.block_on(api.get(&uri.to_string(), Some(&route.token)));
+            let status = reply.status.as_u16();
+            prop_assert!(status < 500, "{} for {}: {}", status, path, reply.json);
+            if status >= 400 {
+                assert_error_body(&reply.json);
+                prop_assert_eq!(status, 422, "{}: {}", path, reply.json);
+                prop_assert_eq!(&reply.json["error"]["field"], "cursor", "{}", path);
+                return Ok(());
+            }
+            prop_assert_eq!(status, 200, "{}", path);
+            for item in reply.json["data"][route.key].as_array().unwrap() {
+                let id = item["id"].as_str().unwrap_or_default();
+                prop_assert!(
+                    route.ids.iter().any(|own| own == id),
+                    "{} listed {} of another list: {}",
+                    path,
+                    id,
+                    reply.json
+                );
+            }
+            Ok(())
+        })
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+    ran.into_inner()
+}
+
+/// Cases per store of the cursor property.
+const CURSOR_CASES: u32 = 512;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_cursor_makes_a_list_fail_or_list_another_lists_items_embedded() {
+    let ran = cursors_never_reach_another_list(&Api::embedded(), CURSOR_CASES).await;
+    println!("cursor cases run on the embedded store: {ran}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_cursor_makes_a_list_fail_or_list_another_lists_items_dynamodb() {
+    let Some(api) = noteapp_tests::moto::dynamodb_api().await else {
+        return;
+    };
+    let ran = cursors_never_reach_another_list(&api, CURSOR_CASES).await;
+    println!("cursor cases run on DynamoDB (moto): {ran}");
+}
+
 fn api() -> &'static Api {
     static API: std::sync::OnceLock<Api> = std::sync::OnceLock::new();
     API.get_or_init(Api::embedded)

@@ -37,7 +37,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::cursor::Position;
+use super::cursor::{List, Position};
 use super::{
     BroadcastProgress, CommentGate, Connection, ConnectionPage, ConnectionStore, EnsuredUser,
     NoteChange, Purged, Segment, Store, StoreError, Visibility,
@@ -447,8 +447,9 @@ fn replay(path: &Path) -> Result<State, OpenError> {
     Ok(state)
 }
 
-/// The page `request` asks for of a list given in order as `(position, item)`, out of `total`.
+/// The page `request` asks for of `list`, given in order as `(position, item)`, out of `total`.
 fn page_of<'a, T: Clone + 'a>(
+    list: List<'_>,
     items: impl Iterator<Item = (Position, &'a T)>,
     total: usize,
     request: &PageRequest,
@@ -456,10 +457,10 @@ fn page_of<'a, T: Clone + 'a>(
     let limit = request.limit as usize;
     let mut taken: Vec<(Position, T)> = match request.after() {
         Some(cursor) => {
-            let after = Position::decode(cursor)?;
+            // After the cursor's position, whether or not an item is still there.
+            let after = Position::decode(cursor, list)?;
             items
-                .skip_while(|(p, _)| *p != after)
-                .skip(1)
+                .skip_while(|(p, _)| !p.follows(&after, list))
                 .take(limit + 1)
                 .map(|(p, t)| (p, t.clone()))
                 .collect()
@@ -476,7 +477,7 @@ fn page_of<'a, T: Clone + 'a>(
     };
     let more = taken.len() > limit;
     taken.truncate(limit);
-    let next_cursor = taken.last().filter(|_| more).map(|(p, _)| p.encode());
+    let next_cursor = taken.last().filter(|_| more).map(|(p, _)| p.encode(list));
     Ok(Page {
         items: taken.into_iter().map(|(_, t)| t).collect(),
         total: total as u64,
@@ -560,7 +561,7 @@ impl Store for EmbeddedStore {
                 .iter()
                 .rev()
                 .filter_map(|(at, id)| state.notes.get(id).map(|n| (Position::new(at, id), n)));
-            page_of(notes, state.public.len(), page)
+            page_of(List::PublicFeed, notes, state.public.len(), page)
         })
     }
 
@@ -570,13 +571,18 @@ impl Store for EmbeddedStore {
         page: &PageRequest,
     ) -> Result<Page<Note>, StoreError> {
         self.read(|state| match state.by_owner.get(owner) {
-            None => page_of(std::iter::empty::<(Position, &Note)>(), 0, page),
+            None => page_of(
+                List::Owner(owner),
+                std::iter::empty::<(Position, &Note)>(),
+                0,
+                page,
+            ),
             Some(set) => {
                 let notes = set
                     .iter()
                     .rev()
                     .filter_map(|(at, id)| state.notes.get(id).map(|n| (Position::new(at, id), n)));
-                page_of(notes, set.len(), page)
+                page_of(List::Owner(owner), notes, set.len(), page)
             }
         })
     }
@@ -670,7 +676,7 @@ impl Store for EmbeddedStore {
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             let comments = list.iter().map(|c| (Position::new(&c.created_at, c.id), c));
-            page_of(comments, list.len(), page)
+            page_of(List::Comments(note_id), comments, list.len(), page)
         })
     }
 

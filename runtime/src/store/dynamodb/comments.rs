@@ -23,7 +23,7 @@ use super::items::{
 };
 use super::{BATCH_WRITE_MAX, DynamoStore, build_error, sdk_error};
 use crate::domain::{Comment, Page, PageRequest};
-use crate::store::cursor::Position;
+use crate::store::cursor::{List, Position, TIMESTAMP_CEILING, TIMESTAMP_FLOOR};
 use crate::store::schema::COMMENT_KEYS_INDEX;
 use crate::store::{CommentGate, Purged, StoreError, Visibility};
 
@@ -125,16 +125,18 @@ async fn open_gate(store: &DynamoStore, note: Uuid, gate: &CommentGate) -> Resul
     }
 }
 
-/// The cursor after comment key `key` (`created_at#id`).
-fn encode_cursor(key: &str) -> String {
+/// The cursor after comment key `key` (`created_at#id`) of `note`'s comments.
+fn encode_cursor(note: Uuid, key: &str) -> String {
     let (at, id) = key.split_once('#').unwrap_or((key, ""));
-    Position::new(at, id).encode()
+    Position::new(at, id).encode(List::Comments(note))
 }
 
-/// The comment key a cursor points after.
-fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
-    let position = Position::decode(cursor)?;
-    Ok(format!("{}#{}", position.at, position.id))
+/// The lowest key a page that starts after `cursor` (one of `note`'s cursors) may read.
+/// Comment keys are fixed width (a timestamp, `#`, a hyphenated UUID), so any key after the
+/// cursor's own sorts after that key with anything appended, and the key itself before it.
+fn decode_cursor(note: Uuid, cursor: &str) -> Result<String, StoreError> {
+    let position = Position::decode(cursor, List::Comments(note))?;
+    Ok(format!("{}#{}~", position.at, position.id))
 }
 
 /// The comment key of the `offset`-th comment of `note` (counting from 1), from the keys-only
@@ -152,9 +154,12 @@ async fn key_at(
             .query()
             .table_name(&store.tables.comments)
             .index_name(COMMENT_KEYS_INDEX)
-            .key_condition_expression("#ref = :note")
+            .key_condition_expression("#ref = :note AND #key BETWEEN :floor AND :ceiling")
             .expression_attribute_names("#ref", "note_ref")
+            .expression_attribute_names("#key", "comment_key")
             .expression_attribute_values(":note", s(note.to_string()))
+            .expression_attribute_values(":floor", s(TIMESTAMP_FLOOR))
+            .expression_attribute_values(":ceiling", s(TIMESTAMP_CEILING))
             .limit(store.page_limit(offset - seen))
             .set_exclusive_start_key(start.take())
             .send()
@@ -187,13 +192,16 @@ pub(super) async fn list(
 ) -> Result<Page<Comment>, StoreError> {
     let total = open_gate(store, note, gate).await?;
     let limit = request.limit as usize;
-    let after = match request.after() {
-        Some(cursor) => decode_cursor(cursor)?,
-        None if request.cursor.is_some() => GATE_KEY.to_owned(),
+    // The range read is bounded on both sides to comment keys (timestamps first), so it never
+    // reaches the gate (`#note`) whatever the cursor: a page starts at the floor, just after a
+    // cursor's key, or just after the last key of the pages before it.
+    let from = match request.after() {
+        Some(cursor) => decode_cursor(note, cursor)?,
+        None if request.cursor.is_some() => TIMESTAMP_FLOOR.to_owned(),
         None if request.offset() as u64 >= total => return Ok(Page::new(Vec::new(), total)),
-        None if request.offset() == 0 => GATE_KEY.to_owned(),
+        None if request.offset() == 0 => TIMESTAMP_FLOOR.to_owned(),
         None => match key_at(store, note, request.offset()).await? {
-            Some(key) => key,
+            Some(key) => format!("{key}~"),
             None => return Ok(Page::new(Vec::new(), total)),
         },
     };
@@ -204,11 +212,12 @@ pub(super) async fn list(
             .client
             .query()
             .table_name(&store.tables.comments)
-            .key_condition_expression("#note = :note AND #key > :after")
+            .key_condition_expression("#note = :note AND #key BETWEEN :from AND :ceiling")
             .expression_attribute_names("#note", "note_id")
             .expression_attribute_names("#key", "comment_key")
             .expression_attribute_values(":note", s(note.to_string()))
-            .expression_attribute_values(":after", s(&after))
+            .expression_attribute_values(":from", s(&from))
+            .expression_attribute_values(":ceiling", s(TIMESTAMP_CEILING))
             .consistent_read(true)
             // One more than the page: whether another follows.
             .limit(store.page_limit(limit + 1 - items.len()))
@@ -239,7 +248,7 @@ pub(super) async fn list(
             .string("comment_key")
             .ok()
         })
-        .map(|key| encode_cursor(&key));
+        .map(|key| encode_cursor(note, &key));
     Ok(Page {
         items: comments,
         total,

@@ -21,7 +21,7 @@ use super::items::{
 };
 use super::{DynamoStore, WRITE_ATTEMPTS, build_error, condition_failed, jittered, sdk_error};
 use crate::domain::{Note, Page, PageRequest, Timestamp};
-use crate::store::cursor::Position;
+use crate::store::cursor::{List, Position, TIMESTAMP_CEILING, TIMESTAMP_FLOOR};
 use crate::store::schema::{FEED_INDEX, FEED_SHARDS, OWNER_INDEX, feed_key};
 use crate::store::{NoteChange, StoreError};
 
@@ -366,6 +366,8 @@ struct KeyQuery<'a> {
     range_name: &'static str,
     /// Only keys at or before this position (a cursor).
     before: Option<&'a Position>,
+    /// The list this query reads (part of it, for the feed's shards).
+    list: List<'a>,
 }
 
 /// Up to `wanted` positions of `q`, newest first, following `LastEvaluatedKey`.
@@ -376,30 +378,29 @@ async fn positions(
 ) -> Result<(Vec<Position>, bool), StoreError> {
     let mut out = Vec::with_capacity(wanted.min(1000));
     let mut start: Option<Item> = None;
-    let mut condition = "#h = :h".to_owned();
-    if q.before.is_some() {
-        condition.push_str(" AND #r <= :r");
-    }
+    // Bounded on both sides to timestamps, whatever the cursor: only notes carry these keys,
+    // and the bounds keep it so for any key a later item kind might add.
+    let ceiling = q
+        .before
+        .map_or(TIMESTAMP_CEILING, |before| before.at.as_str());
     let extra = 1 + usize::from(q.before.is_some());
     loop {
-        let mut request = store
+        let request = store
             .client
             .query()
             .table_name(&store.tables.notes)
             .index_name(q.index)
-            .key_condition_expression(&condition)
+            .key_condition_expression("#h = :h AND #r BETWEEN :floor AND :ceiling")
             .expression_attribute_names("#h", q.hash_name)
+            .expression_attribute_names("#r", q.range_name)
             .expression_attribute_values(":h", s(&q.hash_value))
+            .expression_attribute_values(":floor", s(TIMESTAMP_FLOOR))
+            .expression_attribute_values(":ceiling", s(ceiling))
             .scan_index_forward(false)
             // One more than wanted: whether the list goes on (and the cursor's own key, which
             // `<=` reads again).
             .limit(store.page_limit(extra + wanted - out.len().min(wanted)))
             .set_exclusive_start_key(start.take());
-        if let Some(before) = q.before {
-            request = request
-                .expression_attribute_names("#r", q.range_name)
-                .expression_attribute_values(":r", s(&before.at));
-        }
         let page = request
             .send()
             .await
@@ -414,7 +415,9 @@ async fn positions(
                 id: f.string("id")?,
             };
             // Ties at the cursor's time sort by id: keep only what comes after the cursor.
-            if q.before.is_some_and(|before| position >= *before) {
+            if q.before
+                .is_some_and(|before| !position.follows(before, q.list))
+            {
                 continue;
             }
             out.push(position);
@@ -458,6 +461,7 @@ async fn fetch(
 /// The page `request` asks for out of `total` items, from `queries` (each newest first).
 async fn page_of(
     store: &DynamoStore,
+    list: List<'_>,
     queries: Vec<KeyQuery<'_>>,
     request: &PageRequest,
     total: u64,
@@ -494,7 +498,7 @@ async fn page_of(
     Ok(Page {
         items,
         total,
-        next_cursor: last.filter(|_| next).map(Position::encode),
+        next_cursor: last.filter(|_| next).map(|p| p.encode(list)),
     })
 }
 
@@ -506,7 +510,11 @@ pub(super) async fn list_public(
     if first_page && let Some(page) = store.feed_cache.get(request.limit) {
         return Ok(page);
     }
-    let before = request.after().map(Position::decode).transpose()?;
+    let list = List::PublicFeed;
+    let before = request
+        .after()
+        .map(|cursor| Position::decode(cursor, list))
+        .transpose()?;
     let total = public_total(store).await?;
     let queries = (0..FEED_SHARDS)
         .map(|shard| KeyQuery {
@@ -515,9 +523,10 @@ pub(super) async fn list_public(
             hash_value: feed_key(shard),
             range_name: "published_at",
             before: before.as_ref(),
+            list,
         })
         .collect();
-    let page = page_of(store, queries, request, total, Note::is_public).await?;
+    let page = page_of(store, list, queries, request, total, Note::is_public).await?;
     if first_page {
         store.feed_cache.put(request.limit, &page);
     }
@@ -529,7 +538,11 @@ pub(super) async fn list_owner(
     owner: &str,
     request: &PageRequest,
 ) -> Result<Page<Note>, StoreError> {
-    let before = request.after().map(Position::decode).transpose()?;
+    let list = List::Owner(owner);
+    let before = request
+        .after()
+        .map(|cursor| Position::decode(cursor, list))
+        .transpose()?;
     let total = owner_total(store, owner).await?;
     let query = KeyQuery {
         index: OWNER_INDEX,
@@ -537,6 +550,10 @@ pub(super) async fn list_owner(
         hash_value: owner.to_owned(),
         range_name: "created_at",
         before: before.as_ref(),
+        list,
     };
-    page_of(store, vec![query], request, total, |n| n.owner_uid == owner).await
+    page_of(store, list, vec![query], request, total, |n| {
+        n.owner_uid == owner
+    })
+    .await
 }

@@ -4,9 +4,11 @@
 //! notice and passes; under it (`NOTEAPP_REQUIRE_SERVICES`, set by `scripts/test.sh`, or `CI`)
 //! the test fails, so the test command never skips anything silently. One `moto_server`
 //! launcher ([`moto::MotoServer`]), one [`free_port`], one way to find the Docker engine and the
-//! loopback registry ([`docker`]).
+//! loopback registry ([`docker`]). And one judge of AWS permissions ([`iam`]): whether the
+//! policies the project renders allow each request it makes, as AWS would decide it.
 
 pub mod docker;
+pub mod iam;
 pub mod moto;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

@@ -31,6 +31,8 @@ mod matching;
 mod policy;
 mod principal;
 mod request;
+#[cfg(test)]
+mod tests;
 mod values;
 
 use std::fmt;

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use crate::settings::{FirebaseProjectId, LogLevel};
 use crate::store::schema;
 
+pub use crate::functions::WsHandler;
 pub use crate::settings::Environment;
 
 /// A problem with the function's environment variables, naming the variable.
@@ -90,15 +91,6 @@ pub struct WsConfig {
 pub struct CleanupConfig {
     pub common: CommonConfig,
     pub comments_table: String,
-}
-
-/// Which WebSocket handler a config is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WsHandler {
-    Connect,
-    Disconnect,
-    Default,
-    Broadcast,
 }
 
 /// Reads variables through `lookup` (the process environment in production, a map in tests).

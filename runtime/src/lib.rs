@@ -3,13 +3,15 @@
 //! The crate is layered so each part can be tested alone: [`domain`] holds pure types and rules;
 //! [`store`] (DynamoDB or embedded) and [`auth`] (Firebase ID tokens) build on it; [`api`] is the
 //! notes API router; [`local`] serves that router on a laptop through the same Function URL events
-//! Lambda delivers; `bin/bootstrap.rs` picks a handler and builds its clients once per container.
+//! Lambda delivers; [`functions`] lists the stack's functions, and `bin/bootstrap.rs` runs the
+//! one its argument names, building its clients once per container.
 
 pub mod api;
 pub mod auth;
 pub mod aws_http;
 pub mod config;
 pub mod domain;
+pub mod functions;
 pub mod local;
 pub mod logging;
 pub mod settings;

@@ -1,7 +1,8 @@
 //! The one binary in the Lambda image: `bootstrap <handler>` runs one of the stack's handlers.
 //!
 //! Each function in the template uses the same image and picks its handler with
-//! `ImageConfig.Command`. Configuration is read and validated once at init; clients are built
+//! `ImageConfig.Command`, one of [`Function::ALL`]'s names (`bootstrap local` runs the local
+//! gateway instead). Configuration is read and validated once at init; clients are built
 //! once and shared by every invocation. A bad or missing variable stops init with its name.
 
 use std::process::ExitCode;
@@ -12,7 +13,8 @@ use lambda_runtime::LambdaEvent;
 use noteapp_runtime::api::{App, body_bytes, handle};
 use noteapp_runtime::auth::{KeySource, Verifier, VerifierConfig};
 use noteapp_runtime::aws_http;
-use noteapp_runtime::config::{self, ApiConfig, KeysSetting, WsHandler};
+use noteapp_runtime::config::{self, ApiConfig, KeysSetting};
+use noteapp_runtime::functions::{Function, WsHandler};
 use noteapp_runtime::logging::{self, LogFormat};
 use noteapp_runtime::store::dynamodb::{DynamoConnections, DynamoStore, Purger, StoreTables};
 use noteapp_runtime::ws::fanout::FanoutOptions;
@@ -21,7 +23,11 @@ use noteapp_runtime::ws::trigger::LambdaTrigger;
 use noteapp_runtime::ws::{WsContext, broadcast, handlers};
 use serde_json::Value;
 
-const USAGE: &str = "usage: bootstrap api | ws-connect | ws-disconnect | ws-default | ws-broadcast | cleanup | local";
+/// `usage: bootstrap api | ws-connect | … | cleanup | local`: every function, then `local`.
+fn usage() -> String {
+    let functions: Vec<_> = Function::ALL.into_iter().map(Function::name).collect();
+    format!("usage: bootstrap {} | local", functions.join(" | "))
+}
 
 #[global_allocator]
 static ALLOCATOR: noteapp_runtime::Allocator = noteapp_runtime::Allocator {};
@@ -39,15 +45,17 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match handler.as_str() {
-            "api" => run_api().await,
-            "ws-connect" => run_ws(WsHandler::Connect).await,
-            "ws-disconnect" => run_ws(WsHandler::Disconnect).await,
-            "ws-default" => run_ws(WsHandler::Default).await,
-            "ws-broadcast" => run_ws(WsHandler::Broadcast).await,
-            "cleanup" => run_cleanup().await,
-            "local" => run_local().await,
-            other => Err(format!("unknown handler {other:?}; {USAGE}").into()),
+        if handler == "local" {
+            return run_local().await;
+        }
+        match handler.parse::<Function>() {
+            Ok(Function::Api) => run_api().await,
+            Ok(Function::WsConnect) => run_ws(WsHandler::Connect).await,
+            Ok(Function::WsDisconnect) => run_ws(WsHandler::Disconnect).await,
+            Ok(Function::WsDefault) => run_ws(WsHandler::Default).await,
+            Ok(Function::WsBroadcast) => run_ws(WsHandler::Broadcast).await,
+            Ok(Function::Cleanup) => run_cleanup().await,
+            Err(_) => Err(format!("unknown handler {handler:?}; {}", usage()).into()),
         }
     });
     match result {

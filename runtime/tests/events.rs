@@ -11,7 +11,7 @@ use bytes::Bytes;
 use noteapp_runtime::api::{App, body_bytes, handle};
 use noteapp_runtime::auth::{KeySource, LocalSigner, TokenClaims, Verifier};
 use noteapp_runtime::local::function_url;
-use noteapp_runtime::local::ws::{Peer, connect_event, disconnect_event, message_event};
+use noteapp_runtime::local::ws_events::{Peer, connect_event, disconnect_event, message_event};
 use noteapp_runtime::store::ConnectionStore;
 use noteapp_runtime::store::embedded::EmbeddedStore;
 use noteapp_runtime::ws::fanout::{FanoutOptions, PostError, Poster};

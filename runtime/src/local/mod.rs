@@ -9,6 +9,7 @@ mod cors;
 pub mod function_url;
 mod stack;
 pub mod ws;
+pub mod ws_events;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

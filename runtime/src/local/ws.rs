@@ -2,7 +2,7 @@
 //!
 //! On one port it accepts WebSocket upgrades and calls `$connect` (a non-200 answer refuses the
 //! upgrade), `$default` for each message and `$disconnect` when the socket ends, with the same
-//! event payloads API Gateway sends. The management API (`POST/GET/DELETE /@connections/{id}`)
+//! event payloads API Gateway sends (built in [`super::ws_events`]). The management API (`POST/GET/DELETE /@connections/{id}`)
 //! delivers to sockets, answering 410 for unknown or closed ones and 413 over 128 KB, exactly as
 //! the handlers see it in AWS. `POST /websocket/broadcast` stands in for the IAM-authorized HTTP
 //! route: it needs the local operator token (`noteapp local token --operator`).
@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
@@ -31,6 +31,7 @@ use tokio_tungstenite::tungstenite::protocol::{
     CloseFrame, Role, WebSocketConfig, frame::coding::CloseCode,
 };
 
+use super::ws_events::{Peer, broadcast_event, connect_event, disconnect_event, message_event};
 use crate::api::ApiError;
 use crate::ws::messages::MAX_MESSAGE_BYTES;
 use crate::ws::{WsContext, broadcast, epoch_millis, handlers};
@@ -133,120 +134,6 @@ fn percent_decode(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn headers_json(headers: &HeaderMap) -> (Value, Value) {
-    let mut single = Map::new();
-    let mut multi: Map<String, Value> = Map::new();
-    for (name, value) in headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        single.insert(name.as_str().to_string(), Value::String(value.clone()));
-        match multi.get_mut(name.as_str()) {
-            Some(Value::Array(list)) => list.push(Value::String(value)),
-            _ => {
-                multi.insert(name.as_str().to_string(), json!([value]));
-            }
-        }
-    }
-    (Value::Object(single), Value::Object(multi))
-}
-
-/// Who is on the other end of a socket, as API Gateway reports it in `requestContext.identity`.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer<'a> {
-    pub source_ip: &'a str,
-    pub user_agent: &'a str,
-}
-
-/// The `requestContext` API Gateway sends with every WebSocket event.
-fn request_context(
-    stage: &str,
-    id: &str,
-    route: &str,
-    event_type: &str,
-    connected_at: i64,
-    peer: Peer<'_>,
-) -> Value {
-    let now = chrono::Utc::now();
-    json!({
-        "routeKey": route,
-        "eventType": event_type,
-        "extendedRequestId": uuid::Uuid::new_v4().to_string(),
-        "requestTime": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
-        "messageDirection": "IN",
-        "stage": stage,
-        "connectedAt": connected_at,
-        "requestTimeEpoch": now.timestamp_millis(),
-        "identity": {"sourceIp": peer.source_ip, "userAgent": peer.user_agent},
-        "requestId": uuid::Uuid::new_v4().to_string(),
-        "domainName": "127.0.0.1",
-        "connectionId": id,
-        "apiId": "local",
-    })
-}
-
-/// The `$connect` event for an upgrade request with `headers` and `query`, as API Gateway
-/// sends it.
-pub fn connect_event(
-    stage: &str,
-    id: &str,
-    connected_at: i64,
-    headers: &HeaderMap,
-    query: Option<&str>,
-    peer: Peer<'_>,
-) -> Value {
-    let (headers, multi_headers) = headers_json(headers);
-    let mut single = Map::new();
-    let mut multi: Map<String, Value> = Map::new();
-    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        single.insert(k.to_string(), Value::String(v.to_string()));
-        match multi.get_mut(k.as_ref()) {
-            Some(Value::Array(list)) => list.push(Value::String(v.into_owned())),
-            _ => {
-                multi.insert(k.into_owned(), json!([v]));
-            }
-        }
-    }
-    let mut event = json!({
-        "headers": headers,
-        "multiValueHeaders": multi_headers,
-        "requestContext": request_context(stage, id, "$connect", "CONNECT", connected_at, peer),
-        "isBase64Encoded": false,
-    });
-    if !single.is_empty() {
-        event["queryStringParameters"] = Value::Object(single);
-        event["multiValueQueryStringParameters"] = Value::Object(multi);
-    }
-    event
-}
-
-/// The `$default` event for one message on connection `id`.
-pub fn message_event(
-    stage: &str,
-    id: &str,
-    connected_at: i64,
-    peer: Peer<'_>,
-    body: &str,
-    base64: bool,
-) -> Value {
-    let mut context = request_context(stage, id, "$default", "MESSAGE", connected_at, peer);
-    context["messageId"] = json!(uuid::Uuid::new_v4().to_string());
-    json!({"requestContext": context, "body": body, "isBase64Encoded": base64})
-}
-
-/// The `$disconnect` event for connection `id`, closed with `code` and `reason`.
-pub fn disconnect_event(
-    stage: &str,
-    id: &str,
-    connected_at: i64,
-    peer: Peer<'_>,
-    code: u16,
-    reason: &str,
-) -> Value {
-    let mut context = request_context(stage, id, "$disconnect", "DISCONNECT", connected_at, peer);
-    context["disconnectStatusCode"] = json!(code);
-    context["disconnectReason"] = json!(reason);
-    json!({"headers": {}, "multiValueHeaders": {}, "requestContext": context, "isBase64Encoded": false})
 }
 
 impl WsGateway {
@@ -528,11 +415,8 @@ impl WsGateway {
                 "broadcast needs the operator credential: Authorization: Bearer $(noteapp local token --operator)",
             ));
         }
-        let (headers, _) = headers_json(request.headers());
-        let body = match Limited::new(request.into_body(), 2 * MAX_MESSAGE_BYTES)
-            .collect()
-            .await
-        {
+        let (parts, body) = request.into_parts();
+        let body = match Limited::new(body, 2 * MAX_MESSAGE_BYTES).collect().await {
             Ok(body) => body.to_bytes(),
             Err(_) => {
                 return error_reply(ApiError::new(
@@ -542,34 +426,7 @@ impl WsGateway {
                 ));
             }
         };
-        let now = chrono::Utc::now();
-        let event = json!({
-            "version": "2.0",
-            "routeKey": "POST /websocket/broadcast",
-            "rawPath": "/websocket/broadcast",
-            "rawQueryString": "",
-            "headers": headers,
-            "requestContext": {
-                "accountId": "000000000000",
-                "apiId": "local",
-                "authorizer": {"iam": {
-                    "accessKey": "local-operator",
-                    "accountId": "000000000000",
-                    "callerId": "local-operator",
-                    "userArn": "arn:aws:iam::000000000000:user/local-operator",
-                    "userId": "local-operator",
-                }},
-                "domainName": "127.0.0.1",
-                "http": {"method": "POST", "path": "/websocket/broadcast", "protocol": "HTTP/1.1", "sourceIp": peer.ip().to_string(), "userAgent": ""},
-                "requestId": uuid::Uuid::new_v4().to_string(),
-                "routeKey": "POST /websocket/broadcast",
-                "stage": "$default",
-                "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
-                "timeEpoch": now.timestamp_millis(),
-            },
-            "body": String::from_utf8_lossy(&body),
-            "isBase64Encoded": false,
-        });
+        let event = broadcast_event(&parts.headers, &peer.ip().to_string(), &body);
         // An HTTP event: always answered (failures are in the answer).
         let answer = broadcast::handle(&self.ctx, &event, None)
             .await

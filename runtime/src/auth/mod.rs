@@ -5,7 +5,7 @@
 //! Firebase documents them: RS256 only, a `kid` naming one of the current signing keys,
 //! `iss`/`aud` bound to the project, `exp` in the future, `iat` and `auth_time` in the past (with
 //! a small clock-skew leeway), and a non-empty `sub` of at most 128 characters. Where the keys
-//! come from and how they are cached lives in `keys.rs` ([`KeySource`]); the signing key that
+//! come from and how they are cached lives in `keys/` ([`KeySource`]); the signing key that
 //! `noteapp local` and the tests use to mint tokens lives in `local.rs` ([`LocalSigner`]).
 
 mod keys;

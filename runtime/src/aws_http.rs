@@ -136,14 +136,23 @@ pub struct Signer {
 /// Why a signed request could not be made or was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SignedError {
+    /// The credentials provider gave none (the reason inside).
     #[error("no AWS credentials: {0}")]
     Credentials(String),
+    /// SigV4 signing failed (the reason inside).
     #[error("cannot sign the request: {0}")]
     Signing(String),
+    /// The request did not get an answer (connection, TLS, timeout).
     #[error("{0}")]
     Transport(String),
+    /// The service answered with an error status.
     #[error("HTTP {status}: {body}")]
-    Status { status: u16, body: String },
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// The answer's body, as text.
+        body: String,
+    },
 }
 
 impl Signer {
@@ -175,6 +184,7 @@ impl Signer {
         }
     }
 
+    /// The region requests are signed for.
     pub fn region(&self) -> &str {
         &self.region
     }

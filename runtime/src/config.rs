@@ -20,10 +20,17 @@ pub use crate::settings::Environment;
 /// A problem with the function's environment variables, naming the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvVarError {
+    /// The variable is unset or empty.
     #[error("missing environment variable {0}")]
     Missing(&'static str),
+    /// The variable is set to a value that is refused.
     #[error("environment variable {var} is invalid: {reason}")]
-    Invalid { var: &'static str, reason: String },
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong with its value, and what is expected.
+        reason: String,
+    },
 }
 
 /// The variable the Lambda runtime sets in every function: its presence means "inside Lambda".
@@ -41,7 +48,9 @@ pub enum KeysSetting {
 /// What every handler needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommonConfig {
+    /// `ENVIRONMENT` (required).
     pub environment: Environment,
+    /// `LOG_LEVEL` (default `info`).
     pub log_level: LogLevel,
     /// Running inside Lambda (`AWS_LAMBDA_RUNTIME_API` is set).
     pub in_lambda: bool,
@@ -57,11 +66,17 @@ impl CommonConfig {
 /// `bootstrap api`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {
+    /// What every handler reads.
     pub common: CommonConfig,
+    /// `FIREBASE_PROJECT_ID`: the project whose tokens are accepted.
     pub firebase_project_id: FirebaseProjectId,
+    /// `AUTH_KEYS`: `google` (the default) or, outside deployed environments, `file:PATH`.
     pub keys: KeysSetting,
+    /// The Notes table's name.
     pub notes_table: String,
+    /// The Users table's name.
     pub users_table: String,
+    /// The Comments table's name.
     pub comments_table: String,
     /// The function the API invokes asynchronously to deliver comments in real time.
     pub broadcast_function: Option<String>,
@@ -74,7 +89,9 @@ pub struct ApiConfig {
 /// `bootstrap ws-*`: the WebSocket handlers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsConfig {
+    /// What every handler reads.
     pub common: CommonConfig,
+    /// The Connections table's name.
     pub connections_table: String,
     /// `ws-connect` only: verifies `?token=`.
     pub firebase_project_id: Option<FirebaseProjectId>,
@@ -89,7 +106,9 @@ pub struct WsConfig {
 /// `bootstrap cleanup`: purges the comments of deleted notes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CleanupConfig {
+    /// What every handler reads.
     pub common: CommonConfig,
+    /// The Comments table's name.
     pub comments_table: String,
 }
 
@@ -110,6 +129,7 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         (self.0)(var).filter(|v| !v.trim().is_empty())
     }
 
+    /// What every handler reads: `ENVIRONMENT`, `LOG_LEVEL`, and whether it runs inside Lambda.
     pub fn common(&self) -> Result<CommonConfig, EnvVarError> {
         let environment = Environment::parse(&self.required("ENVIRONMENT")?).map_err(|reason| {
             EnvVarError::Invalid {
@@ -153,6 +173,9 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         Ok(())
     }
 
+    /// The configuration of the WebSocket function running `handler`: each reads the
+    /// variables it uses (`ws-connect` the project id, `ws-default` and `ws-broadcast` the
+    /// management endpoint, `ws-broadcast` its pacing). The Auth emulator is refused in all.
     pub fn ws(&self, handler: WsHandler) -> Result<WsConfig, EnvVarError> {
         let common = self.common()?;
         self.no_emulator(&common)?;
@@ -207,6 +230,7 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         })
     }
 
+    /// The configuration of `bootstrap cleanup`.
     pub fn cleanup(&self) -> Result<CleanupConfig, EnvVarError> {
         Ok(CleanupConfig {
             common: self.common()?,
@@ -214,6 +238,8 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         })
     }
 
+    /// The configuration of `bootstrap api`; local-only trust (a key file, the Auth emulator)
+    /// is refused in a deployed environment and inside Lambda.
     pub fn api(&self) -> Result<ApiConfig, EnvVarError> {
         let common = self.common()?;
         self.no_emulator(&common)?;

@@ -17,7 +17,10 @@ use crate::settings::LogLevel;
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// One JSON object per line, with the current span (the request id in Lambda): the
+    /// functions' format, which CloudWatch and `noteapp logs` read.
     Json,
+    /// Plain lines for people, coloured when stderr is a terminal (`noteapp`, `bootstrap local`).
     Text,
 }
 

@@ -17,7 +17,9 @@ pub use crate::store::embedded::SyncMode;
 pub enum Environment {
     /// On a laptop only (`noteapp local`); never deployed.
     Development,
+    /// The deployed environment changes reach first, before production.
     Staging,
+    /// The deployed environment people use.
     Production,
 }
 
@@ -72,14 +74,20 @@ impl fmt::Display for Environment {
 /// A log level, as `LOG_LEVEL` and the environment files spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
+    /// Failures only.
     Error,
+    /// Failures, and what may become one.
     Warn,
+    /// What the process does (the default).
     Info,
+    /// Detail for finding a problem (this workspace's; other crates stay at `info`).
     Debug,
+    /// Everything this workspace logs (other crates stay at `info`).
     Trace,
 }
 
 impl LogLevel {
+    /// Every level, from the fewest lines to the most.
     pub const ALL: [LogLevel; 5] = [
         LogLevel::Error,
         LogLevel::Warn,
@@ -88,6 +96,7 @@ impl LogLevel {
         LogLevel::Trace,
     ];
 
+    /// The name `LOG_LEVEL` and the environment files use.
     pub fn as_str(self) -> &'static str {
         match self {
             LogLevel::Error => "error",
@@ -127,6 +136,7 @@ impl FirebaseProjectId {
     /// FirebaseProjectId parameter, so CloudFormation refuses exactly what [`Self::parse`] does.
     pub const PATTERN: &'static str = "^[a-z][a-z0-9-]{4,28}[a-z0-9]$";
 
+    /// `value` as a project id, or why it is not one.
     pub fn parse(value: &str) -> Result<Self, String> {
         let (min, max) = Self::LENGTH;
         let bytes = value.as_bytes();
@@ -146,6 +156,7 @@ impl FirebaseProjectId {
         }
     }
 
+    /// The id, as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -165,11 +176,17 @@ pub const LOCAL_PROJECT: &str = "noteapp-local";
 /// fallbacks from them, and hands them to the container, where `bootstrap local` reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalSettings {
+    /// The address both listeners bind.
     pub host: String,
+    /// The notes API's port.
     pub port: u16,
+    /// The WebSocket gateway's port.
     pub ws_port: u16,
+    /// Where the store, the signing key and the operator token are kept.
     pub data_dir: PathBuf,
+    /// The origins the notes API answers CORS requests from.
     pub cors_origins: Vec<String>,
+    /// The Firebase project tokens must be for ([`LOCAL_PROJECT`] by default).
     pub firebase_project: String,
     /// The Firebase Auth emulator's `host:port`, whose unsigned tokens are then accepted too.
     pub auth_emulator: Option<String>,
@@ -178,11 +195,13 @@ pub struct LocalSettings {
 }
 
 impl LocalSettings {
+    /// Loopback only.
     pub const DEFAULT_HOST: &'static str = "127.0.0.1";
     /// The front end's `NEXT_PUBLIC_API_BASE_URL` default.
     pub const DEFAULT_PORT: u16 = 8000;
     /// The front end's `NEXT_PUBLIC_WEBSOCKET_URL` default.
     pub const DEFAULT_WS_PORT: u16 = 3001;
+    /// The data directory on the host, relative to where `noteapp local` runs.
     pub const DEFAULT_DATA_DIR: &'static str = ".noteapp/local";
     /// Where the container mode mounts the data directory.
     pub const CONTAINER_DATA_DIR: &'static str = "/data";
@@ -192,13 +211,21 @@ impl LocalSettings {
     /// The table-name prefix of a local stack on a DynamoDB API (`--dynamodb-endpoint`).
     pub const DEFAULT_TABLE_PREFIX: &'static str = "noteapp-development";
 
+    /// Carries [`LocalSettings::host`].
     pub const HOST_VAR: &'static str = "NOTEAPP_HOST";
+    /// Carries [`LocalSettings::port`].
     pub const PORT_VAR: &'static str = "NOTEAPP_PORT";
+    /// Carries [`LocalSettings::ws_port`].
     pub const WS_PORT_VAR: &'static str = "NOTEAPP_WS_PORT";
+    /// Carries [`LocalSettings::data_dir`].
     pub const DATA_DIR_VAR: &'static str = "NOTEAPP_DATA_DIR";
+    /// Carries [`LocalSettings::cors_origins`], comma-separated.
     pub const CORS_VAR: &'static str = "NOTEAPP_CORS_ORIGINS";
+    /// Carries [`LocalSettings::firebase_project`].
     pub const PROJECT_VAR: &'static str = "FIREBASE_PROJECT_ID";
+    /// Carries [`LocalSettings::auth_emulator`], as the Firebase SDKs read it.
     pub const EMULATOR_VAR: &'static str = "FIREBASE_AUTH_EMULATOR_HOST";
+    /// Carries [`LocalSettings::sync`] (`never` or `always`).
     pub const SYNC_VAR: &'static str = "NOTEAPP_SYNC";
 
     /// The settings `vars` describe, every missing one at its default (with `data_dir` given

@@ -14,14 +14,19 @@ use crate::store::StoreError;
 /// An error answer: status, a stable machine code, a message for people, the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The HTTP status of the answer.
     pub status: StatusCode,
+    /// A stable code clients can branch on (`NOT_FOUND`, `VALIDATION_ERROR`).
     pub code: &'static str,
+    /// What went wrong, for people; never internal details.
     pub message: String,
+    /// The request field at fault, when one is.
     pub field: Option<&'static str>,
     allow: Option<&'static str>,
 }
 
 impl ApiError {
+    /// An error with `status`, `code` and `message`, no field.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -32,22 +37,27 @@ impl ApiError {
         }
     }
 
+    /// 400 `BAD_REQUEST`: the request cannot be read.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
     }
 
+    /// 401 `UNAUTHORIZED`: no token, or one that does not verify.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
     }
 
+    /// 403 `FORBIDDEN`: the caller is known but may not do this.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
     }
 
+    /// 404 `NOT_FOUND`, for a missing item and for one the caller may not see alike.
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found")
     }
 
+    /// 413 `PAYLOAD_TOO_LARGE`: the body is over [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES).
     pub fn payload_too_large() -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -59,6 +69,7 @@ impl ApiError {
         )
     }
 
+    /// 405 `METHOD_NOT_ALLOWED` for `method`, with the `Allow` header set to `allow`.
     pub fn method_not_allowed(method: &Method, allow: &'static str) -> Self {
         let mut error = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -69,6 +80,7 @@ impl ApiError {
         error
     }
 
+    /// 500 `INTERNAL_ERROR` with a generic message (details go to the logs).
     pub fn internal() -> Self {
         Self::internal_with("Internal server error")
     }

@@ -53,12 +53,16 @@ pub trait AppEvents: Send + Sync {
 /// Everything a request needs, built once per process and shared by every invocation.
 #[derive(Clone)]
 pub struct App {
+    /// Where notes, users and comments are kept.
     pub store: Arc<dyn Store>,
+    /// Checks the `Authorization: Bearer` ID token of each request.
     pub verifier: Verifier,
+    /// Hears about stored comments and deleted notes; `None` hands nothing off.
     pub events: Option<Arc<dyn AppEvents>>,
 }
 
 impl App {
+    /// An app on `store` that trusts the tokens `verifier` accepts, handing nothing off.
     pub fn new(store: Arc<dyn Store>, verifier: Verifier) -> Self {
         Self {
             store,

@@ -34,19 +34,32 @@ const KEY_BITS: usize = 2048;
 /// Why the local signing key could not be loaded, created or used.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalKeyError {
+    /// Reading or writing the key file failed.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
+        /// What was being done (`read`, `create directory`, `set permissions on`).
         action: &'static str,
+        /// The file.
         path: PathBuf,
+        /// Why it failed.
         #[source]
         source: io::Error,
     },
+    /// The key file holds no usable key; deleting it makes a new one.
     #[error("{} is not a usable local signing key ({reason}); delete it to create a new one", path.display())]
-    InvalidKeyFile { path: PathBuf, reason: String },
+    InvalidKeyFile {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with its key.
+        reason: String,
+    },
+    /// The key is not a usable RSA private key (the reason inside).
     #[error("not a usable RSA private key: {0}")]
     InvalidKey(String),
+    /// Generating a new key failed (the reason inside).
     #[error("cannot generate an RSA key: {0}")]
     Generate(String),
+    /// Signing a token failed (the reason inside).
     #[error("cannot sign the token: {0}")]
     Sign(String),
 }
@@ -63,13 +76,19 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Loca
 /// What a locally minted token says. Signing does not validate it, so tests can mint bad ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenClaims {
+    /// The user's uid (`sub` and `user_id`).
     pub uid: String,
+    /// The Firebase project the token is for (`aud`, and the end of `iss`).
     pub project_id: String,
+    /// An anonymous sign-in (`firebase.sign_in_provider` is `anonymous`, else `password`).
     pub anonymous: bool,
+    /// The `name` claim, if any.
     pub name: Option<String>,
+    /// The `email` claim, if any.
     pub email: Option<String>,
     /// Unix seconds; also used as `auth_time`.
     pub issued_at: i64,
+    /// Seconds from `issued_at` to `exp`.
     pub expires_in_secs: i64,
 }
 

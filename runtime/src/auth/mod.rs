@@ -47,10 +47,15 @@ const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// Who is calling, as proven by a verified Firebase ID token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    /// The Firebase uid (`sub`).
     pub uid: String,
+    /// Signed in anonymously (`firebase.sign_in_provider` is `anonymous`).
     pub is_anonymous: bool,
+    /// The `email` claim, if any.
     pub email: Option<String>,
+    /// The `name` claim, if any.
     pub name: Option<String>,
+    /// The `picture` claim (an avatar URL), if any.
     pub picture: Option<String>,
 }
 
@@ -76,8 +81,10 @@ impl Identity {
 /// detail for logs only, deliberately left out of `Display`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// The token is missing, malformed, or fails a rule (HTTP 401); the reason is for clients.
     #[error("{0}")]
     Invalid(String),
+    /// The signing keys could not be obtained (HTTP 503); the detail is for logs only.
     #[error("token signing keys are temporarily unavailable")]
     KeysUnavailable(String),
 }
@@ -152,6 +159,8 @@ pub struct VerifierConfig {
 }
 
 impl VerifierConfig {
+    /// Tokens of `project_id` signed by `key_source`'s keys, with the default leeway and
+    /// cache, and no emulator tokens.
     pub fn new(project_id: impl Into<String>, key_source: KeySource) -> Self {
         VerifierConfig {
             project_id: project_id.into(),

@@ -56,8 +56,11 @@ pub const MAX_LIMIT: u32 = 100;
 /// it, pages are plain offsets, exactly as before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
+    /// The page number, from 1.
     pub page: u32,
+    /// Items per page, 1 to [`MAX_LIMIT`].
     pub limit: u32,
+    /// The position to read after (`Some("")`: the top of the list); `None` reads by offset.
     pub cursor: Option<String>,
 }
 
@@ -145,8 +148,11 @@ pub const MAX_PAGE: u32 = 1_000_000;
 /// cursor of the page after it (when there is one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
+    /// The page's items, in the list's order.
     pub items: Vec<T>,
+    /// How many items the whole list holds.
     pub total: u64,
+    /// The position after the last item, when a page follows it.
     pub next_cursor: Option<String>,
 }
 
@@ -165,10 +171,15 @@ impl<T> Page<T> {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
+    /// The page number the request asked for.
     pub page: u32,
+    /// Items per page.
     pub limit: u32,
+    /// How many items the whole list holds.
     pub total: u64,
+    /// Whether a page follows this one.
     pub has_next: bool,
+    /// Whether a page comes before this one.
     pub has_prev: bool,
     /// Reads the next page at constant cost (`?cursor=`); absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]

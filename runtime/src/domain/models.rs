@@ -8,14 +8,23 @@ use super::Timestamp;
 /// A note as stored. A note is public exactly when `published_at` is set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Note {
+    /// The note's id, chosen by the API when the note is created.
     pub id: Uuid,
+    /// The Firebase uid of the user who wrote it; only they may change or delete it.
     pub owner_uid: String,
+    /// The title, if it has one.
     pub title: Option<String>,
+    /// The text of the note.
     pub content: String,
+    /// The owner's display name when the note was created (from their profile, else their token).
     pub author_name: String,
+    /// The owner's avatar URL when the note was created, if they had one.
     pub author_avatar_url: Option<String>,
+    /// When the note was created.
     pub created_at: Timestamp,
+    /// When the note last changed (an edit, publishing or unpublishing it).
     pub updated_at: Timestamp,
+    /// When the note was made public; `None` while it is private.
     pub published_at: Option<Timestamp>,
 }
 
@@ -66,12 +75,19 @@ impl Note {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrivateNoteView {
+    /// The note's id.
     pub id: Uuid,
+    /// The title, `null` when it has none.
     pub title: Option<String>,
+    /// The text of the note.
     pub content: String,
+    /// When the note was created.
     pub created_at: Timestamp,
+    /// When the note last changed.
     pub updated_at: Timestamp,
+    /// When the note was made public; `null` while it is private.
     pub published_at: Option<Timestamp>,
+    /// Whether anyone may read it (`publishedAt` is set).
     pub is_public: bool,
 }
 
@@ -79,12 +95,19 @@ pub struct PrivateNoteView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicNoteView {
+    /// The note's id.
     pub id: Uuid,
+    /// The title, empty when the note has none.
     pub title: String,
+    /// The text of the note.
     pub content: String,
+    /// Who wrote it, as they were named when the note was created.
     pub author: AuthorView,
+    /// When the note was created.
     pub created_at: Timestamp,
+    /// When the note last changed.
     pub updated_at: Timestamp,
+    /// When the note was made public.
     pub published_at: Timestamp,
 }
 
@@ -92,20 +115,30 @@ pub struct PublicNoteView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorView {
+    /// The author's Firebase uid.
     pub id: String,
+    /// The author's display name.
     pub display_name: String,
+    /// The author's avatar URL, if any.
     pub avatar_url: Option<String>,
 }
 
 /// A comment as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comment {
+    /// The comment's id.
     pub id: Uuid,
+    /// The note it is on.
     pub note_id: Uuid,
+    /// The Firebase uid of the user who wrote it.
     pub author_uid: String,
+    /// The author's display name when the comment was written.
     pub username: String,
+    /// The text of the comment.
     pub content: String,
+    /// When the comment was written; comments are listed in this order.
     pub created_at: Timestamp,
+    /// When the comment last changed (comments are not edited, so its creation time).
     pub updated_at: Timestamp,
 }
 
@@ -127,23 +160,36 @@ impl Comment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CommentView {
+    /// The comment's id.
     pub id: Uuid,
+    /// The text of the comment.
     pub content: String,
+    /// The author's display name when the comment was written.
     pub username: String,
+    /// When the comment was written.
     pub created_at: Timestamp,
+    /// When the comment last changed.
     pub updated_at: Timestamp,
+    /// The id of the note it is on.
     pub post_id: Uuid,
 }
 
 /// A user's profile as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserProfile {
+    /// The user's Firebase uid, the profile's key.
     pub uid: String,
+    /// The name shown on the user's notes and comments; never empty.
     pub display_name: String,
+    /// The user's email address, if they gave one.
     pub email: Option<String>,
+    /// The user's avatar URL, if any.
     pub avatar_url: Option<String>,
+    /// Whether the user signed in anonymously (Firebase's `anonymous` sign-in provider).
     pub is_anonymous: bool,
+    /// When the profile was first stored.
     pub created_at: Timestamp,
+    /// When the profile last changed.
     pub updated_at: Timestamp,
 }
 
@@ -166,11 +212,18 @@ impl UserProfile {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserProfileView {
+    /// The user's Firebase uid.
     pub uid: String,
+    /// The name shown on the user's notes and comments.
     pub display_name: String,
+    /// The user's email address, `null` when they gave none.
     pub email: Option<String>,
+    /// The user's avatar URL, `null` when they have none.
     pub avatar_url: Option<String>,
+    /// Whether the user signed in anonymously.
     pub is_anonymous: bool,
+    /// When the profile was created.
     pub created_at: Timestamp,
+    /// When the profile last changed.
     pub updated_at: Timestamp,
 }

@@ -23,11 +23,14 @@ const MAX_URL_CHARS: usize = 2048;
 /// A request field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
+    /// The field at fault, as the request names it (`displayName`), or `body` for the whole body.
     pub field: &'static str,
+    /// What is wrong with it, for people.
     pub message: String,
 }
 
 impl FieldError {
+    /// The error `message` about `field`.
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         Self {
             field,
@@ -39,22 +42,29 @@ impl FieldError {
 /// A new note: `POST /me/notes`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoteDraft {
+    /// The title; `None` when the body gives none (absent or `null`).
     pub title: Option<String>,
+    /// The text of the note.
     pub content: String,
 }
 
 /// A partial update: `PATCH /me/notes/{id}`. `title: Some(None)` clears the title.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NoteEdit {
+    /// The new title: `None` leaves it, `Some(None)` clears it.
     pub title: Option<Option<String>>,
+    /// The new text, if it changes.
     pub content: Option<String>,
 }
 
 /// A partial profile update: `PATCH /me`. `Some(None)` clears an optional field.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProfileEdit {
+    /// The new display name, if it changes (it cannot be cleared).
     pub display_name: Option<String>,
+    /// The new email address: `None` leaves it, `Some(None)` clears it.
     pub email: Option<Option<String>>,
+    /// The new avatar URL: `None` leaves it, `Some(None)` clears it.
     pub avatar_url: Option<Option<String>>,
 }
 

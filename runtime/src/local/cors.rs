@@ -14,6 +14,7 @@ pub struct Cors {
 }
 
 impl Cors {
+    /// Allows exactly `origins` (`*` among them allows any).
     pub fn new(origins: impl IntoIterator<Item = String>) -> Self {
         Self {
             origins: origins

@@ -39,6 +39,7 @@ pub struct HttpGateway {
 }
 
 impl HttpGateway {
+    /// Serves `app`, answering CORS as `cors` allows.
     pub fn new(app: App, cors: Cors) -> Self {
         Self { app, cors }
     }

@@ -32,13 +32,28 @@ pub fn store_dir(data_dir: &Path) -> PathBuf {
 /// A problem starting the local stack, naming the file or directory.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalStackError {
+    /// The signing key in the data directory could not be loaded or created.
     #[error("local signing key in {}: {reason}", dir.display())]
-    SigningKey { dir: PathBuf, reason: String },
+    SigningKey {
+        /// The data directory.
+        dir: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The verifier refused its configuration (such as a malformed project id).
     #[error("cannot verify tokens for project {project}: {reason}")]
-    Verifier { project: String, reason: String },
+    Verifier {
+        /// The Firebase project tokens were to be checked against.
+        project: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The operator token file could not be read or created.
     #[error("cannot read or create the operator token in {}: {source}", dir.display())]
     OperatorToken {
+        /// The data directory.
         dir: PathBuf,
+        /// Why it failed.
         source: std::io::Error,
     },
     /// A listener stopped accepting connections.
@@ -68,12 +83,19 @@ pub fn local_verifier(
 
 /// Everything [`run_stack`] serves.
 pub struct LocalStack {
+    /// Where the notes API is served.
     pub http: TcpListener,
+    /// Where the WebSocket API, its management API and the broadcast route are served.
     pub ws: TcpListener,
+    /// Where the operator token is kept (and, by [`local_verifier`], the signing key).
     pub data_dir: PathBuf,
+    /// Checks the tokens of API requests and of `$connect`.
     pub verifier: Verifier,
+    /// Where notes, users and comments are kept.
     pub store: Arc<dyn Store>,
+    /// Where WebSocket connections are kept.
     pub connections: Arc<dyn ConnectionStore>,
+    /// The origins the notes API answers CORS requests from.
     pub cors_origins: Vec<String>,
 }
 

@@ -125,6 +125,8 @@ fn percent_decode(text: &str) -> String {
 }
 
 impl WsGateway {
+    /// A gateway running the handlers with `ctx`, its broadcast route open to `operator_token`,
+    /// its events naming `stage`.
     pub fn new(ctx: WsContext, operator_token: String, stage: impl Into<String>) -> Self {
         Self {
             ctx,

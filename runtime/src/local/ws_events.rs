@@ -30,7 +30,9 @@ fn headers_json(headers: &HeaderMap) -> (Value, Value) {
 /// Who is on the other end of a socket, as API Gateway reports it in `requestContext.identity`.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer<'a> {
+    /// The client's IP address.
     pub source_ip: &'a str,
+    /// The `User-Agent` of the upgrade request (empty when it had none).
     pub user_agent: &'a str,
 }
 

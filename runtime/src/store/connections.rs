@@ -20,6 +20,7 @@ pub const BROADCAST_PROGRESS_TTL_SECS: i64 = 24 * 3600;
 /// One WebSocket connection as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
+    /// API Gateway's id of the connection (the key; what the management API posts to).
     pub connection_id: String,
     /// The signed-in user, when `$connect` carried a valid token.
     pub uid: Option<String>,
@@ -56,7 +57,9 @@ impl Connection {
 /// One part of a parallel scan: segment `index` of `total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
+    /// This segment's number, from 0.
     pub index: u32,
+    /// How many segments the scan is split into.
     pub total: u32,
 }
 
@@ -74,7 +77,9 @@ impl Segment {
 /// One page of a scan over live connections; `next` resumes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionPage {
+    /// The live connections of the page (expired rows are left out).
     pub connections: Vec<Connection>,
+    /// Where the next page starts; `None` once the segment is read to the end.
     pub next: Option<String>,
 }
 
@@ -94,8 +99,11 @@ pub enum ScanPosition {
 /// failed and every segment done, so a duplicate delivery of its event posts nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BroadcastProgress {
+    /// The broadcast's event id (the key).
     pub event_id: String,
+    /// The connections whose post failed, to post to again.
     pub failed: Vec<String>,
+    /// How far each scan segment got, by segment index.
     pub segments: Vec<ScanPosition>,
     /// Epoch seconds after which the row is dead.
     pub expires_at: i64,

@@ -52,11 +52,14 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// in this order (newest first for notes, oldest first for comments).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Position {
+    /// The item's sort key: its timestamp in the list's order.
     pub at: String,
+    /// The item's id, which orders items with the same timestamp.
     pub id: String,
 }
 
 impl Position {
+    /// The position of the item `id` at `at`.
     pub fn new(at: impl Into<String>, id: impl ToString) -> Self {
         Self {
             at: at.into(),

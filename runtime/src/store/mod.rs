@@ -73,7 +73,9 @@ pub enum CommentGate {
 /// The result of [`Store::ensure_user`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct EnsuredUser {
+    /// The stored profile: the existing one, or the one just created.
     pub profile: UserProfile,
+    /// Whether this call created it.
     pub created: bool,
 }
 
@@ -143,13 +145,17 @@ pub trait Store: Send + Sync + 'static {
 /// Who may see a note's comments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Visibility {
+    /// The owner's uid.
     pub owner: String,
+    /// Whether the note is public.
     pub public: bool,
 }
 
 /// What [`Store::purge_deleted`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
+    /// Deleted notes whose leftovers were purged.
     pub notes: u64,
+    /// Comments removed.
     pub comments: u64,
 }

@@ -12,7 +12,9 @@
 /// A key attribute's DynamoDB type. Every key here is a string or a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
+    /// A string.
     S,
+    /// A number.
     N,
 }
 
@@ -28,9 +30,13 @@ pub enum Projection {
 /// A global secondary index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexDef {
+    /// The index's name, as queries name it.
     pub name: &'static str,
+    /// Its partition key attribute.
     pub hash_key: &'static str,
+    /// Its sort key attribute, if it has one.
     pub range_key: Option<&'static str>,
+    /// What it holds besides the keys.
     pub projection: Projection,
 }
 
@@ -41,10 +47,13 @@ pub struct TableDef {
     pub logical_id: &'static str,
     /// The environment variable that hands the physical name to the runtime.
     pub env_var: &'static str,
+    /// The table's partition key attribute.
     pub hash_key: &'static str,
+    /// The table's sort key attribute, if it has one.
     pub range_key: Option<&'static str>,
     /// Every attribute used in a key of the table or of an index, with its type.
     pub key_attributes: &'static [(&'static str, KeyType)],
+    /// Its global secondary indexes.
     pub indexes: &'static [IndexDef],
     /// The TTL attribute (epoch seconds), if rows expire.
     pub ttl_attribute: Option<&'static str>,

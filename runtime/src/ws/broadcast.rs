@@ -28,14 +28,18 @@ use crate::store::connections::BROADCAST_PROGRESS_TTL_SECS;
 /// Why a broadcast did not run, or did not reach everyone.
 #[derive(Debug, thiserror::Error)]
 pub enum BroadcastError {
+    /// The request was refused.
     #[error(transparent)]
     Request(#[from] RequestError),
+    /// The broadcast's progress could not be read or kept.
     #[error("reading connections failed: {0}")]
     Store(#[from] crate::store::StoreError),
     /// Some connections were not reached; the progress is kept for a retry.
     #[error("the broadcast did not reach every connection ({reason}): {results:?}")]
     Incomplete {
+        /// What this attempt did.
         results: FanoutResults,
+        /// Why it stopped short (failed posts, a failing scan, the deadline).
         reason: String,
         /// The scan itself stopped (not just some posts failing).
         scan_failed: bool,

@@ -44,6 +44,7 @@ pub enum PostError {
 /// Sends data to one connection: the management API's `PostToConnection`.
 #[async_trait]
 pub trait Poster: Send + Sync + 'static {
+    /// Posts `data` to `connection_id`.
     async fn post(&self, connection_id: &str, data: Bytes) -> Result<(), PostError>;
 }
 
@@ -81,9 +82,14 @@ impl Default for FanoutOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FanoutResults {
+    /// Connections the message was for, this attempt: `sent + failed + stale_removed`.
     pub total_connections: u64,
+    /// Connections it was posted to.
     pub sent: u64,
+    /// Connections it could not be posted to (named in the outcome; a retried event tries them
+    /// again).
     pub failed: u64,
+    /// Connections that were gone (410) and were removed.
     pub stale_removed: u64,
 }
 
@@ -99,6 +105,7 @@ pub struct Resume {
 /// How a fan-out ended.
 #[derive(Debug, Clone, Default)]
 pub struct FanoutOutcome {
+    /// The counts, for the response and the logs.
     pub results: FanoutResults,
     /// Connections whose post failed for good this time.
     pub failed: Vec<String>,

@@ -83,6 +83,7 @@ where
 
 /// The HTTP status of a raw response, whatever its type.
 pub trait HasStatus {
+    /// The status code.
     fn status(&self) -> u16;
 }
 

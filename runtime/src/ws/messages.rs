@@ -29,10 +29,15 @@ pub enum Target {
 /// connections an earlier attempt did not reach.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BroadcastRequest {
+    /// `type`: what the message is (`comment.created`).
     pub kind: String,
+    /// `data`: the message's payload.
     pub data: Value,
+    /// Who it is for (`audience`).
     pub target: Target,
+    /// `then`: the type and data of a second message sent right after this one.
     pub then: Option<(String, Value)>,
+    /// `eventId`: names the broadcast across retries.
     pub event_id: Option<String>,
 }
 
@@ -64,8 +69,10 @@ impl BroadcastRequest {
 /// Why a broadcast request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
+    /// The body is not a valid request; the reason is for the caller.
     #[error("{0}")]
     Invalid(String),
+    /// The message would be over 128 KB, the management API's limit (its size inside).
     #[error("the message is {0} bytes; the limit is 131072 (128 KB)")]
     TooLarge(usize),
 }

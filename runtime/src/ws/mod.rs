@@ -23,11 +23,13 @@ use fanout::{FanoutOptions, Poster};
 /// What the WebSocket handlers share, built once per process.
 #[derive(Clone)]
 pub struct WsContext {
+    /// Where connections and broadcast progress are kept.
     pub connections: Arc<dyn ConnectionStore>,
     /// Verifies `?token=` on `$connect`; `None` in handlers that never see one.
     pub verifier: Option<Verifier>,
     /// Sends to connections (the management API).
     pub poster: Arc<dyn Poster>,
+    /// How broadcasts fan out.
     pub fanout: FanoutOptions,
 }
 

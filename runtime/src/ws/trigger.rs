@@ -55,6 +55,8 @@ pub struct LambdaTrigger {
 }
 
 impl LambdaTrigger {
+    /// Invokes `broadcast_function` (and `cleanup_function`, when set) at `endpoint`, signing
+    /// with `signer` and sending with `http`.
     pub fn new(
         http: reqwest::Client,
         signer: Signer,
@@ -113,6 +115,7 @@ pub struct InProcessTrigger {
 }
 
 impl InProcessTrigger {
+    /// Runs the handlers with `ctx` and purges from `store`.
     pub fn new(ctx: WsContext, store: std::sync::Arc<dyn crate::store::Store>) -> Self {
         Self { ctx, store }
     }

@@ -8,9 +8,9 @@
 //!   the keys of the comments before it from a keys-only index (about 100 bytes each), then
 //!   `limit` comments; a cursor goes straight to its page. `total` is the gate's counter.
 //! - Deleting a note closes its gate and lists it under `#deleting` in the same transaction;
-//!   [`purge`] then removes the comments in batches of 25, the gate, and the listing, last. A
-//!   purge cut short (a crash, a timeout) leaves the note listed, and the next purge finishes it:
-//!   every step is a delete, so repeating one is harmless.
+//!   [`Purger::purge`] then removes the comments in batches of 25, the gate, and the listing,
+//!   last. A purge cut short (a crash, a timeout) leaves the note listed, and the next purge
+//!   finishes it: every step is a delete, so repeating one is harmless.
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, Put, TransactWriteItem, Update as UpdateItem, WriteRequest,
@@ -265,6 +265,7 @@ pub struct Purger {
 }
 
 impl Purger {
+    /// A purger of the comments in `comments_table`.
     pub fn new(client: aws_sdk_dynamodb::Client, comments_table: impl Into<String>) -> Self {
         Self {
             client,

@@ -35,6 +35,7 @@ pub struct DynamoConnections {
 }
 
 impl DynamoConnections {
+    /// The connections kept in `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
@@ -42,15 +43,19 @@ impl DynamoConnections {
         }
     }
 
+    /// The DynamoDB client it uses.
     pub fn client(&self) -> &Client {
         &self.client
     }
 
+    /// The table's name.
     pub fn table(&self) -> &str {
         &self.table
     }
 }
 
+/// `connection` as a Connections item: `uid` only when signed in, `subscriptions` only when it
+/// has some (DynamoDB has no empty sets).
 pub fn connection_item(connection: &Connection) -> Item {
     let mut item = HashMap::from([
         (

@@ -85,20 +85,26 @@ pub(super) async fn owner_total(store: &DynamoStore, owner: &str) -> Result<u64,
 pub struct Drift {
     /// `public notes (shard 2)`, `notes of alice`, `comments of <note id>`, `gate of <note id>`.
     pub what: String,
+    /// What the counter says.
     pub stored: i64,
+    /// What the tables hold.
     pub actual: i64,
 }
 
 /// What a check or a repair found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CountReport {
+    /// Items of the Notes table read.
     pub notes_scanned: u64,
+    /// Items of the Comments table read.
     pub comments_scanned: u64,
+    /// The counters that disagreed with the tables.
     pub drifts: Vec<Drift>,
     /// Notes whose gate item or feed key was missing or wrong (rebuilt by a repair).
     pub notes_fixed: u64,
     /// Comments of no note that is still listed for purging (queued for it by a repair).
     pub orphaned_comment_notes: u64,
+    /// Whether this was a repair (the drifts and missing items are then fixed).
     pub repaired: bool,
 }
 

@@ -160,6 +160,7 @@ pub(super) fn comment_key(comment: &Comment) -> String {
     format!("{}#{}", comment.created_at, comment.id)
 }
 
+/// A comment as a Comments item, keyed by its note and `created_at#id`.
 pub fn comment_item(comment: &Comment) -> Item {
     let note = comment.note_id.to_string();
     Item::from([
@@ -196,12 +197,17 @@ pub(super) fn comment_from_item(item: &Item) -> Result<Comment, StoreError> {
 /// whether it is being deleted, and how many comments it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gate {
+    /// The note's owner.
     pub owner: String,
+    /// Whether the note is public.
     pub public: bool,
+    /// Whether the note is deleted and its comments await purging (nobody may comment).
     pub deleting: bool,
+    /// How many comments the note has.
     pub comments: i64,
 }
 
+/// The gate of `note` as its Comments item (under the sort key `#note`).
 pub fn gate_item(note: Uuid, gate: &Gate) -> Item {
     Item::from([
         ("note_id".to_owned(), s(note.to_string())),

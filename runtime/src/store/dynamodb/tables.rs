@@ -18,17 +18,24 @@ use super::{build_error, sdk_error};
 /// The tables the notes store uses (connections live apart: [`super::DynamoConnections`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreTables {
+    /// The Notes table's name.
     pub notes: String,
+    /// The Users table's name.
     pub users: String,
+    /// The Comments table's name.
     pub comments: String,
 }
 
 /// The physical names of the four tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
+    /// The Notes table's name.
     pub notes: String,
+    /// The Users table's name.
     pub users: String,
+    /// The Comments table's name.
     pub comments: String,
+    /// The Connections table's name.
     pub connections: String,
 }
 

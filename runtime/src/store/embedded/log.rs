@@ -48,8 +48,10 @@ pub enum SyncMode {
 }
 
 impl SyncMode {
+    /// Every mode, the default first.
     pub const ALL: [SyncMode; 2] = [SyncMode::Never, SyncMode::Always];
 
+    /// The name `--sync` and `NOTEAPP_SYNC` use.
     pub fn as_str(self) -> &'static str {
         match self {
             SyncMode::Never => "never",
@@ -76,22 +78,35 @@ impl std::fmt::Display for SyncMode {
 /// Why the data directory could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// A file or the directory could not be created, read or written.
     #[error("cannot use data directory {path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// Why it failed.
         source: std::io::Error,
     },
+    /// A line of the log, other than a torn last one, is not a record.
     #[error("{path}, line {line}: unreadable record ({reason}); move the file away to start empty")]
     Corrupt {
+        /// The log.
         path: PathBuf,
+        /// The line, from 1.
         line: usize,
+        /// Why it cannot be read.
         reason: String,
     },
+    /// Another process holds the directory's lock.
     #[error(
         "the data directory {dir} is in use by another process ({}); stop it, or give this one another data directory",
         holder.map_or_else(|| "its pid is not recorded yet".to_owned(), |pid| format!("pid {pid}"))
     )]
-    Locked { dir: PathBuf, holder: Option<u32> },
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The pid the lock file records, if it could be read yet.
+        holder: Option<u32>,
+    },
 }
 
 /// One durable change, as a line of the log.

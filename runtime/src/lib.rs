@@ -1,10 +1,14 @@
 //! noteapp's runtime: every Lambda handler the stack ships, and the gateway that runs them locally.
 //!
 //! The crate is layered so each part can be tested alone: [`domain`] holds pure types and rules;
-//! [`store`] (DynamoDB or embedded) and [`auth`] (Firebase ID tokens) build on it; [`api`] is the
-//! notes API router; [`local`] serves that router on a laptop through the same Function URL events
-//! Lambda delivers; [`functions`] lists the stack's functions, and `bin/bootstrap.rs` runs the
-//! one its argument names, building its clients once per container.
+//! [`store`] (DynamoDB, or embedded for `noteapp local`) and [`auth`] (Firebase ID tokens) build
+//! on it; [`api`] is the notes API router and [`ws`] the WebSocket handlers with their fan-out,
+//! both taking and returning the JSON Lambda and API Gateway use. [`local`] serves them on a
+//! laptop through the same events AWS delivers ([`local::function_url`] builds the Function
+//! URL's, [`local::ws_events`] API Gateway's WebSocket events). [`functions`] lists the stack's
+//! functions; `bin/bootstrap.rs` runs the one its argument names, reading its [`config`] (on the
+//! values [`settings`] shares with the deployer) and building its clients ([`aws_http`]) once
+//! per container, with [`logging`] set up there too.
 
 pub mod api;
 pub mod auth;

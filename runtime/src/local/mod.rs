@@ -1,9 +1,10 @@
 //! The local gateway: serves the handlers on loopback the way AWS delivers events to them.
 //!
 //! `noteapp local` needs no cloud: each HTTP request is turned into the Function URL event
-//! (payload 2.0) Lambda would deliver, parsed by `lambda_http` exactly as in AWS, and answered by
-//! the same router. CORS, which the Function URL's configuration handles in AWS, is answered here.
-//! [`WsGateway`] does the same for the WebSocket API, its management API and the broadcast route.
+//! (payload 2.0) Lambda would deliver ([`function_url`]), parsed by `lambda_http` exactly as in
+//! AWS, and answered by the same router. CORS, which the Function URL's configuration handles in
+//! AWS, is answered here. [`WsGateway`] does the same for the WebSocket API, with the events API
+//! Gateway sends ([`ws_events`]), and serves its management API and the broadcast route.
 
 mod cors;
 pub mod function_url;

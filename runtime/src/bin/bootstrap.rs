@@ -129,8 +129,8 @@ async fn run_api() -> Result<(), InitError> {
 /// `bootstrap local`: the local gateway (`noteapp local` without the CLI) on the embedded store,
 /// for `noteapp local --docker`. Its settings come from the variables `noteapp local` hands the
 /// container (`LocalSettings::container_vars`), the data directory at `/data` by default.
-/// Never used in AWS: the functions run `api` and `ws-*`. It trusts its own key file (and the
-/// Auth emulator when asked), so it refuses to start inside Lambda.
+/// Never used in AWS, where every function runs one of [`Function::ALL`]. It trusts its own key
+/// file (and the Auth emulator when asked), so it refuses to start inside Lambda.
 async fn run_local() -> Result<(), InitError> {
     use noteapp_runtime::local::{
         LocalStack, local_verifier, run_stack, shutdown_signal, store_dir,

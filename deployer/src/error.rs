@@ -17,6 +17,33 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_REFUSED: u8 = 3;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
+/// A failure of the image pipeline outside AWS calls.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(
+        "the {architecture} environment {environment} needs the {triple} target: rustup target \
+         add {triple}; or set `architecture: x86_64` in environments/{environment}.yaml"
+    )]
+    MissingTarget {
+        environment: String,
+        architecture: &'static str,
+        triple: &'static str,
+    },
+    #[error("{0}")]
+    Cargo(String),
+    #[error("--bootstrap {}: {reason}", path.display())]
+    Bootstrap { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Engine(String),
+    #[error("image build failed: {0}")]
+    Build(String),
+    #[error("{0}")]
+    Push(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Every failure of a command: what the binary prints and turns into an exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -38,7 +65,7 @@ pub enum Error {
     Config(#[from] crate::config::EnvFileError),
     /// The image pipeline (cargo, the engine, the registry) failed outside an AWS call.
     #[error("{0}")]
-    Image(#[from] crate::image::ImageError),
+    Image(#[from] ImageError),
     /// The local stack could not start or stopped with an error.
     #[error("{0}")]
     LocalStack(#[from] noteapp_runtime::local::LocalStackError),
@@ -72,6 +99,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The refusal of a local-only environment (`development`, or a file that says
+    /// `local_only: true`): the one message every command and flow gives.
+    pub fn local_only(environment: &str) -> Self {
+        Error::Usage(format!(
+            "{environment} is local only and is never deployed: run `noteapp local`, or use \
+             staging or production"
+        ))
+    }
+
     /// Whether this is the caller's mistake (exit code 2) rather than a failed operation.
     pub fn is_usage(&self) -> bool {
         matches!(
@@ -81,8 +117,8 @@ impl Error {
                 | Error::Credentials(_)
                 | Error::Config(_)
                 | Error::Template(_)
-                | Error::Image(crate::image::ImageError::MissingTarget { .. })
-                | Error::Image(crate::image::ImageError::Bootstrap { .. })
+                | Error::Image(ImageError::MissingTarget { .. })
+                | Error::Image(ImageError::Bootstrap { .. })
         )
     }
 

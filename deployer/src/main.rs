@@ -49,7 +49,9 @@ fn main() -> ExitCode {
             Command::Logs(args) => commands::logs::run(args).await,
             Command::Drift(args) => commands::drift::run(args).await,
             Command::Ci(args) => commands::ci::run(args).await,
-            Command::Completions(args) => commands::completions::run(args).await,
+            Command::Completions(args) => {
+                commands::completions::run(args, noteapp::cli::command()).await
+            }
         }
     });
     match result {

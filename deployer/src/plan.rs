@@ -10,6 +10,9 @@ use crate::config::Environment;
 pub struct Plan {
     /// `staging` or `production` (never `development`, which is local only).
     pub environment: Environment,
+    /// The environment is never deployed (`EnvironmentConfig::is_local_only`): every flow
+    /// refuses the plan before any AWS call.
+    pub local_only: bool,
     pub stack_name: String,
     pub region: String,
     /// The AWS account the environment file says this environment belongs to.

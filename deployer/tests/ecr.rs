@@ -6,11 +6,12 @@ mod common;
 
 use aws_sdk_ecr::types::ImageIdentifier;
 use common::REGION;
+use noteapp::aws::ecr::is_digest;
 use noteapp::aws::ecr::{self, LIFECYCLE_POLICY, RegistryLogin};
 use noteapp::config::Architecture;
 use noteapp::image::engine::Engine;
 use noteapp::image::ship::adopt;
-use noteapp::image::{Destination, Source, ensure_image, is_digest};
+use noteapp::image::{Destination, Source, ensure_image};
 use noteapp::progress::Progress;
 use noteapp_test_support::docker::{RemoveImages, peers};
 use noteapp_test_support::{unique, workspace};

@@ -220,7 +220,7 @@ impl EcrImage {
                 "is not in Amazon ECR ({host} is not ACCOUNT.dkr.ecr.REGION.amazonaws.com)"
             ));
         }
-        if !crate::image::is_digest(digest) {
+        if !is_digest(digest) {
             return Err("has a malformed digest (sha256: and 64 lowercase hex digits)".into());
         }
         Ok(Self {
@@ -587,6 +587,13 @@ pub async fn protect_deployed(
         tag_digest(client, repository, previous, &previous_tag).await?;
     }
     tag_digest(client, repository, current, &current_tag).await
+}
+
+/// `sha256:` and 64 lowercase hex digits: an image digest as ECR and registries give it.
+pub fn is_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }
 
 #[cfg(test)]

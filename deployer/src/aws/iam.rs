@@ -6,7 +6,7 @@
 use noteapp_runtime::aws_http::{Partition, Signer};
 
 use crate::error::Error;
-use crate::template::ci::GITHUB_ISSUER;
+use crate::policy::ci::GITHUB_ISSUER;
 
 /// IAM's endpoint and signing region for the partition of `region`.
 pub fn endpoint(vars: impl Fn(&str) -> Option<String>, region: &str) -> (String, &'static str) {

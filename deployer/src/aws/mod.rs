@@ -1,5 +1,6 @@
-//! The AWS side of the stack commands: thin calls to CloudFormation and STS, their error
-//! predicates, and bounded polling.
+//! The AWS side of the commands: thin calls to CloudFormation, CloudWatch Logs, DynamoDB, ECR,
+//! IAM, SQS and STS, their error predicates, and bounded polling. Flows of several steps live
+//! in `flow/`, above this layer.
 //!
 //! Each call is a small async function taking a concrete SDK client and wrapping any failure where
 //! it is made (`failed to create change set for stack X: <reason>`), so the commands read as the
@@ -9,17 +10,15 @@
 //! makes replay tests crawl).
 
 pub mod apigateway;
-pub mod change_set;
-pub mod changes;
 pub mod credentials;
 pub mod drift;
 pub mod ecr;
 pub mod iam;
 pub mod logs;
 pub mod protection;
-pub mod releases;
 #[cfg(test)]
 pub mod replay;
+pub mod resource_changes;
 pub mod sqs;
 pub mod stack;
 pub mod sts;

@@ -311,7 +311,7 @@ pub fn cloudformation_bootstrap(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_clou
     let policy = crate::policy::bootstrap_policy(&scope);
     mock_client!(aws_sdk_cloudformation, mode, rules.iter().copied(), |c| c
         .retry_config(RetryConfig::disabled())
-        .interceptor(crate::policy::Checker::strict_with(
+        .interceptor(crate::policy::checker::Checker::strict_with(
             scope.clone(),
             policy.clone()
         )))
@@ -384,8 +384,8 @@ pub fn caller_identity(account: &str) -> HttpResponse {
 }
 
 /// The deploy policy of the plan below ([`plan`]), which every replayed call must pass.
-pub fn policy_checker() -> crate::policy::Checker {
-    crate::policy::Checker::strict(crate::policy::Scope {
+pub fn policy_checker() -> crate::policy::checker::Checker {
+    crate::policy::checker::Checker::strict(crate::policy::Scope {
         region: "eu-west-1".into(),
         account: "123456789012".into(),
         stack: "noteapp-staging".into(),
@@ -425,6 +425,7 @@ pub fn clients(
 pub fn plan(environment: &str) -> Plan {
     Plan {
         environment: crate::config::Environment::parse(environment).expect("an environment"),
+        local_only: environment == "development",
         stack_name: "noteapp-staging".to_owned(),
         region: "eu-west-1".to_owned(),
         account_id: "123456789012".to_owned(),

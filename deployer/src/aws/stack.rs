@@ -16,7 +16,7 @@ use aws_sdk_cloudformation::types::{
 };
 use serde::Serialize;
 
-use crate::aws::changes::ResourceChange;
+use crate::aws::resource_changes::ResourceChange;
 use crate::aws::{aws_error, is_change_set_missing, is_stack_missing};
 use crate::error::Error;
 use crate::plan::Plan;

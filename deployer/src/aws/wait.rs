@@ -113,6 +113,17 @@ pub async fn event_marker(client: &Client, stack: &str) -> Result<Option<String>
     Ok(first.into_iter().next().map(|e| e.event_id))
 }
 
+/// A stack operation that was started and is followed to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation<'a> {
+    /// The stack's id (or name): a stack a failed create deleted answers to its id only.
+    pub stack_id: &'a str,
+    /// The stack's name, as messages show it.
+    pub stack_name: &'a str,
+    /// The environment, for the command a message suggests (`noteapp status ENV`).
+    pub environment: &'a str,
+}
+
 /// How an operation ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
@@ -124,17 +135,35 @@ pub struct Finished {
     pub failures: Vec<StackEvent>,
 }
 
-/// Follows the operation just started on `stack` (an id, so a deleted stack still answers) until
-/// the stack leaves `*_IN_PROGRESS`, printing its events from after `marker`.
+impl Finished {
+    /// `message`, then each failed resource on a line of its own (`  Logical (Type) STATUS:
+    /// reason`), then the next step: what a failed operation's error says.
+    pub fn explain(&self, message: &str, next_step: &str) -> String {
+        let mut text = message.to_owned();
+        for e in &self.failures {
+            let reason = e.reason.as_deref().unwrap_or("no reason given");
+            text.push_str(&format!(
+                "\n  {} ({}) {}: {reason}",
+                e.logical_id, e.resource_type, e.status
+            ));
+        }
+        text.push('\n');
+        text.push_str(next_step);
+        text
+    }
+}
+
+/// Follows `operation`, just started, until its stack leaves `*_IN_PROGRESS`, printing its
+/// events from after `marker`.
 pub async fn follow_operation(
     client: &Client,
-    stack: &str,
-    display_name: &str,
-    environment: &str,
+    operation: &Operation<'_>,
     marker: Option<String>,
     polling: WaitLimit,
     progress: &Progress,
 ) -> Result<Finished, Error> {
+    let (stack, display_name) = (operation.stack_id, operation.stack_name);
+    let environment = operation.environment;
     let started = Instant::now();
     let mut seen: HashSet<String> = marker.into_iter().collect();
     let mut failures = Vec::new();

@@ -16,7 +16,7 @@ use noteapp_runtime::store::dynamodb::{DynamoStore, StoreTables, TableNames};
 use serde::Serialize;
 
 use crate::aws::stack;
-use crate::commands::env::EnvArgs;
+use crate::commands::args::EnvArgs;
 use crate::error::Error;
 use crate::output;
 use crate::progress::Progress;

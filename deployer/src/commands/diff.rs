@@ -4,16 +4,19 @@
 //! CloudFormation), prints the diff and deletes the change set again; a stack that only this
 //! change set had created is deleted with it, so a diff leaves nothing behind.
 
-use crate::aws::change_set::{self, Computed, Intent, Pending};
-use crate::aws::changes::blocked_replacements;
+use crate::aws::resource_changes::ResourceChange;
+use crate::aws::resource_changes::blocked_replacements;
 use crate::aws::{Clients, Waits};
-use crate::commands::deploy::ctrl_c;
-use crate::commands::env::{Loaded, StackArgs};
+use crate::commands::args::{Loaded, StackArgs};
 use crate::error::Error;
-use crate::output::{self, DiffReport};
+use crate::flow::change_set::{self, Computed, Intent, Pending};
+use crate::interrupt::ctrl_c;
+use crate::output;
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::template;
+use serde::Serialize;
+use std::fmt;
 
 #[derive(Debug, clap::Args)]
 pub struct DiffArgs {
@@ -68,6 +71,60 @@ pub async fn diff(
         report.imported_tables = prepared.imported.into_iter().map(|t| t.name).collect();
     }
     Ok(report)
+}
+
+/// What `noteapp diff` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffReport {
+    pub environment: String,
+    pub stack_name: String,
+    /// `create`, `update` or `none`.
+    pub action: &'static str,
+    pub changes: Vec<ResourceChange>,
+    pub blocked: Vec<String>,
+    #[serde(skip)]
+    pub stateful: Vec<String>,
+    /// Tables a deleted stack kept, which the deploy would import back first.
+    pub imported_tables: Vec<String>,
+}
+
+impl fmt::Display for DiffReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.action == "none" {
+            return writeln!(
+                f,
+                "stack {} is up to date: nothing would change",
+                self.stack_name
+            );
+        }
+        let verb = if self.action == "create" {
+            "create"
+        } else {
+            "update"
+        };
+        if !self.imported_tables.is_empty() {
+            writeln!(
+                f,
+                "a deploy would first bring back the tables a deleted {} kept: {}",
+                self.stack_name,
+                self.imported_tables.join(", ")
+            )?;
+        }
+        writeln!(f, "a deploy would {verb} stack {}:", self.stack_name)?;
+        let diff = crate::aws::resource_changes::Diff {
+            changes: &self.changes,
+            stateful: &self.stateful,
+        };
+        write!(f, "{diff}")?;
+        if !self.blocked.is_empty() {
+            writeln!(
+                f,
+                "deploy refuses to replace or remove {} without --allow-replacement",
+                self.blocked.join(", ")
+            )?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

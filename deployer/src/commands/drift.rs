@@ -10,11 +10,14 @@ use std::time::Duration;
 use aws_sdk_cloudformation::Client;
 use tokio::time::{Instant, sleep};
 
+use crate::aws::drift::ResourceDrift;
 use crate::aws::{WaitLimit, drift};
-use crate::commands::env::StackArgs;
+use crate::commands::args::StackArgs;
 use crate::error::Error;
-use crate::output::{self, DriftReport};
+use crate::output;
 use crate::progress::Progress;
+use serde::Serialize;
+use std::fmt;
 
 /// Longest wait for a detection (a few seconds to a minute in practice).
 const MAX_WAIT: Duration = Duration::from_secs(10 * 60);
@@ -107,6 +110,72 @@ pub async fn detect(
         status: drift_status,
         resources,
     })
+}
+
+/// What `noteapp drift` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftReport {
+    pub environment: String,
+    pub stack_name: String,
+    /// `IN_SYNC` or `DRIFTED`.
+    pub status: String,
+    /// The resources modified or deleted outside CloudFormation.
+    pub resources: Vec<ResourceDrift>,
+}
+
+impl DriftReport {
+    /// Exit 2 once a drifted stack's report was printed.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.status == "IN_SYNC" {
+            return Ok(());
+        }
+        Err(Error::Differences(format!(
+            "stack {} has drifted from its template: {} resources differ (listed above)",
+            self.stack_name,
+            self.resources.len()
+        )))
+    }
+}
+
+impl fmt::Display for DriftReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stack = &self.stack_name;
+        if self.status == "IN_SYNC" {
+            return writeln!(f, "stack {stack} is in sync with its template");
+        }
+        writeln!(
+            f,
+            "stack {stack} has drifted ({}): {} resources differ from the template",
+            self.status,
+            self.resources.len()
+        )?;
+        for r in &self.resources {
+            let physical = r.physical_id.as_deref().unwrap_or("no physical id");
+            writeln!(
+                f,
+                "  {} ({}, {physical}): {}",
+                r.logical_id, r.resource_type, r.drift
+            )?;
+            for d in &r.differences {
+                let shown = |v: &str| {
+                    if v.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        v.to_owned()
+                    }
+                };
+                writeln!(
+                    f,
+                    "    {} ({}): expected {}, actual {}",
+                    d.path,
+                    d.kind,
+                    shown(&d.expected),
+                    shown(&d.actual)
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

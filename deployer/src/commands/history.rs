@@ -7,9 +7,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::aws::{Clients, ecr, releases};
-use crate::commands::env::EnvArgs;
+use crate::aws::{Clients, ecr};
+use crate::commands::args::EnvArgs;
 use crate::error::Error;
+use crate::flow::recording as releases;
 use crate::output;
 use crate::progress::Progress;
 use crate::release::Release;

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::commands::env::{EnvArgs, Loaded};
+use crate::commands::args::{EnvArgs, Loaded};
 use crate::error::Error;
 use crate::image::ImageOutcome;
 use crate::image::engine::Engine;

@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::logs::{self, FUNCTIONS, LogEvent, Seen, Source, Tail};
-use crate::commands::env::EnvArgs;
+use crate::commands::args::EnvArgs;
 use crate::error::Error;
 use crate::progress::Progress;
 
@@ -312,7 +312,7 @@ pub async fn run(args: LogsArgs) -> Result<(), Error> {
     let shown = show(&clients.logs, &printer, args.follow, interval, &progress);
     tokio::select! {
         result = shown => result,
-        () = crate::commands::deploy::ctrl_c() => Ok(()),
+        () = crate::interrupt::ctrl_c() => Ok(()),
     }
 }
 

@@ -1,5 +1,8 @@
-//! One module per subcommand.
+//! One module per subcommand: its flags and its `run()`, which loads the environment, calls the
+//! flow or the AWS calls it needs and prints the report once; `args` holds the flags several
+//! commands share.
 
+pub mod args;
 pub mod ci;
 pub mod completions;
 pub mod data;
@@ -7,7 +10,6 @@ pub mod deploy;
 pub mod destroy;
 pub mod diff;
 pub mod drift;
-pub mod env;
 pub mod history;
 pub mod image;
 pub mod local;

@@ -5,10 +5,14 @@
 use aws_sdk_cloudformation::Client;
 
 use crate::aws::stack;
-use crate::commands::env::StackArgs;
+use crate::commands::args::StackArgs;
 use crate::error::Error;
-use crate::output::{self, OutputsReport};
+use crate::output;
+use crate::output::write_map;
 use crate::progress::Progress;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
 
 #[derive(Debug, clap::Args)]
 pub struct OutputsArgs {
@@ -41,6 +45,17 @@ pub async fn outputs(
             "stack {stack_name} does not exist, so it has no outputs: deploy it with `noteapp \
              deploy {environment} --image-uri URI`"
         ))),
+    }
+}
+
+/// `noteapp outputs`: the stack outputs, a flat map in JSON.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct OutputsReport(pub BTreeMap<String, String>);
+
+impl fmt::Display for OutputsReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_map(f, &self.0)
     }
 }
 

@@ -7,12 +7,10 @@
 //! environment needs (`policy.rs`), to attach to the role a person or CI deploys with. Without
 //! `--image-uri` the plan uses a placeholder image so nothing needs AWS.
 
-use std::io::Write;
-
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::commands::env::{EnvArgs, Loaded};
+use crate::commands::args::{EnvArgs, Loaded};
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::template;
@@ -56,7 +54,7 @@ pub async fn run(args: RenderArgs) -> Result<(), Error> {
         let policy = crate::policy::deploy_policy(&scope);
         let text =
             serde_json::to_string_pretty(&policy).map_err(|e| Error::Usage(e.to_string()))?;
-        return print(&(text + "\n"));
+        return crate::output::write_stdout(&(text + "\n"));
     }
     let Loaded { root, config } = args.env.load()?;
     let image_uri = args
@@ -76,16 +74,7 @@ pub async fn run(args: RenderArgs) -> Result<(), Error> {
     } else {
         human(&plan)
     };
-    print(&text)
-}
-
-/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
-fn print(text: &str) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    crate::output::write_stdout(&text)
 }
 
 /// Key-value pairs serialized as an object, in their order.
@@ -163,6 +152,7 @@ mod tests {
     fn plan() -> Plan {
         Plan {
             environment: crate::config::Environment::Staging,
+            local_only: false,
             stack_name: "noteapp-staging".into(),
             region: "ap-northeast-1".into(),
             account_id: "012345678901".into(),

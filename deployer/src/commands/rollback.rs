@@ -1,36 +1,13 @@
-//! `noteapp rollback ENV [--to N] [--continue]`: the previous release (or release N) deployed
-//! again — its image digest and its parameters, on the template the stack runs now — through
-//! the deploy's own change-set flow: diff, the table guard (`--allow-replacement`), the
-//! confirmation, progress, outputs, the smoke check. Nothing is built or pushed. It is recorded
-//! as a new release (`rolled back to N`).
-//!
-//! It refuses, changing nothing, when that release's image is gone from ECR: CloudFormation
-//! would fail on "Source image … does not exist" and could leave the stack in
-//! `UPDATE_ROLLBACK_FAILED`.
-//!
-//! `--continue` recovers a stuck stack instead: `UPDATE_ROLLBACK_FAILED` with
-//! ContinueUpdateRollback, skipping the resources whose rollback failed (named first, and asked
-//! about), and `UPDATE_FAILED` (an update that was not rolled back) with RollbackStack.
+//! `noteapp rollback ENV [--to N] [--continue]`: an earlier release deployed again, or a stuck
+//! stack recovered (`flow::rollback`), the report printed once.
 
-use std::fmt;
-
-use serde::Serialize;
-
-use crate::aws::releases::{self, Provenance, Recording};
-use crate::aws::{Clients, ecr, stack, wait};
-use crate::commands::deploy::{self, DeployOptions, FinishArgs, ctrl_c};
-use crate::commands::env::StackArgs;
-use crate::config::EnvironmentConfig;
+use crate::aws::ecr;
+use crate::commands::args::{FinishArgs, StackArgs};
 use crate::error::Error;
-use crate::image::ship::{DeployedImage, protect};
+use crate::flow::deploy::DeployOptions;
+use crate::flow::rollback::{recover, roll_back};
 use crate::output;
-use crate::plan::Plan;
 use crate::progress::{Progress, Prompt};
-use crate::release::{self, Release};
-use crate::template;
-
-#[cfg(test)]
-mod tests;
 
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
@@ -56,16 +33,10 @@ pub struct RollbackArgs {
     pub finish: FinishArgs,
 }
 
+/// Runs `noteapp rollback`.
 pub async fn run(args: RollbackArgs) -> Result<(), Error> {
     let loaded = args.stack.env.load_deployable()?;
     let progress = Progress::stderr();
-    let clients = match loaded.connect(&progress).await {
-        Ok(clients) => clients,
-        Err(e) => {
-            progress.clear();
-            return Err(e);
-        }
-    };
     let config = &loaded.config;
     let options = DeployOptions {
         yes: args.yes,
@@ -73,307 +44,30 @@ pub async fn run(args: RollbackArgs) -> Result<(), Error> {
         new_tables: false,
         waits: args.stack.waits(),
     };
-    let prompt = Prompt::stdin();
+    let json = args.finish.json;
     if args.resume {
-        let report = recover(&clients, config, &options, &prompt, &progress).await;
+        let report = async {
+            let clients = loaded.connect(&progress).await?;
+            recover(&clients, config, &options, &Prompt::stdin(), &progress).await
+        }
+        .await;
         progress.clear();
         let report = report?;
-        output::emit(&report, args.finish.json)?;
+        output::emit(&report, json)?;
         return report.check();
     }
-    let prepared = prepare(&clients, config, args.to, &args.repository, &progress).await;
-    let (plan, recording) = match prepared {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            progress.clear();
-            return Err(e);
-        }
-    };
-    let report =
-        deploy::deploy_until(ctrl_c(), &clients, &plan, &options, &prompt, &progress).await;
-    deploy::finish(&clients, report, &recording, &args.finish, &progress).await
-}
-
-/// The release to go back to: `to`, or the one before the live release.
-pub fn target(history: &release::History, to: Option<u64>, stack: &str) -> Result<Release, Error> {
-    let live = history.live().ok_or_else(|| {
-        Error::StackState(format!(
-            "stack {stack} has no release history to roll back through: deploy it once with \
-             this noteapp, which records releases"
-        ))
-    })?;
-    let kept = || {
-        let list: Vec<String> = history
-            .releases
-            .iter()
-            .map(|r| r.sequence.to_string())
-            .collect();
-        list.join(", ")
-    };
-    let target = match to {
-        Some(n) => history.find(n).ok_or_else(|| {
-            Error::Usage(format!(
-                "release {n} is not in the history of stack {stack} (kept: {}): see `noteapp \
-                 history`",
-                kept()
-            ))
-        })?,
-        None => history.previous().ok_or_else(|| {
-            Error::StackState(format!(
-                "stack {stack} has one release only ({}): there is nothing before it to roll \
-                 back to",
-                live.sequence
-            ))
-        })?,
-    };
-    if target.sequence == live.sequence {
-        return Err(Error::Usage(format!(
-            "release {} is the live release of stack {stack}: nothing to roll back",
-            target.sequence
-        )));
+    let report = async {
+        let clients = loaded.connect(&progress).await?;
+        let finish = args.finish.finish();
+        let (to, repository) = (args.to, &args.repository);
+        roll_back(
+            &clients, config, to, repository, &options, &finish, &progress,
+        )
+        .await
     }
-    Ok(target.clone())
-}
-
-/// The rollback's plan: the stack's live template, the target release's image and parameters,
-/// its images tagged against the lifecycle policy, and the new release written in.
-pub async fn prepare(
-    clients: &Clients,
-    config: &EnvironmentConfig,
-    to: Option<u64>,
-    repository: &str,
-    progress: &Progress,
-) -> Result<(Plan, Recording), Error> {
-    let stack = &config.stack_name;
-    let env = config.name();
-    clients.ensure_account(env, &config.account_id).await?;
-    progress.status(format!("reading the release history of stack {stack}"));
-    let live = stack::template(&clients.cloudformation, stack)
-        .await?
-        .ok_or_else(|| {
-            Error::StackState(format!(
-                "stack {stack} does not exist: there is nothing to roll back"
-            ))
-        })?;
-    let history = release::read(&live);
-    let target = target(&history, to, stack)?;
-    let image = ecr::EcrImage::parse(&target.image_uri).map_err(|reason| {
-        Error::StackState(format!(
-            "release {} ran {} ({reason}): noteapp rolls back only to images in this \
-             account's ECR",
-            target.sequence, target.image_uri
-        ))
-    })?;
-    let repository = if image.repository.is_empty() {
-        repository.to_owned()
-    } else {
-        image.repository.clone()
-    };
-    progress.status(format!(
-        "looking for release {}'s image {repository}@{} in ECR",
-        target.sequence, target.image_digest
-    ));
-    if !ecr::has_digest(&clients.ecr, &repository, &target.image_digest).await? {
-        return Err(Error::StackState(format!(
-            "release {}'s image {repository}@{} is gone from ECR (expired or deleted), so it \
-             cannot be rolled back to: CloudFormation would fail on \"Source image … does not \
-             exist\" and could leave the stack UPDATE_ROLLBACK_FAILED; nothing was changed; pick \
-             a release whose image is kept (`noteapp history {env}`) or deploy its commit ({}) \
-             again",
-            target.sequence,
-            target.image_digest,
-            target.commit.as_deref().unwrap_or("unknown")
-        )));
-    }
-    let body = release::strip(&live);
-    let mut plan = template::plan(config, &body, &target.image_uri)?;
-    for (key, value) in &target.parameters {
-        plan.set_parameter(key, value);
-    }
-    if release::sha256(&body) != target.template_sha256 {
-        progress.line(format!(
-            "note: release {} ran another template than the stack runs now; the rollback \
-             brings back its image and parameters on the current template",
-            target.sequence
-        ));
-    }
-    progress.line(format!(
-        "rolling stack {stack} back to release {} ({}, commit {})",
-        target.sequence,
-        target.image_digest,
-        target.commit.as_deref().unwrap_or("unknown")
-    ));
-    let name = image.name();
-    let deployed = DeployedImage {
-        repository: &repository,
-        name: &name,
-        digest: &target.image_digest,
-    };
-    protect(
-        &clients.ecr,
-        &clients.cloudformation,
-        stack,
-        env,
-        deployed,
-        progress,
-    )
-    .await?;
-    let provenance = Provenance {
-        commit: target.commit.clone(),
-        dirty: target.dirty,
-        rollback_of: Some(target.sequence),
-    };
-    let kept = config.releases_kept;
-    let recording =
-        releases::record(clients, &mut plan, Some(&repository), kept, provenance).await?;
-    Ok((plan, recording))
-}
-
-/// What `rollback --continue` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RecoverReport {
-    pub environment: String,
-    pub stack_name: String,
-    /// The state the stack was found in.
-    pub from: String,
-    /// `ContinueUpdateRollback` or `RollbackStack`.
-    pub action: &'static str,
-    /// Resources left as they were (ContinueUpdateRollback's ResourcesToSkip).
-    pub skipped: Vec<String>,
-    pub stack_status: String,
-}
-
-impl RecoverReport {
-    pub fn check(&self) -> Result<(), Error> {
-        if self.stack_status == "UPDATE_ROLLBACK_COMPLETE" {
-            Ok(())
-        } else {
-            Err(Error::StackFailed {
-                stack: self.stack_name.clone(),
-                status: self.stack_status.clone(),
-            })
-        }
-    }
-}
-
-impl fmt::Display for RecoverReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "stack {} was {}: {} ran; the stack is now {}",
-            self.stack_name, self.from, self.action, self.stack_status
-        )?;
-        if !self.skipped.is_empty() {
-            writeln!(
-                f,
-                "left as they were (check them against the template): {}",
-                self.skipped.join(", ")
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// The resources whose rollback failed in the operation that left the stack
-/// `UPDATE_ROLLBACK_FAILED`: what ContinueUpdateRollback has to skip.
-pub async fn failed_rollbacks(clients: &Clients, stack: &str) -> Result<Vec<String>, Error> {
-    let events = stack::events_since(&clients.cloudformation, stack, |_| false, 1).await?;
-    let mut skip = Vec::new();
-    for event in events {
-        if event.is_stack_event() && event.status == "UPDATE_ROLLBACK_IN_PROGRESS" {
-            break;
-        }
-        if !event.is_stack_event()
-            && event.status == "UPDATE_FAILED"
-            && !skip.contains(&event.logical_id)
-        {
-            skip.push(event.logical_id);
-        }
-    }
-    skip.reverse();
-    Ok(skip)
-}
-
-/// `--continue`: brings a stuck stack back to `UPDATE_ROLLBACK_COMPLETE`, asking first.
-pub async fn recover(
-    clients: &Clients,
-    config: &EnvironmentConfig,
-    options: &DeployOptions,
-    prompt: &Prompt,
-    progress: &Progress,
-) -> Result<RecoverReport, Error> {
-    let (stack, env) = (&config.stack_name, config.name());
-    clients.ensure_account(env, &config.account_id).await?;
-    let cfn = &clients.cloudformation;
-    let info = stack::describe_stack(cfn, stack)
-        .await?
-        .ok_or_else(|| Error::StackState(format!("stack {stack} does not exist")))?;
-    let (action, skipped, question) = match info.status.as_str() {
-        "UPDATE_ROLLBACK_FAILED" => {
-            let skip = failed_rollbacks(clients, &info.id).await?;
-            let question = if skip.is_empty() {
-                format!("continue the rollback of stack {stack}? [y/N]")
-            } else {
-                progress.line(format!(
-                    "these resources failed to roll back and would be skipped, left as they are \
-                     now (fix them by hand if they must match the old template): {}",
-                    skip.join(", ")
-                ));
-                format!(
-                    "continue the rollback of stack {stack}, skipping {}? [y/N]",
-                    skip.join(", ")
-                )
-            };
-            ("ContinueUpdateRollback", skip, question)
-        }
-        "UPDATE_FAILED" => (
-            "RollbackStack",
-            Vec::new(),
-            format!("roll stack {stack} back to its last stable template? [y/N]"),
-        ),
-        other => {
-            return Err(Error::StackState(format!(
-                "stack {stack} is {other}: --continue recovers only UPDATE_ROLLBACK_FAILED or \
-                 UPDATE_FAILED; see `noteapp status {env}`"
-            )));
-        }
-    };
-    if !options.yes {
-        match prompt.ask(progress, &question).await? {
-            Some(answer) if matches!(answer.to_lowercase().as_str(), "y" | "yes") => {}
-            None => {
-                return Err(Error::Refused(format!(
-                    "{action} on stack {stack} needs a confirmation and stdin is not a \
-                     terminal: rerun with --yes; nothing was changed"
-                )));
-            }
-            Some(_) => return Err(Error::Refused("not confirmed; nothing was changed".into())),
-        }
-    }
-    let marker = wait::event_marker(cfn, &info.id).await?;
-    let token = crate::aws::change_set::change_set_name().replace("noteapp-", "noteapp-recover-");
-    progress.status(format!("{action} on stack {stack}"));
-    if action == "RollbackStack" {
-        stack::rollback_stack(cfn, stack, &token).await?;
-    } else {
-        stack::continue_update_rollback(cfn, stack, &skipped, &token).await?;
-    }
-    let finished = wait::follow_operation(
-        cfn,
-        &info.id,
-        stack,
-        env,
-        marker,
-        options.waits.operation,
-        progress,
-    )
-    .await?;
-    Ok(RecoverReport {
-        environment: env.to_owned(),
-        stack_name: stack.clone(),
-        from: info.status,
-        action,
-        skipped,
-        stack_status: finished.status,
-    })
+    .await;
+    progress.clear();
+    let report = report?;
+    output::emit(&report, json)?;
+    report.check()
 }

@@ -7,11 +7,17 @@
 
 use aws_sdk_cloudformation::Client;
 
-use crate::aws::{releases, sqs, stack};
-use crate::commands::env::StackArgs;
+use crate::aws::stack::StackEvent;
+use crate::aws::{sqs, stack};
+use crate::commands::args::StackArgs;
 use crate::error::Error;
-use crate::output::{self, StatusReport};
+use crate::flow::recording as releases;
+use crate::output;
 use crate::progress::Progress;
+use crate::release::Release;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
 
 /// The stack output naming the queue of broadcasts that failed after Lambda's retries.
 pub const FAILURES_OUTPUT: &str = "BroadcastFailuresQueueUrl";
@@ -84,6 +90,96 @@ pub async fn status(
     report.last_updated = info.last_updated;
     report.outputs = info.outputs;
     Ok(report)
+}
+
+/// `noteapp status`: where the stack stands and what failed last.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub environment: String,
+    pub stack_name: String,
+    pub exists: bool,
+    pub status: Option<String>,
+    pub status_reason: Option<String>,
+    pub created: Option<String>,
+    pub last_updated: Option<String>,
+    pub recent_failures: Vec<StackEvent>,
+    /// Broadcasts that failed after Lambda's retries, waiting in the on-failure queue.
+    pub failed_broadcasts: Option<u64>,
+    /// The release the stack runs: the first of its template's history (`None`: none recorded).
+    pub live_release: Option<Release>,
+    #[serde(skip)]
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stack = &self.stack_name;
+        let Some(status) = &self.status else {
+            return writeln!(
+                f,
+                "stack {stack} does not exist ({} is not deployed)",
+                self.environment
+            );
+        };
+        writeln!(f, "stack {stack}: {status}")?;
+        if let Some(reason) = &self.status_reason {
+            writeln!(f, "  reason: {reason}")?;
+        }
+        if let Some(t) = &self.created {
+            writeln!(f, "  created: {t}")?;
+        }
+        if let Some(t) = &self.last_updated {
+            writeln!(f, "  last updated: {t}")?;
+        }
+        match &self.live_release {
+            Some(r) => {
+                writeln!(
+                    f,
+                    "  live release: {}, {} at {} by {}",
+                    r.sequence, r.result, r.time, r.deployed_by
+                )?;
+                let commit = r
+                    .commit
+                    .as_deref()
+                    .unwrap_or("none (not deployed from git)");
+                let dirty = if r.dirty {
+                    " (with uncommitted changes)"
+                } else {
+                    ""
+                };
+                writeln!(f, "    commit: {commit}{dirty}")?;
+                writeln!(f, "    image: {}", r.image_digest)?;
+            }
+            None => writeln!(
+                f,
+                "  live release: none recorded (`noteapp deploy {}` records one)",
+                self.environment
+            )?,
+        }
+        match (
+            self.failed_broadcasts,
+            self.outputs.get("BroadcastFailuresQueueUrl"),
+        ) {
+            (Some(0), _) => writeln!(f, "  failed broadcasts: none")?,
+            (Some(n), Some(url)) => writeln!(
+                f,
+                "  failed broadcasts: {n} waiting in {url} (read them with `aws sqs receive-message --queue-url {url}`)"
+            )?,
+            _ => {}
+        }
+        if !self.recent_failures.is_empty() {
+            writeln!(f, "failures in the last operation:")?;
+            for e in &self.recent_failures {
+                let reason = e.reason.as_deref().unwrap_or("no reason given");
+                writeln!(
+                    f,
+                    "  {} {} ({}) {}: {reason}",
+                    e.timestamp, e.logical_id, e.resource_type, e.status
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

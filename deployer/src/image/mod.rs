@@ -25,42 +25,18 @@ pub mod engine;
 pub mod recipe;
 pub mod ship;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
-use crate::aws::ecr::{self, RegistryLogin, RepositorySetup};
+use crate::aws::ecr::{self, RegistryLogin, RepositorySetup, is_digest};
 use crate::config::Architecture;
 use crate::error::Error;
 use crate::progress::Progress;
 use context::BuildInputs;
 use engine::Engine;
 
-/// A failure of the image pipeline outside AWS calls.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    #[error(
-        "the {architecture} environment {environment} needs the {triple} target: rustup target \
-         add {triple}; or set `architecture: x86_64` in environments/{environment}.yaml"
-    )]
-    MissingTarget {
-        environment: String,
-        architecture: &'static str,
-        triple: &'static str,
-    },
-    #[error("{0}")]
-    Cargo(String),
-    #[error("--bootstrap {}: {reason}", path.display())]
-    Bootstrap { path: PathBuf, reason: String },
-    #[error("{0}")]
-    Engine(String),
-    #[error("image build failed: {0}")]
-    Build(String),
-    #[error("{0}")]
-    Push(String),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-}
+pub use crate::error::ImageError;
 
 /// Where the image goes.
 pub struct Destination<'a> {
@@ -265,13 +241,6 @@ fn registry_host(endpoint: &str) -> String {
         .trim_start_matches("https://")
         .trim_start_matches("http://");
     host.trim_end_matches('/').to_owned()
-}
-
-/// `sha256:` and 64 lowercase hex digits.
-pub fn is_digest(digest: &str) -> bool {
-    digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
 }
 
 #[cfg(test)]

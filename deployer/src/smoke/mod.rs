@@ -25,7 +25,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
+use crate::aws::Clients;
 use crate::error::Error;
+use crate::progress::Progress;
 
 pub mod stand_in;
 #[cfg(test)]
@@ -99,7 +101,45 @@ pub struct SmokeReport {
     pub millis: u64,
 }
 
+/// The smoke check of `stack`, its endpoints read from `outputs`.
+pub async fn check(
+    clients: &Clients,
+    stack: &str,
+    outputs: &BTreeMap<String, String>,
+    timeout: Duration,
+    progress: &Progress,
+) -> Result<SmokeReport, Error> {
+    let endpoints = Endpoints::from_outputs(stack, outputs)?;
+    progress.status(format!(
+        "smoke check: {}, {}, {}",
+        endpoints.health, endpoints.websocket, endpoints.broadcast
+    ));
+    let report = run_checks(&endpoints, clients.signer.as_ref(), timeout).await;
+    progress.line(format!(
+        "smoke check {} in {} ms",
+        if report.passed { "passed" } else { "failed" },
+        report.millis
+    ));
+    Ok(report)
+}
+
 impl SmokeReport {
+    /// A failed smoke check that could not run its checks: `name` failed with `detail`.
+    pub fn unchecked(name: &'static str, detail: String) -> Self {
+        SmokeReport {
+            passed: false,
+            checks: vec![Check {
+                name,
+                url: String::new(),
+                passed: false,
+                status: None,
+                detail,
+                millis: 0,
+            }],
+            millis: 0,
+        }
+    }
+
     /// The error a failed smoke check exits with, naming every failed check.
     pub fn check(&self, environment: &str) -> Result<(), Error> {
         if self.passed {

@@ -16,16 +16,11 @@ use serde_json::{Value, json};
 
 use crate::config::EnvironmentConfig;
 use crate::plan::Plan;
+use crate::policy::ci::{AUDIENCE, GITHUB_ISSUER, ROLE_PATH, role_name, stack_name};
 use crate::policy::{Scope, deploy_policy};
 
-/// GitHub Actions' token issuer.
-pub const GITHUB_ISSUER: &str = "token.actions.githubusercontent.com";
-/// The audience `aws-actions/configure-aws-credentials` asks for.
-pub const AUDIENCE: &str = "sts.amazonaws.com";
 /// The parameter choosing between a provider the stack makes and the account's own.
 pub const PROVIDER_PARAMETER: &str = "GitHubOidcProvider";
-/// The IAM path of the deploy role (outside the deploy policy's `role/<stack>-*`).
-pub const ROLE_PATH: &str = "/noteapp-ci/";
 /// The output holding the deploy role's ARN.
 pub const ROLE_OUTPUT: &str = "DeployRoleArn";
 /// The thumbprints IAM has published for GitHub's issuer (IAM no longer checks them for it, but
@@ -66,25 +61,6 @@ pub fn subject_claim(repository: &str, subject: &Subject) -> String {
         Subject::Branch(branch) => format!("repo:{repository}:ref:refs/heads/{branch}"),
         Subject::Environment(name) => format!("repo:{repository}:environment:{name}"),
     }
-}
-
-/// The CI stack's name for the app's `stack`.
-pub fn stack_name(stack: &str) -> String {
-    format!("{stack}-ci")
-}
-
-/// The deploy role's name.
-pub fn role_name(stack: &str) -> String {
-    format!("{stack}-deploy")
-}
-
-/// The deploy role's ARN (what the stack's output says once it has run).
-pub fn role_arn(region: &str, account: &str, stack: &str) -> String {
-    let partition = noteapp_runtime::aws_http::Partition::of(region).name;
-    format!(
-        "arn:{partition}:iam::{account}:role{ROLE_PATH}{}",
-        role_name(stack)
-    )
 }
 
 /// The trust policy of the deploy role.
@@ -168,6 +144,7 @@ pub fn template(scope: &Scope, repository: &str, subject: &Subject) -> String {
 pub fn plan(config: &EnvironmentConfig, template_body: String, provider: &str) -> Plan {
     Plan {
         environment: config.environment,
+        local_only: config.is_local_only(),
         stack_name: stack_name(&config.stack_name),
         region: config.region.clone(),
         account_id: config.account_id.clone(),

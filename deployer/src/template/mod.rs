@@ -66,6 +66,7 @@ pub fn plan(
     check_parameters(&template, &parameters)?;
     Ok(Plan {
         environment: config.environment,
+        local_only: config.is_local_only(),
         stack_name: config.stack_name.clone(),
         region: config.region.clone(),
         account_id: config.account_id.clone(),

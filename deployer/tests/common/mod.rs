@@ -10,8 +10,8 @@ pub const REGION: &str = "ap-northeast-1";
 
 /// The staging deploy policy for `repository` in moto's account: the checker every ECR and
 /// CloudFormation call of these tests must pass.
-pub fn policy_checker(repository: &str) -> noteapp::policy::Checker {
-    noteapp::policy::Checker::strict(noteapp::policy::Scope {
+pub fn policy_checker(repository: &str) -> noteapp::policy::checker::Checker {
+    noteapp::policy::checker::Checker::strict(noteapp::policy::Scope {
         region: REGION.into(),
         account: "123456789012".into(),
         stack: "noteapp-staging".into(),

@@ -11,7 +11,9 @@ use serde_json::json;
 use super::*;
 use crate::aws::{Waits, replay};
 use crate::commands::history;
-use crate::output::{DeployReport, DeployResult};
+use crate::flow::deploy;
+use crate::flow::deploy::{DeployReport, DeployResult};
+use crate::flow::recording as releases;
 use crate::progress::Captured;
 
 const TEMPLATE: &str = include_str!(concat!(
@@ -238,7 +240,7 @@ async fn run_rollback(
     let (progress, lines) = Progress::captured();
     let result = async {
         let (plan, recording) = prepare(clients, &config(), to, "noteapp", &progress).await?;
-        let pending = crate::aws::change_set::Pending::default();
+        let pending = crate::flow::change_set::Pending::default();
         let report = deploy::deploy(
             clients,
             &plan,
@@ -293,7 +295,7 @@ async fn a_deploy_records_its_release_in_the_template_and_tags_its_image() {
     let order: Vec<u64> = sent.releases.iter().map(|r| r.sequence).collect();
     assert_eq!(order, [4, 3, 2, 1]);
     let (progress, lines) = Progress::captured();
-    let pending = crate::aws::change_set::Pending::default();
+    let pending = crate::flow::change_set::Pending::default();
     let report = deploy::deploy(
         &clients,
         &plan,
@@ -659,14 +661,33 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
         rollback: None,
     };
     let (progress, lines) = Progress::captured();
-    let smoke_options = crate::commands::smoke::SmokeOptions { timeout: 0.2 };
+    let (root, config, build) = (
+        noteapp_test_support::workspace(),
+        config(),
+        crate::image::ship::BuildOptions {
+            base: "scratch".into(),
+            registry_endpoint: None,
+            repository: "noteapp".into(),
+            bootstrap: None,
+        },
+    );
+    let request = deploy::DeployRequest {
+        root: &root,
+        config: &config,
+        image_uri: None,
+        build: &build,
+        options: options(),
+        finish: deploy::Finish {
+            smoke_timeout: Some(Duration::from_secs_f64(0.2)),
+        },
+        rollback_on_failure: true,
+    };
     deploy::roll_back_on_failure(
         &clients,
-        &config(),
+        &config,
         &mut report,
-        &options(),
+        &request,
         "noteapp",
-        &smoke_options,
         &progress,
     )
     .await;

@@ -1,6 +1,7 @@
-//! The environment argument every command flattens, loaded once per command: the repository
-//! root, the parsed environment file, and (for commands that touch AWS) the refusal of a
-//! local-only environment, in one place.
+//! The flags several commands share: the environment argument every command flattens (loaded
+//! once per command: the repository root, the parsed environment file, and for commands that
+//! touch AWS the refusal of a local-only environment), the stack commands' polling, and how a
+//! deploy or a rollback ends (`--json`, the smoke check).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,7 +9,9 @@ use std::time::Duration;
 use crate::aws::{Clients, Waits};
 use crate::config::{self, EnvironmentConfig};
 use crate::error::Error;
+use crate::flow::deploy::Finish;
 use crate::progress::Progress;
+use crate::smoke;
 
 /// `ENV [--root DIR]`.
 #[derive(Debug, Clone, clap::Args)]
@@ -60,17 +63,10 @@ impl EnvArgs {
     pub fn load_deployable(&self) -> Result<Loaded, Error> {
         let loaded = self.load()?;
         if loaded.config.is_local_only() {
-            return Err(local_only(loaded.config.name()));
+            return Err(Error::local_only(loaded.config.name()));
         }
         Ok(loaded)
     }
-}
-
-/// The refusal of a local-only environment.
-pub fn local_only(env: &str) -> Error {
-    Error::Usage(format!(
-        "{env} is local only and is never deployed: run `noteapp local`, or use staging or production"
-    ))
 }
 
 /// The environment a stack command works on, and how it waits for CloudFormation.
@@ -104,5 +100,47 @@ impl StackArgs {
         ));
         waits.operation.max_wait = Duration::from_secs(self.max_wait.saturating_mul(60));
         waits
+    }
+}
+
+/// How a deploy (or a rollback) ends once its change set ran.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct FinishArgs {
+    /// Print the result as JSON on stdout (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub smoke: SmokeOptions,
+    /// Skip the smoke check after the stack was created or updated.
+    #[arg(long)]
+    pub no_smoke: bool,
+}
+
+impl FinishArgs {
+    /// What the flow does once the change set ran.
+    pub fn finish(&self) -> Finish {
+        Finish {
+            smoke_timeout: (!self.no_smoke).then(|| self.smoke.timeout()),
+        }
+    }
+}
+
+/// How the smoke check runs.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct SmokeOptions {
+    /// Seconds each smoke check may take before it fails.
+    #[arg(
+        long = "smoke-timeout",
+        env = "NOTEAPP_SMOKE_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = smoke::DEFAULT_TIMEOUT.as_secs_f64()
+    )]
+    pub timeout: f64,
+}
+
+impl SmokeOptions {
+    /// The time limit of each check.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout.clamp(0.1, 600.0))
     }
 }

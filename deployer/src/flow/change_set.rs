@@ -18,8 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::aws::stack::{self, ChangeSetInfo, ChangeSetKind, StackInfo};
 use crate::aws::tables::{self, Retained, RetainedTable};
+use crate::aws::wait::Operation;
 use crate::aws::{Clients, Waits, is_no_changes, protection, wait};
-use crate::commands::env::local_only;
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::progress::Progress;
@@ -113,8 +113,8 @@ pub async fn prepare(
 ) -> Result<Computed, Error> {
     // The commands refuse a local-only environment as they load it; a plan made otherwise
     // meets the same refusal here, before any AWS call.
-    if !plan.environment.is_deployed() {
-        return Err(local_only(plan.environment.as_str()));
+    if plan.local_only {
+        return Err(Error::local_only(plan.environment.as_str()));
     }
     let (stack, env) = (&plan.stack_name, plan.environment.as_str());
     clients.ensure_account(env, &plan.account_id).await?;
@@ -127,7 +127,8 @@ pub async fn prepare(
             let dead = current.take().expect("a stack");
             if intent == Intent::Diff {
                 return Err(Error::StackState(format!(
-                    "stack {stack} is ROLLBACK_COMPLETE: its first create failed and it holds                      nothing; `noteapp deploy {env}` deletes it and creates the stack again"
+                    "stack {stack} is ROLLBACK_COMPLETE: its first create failed and it holds \
+                     nothing; `noteapp deploy {env}` deletes it and creates the stack again"
                 )));
             }
             delete_dead_stack(clients, plan, &dead, waits, progress, pending).await?;
@@ -135,13 +136,15 @@ pub async fn prepare(
         }
         Some(s @ ("ROLLBACK_FAILED" | "DELETE_FAILED")) => {
             return Err(Error::StackState(format!(
-                "stack {stack} is {s} and cannot be updated; see why with `noteapp status {env}`,                  delete it with `noteapp destroy {env}`, then deploy again"
+                "stack {stack} is {s} and cannot be updated; see why with `noteapp status {env}`, \
+                 delete it with `noteapp destroy {env}`, then deploy again"
             )));
         }
         Some("UPDATE_ROLLBACK_FAILED") => {
             return Err(Error::StackState(format!(
-                "stack {stack} is UPDATE_ROLLBACK_FAILED: fix what `noteapp status {env}` reports,                  then finish the rollback with `aws cloudformation continue-update-rollback                  --stack-name {stack} --region {}` and deploy again",
-                plan.region
+                "stack {stack} is UPDATE_ROLLBACK_FAILED: fix what `noteapp status {env}` reports, \
+                 then finish the rollback with `noteapp rollback {env} --continue` and deploy \
+                 again"
             )));
         }
         Some(_) => false,
@@ -256,9 +259,13 @@ async fn delete_dead_stack(
     let token = change_set_name().replace("noteapp-", "noteapp-clear-");
     stack::delete_stack(cfn, &dead.id, &token).await?;
     pending.operation_started(stack);
+    let operation = Operation {
+        stack_id: &dead.id,
+        stack_name: stack,
+        environment: env,
+    };
     let finished =
-        wait::follow_operation(cfn, &dead.id, stack, env, marker, waits.operation, progress)
-            .await?;
+        wait::follow_operation(cfn, &operation, marker, waits.operation, progress).await?;
     pending.clear();
     if finished.status != "DELETE_COMPLETE" {
         return Err(Error::StackState(format!(
@@ -357,35 +364,22 @@ async fn import_tables(
     progress.status(format!("importing {} into stack {stack}", ids.join(", ")));
     stack::execute_change_set(cfn, stack, &change_set.name, &change_set.name).await?;
     pending.operation_started(stack);
-    let finished = wait::follow_operation(
-        cfn,
-        &stack_id,
-        stack,
-        env,
-        marker,
-        waits.operation,
-        progress,
-    )
-    .await?;
+    let operation = Operation {
+        stack_id: &stack_id,
+        stack_name: stack,
+        environment: env,
+    };
+    let finished =
+        wait::follow_operation(cfn, &operation, marker, waits.operation, progress).await?;
     pending.clear();
     if finished.status != "IMPORT_COMPLETE" {
-        let mut message = format!(
-            "the import into stack {stack} ended {}; the tables are untouched",
-            finished.status
-        );
-        for e in &finished.failures {
-            message.push_str(&format!(
-                "\n  {} ({}) {}: {}",
-                e.logical_id,
-                e.resource_type,
-                e.status,
-                e.reason.as_deref().unwrap_or("no reason given")
-            ));
-        }
-        message.push_str(&format!(
-            "\nfix the cause and run `noteapp deploy {env}` again"
-        ));
-        return Err(Error::StackState(message));
+        return Err(Error::StackState(finished.explain(
+            &format!(
+                "the import into stack {stack} ended {}; the tables are untouched",
+                finished.status
+            ),
+            &format!("fix the cause and run `noteapp deploy {env}` again"),
+        )));
     }
     let policy = crate::template::stack_policy(&plan.stateful_resources);
     protection::ensure_policy(cfn, stack, &policy).await?;

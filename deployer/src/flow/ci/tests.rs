@@ -118,7 +118,10 @@ async fn a_first_bootstrap_creates_the_ci_stack_through_the_deploy_flow_and_prin
     )
     .await;
     let report = report.unwrap();
-    assert_eq!(report.deploy.result, crate::output::DeployResult::Created);
+    assert_eq!(
+        report.deploy.result,
+        crate::flow::deploy::DeployResult::Created
+    );
     assert_eq!(report.role_arn, replay::CI_ROLE_ARN);
     assert_eq!(report.subject, "repo:octo-org/noteapp:ref:refs/heads/main");
     assert_eq!((create.num_calls(), execute.num_calls()), (1, 1));
@@ -145,7 +148,7 @@ async fn a_first_bootstrap_creates_the_ci_stack_through_the_deploy_flow_and_prin
 #[test]
 fn the_role_arn_is_known_before_the_stack_says_it() {
     assert_eq!(
-        ci::role_arn("eu-west-1", "123456789012", "noteapp-staging"),
+        crate::policy::ci::role_arn("eu-west-1", "123456789012", "noteapp-staging"),
         replay::CI_ROLE_ARN
     );
 }
@@ -173,7 +176,10 @@ async fn a_second_bootstrap_updates_the_role_on_the_accounts_provider() {
     )
     .await;
     let report = report.unwrap();
-    assert_eq!(report.deploy.result, crate::output::DeployResult::Updated);
+    assert_eq!(
+        report.deploy.result,
+        crate::flow::deploy::DeployResult::Updated
+    );
     assert_eq!(report.provider, ACCOUNT_PROVIDER);
     assert_eq!(report.role_arn, replay::CI_ROLE_ARN);
     let text = lines.text();
@@ -198,35 +204,10 @@ async fn nothing_to_change_leaves_the_ci_stack_as_it_is() {
     )
     .await;
     let report = report.unwrap();
-    assert_eq!(report.deploy.result, crate::output::DeployResult::Unchanged);
+    assert_eq!(
+        report.deploy.result,
+        crate::flow::deploy::DeployResult::Unchanged
+    );
     assert_eq!(report.role_arn, replay::CI_ROLE_ARN);
     assert_eq!((delete.num_calls(), execute.num_calls()), (1, 0));
-}
-
-#[test]
-fn branch_and_environment_are_exclusive_and_main_is_the_default() {
-    use clap::Parser;
-    let parse = |args: &[&str]| {
-        crate::cli::Cli::try_parse_from(
-            ["noteapp", "ci", "bootstrap", "staging", "--github", "o/r"]
-                .iter()
-                .chain(args),
-        )
-    };
-    let subject = |args: &[&str]| match parse(args).unwrap().command {
-        crate::cli::Command::Ci(CiArgs {
-            command: CiCommand::Bootstrap(b),
-        }) => b.subject(),
-        _ => unreachable!(),
-    };
-    assert_eq!(subject(&[]), Subject::Branch("main".into()));
-    assert_eq!(
-        subject(&["--branch", "release"]),
-        Subject::Branch("release".into())
-    );
-    assert_eq!(
-        subject(&["--environment", "production"]),
-        Subject::Environment("production".into())
-    );
-    assert!(parse(&["--branch", "main", "--environment", "production"]).is_err());
 }

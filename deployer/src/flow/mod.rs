@@ -1,0 +1,22 @@
+//! The flows: the operations of several steps that commands run, between `commands/` (flags,
+//! printing) and `aws/` (thin calls and polling).
+//!
+//! - [`change_set`]: the first half of every stack change — account and stack-state checks, kept
+//!   tables brought back, a change set computed — and the way back out (`discard`, Ctrl-C).
+//! - [`deploy`]: the image shipped, the plan rendered, the release recorded, the change set shown,
+//!   confirmed, executed and followed, the release tagged and smoke checked.
+//! - [`rollback`]: an earlier release deployed again through the deploy flow, and the recovery
+//!   of a stuck stack (`--continue`).
+//! - [`destroy`]: the stack deleted, its tables kept.
+//! - [`ci`]: the CI sign-in stack deployed through the deploy flow.
+//! - [`recording`]: each deploy's release written into the plan and tagged in ECR.
+//!
+//! Each flow takes its clients and a plain description of what is asked, and returns a report
+//! (`Serialize` + `Display`) that the command prints.
+
+pub mod change_set;
+pub mod ci;
+pub mod deploy;
+pub mod destroy;
+pub mod recording;
+pub mod rollback;

@@ -1,0 +1,241 @@
+//! The deploy policy: everything a deploy of one environment calls, and what CloudFormation's
+//! resource handlers call for it with the caller's credentials, scoped to this stack, this
+//! repository, this region and this account.
+
+use serde_json::{Value, json};
+
+use super::{ROLE_UPKEEP, Scope, statement};
+
+/// The policy document for `scope`.
+pub fn deploy_policy(scope: &Scope) -> Value {
+    let p = scope.partition();
+    let (region, account, stack) = (&scope.region, &scope.account, &scope.stack);
+    let stack_arn = scope.arn("cloudformation", &format!("stack/{stack}/*"));
+    let roles = format!("arn:{p}:iam::{account}:role/{stack}-*");
+    let functions = scope.arn("lambda", &format!("function:{stack}-*"));
+    let tables = scope.arn("dynamodb", &format!("table/{stack}-*"));
+    let log_groups = [
+        format!("/aws/lambda/{stack}-*"),
+        format!("/aws/apigateway/{stack}-*"),
+    ];
+    let apigateway = |path: &str| format!("arn:{p}:apigateway:{region}::{path}");
+    let mut pass_role = statement("PassTheStacksRoles", &["iam:PassRole"], vec![roles.clone()]);
+    pass_role["Condition"] = json!({
+        "StringEquals": {"iam:PassedToService": ["lambda.amazonaws.com", "apigateway.amazonaws.com"]}
+    });
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            statement(
+                "TheStack",
+                &[
+                    "cloudformation:DescribeStacks",
+                    "cloudformation:DescribeStackEvents",
+                    "cloudformation:DescribeStackResources",
+                    "cloudformation:ListStackResources",
+                    "cloudformation:CreateChangeSet",
+                    "cloudformation:DescribeChangeSet",
+                    "cloudformation:ExecuteChangeSet",
+                    "cloudformation:DeleteChangeSet",
+                    "cloudformation:ListChangeSets",
+                    "cloudformation:DeleteStack",
+                    "cloudformation:GetTemplate",
+                    "cloudformation:GetStackPolicy",
+                    "cloudformation:SetStackPolicy",
+                    "cloudformation:UpdateTerminationProtection",
+                    "cloudformation:TagResource",
+                    "cloudformation:UntagResource",
+                    "cloudformation:DetectStackDrift",
+                    "cloudformation:DetectStackResourceDrift",
+                    "cloudformation:DescribeStackResourceDrifts",
+                    "cloudformation:ContinueUpdateRollback",
+                    "cloudformation:RollbackStack",
+                ],
+                vec![stack_arn],
+            ),
+            statement(
+                "DriftDetectionStatus",
+                &["cloudformation:DescribeStackDriftDetectionStatus"],
+                vec!["*".into()],
+            ),
+            statement("EcrSignIn", &["ecr:GetAuthorizationToken"], vec!["*".into()]),
+            statement(
+                "TheRepository",
+                &[
+                    "ecr:DescribeRepositories",
+                    "ecr:CreateRepository",
+                    "ecr:PutImageScanningConfiguration",
+                    "ecr:GetLifecyclePolicy",
+                    "ecr:PutLifecyclePolicy",
+                    "ecr:GetRepositoryPolicy",
+                    "ecr:SetRepositoryPolicy",
+                    "ecr:DescribeImages",
+                    "ecr:BatchGetImage",
+                    "ecr:PutImage",
+                    "ecr:BatchDeleteImage",
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:InitiateLayerUpload",
+                    "ecr:UploadLayerPart",
+                    "ecr:CompleteLayerUpload",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
+                vec![scope.arn("ecr", &format!("repository/{}", scope.repository))],
+            ),
+            statement(
+                "TheStacksRoles",
+                &[
+                    ROLE_UPKEEP.as_slice(),
+                    &[
+                    "iam:AttachRolePolicy",
+                    "iam:DetachRolePolicy",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:ListRoleTags",
+                    ],
+                ]
+                .concat(),
+                vec![roles],
+            ),
+            pass_role,
+            statement(
+                "TheStacksFunctions",
+                &[
+                    "lambda:CreateFunction",
+                    "lambda:DeleteFunction",
+                    "lambda:GetFunction",
+                    "lambda:GetFunctionConfiguration",
+                    "lambda:UpdateFunctionCode",
+                    "lambda:UpdateFunctionConfiguration",
+                    "lambda:ListTags",
+                    "lambda:TagResource",
+                    "lambda:UntagResource",
+                    "lambda:AddPermission",
+                    "lambda:RemovePermission",
+                    "lambda:GetPolicy",
+                    "lambda:CreateFunctionUrlConfig",
+                    "lambda:GetFunctionUrlConfig",
+                    "lambda:UpdateFunctionUrlConfig",
+                    "lambda:DeleteFunctionUrlConfig",
+                    "lambda:PutFunctionEventInvokeConfig",
+                    "lambda:GetFunctionEventInvokeConfig",
+                    "lambda:UpdateFunctionEventInvokeConfig",
+                    "lambda:DeleteFunctionEventInvokeConfig",
+                    "lambda:PutFunctionConcurrency",
+                    "lambda:DeleteFunctionConcurrency",
+                    "lambda:GetRuntimeManagementConfig",
+                    "lambda:PutRuntimeManagementConfig",
+                    "lambda:GetFunctionCodeSigningConfig",
+                    "lambda:GetFunctionRecursionConfig",
+                    "lambda:PutFunctionRecursionConfig",
+                ],
+                vec![functions.clone(), format!("{functions}:*")],
+            ),
+            statement(
+                "TheStacksTables",
+                &[
+                    "dynamodb:CreateTable",
+                    "dynamodb:DeleteTable",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:UpdateTable",
+                    "dynamodb:DescribeTimeToLive",
+                    "dynamodb:UpdateTimeToLive",
+                    "dynamodb:DescribeContinuousBackups",
+                    "dynamodb:UpdateContinuousBackups",
+                    "dynamodb:DescribeContributorInsights",
+                    "dynamodb:DescribeKinesisStreamingDestination",
+                    "dynamodb:GetResourcePolicy",
+                    "dynamodb:ListTagsOfResource",
+                    "dynamodb:TagResource",
+                    "dynamodb:UntagResource",
+                ],
+                vec![tables.clone(), format!("{tables}/index/*")],
+            ),
+            statement("FindKeptTables", &["dynamodb:ListTables"], vec!["*".into()]),
+            statement(
+                "TheStacksLogGroups",
+                &[
+                    "logs:CreateLogGroup",
+                    "logs:DeleteLogGroup",
+                    "logs:PutRetentionPolicy",
+                    "logs:DeleteRetentionPolicy",
+                    "logs:TagLogGroup",
+                    "logs:UntagLogGroup",
+                    "logs:ListTagsLogGroup",
+                    "logs:TagResource",
+                    "logs:UntagResource",
+                    "logs:ListTagsForResource",
+                    "logs:GetDataProtectionPolicy",
+                    "logs:FilterLogEvents",
+                    "logs:StartLiveTail",
+                ],
+                log_groups
+                    .iter()
+                    .flat_map(|g| {
+                        let arn = scope.arn("logs", &format!("log-group:{g}"));
+                        [arn.clone(), format!("{arn}:*")]
+                    })
+                    .collect(),
+            ),
+            statement(
+                "LogGroupsAndAccessLogDeliveries",
+                &[
+                    "logs:DescribeLogGroups",
+                    "logs:CreateLogDelivery",
+                    "logs:GetLogDelivery",
+                    "logs:UpdateLogDelivery",
+                    "logs:DeleteLogDelivery",
+                    "logs:ListLogDeliveries",
+                    "logs:PutResourcePolicy",
+                    "logs:DescribeResourcePolicies",
+                ],
+                vec!["*".into()],
+            ),
+            statement(
+                "TheStacksApis",
+                &[
+                    "apigateway:GET",
+                    "apigateway:POST",
+                    "apigateway:PUT",
+                    "apigateway:PATCH",
+                    "apigateway:DELETE",
+                ],
+                vec![apigateway("/apis"), apigateway("/apis/*"), apigateway("/tags/*")],
+            ),
+            statement(
+                "ApiGatewayLogRoleSetting",
+                &["apigateway:GET", "apigateway:PATCH"],
+                vec![apigateway("/account")],
+            ),
+            statement(
+                "TheFailedBroadcastsQueue",
+                &[
+                    "sqs:CreateQueue",
+                    "sqs:DeleteQueue",
+                    "sqs:GetQueueUrl",
+                    "sqs:GetQueueAttributes",
+                    "sqs:SetQueueAttributes",
+                    "sqs:ListQueueTags",
+                    "sqs:TagQueue",
+                    "sqs:UntagQueue",
+                ],
+                vec![scope.arn("sqs", &format!("{stack}-*"))],
+            ),
+            statement(
+                "TheCleanupSchedule",
+                &[
+                    "events:PutRule",
+                    "events:DeleteRule",
+                    "events:DescribeRule",
+                    "events:PutTargets",
+                    "events:RemoveTargets",
+                    "events:ListTargetsByRule",
+                    "events:TagResource",
+                    "events:UntagResource",
+                    "events:ListTagsForResource",
+                ],
+                vec![scope.arn("events", &format!("rule/{stack}-*"))],
+            ),
+        ]
+    })
+}

@@ -50,17 +50,9 @@ fn query() -> Query {
 }
 
 fn moto_client(endpoint: &str) -> Client {
-    use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_cloudwatchlogs::Config::builder()
-        .http_client(noteapp_runtime::aws_http::sdk_http_client(
-            noteapp_runtime::aws_http::Roots::Nothing,
-        ))
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
-        .endpoint_url(endpoint)
-        .build();
-    Client::from_conf(config)
+    Client::new(&noteapp_runtime::aws_http::loopback_config(
+        endpoint, REGION,
+    ))
 }
 
 /// Runs `follow_events` until `writer` is done; `writer` gets what the printer receives, with

@@ -296,17 +296,10 @@ fn deploy(endpoint: &str, moto: &str, root: &str, image: &str) -> (Duration, Str
 
 /// A repository `noteapp` on moto's ECR with one image; its URI by digest.
 async fn push_image(moto: &str) -> String {
-    use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_ecr::Config::builder()
-        .http_client(noteapp_runtime::aws_http::sdk_http_client(
-            noteapp_runtime::aws_http::Roots::Nothing,
-        ))
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("ap-northeast-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
-        .endpoint_url(moto)
-        .build();
-    let ecr = aws_sdk_ecr::Client::from_conf(config);
+    let ecr = aws_sdk_ecr::Client::new(&noteapp_runtime::aws_http::loopback_config(
+        moto,
+        "ap-northeast-1",
+    ));
     ecr.create_repository()
         .repository_name("noteapp")
         .send()

@@ -75,7 +75,13 @@ async fn smoke_figures() -> (Duration, Duration) {
         bare.push(started.elapsed());
 
         let started = Instant::now();
-        let report = smoke::run_checks(endpoints, Some(&signer), timeout).await;
+        let report = smoke::run_checks(
+            endpoints,
+            &noteapp_runtime::aws_http::https_client(Duration::from_secs(30)).unwrap(),
+            Some(&signer),
+            timeout,
+        )
+        .await;
         checks.push(started.elapsed());
         assert!(report.passed, "{report}");
     }

@@ -51,6 +51,30 @@ pub fn sdk_http_client(roots: Roots) -> SharedHttpClient {
         .build_https()
 }
 
+/// The SDK configuration for an AWS API on loopback (`noteapp local`'s management endpoint, a
+/// DynamoDB API such as `moto_server`, the tests' stand-ins): plain HTTP through a client that
+/// trusts no certificate (so it never looks for the system's roots, which a `scratch` container
+/// lacks), `region`, and fixed local credentials. Build any SDK client from it; the one place
+/// such a configuration is made.
+pub fn loopback_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    let credentials = aws_credential_types::Credentials::new(
+        "noteapp-local",
+        "noteapp-local",
+        None,
+        None,
+        "noteapp-local",
+    );
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .http_client(sdk_http_client(Roots::Nothing))
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .endpoint_url(endpoint)
+        .build()
+}
+
 /// A plain HTTPS client (bundled web PKI roots) with a whole-request `timeout`.
 pub fn https_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     install_crypto();

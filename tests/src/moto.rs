@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use noteapp_runtime::store::dynamodb::{DynamoConnections, DynamoStore, TableNames, create_tables};
 pub use noteapp_test_support::moto::{MotoServer, shared};
 
@@ -21,14 +20,9 @@ pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
 
 /// As [`dynamodb_client`], with every response read by `meter`.
 pub fn metered_client(endpoint: &str, meter: Option<&Meter>) -> aws_sdk_dynamodb::Client {
-    let mut config = aws_sdk_dynamodb::Config::builder()
-        .http_client(noteapp_runtime::aws_http::sdk_http_client(
-            noteapp_runtime::aws_http::Roots::Nothing,
-        ))
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(endpoint);
+    let mut config = aws_sdk_dynamodb::config::Builder::from(
+        &noteapp_runtime::aws_http::loopback_config(endpoint, "us-east-1"),
+    );
     if let Some(meter) = meter {
         config = config.interceptor(meter.clone());
     }

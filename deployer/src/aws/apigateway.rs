@@ -63,8 +63,7 @@ pub async fn decide_log_role(
     let Some(signer) = &clients.signer else {
         return Ok(());
     };
-    let http = noteapp_runtime::aws_http::https_client(std::time::Duration::from_secs(30))
-        .map_err(|e| Error::Usage(format!("cannot build an HTTPS client: {e}")))?;
+    let http = clients.https()?;
     let endpoint = service_endpoint(
         |name| std::env::var(name).ok(),
         "API_GATEWAY",
@@ -77,7 +76,7 @@ pub async fn decide_log_role(
         .as_ref()
         .and_then(|s| s.parameters.get(API_GATEWAY_LOG_ROLE))
         .map(String::as_str);
-    let account = account_log_role(&http, signer, &endpoint).await?;
+    let account = account_log_role(http, signer, &endpoint).await?;
     let choice = log_role_choice(stack_has, account.as_deref());
     if choice == "create" && stack_has != Some("create") {
         progress.line(format!(

@@ -41,8 +41,9 @@ use crate::error::Error;
 /// The repository noteapp pushes to unless told otherwise.
 pub const DEFAULT_REPOSITORY: &str = "noteapp";
 
-/// The lifecycle policy every noteapp repository gets (see the module doc).
-pub const LIFECYCLE_POLICY: &str = r#"{"rules":[{"rulePriority":1,"description":"never expire images a stack uses or used before its last deploy (deployed-<env>-current, deployed-<env>-previous)","selection":{"tagStatus":"tagged","tagPrefixList":["deployed-"],"countType":"imageCountMoreThan","countNumber":10000},"action":{"type":"expire"}},{"rulePriority":2,"description":"never expire the images of the releases kept (release-<env>-<n>; a deploy untags those older than the environment's releases_kept)","selection":{"tagStatus":"tagged","tagPrefixList":["release-"],"countType":"imageCountMoreThan","countNumber":10000},"action":{"type":"expire"}},{"rulePriority":3,"description":"keep the newest 30 builds","selection":{"tagStatus":"tagged","tagPrefixList":["build-"],"countType":"imageCountMoreThan","countNumber":30},"action":{"type":"expire"}},{"rulePriority":4,"description":"expire untagged images after 14 days","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}"#;
+/// The lifecycle policy every noteapp repository gets (see the module doc), kept as data in
+/// `ecr_lifecycle_policy.json` beside this file.
+pub const LIFECYCLE_POLICY: &str = include_str!("ecr_lifecycle_policy.json");
 
 /// What [`ensure_repository`] found and changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

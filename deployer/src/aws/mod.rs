@@ -44,7 +44,11 @@ pub struct Clients {
     /// SigV4 for the calls made without an SDK crate (SQS, API Gateway settings, logs).
     pub signer: Option<noteapp_runtime::aws_http::Signer>,
     caller: tokio::sync::OnceCell<sts::Caller>,
+    https: std::sync::OnceLock<Result<reqwest::Client, String>>,
 }
+
+/// The longest an HTTPS call made without an SDK crate may take (a check sets its own, shorter).
+const HTTPS_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Clients {
     /// Clients for `region` with the standard credential chain and endpoint overrides.
@@ -97,6 +101,7 @@ impl Clients {
             logs,
             signer: None,
             caller: tokio::sync::OnceCell::new(),
+            https: std::sync::OnceLock::new(),
         }
     }
 
@@ -112,6 +117,20 @@ impl Clients {
         self
     }
 
+    /// The command's one HTTPS client for the calls made without an SDK crate (API Gateway's
+    /// account settings, IAM's providers, SQS, the smoke check), built on first use.
+    pub fn https(&self) -> Result<&reqwest::Client, Error> {
+        self.https
+            .get_or_init(|| {
+                noteapp_runtime::aws_http::https_client(HTTPS_TIMEOUT).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|reason| Error::Aws {
+                action: "cannot build an HTTPS client".into(),
+                reason: reason.clone(),
+            })
+    }
+
     /// Who the credentials belong to (STS GetCallerIdentity, asked once per command).
     pub async fn caller(&self) -> Result<&sts::Caller, Error> {
         self.caller.get_or_try_init(|| sts::caller(&self.sts)).await
@@ -121,6 +140,15 @@ impl Clients {
     pub async fn ensure_account(&self, environment: &str, expected: &str) -> Result<(), Error> {
         sts::check_account(&self.caller().await?.account, environment, expected)
     }
+}
+
+/// A client for the DynamoDB API at `endpoint` on loopback (`--dynamodb-endpoint`: moto, a
+/// local DynamoDB), with fixed local credentials.
+pub fn local_dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&noteapp_runtime::aws_http::loopback_config(
+        endpoint,
+        "us-east-1",
+    ))
 }
 
 /// How often to ask, and for how long, before telling the person what to do instead.

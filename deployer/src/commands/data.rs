@@ -119,7 +119,7 @@ pub async fn run(args: DataArgs) -> Result<(), Error> {
     let progress = Progress::stderr();
     let (store, tables) = match &target.dynamodb_endpoint {
         Some(endpoint) => {
-            let client = crate::commands::local::dynamodb_client(endpoint);
+            let client = crate::aws::local_dynamodb(endpoint);
             let names = TableNames::with_prefix(&target.table_prefix);
             (
                 DynamoStore::new(client, names.store_tables()),

@@ -275,34 +275,12 @@ async fn dynamodb_tables(
     endpoint: &str,
     prefix: &str,
 ) -> Result<(aws_sdk_dynamodb::Client, TableNames), Error> {
-    let client = dynamodb_client(endpoint);
+    let client = crate::aws::local_dynamodb(endpoint);
     let names = TableNames::with_prefix(prefix);
     create_tables(&client, &names)
         .await
         .map_err(|e| Error::Usage(format!("cannot prepare tables at {endpoint}: {e}")))?;
     Ok((client, names))
-}
-
-/// A client for the DynamoDB API at `endpoint` (plain HTTP on loopback), with fixed local
-/// credentials.
-pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_dynamodb::Config::builder()
-        .http_client(noteapp_runtime::aws_http::sdk_http_client(
-            noteapp_runtime::aws_http::Roots::Nothing,
-        ))
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "noteapp-local",
-        ))
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 /// `--docker`: the same stack from the Lambda image, in a container (see `image::containers`).

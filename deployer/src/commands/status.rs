@@ -42,9 +42,8 @@ pub async fn run(args: StatusArgs) -> Result<(), Error> {
     let (clients, config) = (clients?, &loaded.config);
     let mut report = status(&clients.cloudformation, config.name(), &config.stack_name).await?;
     if let (Some(url), Some(signer)) = (report.outputs.get(FAILURES_OUTPUT), &clients.signer) {
-        let http = noteapp_runtime::aws_http::https_client(std::time::Duration::from_secs(10))
-            .map_err(|e| Error::Usage(format!("cannot build an HTTPS client: {e}")))?;
-        report.failed_broadcasts = Some(sqs::queue_depth(&http, signer, url).await?);
+        let http = clients.https()?;
+        report.failed_broadcasts = Some(sqs::queue_depth(http, signer, url).await?);
     }
     output::emit(&report, args.json)
 }

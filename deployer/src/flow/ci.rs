@@ -55,11 +55,7 @@ async fn decide_provider(clients: &Clients, ci_stack: &str) -> Result<String, Er
         .and_then(|s| s.parameters.get(PROVIDER_PARAMETER))
         .map(String::as_str);
     let account = match &clients.signer {
-        Some(signer) => {
-            let http = noteapp_runtime::aws_http::https_client(std::time::Duration::from_secs(30))
-                .map_err(|e| Error::Usage(format!("cannot build an HTTPS client: {e}")))?;
-            iam::github_provider(&http, signer).await?
-        }
+        Some(signer) => iam::github_provider(clients.https()?, signer).await?,
         None => None,
     };
     Ok(ci::provider_choice(stack_has, account.as_deref()))

@@ -114,7 +114,13 @@ pub async fn check(
         "smoke check: {}, {}, {}",
         endpoints.health, endpoints.websocket, endpoints.broadcast
     ));
-    let report = run_checks(&endpoints, clients.signer.as_ref(), timeout).await;
+    let report = run_checks(
+        &endpoints,
+        clients.https()?,
+        clients.signer.as_ref(),
+        timeout,
+    )
+    .await;
     progress.line(format!(
         "smoke check {} in {} ms",
         if report.passed { "passed" } else { "failed" },
@@ -220,24 +226,24 @@ where
 /// Runs the three checks at once; `signer` signs the broadcast (none: that check fails).
 pub async fn run_checks(
     endpoints: &Endpoints,
+    http: &reqwest::Client,
     signer: Option<&Signer>,
     timeout: Duration,
 ) -> SmokeReport {
     let started = Instant::now();
-    let http = noteapp_runtime::aws_http::https_client(timeout);
     let (health, websocket, broadcast) = tokio::join!(
         timed(
             "healthz",
             &endpoints.health,
             timeout,
-            check_health(http.as_ref().ok(), &endpoints.health)
+            check_health(http, &endpoints.health)
         ),
         websocket_check(&endpoints.websocket, timeout),
         timed(
             "broadcast",
             &endpoints.broadcast,
             timeout,
-            check_broadcast(http.as_ref().ok(), signer, &endpoints.broadcast)
+            check_broadcast(http, signer, &endpoints.broadcast)
         ),
     );
     let checks = vec![health, websocket, broadcast];
@@ -246,10 +252,6 @@ pub async fn run_checks(
         checks,
         millis: started.elapsed().as_millis() as u64,
     }
-}
-
-fn no_client() -> Failure {
-    Failure::new("cannot build an HTTPS client")
 }
 
 /// The transport error with its causes ("error sending request: … Connection refused").
@@ -264,8 +266,7 @@ fn transport(e: &reqwest::Error) -> String {
     text
 }
 
-async fn check_health(http: Option<&reqwest::Client>, url: &str) -> Result<u16, Failure> {
-    let http = http.ok_or_else(no_client)?;
+async fn check_health(http: &reqwest::Client, url: &str) -> Result<u16, Failure> {
     let response = http
         .get(url)
         .send()
@@ -299,11 +300,10 @@ fn excerpt(body: &[u8]) -> String {
 }
 
 async fn check_broadcast(
-    http: Option<&reqwest::Client>,
+    http: &reqwest::Client,
     signer: Option<&Signer>,
     url: &str,
 ) -> Result<u16, Failure> {
-    let http = http.ok_or_else(no_client)?;
     let signer =
         signer.ok_or_else(|| Failure::new("no AWS credentials to sign the request with"))?;
     let body = json!({

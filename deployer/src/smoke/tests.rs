@@ -27,7 +27,13 @@ async fn a_healthy_stack_passes_every_check_with_a_signed_broadcast() {
     let endpoints = Endpoints::from_outputs("noteapp-staging", &stand_ins.outputs()).unwrap();
     assert_eq!(endpoints, stand_ins.endpoints);
     let signer = signer();
-    let report = run_checks(&endpoints, Some(&signer), Duration::from_secs(5)).await;
+    let report = run_checks(
+        &endpoints,
+        &noteapp_runtime::aws_http::https_client(Duration::from_secs(30)).unwrap(),
+        Some(&signer),
+        Duration::from_secs(5),
+    )
+    .await;
     assert!(report.passed, "{report}");
     assert!(report.check("staging").is_ok());
     let statuses: Vec<_> = report.checks.iter().map(|c| (c.name, c.status)).collect();
@@ -60,6 +66,7 @@ async fn a_5xx_from_healthz_fails_naming_the_url_and_status() {
         StandIns::start((502, r#"{"message":"Internal Server Error"}"#), Stage::Echo).await;
     let report = run_checks(
         &stand_ins.endpoints,
+        &noteapp_runtime::aws_http::https_client(Duration::from_secs(30)).unwrap(),
         Some(&signer()),
         Duration::from_secs(5),
     )
@@ -84,7 +91,13 @@ async fn a_refused_connection_fails_every_check_naming_its_url() {
         websocket: format!("ws://{addr}/staging"),
         broadcast: format!("http://{addr}/websocket/broadcast"),
     };
-    let report = run_checks(&endpoints, Some(&signer()), Duration::from_secs(5)).await;
+    let report = run_checks(
+        &endpoints,
+        &noteapp_runtime::aws_http::https_client(Duration::from_secs(30)).unwrap(),
+        Some(&signer()),
+        Duration::from_secs(5),
+    )
+    .await;
     for check in &report.checks {
         assert!(!check.passed && check.status.is_none(), "{report}");
         assert!(
@@ -101,6 +114,7 @@ async fn a_websocket_refusing_the_upgrade_fails_naming_the_url_and_status() {
     let stand_ins = StandIns::start(HEALTHY, Stage::Refuse).await;
     let report = run_checks(
         &stand_ins.endpoints,
+        &noteapp_runtime::aws_http::https_client(Duration::from_secs(30)).unwrap(),
         Some(&signer()),
         Duration::from_secs(5),
     )
@@ -117,7 +131,13 @@ async fn an_echo_that_never_arrives_fails_within_the_timeout() {
     let stand_ins = StandIns::start(HEALTHY, Stage::Silent).await;
     let timeout = Duration::from_millis(400);
     let started = Instant::now();
-    let report = run_checks(&stand_ins.endpoints, Some(&signer()), timeout).await;
+    let report = run_checks(
+        &stand_ins.endpoints,
+        &noteapp_runtime::aws_http::https_client(Duration::from_secs(30)).unwrap(),
+        Some(&signer()),
+        timeout,
+    )
+    .await;
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -132,7 +152,13 @@ async fn an_echo_that_never_arrives_fails_within_the_timeout() {
 #[tokio::test]
 async fn a_broadcast_without_credentials_or_refused_unsigned_fails() {
     let stand_ins = StandIns::start(HEALTHY, Stage::Echo).await;
-    let report = run_checks(&stand_ins.endpoints, None, Duration::from_secs(5)).await;
+    let report = run_checks(
+        &stand_ins.endpoints,
+        &noteapp_runtime::aws_http::https_client(Duration::from_secs(30)).unwrap(),
+        None,
+        Duration::from_secs(5),
+    )
+    .await;
     let check = failed(&report, "broadcast");
     assert!(check.detail.contains("no AWS credentials"), "{report}");
     assert_fails_naming(&report, &stand_ins.endpoints.broadcast, "credentials");

@@ -32,47 +32,26 @@ pub fn checked_ecr_client(moto: &MotoServer, repository: &str) -> aws_sdk_ecr::C
 
 /// An ECR client on `moto` for the staging region.
 pub fn ecr_client(moto: &MotoServer) -> aws_sdk_ecr::Client {
-    use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_ecr::Config::builder()
-        .http_client(noteapp_runtime::aws_http::sdk_http_client(
-            noteapp_runtime::aws_http::Roots::Nothing,
-        ))
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(moto.endpoint())
-        .build();
-    aws_sdk_ecr::Client::from_conf(config)
+    aws_sdk_ecr::Client::new(&noteapp_runtime::aws_http::loopback_config(
+        moto.endpoint(),
+        REGION,
+    ))
 }
 
 /// An STS client on `url` with static test credentials.
 pub fn sts_client(url: &str) -> aws_sdk_sts::Client {
-    use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_sts::Config::builder()
-        .http_client(noteapp_runtime::aws_http::sdk_http_client(
-            noteapp_runtime::aws_http::Roots::Nothing,
-        ))
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .build();
-    aws_sdk_sts::Client::from_conf(config)
+    aws_sdk_sts::Client::new(&noteapp_runtime::aws_http::loopback_config(
+        url,
+        "eu-west-1",
+    ))
 }
 
 /// A CloudFormation client on `moto` for the staging region.
 pub fn cloudformation_client(moto: &MotoServer) -> aws_sdk_cloudformation::Client {
-    use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_cloudformation::Config::builder()
-        .http_client(noteapp_runtime::aws_http::sdk_http_client(
-            noteapp_runtime::aws_http::Roots::Nothing,
-        ))
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(moto.endpoint())
-        .build();
-    aws_sdk_cloudformation::Client::from_conf(config)
+    aws_sdk_cloudformation::Client::new(&noteapp_runtime::aws_http::loopback_config(
+        moto.endpoint(),
+        REGION,
+    ))
 }
 
 /// The repository's staging environment file.
@@ -107,17 +86,10 @@ pub async fn put_test_image(
 
 /// A CloudWatch Logs client on `moto` for the staging region.
 pub fn logs_client(moto: &MotoServer) -> aws_sdk_cloudwatchlogs::Client {
-    use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_cloudwatchlogs::Config::builder()
-        .http_client(noteapp_runtime::aws_http::sdk_http_client(
-            noteapp_runtime::aws_http::Roots::Nothing,
-        ))
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(moto.endpoint())
-        .build();
-    aws_sdk_cloudwatchlogs::Client::from_conf(config)
+    aws_sdk_cloudwatchlogs::Client::new(&noteapp_runtime::aws_http::loopback_config(
+        moto.endpoint(),
+        REGION,
+    ))
 }
 
 /// A repository root whose staging environment file names `stack` (and is otherwise the

@@ -5,12 +5,11 @@
 //! the fan-out retries throttling itself, with jitter, and must see a 410 at once.
 
 use async_trait::async_trait;
+use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
-use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use aws_sdk_apigatewaymanagement::{Client, Config};
 use bytes::Bytes;
 
 use super::fanout::{PostError, Poster};
@@ -37,25 +36,10 @@ impl ManagementPoster {
     /// local credentials. Its client trusts no certificate at all, so it never looks for the
     /// system's root certificates (which a `scratch` container does not have).
     pub fn local(endpoint: &str) -> Self {
-        let config = Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .http_client(crate::aws_http::sdk_http_client(
-                crate::aws_http::Roots::Nothing,
-            ))
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                "noteapp-local",
-                "noteapp-local",
-                None,
-                None,
-                "local",
-            ))
-            .endpoint_url(endpoint)
-            .retry_config(RetryConfig::disabled())
-            .build();
-        Self {
-            client: Client::from_conf(config),
-        }
+        Self::new(
+            &crate::aws_http::loopback_config(endpoint, "us-east-1"),
+            endpoint,
+        )
     }
 }
 

@@ -645,7 +645,13 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
     let stand_ins =
         crate::smoke::stand_in::StandIns::start((503, "{}"), crate::smoke::stand_in::Stage::Echo)
             .await;
-    let smoke = crate::smoke::run_checks(&stand_ins.endpoints, None, Duration::from_secs(2)).await;
+    let smoke = crate::smoke::run_checks(
+        &stand_ins.endpoints,
+        &noteapp_runtime::aws_http::https_client(Duration::from_secs(30)).unwrap(),
+        None,
+        Duration::from_secs(2),
+    )
+    .await;
     let mut report = DeployReport {
         environment: "staging".into(),
         stack_name: "noteapp-staging".into(),

@@ -5,6 +5,7 @@
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands;
+use crate::output::ColorChoice;
 
 #[derive(Parser)]
 #[command(
@@ -16,6 +17,9 @@ pub struct Cli {
     /// More log output (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Colour noteapp's output: auto (a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -4,6 +4,7 @@
 //! subcommand of the library (`noteapp::commands`) and turns its error into the exit code
 //! documented in `noteapp::error`. Results go to stdout, progress and logs to stderr.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -21,7 +22,9 @@ fn main() -> ExitCode {
         1 => LogLevel::Debug,
         _ => LogLevel::Trace,
     };
-    noteapp_runtime::logging::init(level, noteapp_runtime::logging::LogFormat::Text);
+    noteapp::output::set_color(cli.color);
+    let ansi = noteapp::output::colour_on(std::io::stderr().is_terminal());
+    noteapp_runtime::logging::init(level, noteapp_runtime::logging::LogFormat::Text { ansi });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -36,6 +36,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
@@ -67,4 +68,60 @@ pub fn write_map(f: &mut fmt::Formatter<'_>, map: &BTreeMap<String, String>) -> 
         writeln!(f, "  {key:width$}  {value}")?;
     }
     Ok(())
+}
+
+/// `--color`: whether noteapp's own output (the log lines on stderr, `noteapp logs`) is coloured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal, unless `NO_COLOR` is set (no-color.org).
+    #[default]
+    Auto,
+    /// Always colour, even into a pipe or a file.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+static COLOR: OnceLock<ColorChoice> = OnceLock::new();
+
+/// Sets the process's colour choice once, from `--color` (later calls are ignored).
+pub fn set_color(choice: ColorChoice) {
+    let _ = COLOR.set(choice);
+}
+
+/// Whether output to a stream that `is_terminal` (or not) is coloured under the process's
+/// `--color` and the environment's `NO_COLOR`.
+pub fn colour_on(is_terminal: bool) -> bool {
+    let no_color = std::env::var("NO_COLOR").ok();
+    colour(
+        COLOR.get().copied().unwrap_or_default(),
+        is_terminal,
+        no_color.as_deref(),
+    )
+}
+
+/// The colour rule: `always` and `never` say it; `auto` colours a terminal when `NO_COLOR` is
+/// unset or empty.
+pub fn colour(choice: ColorChoice, is_terminal: bool, no_color: Option<&str>) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_terminal && no_color.is_none_or(str::is_empty),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color_unless_told() {
+        let auto = ColorChoice::Auto;
+        assert!(colour(auto, true, None));
+        assert!(colour(auto, true, Some("")));
+        assert!(!colour(auto, true, Some("1")));
+        assert!(!colour(auto, false, None));
+        assert!(colour(ColorChoice::Always, false, Some("1")));
+        assert!(!colour(ColorChoice::Never, true, None));
+    }
 }

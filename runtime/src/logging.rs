@@ -20,8 +20,21 @@ pub enum LogFormat {
     /// One JSON object per line, with the current span (the request id in Lambda): the
     /// functions' format, which CloudWatch and `noteapp logs` read.
     Json,
-    /// Plain lines for people, coloured when stderr is a terminal (`noteapp`, `bootstrap local`).
-    Text,
+    /// Plain lines for people (`noteapp`, `bootstrap local`); `ansi` colours the levels.
+    Text {
+        /// Whether to colour (the caller decides: a terminal, `NO_COLOR`, `--color`).
+        ansi: bool,
+    },
+}
+
+impl LogFormat {
+    /// Text, coloured when stderr is a terminal and `NO_COLOR` is unset or empty.
+    pub fn text_for_stderr() -> Self {
+        let no_color = std::env::var("NO_COLOR").is_ok_and(|v| !v.is_empty());
+        LogFormat::Text {
+            ansi: std::io::stderr().is_terminal() && !no_color,
+        }
+    }
 }
 
 /// The targets whose events this workspace writes (`noteapp` also covers `noteapp_runtime`:
@@ -58,10 +71,7 @@ pub fn init(level: LogLevel, format: LogFormat) {
             .with_current_span(true)
             .with_span_list(false)
             .try_init(),
-        LogFormat::Text => builder
-            .with_target(false)
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
+        LogFormat::Text { ansi } => builder.with_target(false).with_ansi(ansi).try_init(),
     };
 }
 

@@ -108,11 +108,6 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<i64, Error> {
     )))
 }
 
-/// Colour when stdout is a terminal and `NO_COLOR` is unset or empty (no-color.org).
-pub fn colour(terminal: bool, no_color: Option<&str>) -> bool {
-    terminal && no_color.is_none_or(str::is_empty)
-}
-
 /// One event, understood: what a person reads and what `--json` prints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
@@ -302,10 +297,7 @@ pub async fn run(args: LogsArgs) -> Result<(), Error> {
     let clients = clients?;
     let printer = Printer {
         json: args.json,
-        colour: colour(
-            std::io::stdout().is_terminal(),
-            std::env::var("NO_COLOR").ok().as_deref(),
-        ),
+        colour: crate::output::colour_on(std::io::stdout().is_terminal()),
         query,
     };
     let interval = Duration::from_secs_f64(args.poll_interval.clamp(0.1, 600.0));

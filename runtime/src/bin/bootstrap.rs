@@ -148,7 +148,10 @@ async fn run_local() -> Result<(), InitError> {
         )
         .into());
     }
-    logging::init(noteapp_runtime::settings::LogLevel::Info, LogFormat::Text);
+    logging::init(
+        noteapp_runtime::settings::LogLevel::Info,
+        LogFormat::text_for_stderr(),
+    );
     let settings = LocalSettings::from_vars(
         |name| std::env::var(name).ok(),
         LocalSettings::CONTAINER_DATA_DIR,

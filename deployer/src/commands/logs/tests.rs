@@ -131,14 +131,6 @@ fn since_takes_a_duration_back_or_a_time() {
 }
 
 #[test]
-fn colour_only_on_a_terminal_and_never_with_no_color() {
-    assert!(colour(true, None));
-    assert!(colour(true, Some("")));
-    assert!(!colour(true, Some("1")));
-    assert!(!colour(false, None));
-}
-
-#[test]
 fn filter_and_request_id_are_exact_matches_sent_as_one_quoted_term() {
     let mut q = query();
     assert_eq!(q.pattern(), None);

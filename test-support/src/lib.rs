@@ -9,6 +9,7 @@
 
 pub mod docker;
 pub mod iam;
+pub mod modules;
 pub mod moto;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

@@ -15,18 +15,11 @@
 //! Rerun: `cargo bench -p noteapp --bench no_change` (release build of the binary).
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use noteapp_test_support::loopback::{Reply, Request, Server};
 
 const STACK_ID: &str = "arn:aws:cloudformation:eu-west-1:123456789012:stack/noteapp-staging/4c1f8b70-6a3e-11f0-9b1a-0a1b2c3d4e5f";
 const NO_CHANGES: &str = "The submitted information didn't contain changes. Submit different information to create a change set.";
@@ -214,47 +207,16 @@ impl StandIn {
     }
 }
 
-async fn serve(listener: TcpListener, state: Arc<Mutex<StandIn>>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let state = state.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                let state = state.clone();
-                async move {
-                    // API Gateway's account settings: the account has a CloudWatch role.
-                    if request.uri().path() == "/account" {
-                        let body = r#"{"cloudwatchRoleArn":"arn:aws:iam::123456789012:role/apigateway-logs"}"#;
-                        let response = Response::builder()
-                            .header("content-type", "application/json")
-                            .body(Full::new(Bytes::from(body)))
-                            .expect("response");
-                        return Ok::<_, Infallible>(response);
-                    }
-                    let body = request
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    let form: Vec<(String, String)> =
-                        form_urlencoded::parse(&body).into_owned().collect();
-                    let (status, xml) = state.lock().expect("state").handle(&form);
-                    let response = Response::builder()
-                        .status(status)
-                        .header("content-type", "text/xml")
-                        .body(Full::new(Bytes::from(xml)))
-                        .expect("response");
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+/// The stand-in's answer to one request: API Gateway's account settings (the account has a
+/// CloudWatch role), or CloudFormation's and STS's query-protocol calls.
+fn answer(state: &Mutex<StandIn>, request: &Request) -> Reply {
+    if request.path() == "/account" {
+        let body = r#"{"cloudwatchRoleArn":"arn:aws:iam::123456789012:role/apigateway-logs"}"#;
+        return Reply::json(200, body);
     }
+    let form: Vec<(String, String)> = form_urlencoded::parse(&request.body).into_owned().collect();
+    let (status, xml) = state.lock().expect("state").handle(&form);
+    Reply::with_type(status, "text/xml", xml)
 }
 
 /// Runs `noteapp deploy staging --image-uri image` once; returns its wall time and stdout.
@@ -336,11 +298,9 @@ fn main() {
         ..StandIn::default()
     }));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let listener = runtime
-        .block_on(TcpListener::bind("127.0.0.1:0"))
-        .expect("bind loopback");
-    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
-    runtime.spawn(serve(listener, state.clone()));
+    let served = state.clone();
+    let stand_in = Server::start_on_thread(move |request| answer(&served, request));
+    let endpoint = stand_in.url.clone();
     let moto = noteapp_test_support::moto::MotoServer::start(
         &noteapp_test_support::moto::MotoServer::executable(),
     );

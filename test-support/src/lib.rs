@@ -9,6 +9,7 @@
 
 pub mod docker;
 pub mod iam;
+pub mod loopback;
 pub mod modules;
 pub mod moto;
 

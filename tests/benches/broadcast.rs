@@ -11,24 +11,17 @@
 //!    resident memory before and after opening 2,000 idle connections. Target ≤ 16 KiB.
 
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use noteapp_runtime::store::embedded::EmbeddedStore;
 use noteapp_runtime::store::{Connection, ConnectionStore, Segment};
 use noteapp_runtime::ws::fanout::{FanoutOptions, PostError, Poster, fan_out};
 use noteapp_runtime::ws::management::ManagementPoster;
 use noteapp_runtime::ws::messages::Target;
+use noteapp_test_support::loopback::{Reply, Server};
 use noteapp_tests::local::LocalServer;
-use tokio::net::TcpListener;
 
 // The fan-out runs in this process, so it gets the allocator `bootstrap` runs it with.
 #[global_allocator]
@@ -46,41 +39,24 @@ fn is_stale(id: &str) -> bool {
 }
 
 /// The management API stand-in: 20 ms per post, 410 for stale ids.
-async fn management_stand_in(listener: TcpListener, deliveries: Deliveries) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
-        };
+async fn management_stand_in(deliveries: Deliveries) -> Server {
+    Server::start_unrecorded(move |request| {
         let deliveries = deliveries.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request: Request<Incoming>| {
-                let deliveries = deliveries.clone();
-                async move {
-                    let id = request
-                        .uri()
-                        .path()
-                        .trim_start_matches("/@connections/")
-                        .replace("%3D", "=");
-                    tokio::time::sleep(LATENCY).await;
-                    let response = if is_stale(&id) {
-                        Response::builder()
-                            .status(410)
-                            .header("x-amzn-errortype", "GoneException")
-                            .body(Full::new(Bytes::from_static(br#"{"message":null}"#)))
-                    } else {
-                        *deliveries.lock().unwrap().entry(id).or_default() += 1;
-                        Response::builder()
-                            .status(200)
-                            .body(Full::new(Bytes::new()))
-                    };
-                    Ok::<_, Infallible>(response.unwrap())
-                }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+        async move {
+            let id = request
+                .path()
+                .trim_start_matches("/@connections/")
+                .replace("%3D", "=");
+            tokio::time::sleep(LATENCY).await;
+            if is_stale(&id) {
+                Reply::json(410, r#"{"message":null}"#).header("x-amzn-errortype", "GoneException")
+            } else {
+                *deliveries.lock().unwrap().entry(id).or_default() += 1;
+                Reply::json(200, "")
+            }
+        }
+    })
+    .await
 }
 
 async fn filled_store(dir: &std::path::Path) -> Arc<EmbeddedStore> {
@@ -160,10 +136,9 @@ async fn seed_broadcast(
 }
 
 async fn fan_out_benchmark() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let deliveries = Deliveries::default();
-    tokio::spawn(management_stand_in(listener, deliveries.clone()));
+    let stand_in = management_stand_in(deliveries.clone()).await;
+    let endpoint = stand_in.url.clone();
     let poster = Arc::new(ManagementPoster::local(&endpoint));
     let message = Bytes::from_static(
         br#"{"type":"test","data":{},"timestamp":"2026-11-25T00:00:00.000000Z"}"#,

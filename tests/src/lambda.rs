@@ -8,20 +8,13 @@
 //! the process wrote.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request, Response};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use http::Method;
+use noteapp_test_support::loopback::{Reply, Request, Server};
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::local::binary;
@@ -48,22 +41,12 @@ pub struct RuntimeApi {
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
     pub address: String,
     answers: mpsc::UnboundedReceiver<Answer>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for RuntimeApi {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: Server,
 }
 
 impl RuntimeApi {
     /// Serves `events` in order, with request ids `req-1`, `req-2`, ….
     pub async fn start(events: Vec<Value>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the Runtime API stand-in");
-        let address = listener.local_addr().expect("address").to_string();
         let (tx, answers) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             events: Mutex::new(
@@ -75,21 +58,11 @@ impl RuntimeApi {
             ),
             answers: tx,
         });
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| answer(shared.clone(), request));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = Server::start(move |request| answer(shared.clone(), request)).await;
         Self {
-            address,
+            address: server.url.trim_start_matches("http://").to_owned(),
             answers,
-            task,
+            _server: server,
         }
     }
 
@@ -116,45 +89,32 @@ impl RuntimeApi {
     }
 }
 
-fn reply(status: u16, body: Bytes) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .body(Full::new(body))
-        .expect("response")
-}
-
-async fn answer(
-    shared: Arc<Shared>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = request.uri().path().to_owned();
+async fn answer(shared: Arc<Shared>, request: Request) -> Reply {
+    let not_found = Reply::json(404, "");
+    let path = request.path().to_owned();
     let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
-        return Ok(reply(404, Bytes::new()));
+        return not_found;
     };
-    if request.method() == Method::GET && rest == "invocation/next" {
+    if request.method == Method::GET && rest == "invocation/next" {
         let next = shared.events.lock().expect("events").pop_front();
         let Some((id, event)) = next else {
             // Every event is used: park the poll until the process is stopped.
-            std::future::pending::<()>().await;
-            unreachable!();
+            return std::future::pending().await;
         };
         let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
-        return Ok(Response::builder()
+        return Reply::json(200, event.to_string())
             .header("lambda-runtime-aws-request-id", &id)
-            .header("lambda-runtime-deadline-ms", deadline.to_string())
+            .header("lambda-runtime-deadline-ms", &deadline.to_string())
             .header("lambda-runtime-invoked-function-arn", FUNCTION_ARN)
             .header(
                 "lambda-runtime-trace-id",
                 "Root=1-6750a1c0-1a2b3c4d5e6f7a8b9c0d1e2f;Parent=53995c3f42cd8ad8;Sampled=0",
-            )
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(event.to_string())))
-            .expect("event response"));
+            );
     }
     let kind = rest
         .strip_prefix("invocation/")
         .and_then(|tail| tail.rsplit_once('/'));
-    let answered = match (request.method(), kind) {
+    let answered = match (&request.method, kind) {
         (&Method::POST, Some((id, outcome @ ("response" | "error")))) => {
             Some((id.to_owned(), outcome == "error"))
         }
@@ -163,22 +123,16 @@ async fn answer(
     };
     match answered {
         Some((request_id, error)) => {
-            let body = request
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            let body = serde_json::from_slice(&body)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+            let body = serde_json::from_slice(&request.body)
+                .unwrap_or_else(|_| Value::String(request.text()));
             let _ = shared.answers.send(Answer {
                 request_id,
                 error,
                 body,
             });
-            Ok(reply(202, Bytes::from_static(br#"{"status":"OK"}"#)))
+            Reply::json(202, r#"{"status":"OK"}"#)
         }
-        None => Ok(reply(404, Bytes::new())),
+        None => not_found,
     }
 }
 

@@ -11,7 +11,6 @@ pub mod local;
 pub mod meter;
 pub mod moto;
 pub mod seed;
-pub mod stand_in;
 pub mod ws_client;
 
 pub use noteapp_test_support::services_required;

@@ -107,28 +107,18 @@ mod tests {
     async fn the_account_settings_are_read_with_a_signed_get() {
         use aws_credential_types::Credentials;
         use aws_credential_types::provider::SharedCredentialsProvider;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut answers = vec![
-                r#"{"throttleSettings":{"burstLimit":5000,"rateLimit":10000.0},"features":["UsagePlans"],"apiKeyVersion":"4"}"#,
-                r#"{"cloudwatchRoleArn":"arn:aws:iam::123456789012:role/apigw-logs","throttleSettings":{"burstLimit":5000,"rateLimit":10000.0}}"#,
-            ];
-            let mut requests = Vec::new();
-            while let Some(body) = answers.pop() {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                let mut buf = vec![0u8; 8192];
-                let n = socket.read(&mut buf).await.unwrap();
-                requests.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                socket.write_all(response.as_bytes()).await.unwrap();
-            }
-            requests
-        });
+        use noteapp_test_support::loopback::{Reply, Server};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let answers = [
+            r#"{"cloudwatchRoleArn":"arn:aws:iam::123456789012:role/apigw-logs","throttleSettings":{"burstLimit":5000,"rateLimit":10000.0}}"#,
+            r#"{"throttleSettings":{"burstLimit":5000,"rateLimit":10000.0},"features":["UsagePlans"],"apiKeyVersion":"4"}"#,
+        ];
+        let served = AtomicUsize::new(0);
+        let server = Server::answering(move |_| {
+            Reply::json(200, answers[served.fetch_add(1, Ordering::SeqCst).min(1)])
+        })
+        .await;
+        let endpoint = server.url.clone();
         let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
         let signer = Signer::new(SharedCredentialsProvider::new(credentials), "eu-west-1");
         let http =
@@ -140,14 +130,15 @@ mod tests {
         );
         let second = account_log_role(&http, &signer, &endpoint).await.unwrap();
         assert_eq!(second, None);
-        let requests = server.await.unwrap();
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2);
         for request in requests {
-            assert!(request.starts_with("GET /account "), "{request}");
-            let lower = request.to_ascii_lowercase();
+            assert_eq!((request.method.as_str(), request.path()), ("GET", "/account"));
+            let authorization = request.header("authorization").unwrap_or_default();
             assert!(
-                lower.contains("authorization: aws4-hmac-sha256 credential=akidexample/")
-                    && lower.contains("/eu-west-1/apigateway/aws4_request"),
-                "{request}"
+                authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+                    && authorization.contains("/eu-west-1/apigateway/aws4_request"),
+                "{authorization}"
             );
         }
     }

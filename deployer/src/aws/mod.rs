@@ -16,7 +16,7 @@ pub mod ecr;
 pub mod iam;
 pub mod logs;
 pub mod protection;
-#[cfg(test)]
+#[cfg(feature = "test-util")]
 pub mod replay;
 pub mod resource_changes;
 pub mod sqs;

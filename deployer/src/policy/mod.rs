@@ -19,6 +19,7 @@
 use noteapp_runtime::aws_http::Partition;
 use serde_json::{Value, json};
 
+#[cfg(feature = "test-util")]
 pub mod checker;
 pub mod ci;
 mod deploy;

@@ -29,6 +29,7 @@ use crate::aws::Clients;
 use crate::error::Error;
 use crate::progress::Progress;
 
+#[cfg(feature = "test-util")]
 pub mod stand_in;
 #[cfg(test)]
 pub(crate) mod tests;

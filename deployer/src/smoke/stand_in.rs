@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use futures_util::{SinkExt, StreamExt};
+use noteapp_test_support::loopback::{Reply, Server};
 use noteapp_runtime::aws_http::Signer;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,47 +34,29 @@ pub struct StandIns {
     pub endpoints: Endpoints,
     /// The `authorization` header of each broadcast request.
     pub signatures: Arc<Mutex<Vec<String>>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _http: Server,
+    ws_task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for StandIns {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.ws_task.abort();
     }
 }
 
-/// Reads one HTTP/1.1 request (head and `content-length` body) off `socket`.
-async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
-    let mut buf = Vec::new();
+/// The API Gateway answer to a WebSocket upgrade `$connect` refused, on the raw socket.
+async fn refuse_upgrade(socket: &mut tokio::net::TcpStream) {
+    let mut head = Vec::new();
     let mut chunk = [0u8; 4096];
-    loop {
-        let n = socket.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse::<usize>().ok())?
-                })
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + length {
-                return Some(text);
-            }
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
         }
     }
-}
-
-async fn respond(socket: &mut tokio::net::TcpStream, status: u16, body: &str) {
+    let body = r#"{"message":"Forbidden"}"#;
     let response = format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = socket.write_all(response.as_bytes()).await;
@@ -84,43 +67,30 @@ impl StandIns {
     /// The Function URL answers `/healthz` with `health` (status, body); the stage behaves as
     /// `stage`; the broadcast route answers 200 to a signed request and 403 otherwise.
     pub async fn start(health: (u16, &'static str), stage: Stage) -> Self {
-        let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (http_addr, ws_addr) = (http.local_addr().unwrap(), ws.local_addr().unwrap());
+        let ws_addr = ws.local_addr().unwrap();
         let signatures: Arc<Mutex<Vec<String>>> = Arc::default();
         let kept = signatures.clone();
-        let http_task = tokio::spawn(async move {
-            while let Ok((mut socket, _)) = http.accept().await {
-                let kept = kept.clone();
-                tokio::spawn(async move {
-                    let Some(request) = read_request(&mut socket).await else {
-                        return;
-                    };
-                    if request.starts_with("GET /healthz ") {
-                        return respond(&mut socket, health.0, health.1).await;
-                    }
-                    let signature = request
-                        .lines()
-                        .find_map(|l| l.strip_prefix("authorization: "))
-                        .unwrap_or_default()
-                        .to_owned();
-                    let signed = signature.starts_with("AWS4-HMAC-SHA256 ");
-                    kept.lock().unwrap().push(signature);
-                    if request.starts_with("POST /websocket/broadcast ") && signed {
-                        let body = r#"{"message":"Broadcast completed","results":{"totalConnections":0,"sent":0,"failed":0,"staleRemoved":0}}"#;
-                        respond(&mut socket, 200, body).await
-                    } else {
-                        respond(&mut socket, 403, r#"{"message":"Forbidden"}"#).await
-                    }
-                });
+        let http = Server::answering(move |request| {
+            if request.method == "GET" && request.path() == "/healthz" {
+                return Reply::json(health.0, health.1);
             }
-        });
+            let signature = request.header("authorization").unwrap_or_default().to_owned();
+            let signed = signature.starts_with("AWS4-HMAC-SHA256 ");
+            kept.lock().unwrap().push(signature);
+            if request.method == "POST" && request.path() == "/websocket/broadcast" && signed {
+                let body = r#"{"message":"Broadcast completed","results":{"totalConnections":0,"sent":0,"failed":0,"staleRemoved":0}}"#;
+                Reply::json(200, body)
+            } else {
+                Reply::json(403, r#"{"message":"Forbidden"}"#)
+            }
+        })
+        .await;
         let ws_task = tokio::spawn(async move {
             while let Ok((mut socket, _)) = ws.accept().await {
                 tokio::spawn(async move {
                     if stage == Stage::Refuse {
-                        read_request(&mut socket).await;
-                        return respond(&mut socket, 403, r#"{"message":"Forbidden"}"#).await;
+                        return refuse_upgrade(&mut socket).await;
                     }
                     let Ok(mut socket) = tokio_tungstenite::accept_async(socket).await else {
                         return;
@@ -145,12 +115,13 @@ impl StandIns {
         });
         Self {
             endpoints: Endpoints {
-                health: format!("http://{http_addr}/healthz"),
+                health: format!("{}/healthz", http.url),
                 websocket: format!("ws://{ws_addr}/staging"),
-                broadcast: format!("http://{http_addr}/websocket/broadcast"),
+                broadcast: format!("{}/websocket/broadcast", http.url),
             },
             signatures,
-            tasks: vec![http_task, ws_task],
+            _http: http,
+            ws_task,
         }
     }
 

@@ -1,7 +1,7 @@
 //! What the deployer's integration tests share beyond `noteapp-test-support`: SDK clients on
 //! moto for the staging account's region.
 
-#![allow(dead_code)]
+
 
 use noteapp_test_support::moto::MotoServer;
 

@@ -2,7 +2,7 @@
 //! and a registry on loopback whose password file matches moto's ECR token
 //! (`scripts/docker.sh`).
 
-mod common;
+use crate::common;
 
 use aws_sdk_ecr::types::ImageIdentifier;
 use common::REGION;

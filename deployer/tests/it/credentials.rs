@@ -6,12 +6,11 @@
 //! checks the caller's account before anything else. And with no credentials at all, the error
 //! a person gets.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 
+use noteapp_test_support::loopback::{Reply, Server};
 use noteapp_test_support::moto::MotoServer;
 use noteapp_test_support::{free_port, workspace};
 
@@ -19,58 +18,19 @@ const NOTEAPP: &str = env!("CARGO_BIN_EXE_noteapp");
 /// moto's default account, which the staging environment file names.
 const ACCOUNT: &str = "123456789012";
 
-/// A loopback HTTP server answering every request with `body`, keeping each request's head.
-struct StandIn {
-    url: String,
-    requests: Arc<Mutex<Vec<String>>>,
+/// A loopback HTTP server answering every request with `status` and `body` (a 401 as an
+/// `UnauthorizedException`, as the SSO portal says it).
+fn stand_in(status: u16, body: &'static str) -> Server {
+    Server::start_on_thread(move |_| {
+        let reply = Reply::json(status, body);
+        if status == 401 {
+            reply.header("x-amzn-ErrorType", "UnauthorizedException")
+        } else {
+            reply
+        }
+    })
 }
 
-impl StandIn {
-    fn start(status: u16, body: &'static str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut head = String::new();
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                    head.push_str(&line);
-                }
-                let mut rest = vec![0; length];
-                let _ = reader.read_exact(&mut rest);
-                seen.lock().unwrap().push(head);
-                let kind = if status == 401 {
-                    "x-amzn-ErrorType: UnauthorizedException\r\n"
-                } else {
-                    ""
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{kind}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        Self { url, requests }
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-/// A scratch `HOME` with `~/.aws/config` holding `config`.
 fn home(config: &str) -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join(".aws")).unwrap();
@@ -173,7 +133,7 @@ fn an_sso_session_profile_with_a_cached_token_signs_in_through_the_portal() {
     let Some(moto) = MotoServer::start_or_skip("sso-session sign-in") else {
         return;
     };
-    let portal = StandIn::start(200, ROLE_CREDENTIALS);
+    let portal = stand_in(200, ROLE_CREDENTIALS);
     let home = home(SSO_SESSION_CONFIG);
     sso_token(home.path(), "corp", "2099-01-01T00:00:00Z");
     let mut vars = on_moto(&moto);
@@ -182,19 +142,18 @@ fn an_sso_session_profile_with_a_cached_token_signs_in_through_the_portal() {
     assert_reached_the_account_check(&status(home.path(), &vars));
     let requests = portal.requests();
     assert_eq!(requests.len(), 1, "{requests:?}");
-    let request = requests[0].to_ascii_lowercase();
+    let request = &requests[0];
+    let uri = request.uri.to_string().to_ascii_lowercase();
+    assert_eq!(request.method, "GET");
+    assert!(uri.starts_with("/federation/credentials?"), "{uri}");
     assert!(
-        request.starts_with("get /federation/credentials?"),
-        "{request}"
+        uri.contains("role_name=noteappdeployer") && uri.contains("account_id=123456789012"),
+        "{uri}"
     );
-    assert!(
-        request.contains("role_name=noteappdeployer")
-            && request.contains("account_id=123456789012"),
-        "{request}"
-    );
-    assert!(
-        request.contains("x-amz-sso_bearer_token: sso-access-token-1"),
-        "{request}"
+    assert_eq!(
+        request.header("x-amz-sso_bearer_token"),
+        Some("sso-access-token-1"),
+        "{request:?}"
     );
 }
 
@@ -203,7 +162,7 @@ fn a_legacy_sso_profile_signs_in_through_the_portal() {
     let Some(moto) = MotoServer::start_or_skip("legacy SSO sign-in") else {
         return;
     };
-    let portal = StandIn::start(200, ROLE_CREDENTIALS);
+    let portal = stand_in(200, ROLE_CREDENTIALS);
     let start_url = "https://d-1234567890.awsapps.com/start";
     let home = home(&format!(
         "[profile legacy]\nsso_start_url = {start_url}\nsso_region = ap-northeast-1\n\
@@ -219,7 +178,7 @@ fn a_legacy_sso_profile_signs_in_through_the_portal() {
 
 #[test]
 fn an_expired_sso_session_says_so_and_how_to_sign_in_again() {
-    let portal = StandIn::start(200, ROLE_CREDENTIALS);
+    let portal = stand_in(200, ROLE_CREDENTIALS);
     let home = home(SSO_SESSION_CONFIG);
     sso_token(home.path(), "corp", "2020-01-01T00:00:00Z");
     let vars = vec![
@@ -298,7 +257,7 @@ fn credential_process_container_and_login_sessions_sign_in() {
     assert_reached_the_account_check(&status(home.path(), &vars));
 
     // Container credentials (ECS, CodeBuild, App Runner…): a loopback full URI.
-    let endpoint = StandIn::start(
+    let endpoint = stand_in(
         200,
         r#"{"AccessKeyId":"ASIACONTAINER","SecretAccessKey":"s","Token":"t","Expiration":"2099-01-01T00:00:00Z"}"#,
     );

@@ -8,7 +8,7 @@
 //! answers `/healthz` and accepts a token signed with the host's data directory; SIGTERM removes
 //! the container.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

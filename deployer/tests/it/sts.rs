@@ -1,6 +1,6 @@
 //! STS against a real endpoint: moto's GetCallerIdentity, read by the account check.
 
-mod common;
+use crate::common;
 
 use noteapp::aws::sts::{caller_account, ensure_account};
 use noteapp_test_support::moto::MotoServer;

@@ -820,11 +820,12 @@ const CANCELLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#Transacti
 
 #[tokio::test]
 async fn a_write_still_contended_after_six_tries_is_a_409_with_the_json_error_body() {
-    use noteapp_tests::stand_in::StandIn;
+    use noteapp_test_support::loopback::{Reply, Server};
     // Every transaction is cancelled by a conflict; every read finds nothing.
-    let dynamodb = StandIn::start(|request| match request.operation() {
-        "TransactWriteItems" => (400, CANCELLED.to_string()),
-        _ => (200, "{}".to_string()),
+    let json = "application/x-amz-json-1.0";
+    let dynamodb = Server::answering(move |request| match request.operation() {
+        "TransactWriteItems" => Reply::with_type(400, json, CANCELLED),
+        _ => Reply::with_type(200, json, "{}"),
     })
     .await;
     let client = noteapp_tests::moto::metered_client(&dynamodb.url, None);

@@ -9,7 +9,7 @@ use noteapp_runtime::auth::TokenClaims;
 use noteapp_tests::api::{PROJECT, signer};
 use noteapp_tests::lambda::{Answer, BootstrapRun, run_bootstrap};
 use noteapp_tests::moto;
-use noteapp_tests::stand_in::StandIn;
+use noteapp_test_support::loopback::{Reply, Server};
 use serde_json::{Value, json};
 
 const EMAIL: &str = "ada.secret@example.com";
@@ -138,7 +138,7 @@ fn common(dynamodb: &str) -> Vec<(String, String)> {
 async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() {
     let Some(server) = moto::shared() else { return };
     let (_, tables) = moto::tables_on(server).await;
-    let management = StandIn::start(|_| (200, "{}".into())).await;
+    let management = Server::answering(|_| Reply::json(200, "{}")).await;
     let token = token();
     let mut base = common(server.endpoint());
     base.extend(env(&[
@@ -250,7 +250,7 @@ async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() 
     let posts = management
         .requests()
         .into_iter()
-        .filter(|r| r.path.contains(&CONNECTION.replace('=', "%3D")) || r.path.contains(CONNECTION))
+        .filter(|r| r.path().contains(&CONNECTION.replace('=', "%3D")) || r.path().contains(CONNECTION))
         .count();
     assert_eq!(posts, 3, "{:?}", management.requests());
 

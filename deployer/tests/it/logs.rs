@@ -6,7 +6,7 @@
 //! uses a stack name of its own on the shared emulator; one reads through the library with every
 //! call held against the deploy policy.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};

@@ -28,7 +28,7 @@ use noteapp_runtime::ws::fanout::{FanoutOptions, PostError, Poster, fan_out};
 use noteapp_runtime::ws::messages::Target;
 use noteapp_tests::api::{self, Api};
 use noteapp_tests::meter::{Meter, Tally};
-use noteapp_tests::{moto, seed};
+use noteapp_tests::{dynamodb, seed};
 
 const NOTE_BYTES: usize = 2000;
 const CONNECTIONS: usize = 100_000;
@@ -66,7 +66,7 @@ async fn old_algorithm(client: &aws_sdk_dynamodb::Client, table: &str) {
     }
 }
 
-async fn feed_benchmark(server: &moto::MotoServer) {
+async fn feed_benchmark(server: &dynamodb::MotoServer) {
     println!("\n## GET /notes page 1 (limit 20), notes of ~2 KB, reads per request");
     println!(
         "{:>8}  {:>22}  {:>26}  {:>10}",
@@ -74,7 +74,7 @@ async fn feed_benchmark(server: &moto::MotoServer) {
     );
     for size in sizes() {
         let meter = Meter::default();
-        let (store, _) = moto::metered_on(server, &meter).await;
+        let (store, _) = dynamodb::metered_on(server, &meter).await;
         let started = Instant::now();
         let notes: Vec<_> = (0..size).map(two_kb_note).collect();
         seed::notes(&store, &notes).await;
@@ -162,9 +162,9 @@ async fn fan_out_benchmark() {
     );
 }
 
-async fn delete_benchmark(server: &moto::MotoServer) {
+async fn delete_benchmark(server: &dynamodb::MotoServer) {
     let meter = Meter::default();
-    let (store, _) = moto::metered_on(server, &meter).await;
+    let (store, _) = dynamodb::metered_on(server, &meter).await;
     let busy = seed::note("alice", 1, true);
     let quiet = seed::note("alice", 2, true);
     seed::notes(&store, &[busy.clone(), quiet.clone()]).await;
@@ -207,11 +207,11 @@ fn main() {
         .build()
         .expect("runtime");
     println!("noteapp data benchmarks (rerun: cargo bench -p noteapp-tests --bench data)");
-    let server = moto::MotoServer::start(&moto::MotoServer::executable());
+    let server = dynamodb::MotoServer::start(&dynamodb::MotoServer::executable());
     runtime.block_on(feed_benchmark(&server));
     drop(server);
     // Its own server: moto copies every table it holds on each transaction.
-    let server = moto::MotoServer::start(&moto::MotoServer::executable());
+    let server = dynamodb::MotoServer::start(&dynamodb::MotoServer::executable());
     runtime.block_on(delete_benchmark(&server));
     runtime.block_on(fan_out_benchmark());
 }

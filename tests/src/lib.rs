@@ -9,7 +9,7 @@ pub mod lambda;
 pub mod load;
 pub mod local;
 pub mod meter;
-pub mod moto;
+pub mod dynamodb;
 pub mod seed;
 pub mod ws_client;
 

@@ -19,7 +19,7 @@ use noteapp_runtime::ws::fanout::{FanoutOptions, PostError, Poster, fan_out};
 use noteapp_runtime::ws::messages::Target;
 use noteapp_tests::api::{self, Api};
 use noteapp_tests::meter::{Meter, Tally};
-use noteapp_tests::{moto, seed};
+use noteapp_tests::{dynamodb, seed};
 
 const LIMIT: u64 = 20;
 const SHARDS: u64 = FEED_SHARDS as u64;
@@ -90,9 +90,9 @@ struct Data {
     note: String,
 }
 
-async fn data(server: &moto::MotoServer, size: u32, comments: u32) -> Data {
+async fn data(server: &dynamodb::MotoServer, size: u32, comments: u32) -> Data {
     let meter = Meter::default();
-    let (store, _) = moto::metered_on(server, &meter).await;
+    let (store, _) = dynamodb::metered_on(server, &meter).await;
     let mut notes: Vec<_> = (0..size)
         .map(|n| seed::note(if n % 2 == 0 { "alice" } else { "bob" }, n, true))
         .collect();
@@ -136,7 +136,7 @@ fn budget(path: &str) -> Budget {
 
 #[tokio::test]
 async fn every_list_costs_the_same_over_5000_notes_as_over_100() {
-    let Some(server) = moto::MotoServer::start_or_skip("budgets") else {
+    let Some(server) = dynamodb::MotoServer::start_or_skip("budgets") else {
         return;
     };
     let small = data(&server, 100, 50).await;
@@ -233,7 +233,7 @@ impl AppEvents for Events {
 
 #[tokio::test]
 async fn a_cursor_reads_page_100_at_the_cost_of_page_1() {
-    let Some(server) = moto::MotoServer::start_or_skip("budgets") else {
+    let Some(server) = dynamodb::MotoServer::start_or_skip("budgets") else {
         return;
     };
     // Five a page, to keep the emulator's index reads (which scan its whole table) short.
@@ -272,11 +272,11 @@ async fn a_cursor_reads_page_100_at_the_cost_of_page_1() {
 
 #[tokio::test]
 async fn the_first_page_of_the_feed_is_read_once_a_second_however_often_it_is_asked_for() {
-    let Some(server) = moto::MotoServer::start_or_skip("budgets") else {
+    let Some(server) = dynamodb::MotoServer::start_or_skip("budgets") else {
         return;
     };
     let meter = Meter::default();
-    let (store, _) = moto::metered_on(&server, &meter).await;
+    let (store, _) = dynamodb::metered_on(&server, &meter).await;
     let notes: Vec<_> = (0..400).map(|n| seed::note("alice", n, true)).collect();
     seed::notes(&store, &notes).await;
 
@@ -326,11 +326,11 @@ impl Poster for Counting {
 
 #[tokio::test]
 async fn a_private_notes_comment_reads_only_its_owners_connections() {
-    let Some(server) = moto::MotoServer::start_or_skip("budgets") else {
+    let Some(server) = dynamodb::MotoServer::start_or_skip("budgets") else {
         return;
     };
     let meter = Meter::default();
-    let (_, connections) = moto::metered_on(&server, &meter).await;
+    let (_, connections) = dynamodb::metered_on(&server, &meter).await;
     let now = chrono::Utc::now().timestamp_millis();
     let rows: Vec<Connection> = (0..5000)
         .map(|i| {

@@ -18,7 +18,7 @@ macro_rules! contract {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let Some(api) = noteapp_tests::moto::dynamodb_api().await else { return };
+                    let Some(api) = noteapp_tests::dynamodb::dynamodb_api().await else { return };
                     super::$name(api).await;
                 }
             )*

@@ -8,7 +8,7 @@ use noteapp_runtime::store::Store;
 use noteapp_runtime::store::dynamodb::counts::public_counter;
 use noteapp_runtime::store::dynamodb::{DynamoStore, TableNames, create_tables};
 use noteapp_tests::local::binary;
-use noteapp_tests::{moto, seed};
+use noteapp_tests::{dynamodb, seed};
 use serde_json::Value;
 
 fn data(command: &str, endpoint: &str, prefix: &str) -> (i32, Value, String) {
@@ -31,10 +31,10 @@ fn data(command: &str, endpoint: &str, prefix: &str) -> (i32, Value, String) {
 
 #[tokio::test]
 async fn data_check_names_each_drift_and_repair_fixes_them_all() {
-    let Some(server) = moto::shared() else { return };
-    let prefix = moto::unique_prefix();
+    let Some(server) = dynamodb::shared() else { return };
+    let prefix = dynamodb::unique_prefix();
     let tables = TableNames::with_prefix(&prefix);
-    let client = moto::dynamodb_client(server.endpoint()).await;
+    let client = dynamodb::dynamodb_client(server.endpoint()).await;
     create_tables(&client, &tables).await.expect("tables");
     let store = DynamoStore::new(client.clone(), tables.store_tables());
     let notes: Vec<_> = (0..30)

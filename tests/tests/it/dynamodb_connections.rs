@@ -11,7 +11,7 @@ use noteapp_runtime::store::dynamodb::{Item, connection_item};
 use noteapp_runtime::store::{Connection, ConnectionStore, Segment};
 use noteapp_tests::local::LocalServer;
 use noteapp_tests::ws_client::{self, WsClient};
-use noteapp_tests::{moto, seed};
+use noteapp_tests::{dynamodb, seed};
 use serde_json::json;
 
 fn now() -> i64 {
@@ -30,8 +30,8 @@ struct OnMoto {
 impl OnMoto {
     /// `None` when skipping (no `moto_server`).
     async fn start() -> Option<Self> {
-        let server = moto::shared()?;
-        let prefix = moto::unique_prefix();
+        let server = dynamodb::shared()?;
+        let prefix = dynamodb::unique_prefix();
         let dir = tempfile::tempdir().unwrap();
         let local = LocalServer::start(
             dir.path(),
@@ -44,7 +44,7 @@ impl OnMoto {
         );
         Some(Self {
             local,
-            client: moto::dynamodb_client(server.endpoint()).await,
+            client: dynamodb::dynamodb_client(server.endpoint()).await,
             table: format!("{prefix}-connections"),
             _dir: dir,
         })
@@ -80,7 +80,7 @@ fn number(row: &Item, name: &str) -> i64 {
 
 #[tokio::test]
 async fn a_scan_pages_through_five_thousand_rows_and_skips_expired_ones() {
-    let Some(store) = moto::fresh_connections().await else {
+    let Some(store) = dynamodb::fresh_connections().await else {
         return;
     };
     let now_ms = chrono::Utc::now().timestamp_millis();
@@ -143,7 +143,7 @@ async fn a_scan_pages_through_five_thousand_rows_and_skips_expired_ones() {
 
 #[tokio::test]
 async fn subscriptions_are_conditional_updates_of_a_set() {
-    let Some(store) = moto::fresh_connections().await else {
+    let Some(store) = dynamodb::fresh_connections().await else {
         return;
     };
     let c = Connection::new(

@@ -13,7 +13,7 @@ use noteapp_runtime::domain::{
 use noteapp_runtime::store::dynamodb::{DynamoStore, counts, create_tables, note_item};
 use noteapp_runtime::store::schema::{FEED_INDEX, OWNER_INDEX};
 use noteapp_runtime::store::{CommentGate, NoteChange, Store, StoreError};
-use noteapp_tests::moto::{MotoServer, fresh_store, shared, store_on, tables_on};
+use noteapp_tests::dynamodb::{MotoServer, fresh_store, shared, store_on, tables_on};
 use noteapp_tests::seed;
 use uuid::Uuid;
 
@@ -828,7 +828,7 @@ async fn a_write_still_contended_after_six_tries_is_a_409_with_the_json_error_bo
         _ => Reply::with_type(200, json, "{}"),
     })
     .await;
-    let client = noteapp_tests::moto::metered_client(&dynamodb.url, None);
+    let client = noteapp_tests::dynamodb::metered_client(&dynamodb.url, None);
     let tables = noteapp_runtime::store::dynamodb::TableNames::with_prefix("contended");
     let store = DynamoStore::new(client, tables.store_tables());
     let api = noteapp_tests::api::Api::over(Arc::new(store));

@@ -334,7 +334,7 @@ async fn no_cursor_makes_a_list_fail_or_list_another_lists_items_embedded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_cursor_makes_a_list_fail_or_list_another_lists_items_dynamodb() {
-    let Some(api) = noteapp_tests::moto::dynamodb_api().await else {
+    let Some(api) = noteapp_tests::dynamodb::dynamodb_api().await else {
         return;
     };
     let ran = cursors_never_reach_another_list(&api, CURSOR_CASES).await;

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use noteapp_runtime::auth::TokenClaims;
 use noteapp_tests::api::{PROJECT, signer};
 use noteapp_tests::lambda::{Answer, BootstrapRun, run_bootstrap};
-use noteapp_tests::moto;
+use noteapp_tests::dynamodb;
 use noteapp_test_support::loopback::{Reply, Server};
 use serde_json::{Value, json};
 
@@ -136,8 +136,8 @@ fn common(dynamodb: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() {
-    let Some(server) = moto::shared() else { return };
-    let (_, tables) = moto::tables_on(server).await;
+    let Some(server) = dynamodb::shared() else { return };
+    let (_, tables) = dynamodb::tables_on(server).await;
     let management = Server::answering(|_| Reply::json(200, "{}")).await;
     let token = token();
     let mut base = common(server.endpoint());

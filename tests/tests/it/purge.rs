@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use noteapp_runtime::store::dynamodb::{DynamoStore, TableNames, create_tables, items::DELETING};
 use noteapp_tests::local::LocalServer;
-use noteapp_tests::{moto, seed};
+use noteapp_tests::{dynamodb, seed};
 
 /// Rows left in one partition of the Comments table (counted a 1 MB page at a time).
 async fn rows(client: &aws_sdk_dynamodb::Client, table: &str, partition: &str) -> i32 {
@@ -34,12 +34,12 @@ async fn rows(client: &aws_sdk_dynamodb::Client, table: &str, partition: &str) -
 
 #[tokio::test]
 async fn a_purge_killed_halfway_is_finished_by_the_next_start() {
-    let Some(server) = moto::MotoServer::start_or_skip("purge") else {
+    let Some(server) = dynamodb::MotoServer::start_or_skip("purge") else {
         return;
     };
-    let prefix = moto::unique_prefix();
+    let prefix = dynamodb::unique_prefix();
     let tables = TableNames::with_prefix(&prefix);
-    let client = moto::dynamodb_client(server.endpoint()).await;
+    let client = dynamodb::dynamodb_client(server.endpoint()).await;
     create_tables(&client, &tables).await.expect("tables");
     let store = DynamoStore::new(client.clone(), tables.store_tables());
     let note = seed::note("alice", 1, true);

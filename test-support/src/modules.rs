@@ -41,7 +41,10 @@ impl ModuleGraph {
             if relative.starts_with("bin") {
                 continue;
             }
-            sources.insert(module_of(&relative), (file.clone(), std::fs::read_to_string(&file)?));
+            sources.insert(
+                module_of(&relative),
+                (file.clone(), std::fs::read_to_string(&file)?),
+            );
         }
         let test_only = test_modules(&sources);
         let mut graph = ModuleGraph::default();
@@ -422,13 +425,21 @@ mod tests {
                     format!("{}\n{}", names.join(" ↔ "), edges.join("\n"))
                 })
                 .collect();
-            assert!(cycles.is_empty(), "{krate}: import cycles:\n{}", cycles.join("\n"));
+            assert!(
+                cycles.is_empty(),
+                "{krate}: import cycles:\n{}",
+                cycles.join("\n")
+            );
             let upward: Vec<String> = g
                 .upward_imports(layers)
                 .iter()
                 .map(|(a, b)| format!("  {} → {} ({})", name(a), name(b), explain(a, b)))
                 .collect();
-            assert!(upward.is_empty(), "{krate}: imports up the layers:\n{}", upward.join("\n"));
+            assert!(
+                upward.is_empty(),
+                "{krate}: imports up the layers:\n{}",
+                upward.join("\n")
+            );
         }
     }
 }

@@ -4,12 +4,12 @@
 //! `moto_server` on a free loopback port.
 
 pub mod api;
+pub mod dynamodb;
 pub mod firebase;
 pub mod lambda;
 pub mod load;
 pub mod local;
 pub mod meter;
-pub mod dynamodb;
 pub mod seed;
 pub mod ws_client;
 

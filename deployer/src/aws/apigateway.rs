@@ -133,7 +133,10 @@ mod tests {
         let requests = server.requests();
         assert_eq!(requests.len(), 2);
         for request in requests {
-            assert_eq!((request.method.as_str(), request.path()), ("GET", "/account"));
+            assert_eq!(
+                (request.method.as_str(), request.path()),
+                ("GET", "/account")
+            );
             let authorization = request.header("authorization").unwrap_or_default();
             assert!(
                 authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")

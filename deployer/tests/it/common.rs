@@ -1,8 +1,6 @@
 //! What the deployer's integration tests share beyond `noteapp-test-support`: SDK clients on
 //! moto for the staging account's region.
 
-
-
 use noteapp_test_support::moto::MotoServer;
 
 /// The region of the staging environment file, where moto's default account lives.

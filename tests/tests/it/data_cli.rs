@@ -31,7 +31,9 @@ fn data(command: &str, endpoint: &str, prefix: &str) -> (i32, Value, String) {
 
 #[tokio::test]
 async fn data_check_names_each_drift_and_repair_fixes_them_all() {
-    let Some(server) = dynamodb::shared() else { return };
+    let Some(server) = dynamodb::shared() else {
+        return;
+    };
     let prefix = dynamodb::unique_prefix();
     let tables = TableNames::with_prefix(&prefix);
     let client = dynamodb::dynamodb_client(server.endpoint()).await;

@@ -6,10 +6,10 @@
 
 use base64::Engine as _;
 use noteapp_runtime::auth::TokenClaims;
-use noteapp_tests::api::{PROJECT, signer};
-use noteapp_tests::lambda::{Answer, BootstrapRun, run_bootstrap};
-use noteapp_tests::dynamodb;
 use noteapp_test_support::loopback::{Reply, Server};
+use noteapp_tests::api::{PROJECT, signer};
+use noteapp_tests::dynamodb;
+use noteapp_tests::lambda::{Answer, BootstrapRun, run_bootstrap};
 use serde_json::{Value, json};
 
 const EMAIL: &str = "ada.secret@example.com";
@@ -136,7 +136,9 @@ fn common(dynamodb: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() {
-    let Some(server) = dynamodb::shared() else { return };
+    let Some(server) = dynamodb::shared() else {
+        return;
+    };
     let (_, tables) = dynamodb::tables_on(server).await;
     let management = Server::answering(|_| Reply::json(200, "{}")).await;
     let token = token();
@@ -250,7 +252,9 @@ async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() 
     let posts = management
         .requests()
         .into_iter()
-        .filter(|r| r.path().contains(&CONNECTION.replace('=', "%3D")) || r.path().contains(CONNECTION))
+        .filter(|r| {
+            r.path().contains(&CONNECTION.replace('=', "%3D")) || r.path().contains(CONNECTION)
+        })
         .count();
     assert_eq!(posts, 3, "{:?}", management.requests());
 

@@ -47,12 +47,14 @@ impl ModuleGraph {
             );
         }
         let test_only = test_modules(&sources);
-        let mut graph = ModuleGraph::default();
-        graph.modules = sources
-            .keys()
-            .filter(|m| !test_only.iter().any(|t| m.starts_with(t)))
-            .cloned()
-            .collect();
+        let mut graph = ModuleGraph {
+            modules: sources
+                .keys()
+                .filter(|m| !test_only.iter().any(|t| m.starts_with(t)))
+                .cloned()
+                .collect(),
+            ..ModuleGraph::default()
+        };
         for (module, (file, text)) in &sources {
             if !graph.modules.contains(module) {
                 continue;

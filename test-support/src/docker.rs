@@ -135,6 +135,12 @@ pub fn debug_bootstrap() -> PathBuf {
 /// on it as a static one runs on `scratch`. The image tests ship [`debug_bootstrap`] on it with
 /// `--bootstrap`, rather than compiling the static release one. Built once per set of libraries.
 pub fn host_libraries_image(binary: &std::path::Path) -> String {
+    // Tests of one binary run at once: one builds, the others wait and find it (two builds
+    // would retag the image, and its digest, under a test that already read it).
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _building = BUILDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let ldd = std::process::Command::new("ldd")
         .arg(binary)
         .output()

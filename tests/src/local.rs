@@ -91,6 +91,21 @@ impl LocalServer {
             let status = server.child.try_wait().ok().flatten();
             panic!("noteapp local did not listen on {addr} (exit status: {status:?})");
         }
+        // Listening is not serving: the sockets are bound before the stack is ready (a
+        // connection waits in the backlog meanwhile). Ready is `/healthz` answering.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !matches!(
+            noteapp_test_support::http_get(port, "/healthz", None),
+            Ok((200, _))
+        ) {
+            if std::time::Instant::now() > deadline
+                || server.child.try_wait().ok().flatten().is_some()
+            {
+                let status = server.child.try_wait().ok().flatten();
+                panic!("noteapp local did not answer /healthz on {addr} (exit status: {status:?})");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         server
     }
 

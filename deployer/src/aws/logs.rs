@@ -13,19 +13,21 @@ use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream;
 use noteapp_runtime::aws_http::Partition;
+use noteapp_runtime::functions::Function;
 
 use crate::aws::{aws_error, reason};
 use crate::error::Error;
 
 /// Every function of the stack, as `--function` and the template name them.
-pub const FUNCTIONS: [&str; 6] = [
-    "api",
-    "ws-connect",
-    "ws-disconnect",
-    "ws-default",
-    "ws-broadcast",
-    "cleanup",
-];
+pub const FUNCTIONS: [&str; 6] = {
+    let mut names = [""; 6];
+    let mut i = 0;
+    while i < Function::ALL.len() {
+        names[i] = Function::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// How far back each poll looks again, for events that arrive after later ones did.
 pub const POLL_LOOKBACK: Duration = Duration::from_secs(30);

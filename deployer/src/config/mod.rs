@@ -13,6 +13,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use noteapp_runtime::functions::Function;
 use serde::Deserialize;
 
 use fields::{
@@ -73,29 +74,30 @@ pub struct FunctionSettings {
     pub timeout_seconds: u32,
 }
 
-/// The settings of the five functions, each resolved from `functions.defaults` and its override.
+/// The settings of every function (`noteapp_runtime::functions::Function::ALL`), each resolved
+/// from `functions.defaults` and its override.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Functions {
-    pub api: FunctionSettings,
-    pub ws_connect: FunctionSettings,
-    pub ws_disconnect: FunctionSettings,
-    pub ws_default: FunctionSettings,
-    pub ws_broadcast: FunctionSettings,
-    pub cleanup: FunctionSettings,
-}
+pub struct Functions(Vec<(Function, FunctionSettings)>);
 
 impl Functions {
-    /// Every function with its key in the file (`api`, `ws_connect`, ...), in a fixed order.
-    pub fn each(&self) -> [(&'static str, FunctionSettings); 6] {
-        [
-            ("api", self.api),
-            ("ws_connect", self.ws_connect),
-            ("ws_disconnect", self.ws_disconnect),
-            ("ws_default", self.ws_default),
-            ("ws_broadcast", self.ws_broadcast),
-            ("cleanup", self.cleanup),
-        ]
+    /// Every function with its settings, in the template's order.
+    pub fn each(&self) -> impl Iterator<Item = (Function, FunctionSettings)> + '_ {
+        self.0.iter().copied()
     }
+
+    /// The settings of `function`.
+    pub fn get(&self, function: Function) -> FunctionSettings {
+        self.0
+            .iter()
+            .find(|(f, _)| *f == function)
+            .map(|(_, settings)| *settings)
+            .expect("every function is resolved")
+    }
+}
+
+/// A function's key under `functions:` in an environment file (`ws_connect`).
+pub fn file_key(function: Function) -> String {
+    function.name().replace('-', "_")
 }
 
 /// What protects the tables' data.
@@ -191,22 +193,55 @@ fn default_send_rate() -> SendRate {
 /// shared account quota of 10,000 requests a second.
 pub const DEFAULT_SEND_RATE: u32 = 1000;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `functions:` as written: `defaults`, and an override per function under its [`file_key`];
+/// any other key is refused, naming the keys there are.
 struct FunctionsFile {
     defaults: FunctionDefaults,
-    #[serde(default)]
-    api: FunctionOverride,
-    #[serde(default)]
-    ws_connect: FunctionOverride,
-    #[serde(default)]
-    ws_disconnect: FunctionOverride,
-    #[serde(default)]
-    ws_default: FunctionOverride,
-    #[serde(default)]
-    ws_broadcast: FunctionOverride,
-    #[serde(default)]
-    cleanup: FunctionOverride,
+    overrides: Vec<(Function, FunctionOverride)>,
+}
+
+impl<'de> Deserialize<'de> for FunctionsFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = FunctionsFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`defaults` and an override per function")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FunctionsFile, A::Error> {
+                let mut defaults = None;
+                let mut overrides = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "defaults" {
+                        defaults = Some(map.next_value()?);
+                        continue;
+                    }
+                    let function = Function::ALL.into_iter().find(|&f| file_key(f) == key);
+                    let Some(function) = function else {
+                        let expected: Vec<String> = Function::ALL
+                            .iter()
+                            .map(|&f| format!("`{}`", file_key(f)))
+                            .collect();
+                        return Err(serde::de::Error::custom(format!(
+                            "unknown field `{key}`, expected `defaults` or one of {}",
+                            expected.join(", ")
+                        )));
+                    };
+                    overrides.push((function, map.next_value()?));
+                }
+                let defaults =
+                    defaults.ok_or_else(|| serde::de::Error::missing_field("defaults"))?;
+                Ok(FunctionsFile {
+                    defaults,
+                    overrides,
+                })
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -260,14 +295,19 @@ pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, EnvFileError> 
     let raw: EnvironmentFile = serde_norway::from_str(text).map_err(|e| yaml_error(&file, &e))?;
     check_together(environment, &raw, text)?;
     let defaults = &raw.functions.defaults;
-    let functions = Functions {
-        api: raw.functions.api.resolve(defaults),
-        ws_connect: raw.functions.ws_connect.resolve(defaults),
-        ws_disconnect: raw.functions.ws_disconnect.resolve(defaults),
-        ws_default: raw.functions.ws_default.resolve(defaults),
-        ws_broadcast: raw.functions.ws_broadcast.resolve(defaults),
-        cleanup: raw.functions.cleanup.resolve(defaults),
-    };
+    let functions = Functions(
+        Function::ALL
+            .iter()
+            .map(|&f| {
+                let over = raw.functions.overrides.iter().find(|(g, _)| *g == f);
+                let settings = match over {
+                    Some((_, over)) => over.resolve(defaults),
+                    None => FunctionOverride::default().resolve(defaults),
+                };
+                (f, settings)
+            })
+            .collect(),
+    );
     Ok(EnvironmentConfig {
         environment,
         stack_name: raw.stack_name.0,

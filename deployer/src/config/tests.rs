@@ -54,14 +54,14 @@ fn a_complete_file_parses_with_defaults_applied() {
     assert_eq!(config.stack_name, "noteapp-staging");
     assert_eq!(config.log_retention_days, 7);
     assert_eq!(
-        config.functions.api,
+        config.functions.get(Function::Api),
         FunctionSettings {
             memory_mb: 512,
             timeout_seconds: 10
         }
     );
     assert_eq!(
-        config.functions.ws_broadcast,
+        config.functions.get(Function::WsBroadcast),
         FunctionSettings {
             memory_mb: 256,
             timeout_seconds: 10
@@ -80,6 +80,14 @@ fn a_typo_in_a_key_names_file_line_and_key() {
         "environments/staging.yaml",
         19,
         &["functions.api", "unknown field `memroy_mb`", "memory_mb"],
+    );
+    let text = STAGING.replace("  api:\n", "  apis:\n");
+    let message = error("staging", &text);
+    assert!(
+        message.starts_with("environments/staging.yaml, line ")
+            && message.contains("unknown field `apis`")
+            && message.contains("`api`, `ws_connect`"),
+        "{message}"
     );
     let text = STAGING.replace("log_level: info", "log_levle: info");
     assert_names(

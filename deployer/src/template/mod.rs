@@ -130,8 +130,8 @@ fn parameters(config: &EnvironmentConfig, image_uri: &str) -> Vec<(String, Strin
             config.architecture.as_str().to_owned(),
         ),
     ];
-    for (key, settings) in config.functions.each() {
-        let prefix = pascal_case(key);
+    for (function, settings) in config.functions.each() {
+        let prefix = function.logical_prefix();
         out.push((
             format!("{prefix}MemorySize"),
             settings.memory_mb.to_string(),
@@ -164,19 +164,6 @@ pub(crate) fn tags(config: &EnvironmentConfig) -> Vec<(String, String)> {
     tags.insert("Project".to_owned(), "noteapp".to_owned());
     tags.insert("Environment".to_owned(), config.name().to_owned());
     tags.into_iter().collect()
-}
-
-/// `ws_connect` → `WsConnect`.
-fn pascal_case(key: &str) -> String {
-    key.split('_')
-        .map(|word| {
-            let mut chars = word.chars();
-            chars
-                .next()
-                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 /// The template's top-level mapping `section` (`Parameters`, `Resources`).

@@ -3,6 +3,7 @@
 //! runtime reads, IAM statements against least privilege, and the `noteapp render` command end to
 //! end. Reads `templates/noteapp.yaml` directly, so it needs no access to the binary's internals.
 
+use noteapp_runtime::functions::Function as RuntimeFunction;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -51,51 +52,32 @@ fn str_of(value: &Value) -> &str {
         .unwrap_or_else(|| panic!("not a string: {value:?}"))
 }
 
-/// The five functions: logical-id prefix (`Api` → `ApiFunction`, `ApiRole`, `ApiLogGroup`), the
-/// handler it runs, the variables it reads besides ENVIRONMENT, LOG_LEVEL and its tables' names,
-/// and the tables it uses.
-type FunctionSpec = (
-    &'static str,
-    &'static str,
-    &'static [&'static str],
-    &'static [TableDef],
-);
-const FUNCTIONS: [FunctionSpec; 6] = [
-    (
-        "Api",
-        "api",
-        &[
-            "FIREBASE_PROJECT_ID",
-            "BROADCAST_FUNCTION_NAME",
-            "CLEANUP_FUNCTION_NAME",
-        ],
-        &[schema::NOTES, schema::USERS, schema::COMMENTS],
-    ),
-    (
-        "WsConnect",
-        "ws-connect",
-        &["FIREBASE_PROJECT_ID"],
-        &[schema::CONNECTIONS],
-    ),
-    ("WsDisconnect", "ws-disconnect", &[], &[schema::CONNECTIONS]),
-    (
-        "WsDefault",
-        "ws-default",
-        &["WEBSOCKET_ENDPOINT"],
-        &[schema::CONNECTIONS],
-    ),
-    (
-        "WsBroadcast",
-        "ws-broadcast",
-        &[
-            "WEBSOCKET_ENDPOINT",
-            "BROADCAST_SEND_RATE",
-            "BROADCAST_SCAN_SEGMENTS",
-        ],
-        &[schema::CONNECTIONS],
-    ),
-    ("Cleanup", "cleanup", &[], &[schema::COMMENTS]),
-];
+/// What each function reads besides ENVIRONMENT, LOG_LEVEL and its tables' names, and the
+/// tables it uses (the list of functions itself is `noteapp_runtime::functions::Function::ALL`).
+fn needs(function: RuntimeFunction) -> (&'static [&'static str], &'static [TableDef]) {
+    match function {
+        RuntimeFunction::Api => (
+            &[
+                "FIREBASE_PROJECT_ID",
+                "BROADCAST_FUNCTION_NAME",
+                "CLEANUP_FUNCTION_NAME",
+            ],
+            &[schema::NOTES, schema::USERS, schema::COMMENTS],
+        ),
+        RuntimeFunction::WsConnect => (&["FIREBASE_PROJECT_ID"], &[schema::CONNECTIONS]),
+        RuntimeFunction::WsDisconnect => (&[], &[schema::CONNECTIONS]),
+        RuntimeFunction::WsDefault => (&["WEBSOCKET_ENDPOINT"], &[schema::CONNECTIONS]),
+        RuntimeFunction::WsBroadcast => (
+            &[
+                "WEBSOCKET_ENDPOINT",
+                "BROADCAST_SEND_RATE",
+                "BROADCAST_SCAN_SEGMENTS",
+            ],
+            &[schema::CONNECTIONS],
+        ),
+        RuntimeFunction::Cleanup => (&[], &[schema::COMMENTS]),
+    }
+}
 
 /// One function as the runtime expects it.
 struct Function {
@@ -108,16 +90,18 @@ struct Function {
 }
 
 fn functions() -> impl Iterator<Item = Function> {
-    FUNCTIONS
-        .iter()
-        .map(|&(prefix, command, extra_env, tables)| Function {
+    RuntimeFunction::ALL.into_iter().map(|function| {
+        let prefix = function.logical_prefix();
+        let (extra_env, tables) = needs(function);
+        Function {
             id: format!("{prefix}Function"),
-            command,
+            command: function.name(),
             role: format!("{prefix}Role"),
             log_group: format!("{prefix}LogGroup"),
             extra_env,
             tables,
-        })
+        }
+    })
 }
 
 #[test]

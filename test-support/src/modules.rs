@@ -391,7 +391,7 @@ mod tests {
     /// The layers of each crate, lowest first: a module may import from its own layer and the
     /// ones below, never from one above, and never in a cycle.
     const RUNTIME_LAYERS: &[&[&str]] = &[
-        &["domain"],
+        &["domain", "functions"],
         &["store", "settings", "aws_http", "logging", "config", "auth"],
         &["api", "ws"],
         &["local"],

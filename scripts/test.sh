@@ -38,12 +38,11 @@ export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 # builds the binaries the end-to-end tests run (target/debug/noteapp, bootstrap). A separate
 # `cargo build --bins`, `cargo run -p` or `cargo test -p` would resolve other features and
 # compile the dependencies again, so the steps below run what this build made.
+step "build and lint: every target of the workspace (clippy -D warnings as it compiles)"
+cargo test --locked --workspace --all-targets --no-run
+noteapp="${CARGO_TARGET_DIR:-target}/debug/noteapp"
 tests_dir="${CARGO_TARGET_DIR:-target}/tests-run"
 mkdir -p "$tests_dir"
-step "build and lint: every target of the workspace (clippy -D warnings as it compiles)"
-cargo test --locked --workspace --all-targets --no-run --message-format=json-render-diagnostics \
-  >"$tests_dir/artifacts.json"
-noteapp="${CARGO_TARGET_DIR:-target}/debug/noteapp"
 
 # rustdoc checks the dependencies again, with the features of a build without dev-dependencies;
 # cargo holds the build directory only while it compiles, so the docs build from here on, beside
@@ -88,9 +87,11 @@ step "hadolint: Dockerfile.lambda"
 .venv/bin/hadolint Dockerfile.lambda
 echo "hadolint: Dockerfile.lambda: no findings" >&2
 
-step "tests: every test executable, in two lanes (scripts/run-tests.py)"
-scripts/run-tests.py "$tests_dir/artifacts.json" "$tests_dir" || {
-  echo "tests failed: see the lane output and the list above" >&2
+# One test binary per crate: cargo runs them one after another, and each runs six tests at a
+# time (most wait on moto, Docker or sockets, not on the CPU).
+step "tests: each crate's test binaries, six tests at a time (cargo test)"
+cargo test --locked --workspace --lib --bins --tests --no-fail-fast -- --test-threads=6 || {
+  echo "tests failed: see the failures above" >&2
   exit 1
 }
 

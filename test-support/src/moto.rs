@@ -27,10 +27,12 @@ use std::time::{Duration, Instant};
 /// How long a starting server may take to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// moto's server, one request at a time (see the module doc); `argv`: host, port.
+/// moto's server, one request at a time (see the module doc); `argv`: host. It binds a port the
+/// system picks and prints it (`noteapp-moto-port N`) before serving, so no other server can
+/// take the port between a free one being found and it being bound.
 pub const SERIAL_SERVER: &str = r#"
 import sys, threading
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication, MotoRequestHandler, create_backend_app)
 app = DomainDispatcherApplication(create_backend_app)
@@ -38,9 +40,14 @@ lock = threading.Lock()
 def serial(environ, start_response):
     with lock:
         return [b"".join(app(environ, start_response))]
-run_simple(sys.argv[1], int(sys.argv[2]), serial, threaded=True,
-           request_handler=MotoRequestHandler)
+server = make_server(sys.argv[1], 0, serial, threaded=True,
+                     request_handler=MotoRequestHandler)
+print("noteapp-moto-port", server.socket.getsockname()[1], flush=True)
+server.serve_forever()
 "#;
+
+/// The line [`SERIAL_SERVER`] prints with its port.
+const PORT_LINE: &str = "noteapp-moto-port ";
 
 /// The Python interpreter of a `moto_server` script: its `#!` line.
 fn interpreter(executable: &Path) -> Option<PathBuf> {
@@ -84,22 +91,14 @@ impl MotoServer {
         Some(Self::start(&executable))
     }
 
-    /// Starts `executable` on a free loopback port and waits until it accepts connections.
-    /// Panics (with the server's output) if it does not.
+    /// Starts `executable` on a loopback port the system picks and waits until it accepts
+    /// connections. Panics (with the server's output) if it does not.
     pub fn start(executable: &Path) -> Self {
-        let mut last_failure = String::new();
-        // A port found free can be taken before the server binds it: try a few.
-        for _ in 0..3 {
-            match Self::try_start(executable) {
-                Ok(server) => return server,
-                Err(failure) => last_failure = failure,
-            }
-        }
-        panic!("moto_server did not start: {last_failure}");
+        Self::try_start(executable)
+            .unwrap_or_else(|failure| panic!("moto_server did not start: {failure}"))
     }
 
     fn try_start(executable: &Path) -> Result<Self, String> {
-        let port = crate::free_port();
         let log = tempfile::NamedTempFile::new().map_err(|e| format!("no log file: {e}"))?;
         let log_out = log.reopen().map_err(|e| format!("log file: {e}"))?;
         let log_err = log.reopen().map_err(|e| format!("log file: {e}"))?;
@@ -121,7 +120,7 @@ wait "$pid""#;
             .arg("-c")
             .arg(script)
             .arg(python)
-            .args(["-c", SERIAL_SERVER, "127.0.0.1", &port.to_string()])
+            .args(["-c", SERIAL_SERVER, "127.0.0.1"])
             .stdin(Stdio::piped())
             .stdout(log_out)
             .stderr(log_err)
@@ -131,21 +130,28 @@ wait "$pid""#;
         let mut server = Self {
             child,
             stdin,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: String::new(),
             log,
         };
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-                return Ok(server);
+            let port = server.output().lines().find_map(|line| {
+                line.strip_prefix(PORT_LINE)
+                    .and_then(|p| p.trim().parse::<u16>().ok())
+            });
+            if let Some(port) = port {
+                let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+                if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                    server.endpoint = format!("http://127.0.0.1:{port}");
+                    return Ok(server);
+                }
             }
             if let Ok(Some(status)) = server.child.try_wait() {
                 return Err(format!("exited with {status}: {}", server.output()));
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "not listening on port {port} after {START_TIMEOUT:?}: {}",
+                    "not listening after {START_TIMEOUT:?}: {}",
                     server.output()
                 ));
             }

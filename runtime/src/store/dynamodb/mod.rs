@@ -14,11 +14,13 @@
 //! Every rule two concurrent requests could race on lives in a condition of the write itself.
 //! Transaction conflicts and throttling are retried with backoff, then reported as
 //! [`StoreError::Conflict`] (409) or [`StoreError::Throttled`] (429). The code is split by
-//! concern: `tables`, [`items`], `notes`, `comments`, [`counts`], `connections`.
+//! concern: `tables`, [`items`], `notes`, `comments`, [`counts`], `connections`, and
+//! [`import`] (notes and profiles made elsewhere, for `noteapp migrate`).
 
 mod comments;
 mod connections;
 pub mod counts;
+pub mod import;
 pub mod items;
 mod notes;
 mod tables;

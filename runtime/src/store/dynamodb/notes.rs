@@ -89,7 +89,7 @@ fn transact_update(item: UpdateItem) -> TransactWriteItem {
 
 /// The gate update for a visibility change: upserts the gate (self-healing one an older
 /// version never wrote), refusing a note being deleted.
-fn gate_update(
+pub(super) fn gate_update(
     store: &DynamoStore,
     id: Uuid,
     owner: &str,

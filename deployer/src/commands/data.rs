@@ -15,7 +15,7 @@ use noteapp_runtime::store::dynamodb::counts::{self, CountReport};
 use noteapp_runtime::store::dynamodb::{DynamoStore, StoreTables, TableNames};
 use serde::Serialize;
 
-use crate::aws::stack;
+use crate::aws::{Clients, stack};
 use crate::commands::args::EnvArgs;
 use crate::error::Error;
 use crate::output;
@@ -111,24 +111,30 @@ impl fmt::Display for DataReport {
     }
 }
 
-pub async fn run(args: DataArgs) -> Result<(), Error> {
-    let (target, repair) = match &args.command {
-        DataCommand::Check(target) => (target, false),
-        DataCommand::Repair(target) => (target, true),
-    };
-    let progress = Progress::stderr();
-    let (store, tables) = match &target.dynamodb_endpoint {
+/// The tables a data command works on, and where they are.
+pub struct DataTables {
+    pub store: DynamoStore,
+    /// `stack S's tables` or `tables P-* at URL`.
+    pub description: String,
+    /// The stack and the clients that found it (`None` with `--dynamodb-endpoint`).
+    pub stack: Option<(stack::StackInfo, Clients)>,
+}
+
+/// The tables `target` names: the stack's (from its outputs), or a local DynamoDB API's.
+pub async fn target_tables(target: &DataTarget, progress: &Progress) -> Result<DataTables, Error> {
+    Ok(match &target.dynamodb_endpoint {
         Some(endpoint) => {
             let client = crate::aws::local_dynamodb(endpoint);
             let names = TableNames::with_prefix(&target.table_prefix);
-            (
-                DynamoStore::new(client, names.store_tables()),
-                format!("tables {}-* at {endpoint}", target.table_prefix),
-            )
+            DataTables {
+                store: DynamoStore::new(client, names.store_tables()),
+                description: format!("tables {}-* at {endpoint}", target.table_prefix),
+                stack: None,
+            }
         }
         None => {
             let loaded = target.env.load_deployable()?;
-            let clients = loaded.connect(&progress).await;
+            let clients = loaded.connect(progress).await;
             progress.clear();
             let clients = clients?;
             let stack_name = &loaded.config.stack_name;
@@ -149,12 +155,26 @@ pub async fn run(args: DataArgs) -> Result<(), Error> {
                 users: output("UsersTableName")?,
                 comments: output("CommentsTableName")?,
             };
-            (
-                DynamoStore::new(clients.dynamodb.clone(), tables),
-                format!("stack {stack_name}'s tables"),
-            )
+            DataTables {
+                store: DynamoStore::new(clients.dynamodb.clone(), tables),
+                description: format!("stack {stack_name}'s tables"),
+                stack: Some((info, clients)),
+            }
         }
+    })
+}
+
+pub async fn run(args: DataArgs) -> Result<(), Error> {
+    let (target, repair) = match &args.command {
+        DataCommand::Check(target) => (target, false),
+        DataCommand::Repair(target) => (target, true),
     };
+    let progress = Progress::stderr();
+    let DataTables {
+        store,
+        description: tables,
+        ..
+    } = target_tables(target, &progress).await?;
     progress.status(format!("scanning {tables}"));
     let counts = if repair {
         counts::repair(&store).await

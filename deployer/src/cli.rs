@@ -50,6 +50,8 @@ pub enum Command {
     Destroy(commands::destroy::DestroyArgs),
     /// Check or repair the counters behind every list's total against the tables.
     Data(commands::data::DataArgs),
+    /// Move the seed's notes and users (its SAM stack) into ENV's tables; verify; say how to cut over.
+    Migrate(commands::migrate::MigrateArgs),
     /// Print the functions' logs of ENV, interleaved by time (`--follow` for new ones).
     Logs(commands::logs::LogsArgs),
     /// Detect drift on the stack of ENV: exit 0 in sync, 2 drifted (each property listed).

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             Command::Destroy(args) => commands::destroy::run(args).await,
             Command::Data(args) => commands::data::run(args).await,
             Command::Logs(args) => commands::logs::run(args).await,
+            Command::Migrate(args) => commands::migrate::run(args).await,
             Command::Drift(args) => commands::drift::run(args).await,
             Command::Ci(args) => commands::ci::run(args).await,
             Command::Completions(args) => {

@@ -14,6 +14,7 @@ pub mod history;
 pub mod image;
 pub mod local;
 pub mod logs;
+pub mod migrate;
 pub mod outputs;
 pub mod render;
 pub mod rollback;

@@ -11,6 +11,7 @@ pub mod load;
 pub mod local;
 pub mod meter;
 pub mod seed;
+pub mod seed_stack;
 pub mod ws_client;
 
 pub use noteapp_test_support::services_required;

@@ -89,13 +89,23 @@ fn transact_update(item: UpdateItem) -> TransactWriteItem {
 
 /// The gate update for a visibility change: upserts the gate (self-healing one an older
 /// version never wrote), refusing a note being deleted.
-pub(super) fn gate_update(
+fn gate_update(
     store: &DynamoStore,
     id: Uuid,
     owner: &str,
     public: bool,
 ) -> Result<TransactWriteItem, StoreError> {
-    let update = UpdateItem::builder()
+    Ok(transact_update(gate_upsert(store, id, owner, public)?))
+}
+
+/// The gate upsert of [`gate_update`], on its own.
+pub(super) fn gate_upsert(
+    store: &DynamoStore,
+    id: Uuid,
+    owner: &str,
+    public: bool,
+) -> Result<UpdateItem, StoreError> {
+    UpdateItem::builder()
         .table_name(&store.tables.comments)
         .set_key(Some(gate_key(id)))
         .update_expression(
@@ -112,8 +122,7 @@ pub(super) fn gate_update(
         .expression_attribute_values(":zero", super::items::n(0))
         .expression_attribute_values(":false", AttributeValue::Bool(false))
         .build()
-        .map_err(|e| build_error("gate update", e))?;
-    Ok(transact_update(update))
+        .map_err(|e| build_error("gate update", e))
 }
 
 pub(super) async fn create(store: &DynamoStore, note: &Note) -> Result<(), StoreError> {

@@ -113,6 +113,18 @@ fn sdk_config(moto: &MotoServer) -> aws_config::SdkConfig {
         .build()
 }
 
+/// A DynamoDB client in the seed's region on `moto`, every response read by `meter`.
+pub fn dynamodb_client(
+    moto: &MotoServer,
+    meter: Option<&crate::meter::Meter>,
+) -> aws_sdk_dynamodb::Client {
+    let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk_config(moto));
+    if let Some(meter) = meter {
+        config = config.interceptor(meter.clone());
+    }
+    aws_sdk_dynamodb::Client::from_conf(config.build())
+}
+
 /// Creates the seed's stack on `moto` (CloudFormation) and waits for it.
 pub async fn create(moto: &MotoServer) -> SeedStack {
     let config = sdk_config(moto);

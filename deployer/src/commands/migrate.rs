@@ -15,6 +15,7 @@ use crate::commands::data::{DataTables, DataTarget, target_tables};
 use crate::commands::deploy::ctrl_c;
 use crate::commands::env::local_only;
 use crate::error::Error;
+use crate::migrate::policy::{MigrateScope, migrate_policy};
 use crate::migrate::report::{MigrateResult, TargetReport};
 use crate::migrate::{self, Migration, Options, Target, source};
 use crate::output;
@@ -51,6 +52,9 @@ pub struct MigrateArgs {
     /// Skip the second pass that copies what the seed wrote during the first.
     #[arg(long)]
     pub no_catch_up: bool,
+    /// Print the least-privilege IAM policy this migration needs (JSON) and stop.
+    #[arg(long, conflicts_with_all = ["dry_run", "dynamodb_endpoint"])]
+    pub print_policy: bool,
 }
 
 pub async fn run(args: MigrateArgs) -> Result<(), Error> {
@@ -62,16 +66,34 @@ pub async fn run(args: MigrateArgs) -> Result<(), Error> {
             local_only(loaded.config.name())
         )));
     }
+    let region = args
+        .from_region
+        .clone()
+        .unwrap_or_else(|| loaded.config.region.clone());
+    if args.print_policy {
+        let named = args.from_tables.as_deref().map(source::parse_tables);
+        let scope = MigrateScope {
+            account: loaded.config.account_id.clone(),
+            source_region: region,
+            seed_stack: args.from_stack.clone(),
+            source_tables: named
+                .transpose()?
+                .map(|(n, u)| vec![n, u])
+                .unwrap_or_default(),
+            target_region: loaded.config.region.clone(),
+            target_stack: loaded.config.stack_name.clone(),
+        };
+        let policy =
+            serde_json::to_string_pretty(&migrate_policy(&scope)).map_err(std::io::Error::other)?;
+        println!("{policy}");
+        return Ok(());
+    }
     let progress = Progress::stderr();
     let DataTables {
         store,
         description,
         stack,
     } = target_tables(&args.target, &progress).await?;
-    let region = args
-        .from_region
-        .clone()
-        .unwrap_or_else(|| loaded.config.region.clone());
     let loaded_clients;
     let clients = match &stack {
         Some((_, clients)) if region == loaded.config.region => clients,

@@ -24,8 +24,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType,
-    WriteRequest,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use noteapp::migrate::passes::Passes;
 use noteapp::migrate::scan::{Pacer, ScanOptions, scan};
@@ -98,30 +97,7 @@ async fn plain_copy(
         let copied = &copied;
         async move {
             copied.fetch_add(page.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            for chunk in page.chunks(25) {
-                let requests: Vec<WriteRequest> = chunk
-                    .iter()
-                    .map(|item| {
-                        let put = PutRequest::builder().set_item(Some(item.clone())).build();
-                        WriteRequest::builder()
-                            .put_request(put.expect("put"))
-                            .build()
-                    })
-                    .collect();
-                let mut left = requests;
-                while !left.is_empty() {
-                    let out = target
-                        .batch_write_item()
-                        .request_items(table, left)
-                        .send()
-                        .await
-                        .expect("batch write");
-                    left = out
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(table))
-                        .unwrap_or_default();
-                }
-            }
+            put_all(target, table, page).await;
             Ok(())
         }
     })

@@ -154,28 +154,53 @@ impl DynamoStore {
     pub async fn import_note(
         &self,
         note: &Note,
+        current: Option<Item>,
+    ) -> Result<Imported, StoreError> {
+        let id = note.id.to_string();
+        let key = ("id", id.as_str());
+        let outcome = self
+            .import_item(&self.tables.notes, key, &note_item(note), current)
+            .await?;
+        if matches!(outcome, Imported::Created | Imported::Updated) {
+            self.upsert_gate(note).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Writes `user`'s profile unless the table already holds it (or a newer version), given
+    /// `current`, what a read found there. Idempotent; see the module doc.
+    pub async fn import_profile(
+        &self,
+        user: &UserProfile,
+        current: Option<Item>,
+    ) -> Result<Imported, StoreError> {
+        let key = ("uid", user.uid.as_str());
+        self.import_item(&self.tables.users, key, &profile_item(user), current)
+            .await
+    }
+
+    /// Writes `want` into `table` unless it holds it (or a newer version), deciding against
+    /// `current` and, when a write's condition fails, against the item read again.
+    async fn import_item(
+        &self,
+        table: &str,
+        key: (&str, &str),
+        want: &Item,
         mut current: Option<Item>,
     ) -> Result<Imported, StoreError> {
-        let want = note_item(note);
-        let id = note.id.to_string();
         for _ in 0..WRITE_ATTEMPTS {
-            let condition = match condition(&want, current.as_ref()) {
+            let condition = match condition(want, current.as_ref()) {
                 Ok(condition) => condition,
                 Err(done) => return Ok(done),
             };
-            if self
-                .conditional_put(&self.tables.notes, "id", &want, &condition)
-                .await?
-            {
-                self.upsert_gate(note).await?;
+            if self.conditional_put(table, key.0, want, &condition).await? {
                 return Ok(condition.outcome);
             }
-            current = self
-                .stored_item(&self.tables.notes, ("id", id.as_str()))
-                .await?;
+            current = self.stored_item(table, key).await?;
         }
         Err(StoreError::Conflict(format!(
-            "note {id} kept changing while it was imported"
+            "{} {} in {table} kept changing while it was imported",
+            key.0, key.1
         )))
     }
 
@@ -222,35 +247,6 @@ impl DynamoStore {
             Err(err) if condition_failed(&err) => Ok(false),
             Err(err) => Err(sdk_error(&format!("import into {table}"), err)),
         }
-    }
-
-    /// Writes `user`'s profile unless the table already holds it (or a newer version), given
-    /// `current`, what a read found there. Idempotent; see the module doc.
-    pub async fn import_profile(
-        &self,
-        user: &UserProfile,
-        mut current: Option<Item>,
-    ) -> Result<Imported, StoreError> {
-        let want = profile_item(user);
-        for _ in 0..WRITE_ATTEMPTS {
-            let condition = match condition(&want, current.as_ref()) {
-                Ok(condition) => condition,
-                Err(done) => return Ok(done),
-            };
-            if self
-                .conditional_put(&self.tables.users, "uid", &want, &condition)
-                .await?
-            {
-                return Ok(condition.outcome);
-            }
-            current = self
-                .stored_item(&self.tables.users, ("uid", user.uid.as_str()))
-                .await?;
-        }
-        Err(StoreError::Conflict(format!(
-            "profile {} kept changing while it was imported",
-            user.uid
-        )))
     }
 
     /// The note counters of these owners (what each notebook's `total` reads), by owner; an

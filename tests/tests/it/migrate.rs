@@ -629,3 +629,69 @@ async fn wait_for(path: &Path) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A stand-in for noteapp's deployed staging stack on moto: its tables (made from the store's
+/// schema, as the template's are) and the outputs `noteapp migrate` reads.
+async fn deployed_staging(server: &MotoServer, seed: &SeedStack) -> DynamoStore {
+    let names = TableNames::with_prefix(&moto::unique_prefix());
+    let client = seed_stack::dynamodb_client(server, None);
+    create_tables(&client, &names)
+        .await
+        .expect("noteapp's tables");
+    let template = format!(
+        "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\nOutputs:\n\
+         \x20 NotesTableName: {{Value: {}}}\n  UsersTableName: {{Value: {}}}\n\
+         \x20 CommentsTableName: {{Value: {}}}\n\
+         \x20 FunctionUrlEndpoint: {{Value: 'https://abc.lambda-url.{REGION}.on.aws/'}}\n\
+         \x20 WebSocketURL: {{Value: 'wss://xyz.execute-api.{REGION}.amazonaws.com/staging'}}\n",
+        names.notes, names.users, names.comments
+    );
+    seed.cloudformation
+        .create_stack()
+        .stack_name("noteapp-staging")
+        .template_body(template)
+        .send()
+        .await
+        .expect("noteapp's staging stack");
+    DynamoStore::new(client, names.store_tables()).without_feed_cache()
+}
+
+#[tokio::test]
+async fn migrating_into_a_deployed_stack_finds_its_tables_and_urls_in_its_outputs() {
+    let Some(server) = MotoServer::start_or_skip("migrate into staging") else {
+        return;
+    };
+    let (seed, notes, users) = seeded(&server, 8).await;
+    let store = deployed_staging(&server, &seed).await;
+    let output = Command::new(binary("noteapp"))
+        .current_dir(noteapp_test_support::workspace())
+        .args([
+            "migrate",
+            "staging",
+            "--from-stack",
+            STACK,
+            "--yes",
+            "--json",
+        ])
+        .envs(noteapp_test_support::moto::aws_env(&server, REGION))
+        .env_remove("NOTEAPP_ROOT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run noteapp migrate");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("report");
+    assert_eq!(report["target"]["tables"], "stack noteapp-staging's tables");
+    assert_eq!(
+        report["target"]["api_url"],
+        format!("https://abc.lambda-url.{REGION}.on.aws/")
+    );
+    assert!(
+        report["cutover"][2]
+            .as_str()
+            .is_some_and(|s| s.contains("NEXT_PUBLIC_WEBSOCKET_URL=wss://xyz.execute-api")),
+        "{report:#}"
+    );
+    assert_eq!(report["verification"]["differences"], json!([]));
+    assert_served(store, &notes, &users).await;
+}

@@ -50,8 +50,11 @@ pub enum Found {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Imported {
+    /// It was missing and is written.
     Created,
+    /// An older version was there and is replaced.
     Updated,
+    /// The same item was there; nothing written.
     Unchanged,
     /// A newer version was there and was kept.
     KeptNewer,

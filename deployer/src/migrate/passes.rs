@@ -46,6 +46,8 @@ trait Kind {
     /// The record as the target stores it.
     fn item(record: &Self::Record) -> Item;
     fn target_table(store: &DynamoStore) -> &str;
+    /// The source table and its item estimate.
+    fn source<'a>(passes: &Passes<'a>) -> (&'a str, Option<u64>);
     /// The target's items for these records, by key.
     async fn current(
         store: &DynamoStore,
@@ -77,6 +79,9 @@ impl Kind for Notes {
     }
     fn target_table(store: &DynamoStore) -> &str {
         &store.tables().notes
+    }
+    fn source<'a>(passes: &Passes<'a>) -> (&'a str, Option<u64>) {
+        (passes.notes_table, passes.estimates.0)
     }
     async fn current(
         store: &DynamoStore,
@@ -115,6 +120,9 @@ impl Kind for Users {
     }
     fn target_table(store: &DynamoStore) -> &str {
         &store.tables().users
+    }
+    fn source<'a>(passes: &Passes<'a>) -> (&'a str, Option<u64>) {
+        (passes.users_table, passes.estimates.1)
     }
     async fn current(
         store: &DynamoStore,
@@ -249,10 +257,7 @@ impl Passes<'_> {
         F: Fn(Vec<Mapped<K::Record>>) -> Fut,
         Fut: std::future::Future<Output = Result<(), Error>>,
     {
-        let (table, estimate) = match K::NAME {
-            "notes" => (self.notes_table, self.estimates.0),
-            _ => (self.users_table, self.estimates.1),
-        };
+        let (table, estimate) = K::source(self);
         let ticker = Ticker::new(self.progress, format!("{label} {}", K::NAME), estimate);
         scan(self.source, table, self.options, self.pacer, |page| {
             ticker.add(page.len() as u64);

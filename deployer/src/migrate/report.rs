@@ -5,7 +5,7 @@
 //! JSON: `{"environment", "dry_run", "result": "planned"|"migrated"|"differences", "source":
 //! {"stack": string|null, "region", "tables": [{"role", "table", "items_estimate",
 //! "deletion_protection": "off"|"turned_on"|"already_on", "point_in_time_recovery"}]},
-//! "target", "plan": {"notes": Counts, "users": Counts, "owners", "issues": [{"table", "key",
+//! "target": {"tables", "api_url", "websocket_url"}, "plan": {"notes": Counts, "users": Counts, "owners", "issues": [{"table", "key",
 //! "attribute", "problem", "action": "skipped"|"adjusted"|"kept", "done"}]}, "mapping":
 //! [{"seed", "noteapp"}], "copy": Pass|null, "catch_up": Pass|null, "counters": <data
 //! repair's report>|null, "verification": {"notes_checked", "users_checked",

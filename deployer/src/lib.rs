@@ -24,7 +24,6 @@ pub mod error;
 pub mod flow;
 pub mod image;
 pub mod interrupt;
-pub mod migrate;
 pub mod output;
 pub mod plan;
 pub mod policy;

@@ -26,12 +26,12 @@ use std::time::Instant;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use noteapp::migrate::passes::Passes;
-use noteapp::migrate::scan::{Pacer, ScanOptions, scan};
+use noteapp::flow::migrate::passes::Passes;
+use noteapp::flow::migrate::scan::{Pacer, ScanOptions, scan};
 use noteapp::progress::Progress;
 use noteapp_runtime::store::dynamodb::{DynamoStore, Item, counts};
+use noteapp_tests::dynamodb::{self as moto, MotoServer};
 use noteapp_tests::meter::{Meter, Tally};
-use noteapp_tests::moto::{self, MotoServer};
 use noteapp_tests::seed::put_all;
 use noteapp_tests::seed_stack::{self, note_id};
 

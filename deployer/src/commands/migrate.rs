@@ -1,7 +1,7 @@
 //! `noteapp migrate ENV --from-stack NAME | --from-tables notes=T,users=T`: the seed's notes and
 //! users, copied into ENV's tables (the stack's, or with `--dynamodb-endpoint` the tables
 //! `noteapp local --dynamodb-endpoint` uses), verified, with the cutover steps. The steps and
-//! the rules are in [`crate::migrate`]; this module resolves the flags into a migration.
+//! the rules are in [`crate::flow::migrate`]; this module resolves the flags into a migration.
 //!
 //! Exit codes: 0 every item agrees (or a dry run), 2 the verification found differences (the
 //! report names each), 1 the migration failed, 3 refused without `--yes` and no terminal,
@@ -12,13 +12,12 @@ use noteapp_runtime::store::dynamodb::TableNames;
 
 use crate::aws::Clients;
 use crate::commands::data::{DataTables, DataTarget, target_tables};
-use crate::commands::deploy::ctrl_c;
-use crate::commands::env::local_only;
 use crate::error::Error;
-use crate::migrate::policy::{MigrateScope, migrate_policy};
-use crate::migrate::report::{MigrateResult, TargetReport};
-use crate::migrate::{self, Migration, Options, Target, source};
+use crate::flow::migrate::report::{MigrateResult, TargetReport};
+use crate::flow::migrate::{self, Migration, Options, Target, source};
+use crate::interrupt::ctrl_c;
 use crate::output;
+use crate::policy::migrate::{MigrateScope, migrate_policy};
 use crate::progress::{Progress, Prompt};
 
 #[derive(Debug, clap::Args)]
@@ -63,7 +62,7 @@ pub async fn run(args: MigrateArgs) -> Result<(), Error> {
         return Err(Error::Usage(format!(
             "{}; to try a migration locally, give --dynamodb-endpoint URL (the tables `noteapp \
              local --dynamodb-endpoint URL` uses)",
-            local_only(loaded.config.name())
+            Error::local_only(loaded.config.name())
         )));
     }
     let region = args

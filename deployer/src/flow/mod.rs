@@ -18,5 +18,6 @@ pub mod change_set;
 pub mod ci;
 pub mod deploy;
 pub mod destroy;
+pub mod migrate;
 pub mod recording;
 pub mod rollback;

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 pub mod checker;
 pub mod ci;
 mod deploy;
+pub mod migrate;
 
 pub use ci::bootstrap_policy;
 pub use deploy::deploy_policy;

@@ -14,5 +14,6 @@ mod hardening;
 mod local_server;
 mod local_store;
 mod log_secrets;
+mod migrate;
 mod purge;
 mod realtime;

@@ -17,8 +17,8 @@ use noteapp_runtime::domain::format_time;
 use noteapp_runtime::store::Store;
 use noteapp_runtime::store::dynamodb::{DynamoStore, Item, TableNames, create_tables};
 use noteapp_tests::api::{self, Api};
+use noteapp_tests::dynamodb::{self as moto, MotoServer};
 use noteapp_tests::local::binary;
-use noteapp_tests::moto::{self, MotoServer};
 use noteapp_tests::seed_stack::{self, REGION, STACK, SeedStack, dump, note_id};
 use serde_json::{Value, json};
 

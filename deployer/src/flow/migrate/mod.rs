@@ -26,7 +26,7 @@
 //! the catch-up, so a test can write to the seed between the two passes.
 
 pub mod passes;
-pub mod policy;
+
 pub mod report;
 pub mod scan;
 pub mod source;

@@ -80,7 +80,7 @@ pub fn migrate_policy(scope: &MigrateScope) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::allows;
+    use crate::policy::checker::allows;
 
     fn scope() -> MigrateScope {
         MigrateScope {

@@ -36,6 +36,10 @@ pub enum EnvVarError {
 /// The variable the Lambda runtime sets in every function: its presence means "inside Lambda".
 pub const LAMBDA_RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
 
+/// The release a deployed function belongs to ([`crate::release_shift::ReleaseId`]), set by the
+/// template; optional (a function run by hand has none).
+pub const RELEASE_VAR: &str = "NOTEAPP_RELEASE";
+
 /// Where token signing keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeysSetting {
@@ -54,6 +58,8 @@ pub struct CommonConfig {
     pub log_level: LogLevel,
     /// Running inside Lambda (`AWS_LAMBDA_RUNTIME_API` is set).
     pub in_lambda: bool,
+    /// `NOTEAPP_RELEASE`: the release this function's version was published for.
+    pub release: Option<crate::release_shift::ReleaseId>,
 }
 
 impl CommonConfig {
@@ -112,6 +118,20 @@ pub struct CleanupConfig {
     pub comments_table: String,
 }
 
+/// `bootstrap guard`: watches the canaries of the stack's `live` aliases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardConfig {
+    /// What every handler reads.
+    pub common: CommonConfig,
+    /// `GUARDED_FUNCTIONS`: the names of the functions whose `live` alias it watches
+    /// (comma-separated; every function of the stack, the guard included).
+    pub functions: Vec<String>,
+    /// `RELEASE_HEALTH_ALARM`: the composite alarm whose ALARM state rolls a canary back.
+    pub health_alarm: String,
+    /// `OPERATORS_TOPIC_ARN`: the SNS topic told of every rollback (optional).
+    pub operators_topic: Option<String>,
+}
+
 /// Reads variables through `lookup` (the process environment in production, a map in tests).
 pub struct Vars<F>(pub F);
 
@@ -144,10 +164,23 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
                 reason,
             })?,
         };
+        let release =
+            match self.optional(RELEASE_VAR) {
+                None => None,
+                Some(text) => Some(crate::release_shift::ReleaseId::parse(&text).ok_or_else(
+                    || EnvVarError::Invalid {
+                        var: RELEASE_VAR,
+                        reason: format!(
+                            "{text:?} is not a release id such as 12-3f9c2e1a0b4d-5e6f7a8b9c0d"
+                        ),
+                    },
+                )?),
+            };
         Ok(CommonConfig {
             environment,
             log_level,
             in_lambda: self.optional(LAMBDA_RUNTIME_API_VAR).is_some(),
+            release,
         })
     }
 
@@ -235,6 +268,36 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         Ok(CleanupConfig {
             common: self.common()?,
             comments_table: self.required(schema::COMMENTS.env_var)?,
+        })
+    }
+
+    /// The configuration of `bootstrap guard`.
+    pub fn guard(&self) -> Result<GuardConfig, EnvVarError> {
+        let common = self.common()?;
+        let list = self.required("GUARDED_FUNCTIONS")?;
+        let functions: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let well_formed = |name: &String| {
+            name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if let Some(bad) = functions.iter().find(|name| !well_formed(name)) {
+            return Err(EnvVarError::Invalid {
+                var: "GUARDED_FUNCTIONS",
+                reason: format!("{bad:?} is not a function name (letters, digits, '-', '_')"),
+            });
+        }
+        Ok(GuardConfig {
+            common,
+            functions,
+            health_alarm: self.required("RELEASE_HEALTH_ALARM")?,
+            operators_topic: self.optional("OPERATORS_TOPIC_ARN"),
         })
     }
 
@@ -398,6 +461,45 @@ mod tests {
                 .to_string()
                 .contains("WEBSOCKET_ENDPOINT")
         );
+    }
+
+    #[test]
+    fn the_release_is_read_when_set_and_refused_when_malformed() {
+        let mut pairs = FULL.to_vec();
+        assert_eq!(vars(&pairs).api().unwrap().common.release, None);
+        pairs.push((RELEASE_VAR, "12-3f9c2e1a0b4d-5e6f7a8b9c0d"));
+        let release = vars(&pairs).api().unwrap().common.release.unwrap();
+        assert_eq!(release.sequence, 12);
+        pairs.pop();
+        pairs.push((RELEASE_VAR, "release 12"));
+        let err = vars(&pairs).api().unwrap_err().to_string();
+        assert!(err.contains(RELEASE_VAR), "{err}");
+    }
+
+    #[test]
+    fn the_guard_reads_its_functions_alarm_and_topic() {
+        let base = [
+            ("ENVIRONMENT", "production"),
+            (
+                "GUARDED_FUNCTIONS",
+                "noteapp-production-api, noteapp-production-guard",
+            ),
+            ("RELEASE_HEALTH_ALARM", "noteapp-production-release-health"),
+        ];
+        let config = vars(&base).guard().unwrap();
+        assert_eq!(
+            config.functions,
+            ["noteapp-production-api", "noteapp-production-guard"]
+        );
+        assert_eq!(config.operators_topic, None);
+        assert_eq!(
+            vars(&base[..2]).guard().unwrap_err(),
+            EnvVarError::Missing("RELEASE_HEALTH_ALARM")
+        );
+        let mut bad = base.to_vec();
+        bad[1] = ("GUARDED_FUNCTIONS", "noteapp-production-api:live");
+        let err = vars(&bad).guard().unwrap_err().to_string();
+        assert!(err.contains("GUARDED_FUNCTIONS"), "{err}");
     }
 
     #[test]

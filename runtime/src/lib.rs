@@ -8,7 +8,10 @@
 //! URL's, [`local::ws_events`] API Gateway's WebSocket events). [`functions`] lists the stack's
 //! functions; `bin/bootstrap.rs` runs the one its argument names, reading its [`config`] (on the
 //! values [`settings`] shares with the deployer) and building its clients ([`aws_http`]) once
-//! per container, with [`logging`] set up there too.
+//! per container, with [`logging`] set up there too. Releases: every function is invoked
+//! through its `live` alias; [`release_shift`] holds what a release
+//! and an alias's note look like and [`metrics`] writes the release-health metrics (CloudWatch's
+//! embedded metric format, stdout).
 
 pub mod api;
 pub mod auth;
@@ -18,6 +21,8 @@ pub mod domain;
 pub mod functions;
 pub mod local;
 pub mod logging;
+pub mod metrics;
+pub mod release_shift;
 pub mod settings;
 pub mod store;
 pub mod ws;

@@ -230,12 +230,7 @@ pub async fn handle(app: &App, request: Request<Bytes>) -> Response<String> {
         query,
         body: &body,
     };
-    let path = parts.uri.path();
-    let segments: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segments = segments(parts.uri.path());
     match route(&ctx, &parts.method, &segments).await {
         Ok(response) => response,
         Err(error) => {
@@ -284,17 +279,48 @@ async fn route(
     }
 }
 
-/// The methods a known path accepts, for 405 answers.
-fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
+/// A path's segments, empty ones dropped (`/notes//x/` → `["notes", "x"]`).
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A known path's template and the methods it accepts (for 405 answers and the metrics).
+fn known_path(segments: &[&str]) -> Option<(&'static str, &'static str)> {
     Some(match segments {
-        ["healthz"] | ["notes"] | ["notes", _] | ["auth", "login"] => "GET",
-        ["notes", _, "comments"] | ["me", "notes"] | ["me", "notes", _, "comments"] => "GET, POST",
-        ["me", "notes", _] => "GET, PATCH, DELETE",
-        ["me", "notes", _, "publish" | "unpublish"]
-        | ["auth", "anonymous-login" | "anonymous-promote"] => "POST",
-        ["me"] => "GET, PATCH",
+        ["healthz"] => ("/healthz", "GET"),
+        ["notes"] => ("/notes", "GET"),
+        ["notes", _] => ("/notes/{id}", "GET"),
+        ["notes", _, "comments"] => ("/notes/{id}/comments", "GET, POST"),
+        ["me", "notes"] => ("/me/notes", "GET, POST"),
+        ["me", "notes", _] => ("/me/notes/{id}", "GET, PATCH, DELETE"),
+        ["me", "notes", _, "publish"] => ("/me/notes/{id}/publish", "POST"),
+        ["me", "notes", _, "unpublish"] => ("/me/notes/{id}/unpublish", "POST"),
+        ["me", "notes", _, "comments"] => ("/me/notes/{id}/comments", "GET, POST"),
+        ["me"] => ("/me", "GET, PATCH"),
+        ["auth", "login"] => ("/auth/login", "GET"),
+        ["auth", "anonymous-login"] => ("/auth/anonymous-login", "POST"),
+        ["auth", "anonymous-promote"] => ("/auth/anonymous-promote", "POST"),
         _ => return None,
     })
+}
+
+/// The methods a known path accepts, for 405 answers.
+fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
+    known_path(segments).map(|(_, allow)| allow)
+}
+
+/// The route a request reaches, as its template (`GET /notes/{id}`, never the path sent), or
+/// `other` for anything no route serves: the metrics' `Route`, one value per route.
+pub fn route_template(method: &Method, path: &str) -> String {
+    match known_path(&segments(path)) {
+        Some((template, allow)) if allow.split(", ").any(|m| m == method.as_str()) => {
+            format!("{method} {template}")
+        }
+        _ => "other".to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -308,5 +334,50 @@ mod tests {
             Some("GET, PATCH, DELETE")
         );
         assert_eq!(allowed_methods(&["nope"]), None);
+    }
+
+    #[test]
+    fn a_request_is_counted_under_its_routes_template_only() {
+        let id = "6f1c7c2e-5d1a-4b7e-9a44-2f0e1d3c4b5a";
+        assert_eq!(
+            route_template(&Method::GET, &format!("/notes/{id}")),
+            "GET /notes/{id}"
+        );
+        assert_eq!(
+            route_template(&Method::POST, &format!("/me/notes/{id}/comments/")),
+            "POST /me/notes/{id}/comments"
+        );
+        assert_eq!(route_template(&Method::GET, "/healthz"), "GET /healthz");
+        for (method, path) in [
+            (Method::GET, "/wp-admin.php"),
+            (Method::DELETE, "/notes"),
+            (Method::from_bytes(b"BREW").unwrap(), "/healthz"),
+            (Method::GET, "/notes/a/b/c/d"),
+        ] {
+            assert_eq!(route_template(&method, path), "other", "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn every_route_the_router_serves_has_a_template() {
+        // Each known path answers its listed methods with something other than 404/405.
+        for path in [
+            vec!["healthz"],
+            vec!["notes"],
+            vec!["notes", "x"],
+            vec!["notes", "x", "comments"],
+            vec!["me", "notes"],
+            vec!["me", "notes", "x"],
+            vec!["me", "notes", "x", "publish"],
+            vec!["me", "notes", "x", "unpublish"],
+            vec!["me", "notes", "x", "comments"],
+            vec!["me"],
+            vec!["auth", "login"],
+            vec!["auth", "anonymous-login"],
+            vec!["auth", "anonymous-promote"],
+        ] {
+            let (template, _) = known_path(&path).unwrap();
+            assert_eq!(segments(template).len(), path.len(), "{template}");
+        }
     }
 }

@@ -4,18 +4,21 @@
 //! `ImageConfig.Command`, one of [`Function::ALL`]'s names (`bootstrap local` runs the local
 //! gateway instead). Configuration is read and validated once at init; clients are built
 //! once and shared by every invocation. A bad or missing variable stops init with its name.
+//! Inside Lambda each handler writes its release-health metrics to stdout (`metrics`): a cold
+//! start at init, and each API request with its route, status and latency.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use lambda_http::{Body, service_fn};
 use lambda_runtime::LambdaEvent;
-use noteapp_runtime::api::{App, body_bytes, handle};
+use noteapp_runtime::api::{App, body_bytes, handle, route_template};
 use noteapp_runtime::auth::{KeySource, Verifier, VerifierConfig};
 use noteapp_runtime::aws_http;
 use noteapp_runtime::config::{self, ApiConfig, KeysSetting};
 use noteapp_runtime::functions::{Function, WsHandler};
 use noteapp_runtime::logging::{self, LogFormat};
+use noteapp_runtime::metrics;
 use noteapp_runtime::store::dynamodb::{DynamoConnections, DynamoStore, Purger, StoreTables};
 use noteapp_runtime::ws::fanout::FanoutOptions;
 use noteapp_runtime::ws::management::ManagementPoster;
@@ -82,6 +85,7 @@ async fn load_aws_config() -> aws_config::SdkConfig {
 async fn run_api() -> Result<(), InitError> {
     let config: ApiConfig = config::process_vars().api()?;
     logging::init(config.common.log_level, LogFormat::Json);
+    metrics::init_in_lambda(|name| std::env::var(name).ok());
     let keys = match &config.keys {
         KeysSetting::Google => KeySource::google(),
         KeysSetting::File(path) => KeySource::from_jwks_file(path)?,
@@ -117,9 +121,12 @@ async fn run_api() -> Result<(), InitError> {
     lambda_http::run(service_fn(move |request: lambda_http::Request| {
         let app = app.clone();
         async move {
+            let started = std::time::Instant::now();
             let (parts, body) = request.into_parts();
+            let route = route_template(&parts.method, parts.uri.path());
             let request = http::Request::from_parts(parts, body_bytes(body));
             let response = handle(&app, request).await;
+            metrics::api_request(&route, response.status().as_u16(), started.elapsed());
             Ok::<_, std::convert::Infallible>(response.map(Body::from))
         }
     }))
@@ -200,6 +207,7 @@ async fn run_local() -> Result<(), InitError> {
 async fn run_ws(handler: WsHandler) -> Result<(), InitError> {
     let config = config::process_vars().ws(handler)?;
     logging::init(config.common.log_level, LogFormat::Json);
+    metrics::init_in_lambda(|name| std::env::var(name).ok());
     let aws = load_aws_config().await;
     let connections = DynamoConnections::new(
         aws_sdk_dynamodb::Client::new(&aws),
@@ -249,6 +257,7 @@ async fn run_ws(handler: WsHandler) -> Result<(), InitError> {
 async fn run_cleanup() -> Result<(), InitError> {
     let config = config::process_vars().cleanup()?;
     logging::init(config.common.log_level, LogFormat::Json);
+    metrics::init_in_lambda(|name| std::env::var(name).ok());
     let aws = load_aws_config().await;
     let purger = Arc::new(Purger::new(
         aws_sdk_dynamodb::Client::new(&aws),

@@ -90,6 +90,12 @@ pub async fn run(
         ctx.connections.put_broadcast_progress(&progress).await?;
     }
     let results = outcome.results;
+    crate::metrics::broadcast(&crate::metrics::BroadcastCounts {
+        sent: results.sent,
+        gone: results.stale_removed,
+        throttled: outcome.throttled,
+        failed: results.failed,
+    });
     tracing::info!(kind = %request.kind, ?results, complete = outcome.is_complete(), "broadcast ran");
     if outcome.is_complete() {
         return Ok(results);

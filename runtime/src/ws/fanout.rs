@@ -115,6 +115,8 @@ pub struct FanoutOutcome {
     pub scan_error: Option<String>,
     /// The deadline stopped the scan before its end.
     pub out_of_time: bool,
+    /// Posts the management API throttled (each retried, or failed once out of tries).
+    pub throttled: u64,
 }
 
 impl FanoutOutcome {
@@ -188,6 +190,8 @@ struct Shared {
     messages: Arc<[Bytes]>,
     options: FanoutOptions,
     pace: Option<Pace>,
+    /// Throttled posts so far.
+    throttled: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -200,6 +204,11 @@ impl Shared {
             }
         }
         Outcome::Sent
+    }
+
+    fn count_throttle(&self) {
+        self.throttled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     async fn deliver(&self, connection_id: &str, message: Bytes) -> Outcome {
@@ -217,11 +226,17 @@ impl Shared {
                     return Outcome::Stale;
                 }
                 Err(PostError::Throttled(reason)) if attempt + 1 < self.options.max_attempts => {
+                    self.count_throttle();
                     tracing::debug!(connection_id, %reason, attempt, "throttled; backing off");
                     tokio::time::sleep(backoff(&self.options, attempt)).await;
                     attempt += 1;
                 }
-                Err(PostError::Throttled(reason) | PostError::Failed(reason)) => {
+                Err(PostError::Throttled(reason)) => {
+                    self.count_throttle();
+                    tracing::warn!(connection_id, %reason, "post to connection failed");
+                    return Outcome::Failed;
+                }
+                Err(PostError::Failed(reason)) => {
                     tracing::warn!(connection_id, %reason, "post to connection failed");
                     return Outcome::Failed;
                 }
@@ -348,6 +363,7 @@ pub async fn fan_out_from(
         messages: messages.into(),
         options,
         pace: Pace::new(options.send_rate),
+        throttled: std::sync::atomic::AtomicU64::new(0),
     });
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
@@ -463,6 +479,7 @@ pub async fn fan_out_from(
     while let Some(done) = tasks.join_next().await {
         tally(&mut outcome, done);
     }
+    outcome.throttled = shared.throttled.load(std::sync::atomic::Ordering::Relaxed);
     outcome
 }
 
@@ -552,6 +569,24 @@ mod tests {
         let mut delivered = poster.delivered.lock().unwrap().clone();
         delivered.sort();
         assert_eq!(delivered, ["a", "c-busy", "e"]);
+    }
+
+    #[tokio::test]
+    async fn throttled_posts_are_counted_for_the_metrics_even_when_retried() {
+        let (_dir, store) = store_with(&[("a", None), ("c-busy", None)]).await;
+        let outcome = fan_out_from(
+            store,
+            Arc::new(FakePoster::default()),
+            vec![Bytes::from_static(b"{}")],
+            &Target::Everyone,
+            None,
+            fast(),
+            Resume::default(),
+            None,
+        )
+        .await;
+        assert_eq!(outcome.throttled, 2);
+        assert_eq!(outcome.results.sent, 2);
     }
 
     #[tokio::test]

@@ -331,7 +331,7 @@ fn is_retryable(error: &SignedError) -> bool {
 }
 
 /// A function name or ARN as one path segment.
-fn percent_encode(segment: &str) -> String {
+pub(crate) fn percent_encode(segment: &str) -> String {
     segment
         .bytes()
         .map(|b| match b {
@@ -481,6 +481,24 @@ mod tests {
         );
         assert!(
             request.ends_with("{\"type\":\"t\",\"data\":1}"),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_live_alias_is_invoked_by_its_qualified_arn_in_one_path_segment() {
+        let (endpoint, seen) = lambda_stand_in(vec![202]).await;
+        let client = https_client(Duration::from_secs(5)).unwrap();
+        let alias =
+            "arn:aws:lambda:ap-northeast-1:123456789012:function:noteapp-staging-ws-broadcast:live";
+        invoke_async(&client, &signer(), &endpoint, alias, bytes::Bytes::new())
+            .await
+            .unwrap();
+        let request = &seen.await.unwrap()[0];
+        assert!(
+            request.starts_with(
+                "POST /2015-03-31/functions/arn%3Aaws%3Alambda%3Aap-northeast-1%3A123456789012%3Afunction%3Anoteapp-staging-ws-broadcast%3Alive/invocations HTTP/1.1"
+            ),
             "{request}"
         );
     }

@@ -12,6 +12,11 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// The alias everything invokes each function through (`<stack>-api:live`): its version, and
+/// during a canary the previous version's share, are what serves traffic. Each deploy publishes
+/// a version of every function; earlier versions stay for rollbacks.
+pub const LIVE_ALIAS: &str = "live";
+
 /// One function of the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {

@@ -9,9 +9,10 @@
 //! functions; `bin/bootstrap.rs` runs the one its argument names, reading its [`config`] (on the
 //! values [`settings`] shares with the deployer) and building its clients ([`aws_http`]) once
 //! per container, with [`logging`] set up there too. Releases: every function is invoked
-//! through its `live` alias; [`release_shift`] holds what a release
-//! and an alias's note look like and [`metrics`] writes the release-health metrics (CloudWatch's
-//! embedded metric format, stdout).
+//! through its `live` alias ([`functions::LIVE_ALIAS`]); [`release_shift`] holds what a release
+//! and an alias's note look like, [`metrics`] writes the release-health metrics (CloudWatch's
+//! embedded metric format, stdout), and [`guard`] rolls a canary back when its health turns bad
+//! or its deadline passes.
 
 pub mod api;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod aws_http;
 pub mod config;
 pub mod domain;
 pub mod functions;
+pub mod guard;
 pub mod local;
 pub mod logging;
 pub mod metrics;

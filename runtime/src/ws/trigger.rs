@@ -5,7 +5,10 @@
 //!
 //! In AWS the API invokes the broadcast function asynchronously (`InvocationType: Event`): Lambda
 //! queues the event and answers 202 at once, so the API's answer does not wait for the fan-out,
-//! and a failed fan-out is retried by Lambda's async retries instead of failing the request. The
+//! and a failed fan-out is retried by Lambda's async retries instead of failing the request.
+//! It invokes the function names it is given as they are: the template gives the `live` aliases'
+//! ARNs (`…:function:<stack>-ws-broadcast:live`), so the release serving traffic (and, during a
+//! canary, its share of it) is the one that delivers, and the role may invoke only those. The
 //! IAM-authorized HTTP route stays for operators. Locally the same payload is handed to the
 //! broadcast handler on a background task.
 

@@ -196,6 +196,84 @@ impl TimeoutSeconds {
     }
 }
 
+/// The share of traffic a canary gives the new release first, in percent (under 100: 100 is
+/// all at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CanaryShare(pub u32);
+
+impl CanaryShare {
+    pub fn parse(percent: u32) -> Result<Self, String> {
+        if percent == 100 {
+            return Err("100 percent is all at once: use `strategy: all_at_once`".into());
+        }
+        in_range(percent, (1, 99), "percent of the traffic").map(Self)
+    }
+}
+
+/// How long a canary keeps its share before taking all the traffic, in minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CanaryMinutes(pub u32);
+
+impl CanaryMinutes {
+    pub fn parse(minutes: u32) -> Result<Self, String> {
+        in_range(minutes, (1, 60), "minutes").map(Self)
+    }
+}
+
+/// A percentage, 1 to 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Percent(pub u32);
+
+impl Percent {
+    pub fn parse(percent: u32) -> Result<Self, String> {
+        in_range(percent, (1, 100), "percent").map(Self)
+    }
+}
+
+/// A count per minute an alarm fires at, 1 or more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerMinute(pub u32);
+
+impl PerMinute {
+    pub fn parse(count: u32) -> Result<Self, String> {
+        in_range(count, (1, 1_000_000), "per minute").map(Self)
+    }
+}
+
+/// A latency in milliseconds, up to Lambda's longest timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencyMs(pub u32);
+
+impl LatencyMs {
+    pub fn parse(ms: u32) -> Result<Self, String> {
+        in_range(ms, (1, 900_000), "milliseconds").map(Self)
+    }
+}
+
+/// An email address the alarms are sent to (SNS asks it to confirm the subscription first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(pub String);
+
+impl Email {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let ok = value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+        }) && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+            && value.len() <= 254;
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(format!(
+                "{value:?} is not an email address such as \"oncall@example.com\""
+            ))
+        }
+    }
+}
+
 /// Stack tags from the file; `Project` and `Environment` are noteapp's own and may not be set.
 pub const RESERVED_TAGS: [&str; 2] = ["Project", "Environment"];
 
@@ -267,6 +345,7 @@ deserialize_text!(
     ProjectField: "a Firebase project id",
     LogLevelField: "a log level: error, warn, info, debug or trace",
     Origin: "an origin such as https://app.example.com",
+    Email: "an email address",
 );
 
 macro_rules! deserialize_number {
@@ -302,6 +381,11 @@ deserialize_number!(
     RetentionDays: "a number of days",
     MemoryMb: "a number of MB",
     TimeoutSeconds: "a number of seconds",
+    CanaryShare: "a percentage of the traffic",
+    CanaryMinutes: "a number of minutes",
+    Percent: "a percentage",
+    PerMinute: "a count per minute",
+    LatencyMs: "a number of milliseconds",
 );
 
 #[cfg(test)]
@@ -361,6 +445,27 @@ mod tests {
         assert!(Region::parse("tokyo").is_err());
         assert!(ProjectField::parse("next-fastapi-note-app").is_ok());
         assert!(ProjectField::parse("Bad_Project").is_err());
+    }
+
+    #[test]
+    fn canary_and_alarm_values_are_in_range() {
+        assert!(CanaryShare::parse(10).is_ok() && CanaryShare::parse(99).is_ok());
+        assert!(CanaryShare::parse(0).is_err());
+        assert!(CanaryShare::parse(100).unwrap_err().contains("all_at_once"));
+        assert!(CanaryMinutes::parse(61).unwrap_err().contains("1 to 60"));
+        assert!(Percent::parse(101).is_err() && Percent::parse(80).is_ok());
+        assert!(PerMinute::parse(0).is_err());
+        assert!(LatencyMs::parse(2000).is_ok());
+        assert!(Email::parse("oncall@example.com").is_ok());
+        for bad in [
+            "oncall",
+            "@example.com",
+            "oncall@example",
+            "on call@example.com",
+            "a@b@c.d",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

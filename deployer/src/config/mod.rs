@@ -7,6 +7,7 @@
 //! of the offending key. Nothing here talks to AWS.
 
 mod fields;
+mod release;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +22,10 @@ use fields::{
     StackName, TimeoutSeconds, check_tag,
 };
 pub use noteapp_runtime::settings::{Environment, FirebaseProjectId, LogLevel};
+pub use release::{
+    AlarmSettings, DEFAULT_ALARMS, DEFAULT_CANARY_MINUTES, DEFAULT_CANARY_SHARE,
+    MAX_OPERATOR_EMAILS, ReleaseStrategy,
+};
 
 /// A problem with an environment file, or with finding one.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +137,10 @@ pub struct EnvironmentConfig {
     pub broadcast_send_rate: u32,
     /// How many releases the stack's history and the registry keep (`release`).
     pub releases_kept: u32,
+    /// How a deploy moves traffic to a new release (`release:`).
+    pub release: ReleaseStrategy,
+    /// When the alarms fire and whom they email (`alarms:`).
+    pub alarms: AlarmSettings,
     local_only: bool,
 }
 
@@ -173,6 +182,12 @@ struct EnvironmentFile {
     /// `log_level: trace` logs whole events; staging and production need this to say so.
     #[serde(default)]
     accept_trace_logs: bool,
+    /// Optional: production defaults to a canary, every other environment to all at once.
+    #[serde(default)]
+    release: Option<release::ReleaseFile>,
+    /// Optional: every threshold has a default (`release::DEFAULT_ALARMS`).
+    #[serde(default)]
+    alarms: release::AlarmsFile,
 }
 
 fn default_releases_kept() -> u32 {
@@ -293,7 +308,7 @@ pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, EnvFileError> 
     let environment = check_name(name)?;
     let file = file_label(name);
     let raw: EnvironmentFile = serde_norway::from_str(text).map_err(|e| yaml_error(&file, &e))?;
-    check_together(environment, &raw, text)?;
+    let (release, alarms) = check_together(environment, &raw, text)?;
     let defaults = &raw.functions.defaults;
     let functions = Functions(
         Function::ALL
@@ -324,16 +339,19 @@ pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, EnvFileError> 
         tables: raw.tables,
         broadcast_send_rate: raw.broadcast_send_rate.0,
         releases_kept: raw.releases_kept,
+        release,
+        alarms,
         local_only: raw.local_only,
     })
 }
 
-/// The checks that involve more than one value, or the environment's name.
+/// The checks that involve more than one value, or the environment's name; the release
+/// strategy and the alarm settings they resolve.
 fn check_together(
     environment: Environment,
     raw: &EnvironmentFile,
     text: &str,
-) -> Result<(), EnvFileError> {
+) -> Result<(ReleaseStrategy, AlarmSettings), EnvFileError> {
     let name = environment.as_str();
     let production = environment == Environment::Production;
     let at = |path: &[&str], message: &str| EnvFileError::Invalid {
@@ -377,7 +395,17 @@ fn check_together(
         );
         return Err(at(&["releases_kept"], &message));
     }
-    Ok(())
+    let release = match &raw.release {
+        None => ReleaseStrategy::default_for(environment),
+        Some(file) => file
+            .resolve()
+            .map_err(|(key, message)| at(&["release", key], message))?,
+    };
+    let alarms = raw
+        .alarms
+        .resolve()
+        .map_err(|message| at(&["alarms", "email"], &message))?;
+    Ok((release, alarms))
 }
 
 /// Turns a parser error into "FILE, line N: PATH: MESSAGE" (the parser's own "at line N column

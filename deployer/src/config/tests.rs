@@ -295,3 +295,134 @@ fn the_root_is_found_from_below_and_a_wrong_root_is_named() {
         "{message}"
     );
 }
+
+#[test]
+fn the_release_strategy_defaults_per_environment() {
+    assert_eq!(
+        parse("staging", STAGING).unwrap().release,
+        ReleaseStrategy::AllAtOnce
+    );
+    let confirmed = STAGING.replace("confirm_changes: false", "confirm_changes: true");
+    assert_eq!(
+        parse("production", &confirmed).unwrap().release,
+        ReleaseStrategy::Canary {
+            share: DEFAULT_CANARY_SHARE,
+            minutes: DEFAULT_CANARY_MINUTES
+        }
+    );
+    let canary = format!("{STAGING}release:\n  strategy: canary\n  share: 25\n");
+    assert_eq!(
+        parse("staging", &canary).unwrap().release,
+        ReleaseStrategy::Canary {
+            share: 25,
+            minutes: DEFAULT_CANARY_MINUTES
+        }
+    );
+    let all = format!("{confirmed}release:\n  strategy: all_at_once\n");
+    assert_eq!(
+        parse("production", &all).unwrap().release,
+        ReleaseStrategy::AllAtOnce
+    );
+}
+
+#[test]
+fn a_bad_release_setting_names_file_line_and_key() {
+    // Lines 22-24: release, strategy, share.
+    let text = format!("{STAGING}release:\n  strategy: all_at_once\n  share: 10\n");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        24,
+        &["release.share", "canary"],
+    );
+    let text = format!("{STAGING}release:\n  strategy: canary\n  share: 100\n");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        24,
+        &["release.share", "all_at_once"],
+    );
+    let text = format!("{STAGING}release:\n  strategy: canary\n  minutes: 0\n");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        24,
+        &["release.minutes", "1 to 60"],
+    );
+    let text = format!("{STAGING}release:\n  strategy: blue_green\n");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        23,
+        &["release.strategy", "all_at_once", "canary"],
+    );
+}
+
+#[test]
+fn alarm_thresholds_default_and_read_the_file() {
+    assert_eq!(parse("staging", STAGING).unwrap().alarms, DEFAULT_ALARMS);
+    let text = format!(
+        "{STAGING}alarms:\n  email: [oncall@example.com, lead@example.com]\n  api_5xx_percent: 5\n"
+    );
+    let alarms = parse("staging", &text).unwrap().alarms;
+    assert_eq!(alarms.email, ["oncall@example.com", "lead@example.com"]);
+    assert_eq!(alarms.api_5xx_percent, 5);
+    assert_eq!(alarms.api_p99_latency_ms, DEFAULT_ALARMS.api_p99_latency_ms);
+}
+
+#[test]
+fn a_bad_alarm_setting_names_file_line_and_key() {
+    // Lines 22-24: alarms, then the key.
+    let text = format!("{STAGING}alarms:\n  email: [oncall]\n");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        23,
+        &["alarms.email", "oncall@example.com"],
+    );
+    let six: Vec<String> = (1..=6).map(|i| format!("o{i}@example.com")).collect();
+    let text = format!("{STAGING}alarms:\n  email: [{}]\n", six.join(", "));
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        23,
+        &["alarms.email", "at most 5"],
+    );
+    let text = format!("{STAGING}alarms:\n  duration_percent_of_timeout: 150\n");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        23,
+        &["alarms.duration_percent_of_timeout", "1 to 100"],
+    );
+    let text = format!("{STAGING}alarms:\n  api_5xx_rate: 5\n");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        23,
+        &["unknown field `api_5xx_rate`", "api_5xx_percent"],
+    );
+}
+
+#[test]
+fn the_repository_files_state_their_release_and_alarms() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let production = load(root, "production").unwrap();
+    assert_eq!(
+        production.release,
+        ReleaseStrategy::Canary {
+            share: 10,
+            minutes: 5
+        }
+    );
+    let staging = load(root, "staging").unwrap();
+    assert_eq!(staging.release, ReleaseStrategy::AllAtOnce);
+    for config in [&production, &staging] {
+        // The files state the defaults as they are.
+        assert_eq!(config.alarms, DEFAULT_ALARMS, "{}", config.name());
+        assert_eq!(
+            config.release,
+            ReleaseStrategy::default_for(config.environment)
+        );
+    }
+}

@@ -3,8 +3,9 @@
 //! Every function runs the same image and picks its handler with `bootstrap <name>`
 //! (`ImageConfig.Command` in the template). [`Function`] is the list: `bootstrap` parses its
 //! argument into one and prints its usage from [`Function::ALL`]; the deployer names the
-//! template's resources (`{prefix}Function`, `{prefix}Role`, `{prefix}LogGroup`, the
-//! `{prefix}MemorySize` and `{prefix}Timeout` parameters) and the log groups
+//! template's resources (`{prefix}Function`, `{prefix}Role`, `{prefix}LogGroup`,
+//! `{prefix}Version`, `{prefix}LiveAlias`, the `{prefix}MemorySize`, `{prefix}Timeout` and
+//! `{prefix}PreviousVersion` parameters) and the log groups
 //! (`/aws/lambda/<stack>-<name>`) from the same values, so adding a function starts here.
 //! [`WsHandler`] is the subset API Gateway's WebSocket API and the broadcast route invoke, which
 //! share one configuration ([`crate::config::WsConfig`]).
@@ -35,17 +36,21 @@ pub enum Function {
     WsBroadcast,
     /// `cleanup`: purges what deleted notes left (invoked by the API, and on a schedule).
     Cleanup,
+    /// `guard`: returns every `live` alias to its last good version when a canary's health
+    /// turns bad or its deadline passes (on the release-health alarm, and every minute).
+    Guard,
 }
 
 impl Function {
     /// Every function, in the template's order.
-    pub const ALL: [Function; 6] = [
+    pub const ALL: [Function; 7] = [
         Function::Api,
         Function::WsConnect,
         Function::WsDisconnect,
         Function::WsDefault,
         Function::WsBroadcast,
         Function::Cleanup,
+        Function::Guard,
     ];
 
     /// The handler argument (`bootstrap ws-connect`), also the function's and its log group's
@@ -58,6 +63,7 @@ impl Function {
             Function::WsDefault => "ws-default",
             Function::WsBroadcast => "ws-broadcast",
             Function::Cleanup => "cleanup",
+            Function::Guard => "guard",
         }
     }
 
@@ -71,6 +77,7 @@ impl Function {
             Function::WsDefault => "WsDefault",
             Function::WsBroadcast => "WsBroadcast",
             Function::Cleanup => "Cleanup",
+            Function::Guard => "Guard",
         }
     }
 }

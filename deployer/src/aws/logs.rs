@@ -19,8 +19,8 @@ use crate::aws::{aws_error, reason};
 use crate::error::Error;
 
 /// Every function of the stack, as `--function` and the template name them.
-pub const FUNCTIONS: [&str; 6] = {
-    let mut names = [""; 6];
+pub const FUNCTIONS: [&str; Function::ALL.len()] = {
+    let mut names = [""; Function::ALL.len()];
     let mut i = 0;
     while i < Function::ALL.len() {
         names[i] = Function::ALL[i].name();
@@ -365,7 +365,7 @@ mod tests {
     #[test]
     fn log_groups_are_named_as_the_template_names_them() {
         let all = sources("noteapp-staging", "eu-west-1", "123456789012", &[]);
-        assert_eq!(all.len(), 6);
+        assert_eq!(all.len(), Function::ALL.len());
         assert_eq!(all[0].log_group, "/aws/lambda/noteapp-staging-api");
         assert_eq!(
             all[0].arn,

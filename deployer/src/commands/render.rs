@@ -1,8 +1,10 @@
 //! `noteapp render ENV`: exactly what `noteapp deploy ENV` would send to CloudFormation, offline.
 //!
-//! People get the template followed by the stack's parameters and tags (both YAML documents);
-//! `--json` gives `{"stack_name","region","template","parameters","tags"}` with parameters and
-//! tags as objects in the plan's order; `--template-only` gives just the template body, for
+//! People get the template followed by the stack's parameters and tags (both YAML documents),
+//! with the alarms the template makes and what they cost a month (`template::alarms`);
+//! `--json` gives `{"stack_name","region","template","parameters","tags","alarms"}` with
+//! parameters and tags as objects in the plan's order and `alarms` as `{count, metric_alarms,
+//! composite_alarms, alarm_metrics, monthly_usd}`; `--template-only` gives just the template body, for
 //! `cfn-lint`; `--deploy-policy` gives the least-privilege IAM policy a deploy of the
 //! environment needs (`policy.rs`), to attach to the role a person or CI deploys with. Without
 //! `--image-uri` the plan uses a placeholder image so nothing needs AWS.
@@ -14,6 +16,7 @@ use crate::commands::args::{EnvArgs, Loaded};
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::template;
+use crate::template::alarms::{AlarmCost, alarm_cost};
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
@@ -61,18 +64,27 @@ pub async fn run(args: RenderArgs) -> Result<(), Error> {
         .image_uri
         .unwrap_or_else(|| template::placeholder_image_uri(&config));
     let plan = template::load_plan(&root, &config, &image_uri)?;
+    let alarms = alarm_cost(&plan.template_body, &plan.parameters)?;
     if config.is_local_only() && !args.json && !args.template_only {
         eprintln!(
             "note: {} is local only: `noteapp deploy {}` refuses it",
             plan.environment, plan.environment
         );
     }
+    if plan.template_body.len() > template::TEMPLATE_BODY_LIMIT {
+        eprintln!(
+            "note: the template is {} bytes, over the {} CloudFormation takes in a request: a \
+             deploy must send it through S3 (TemplateURL)",
+            plan.template_body.len(),
+            template::TEMPLATE_BODY_LIMIT
+        );
+    }
     let text = if args.template_only {
         plan.template_body.clone()
     } else if args.json {
-        json(&plan) + "\n"
+        json(&plan, &alarms) + "\n"
     } else {
-        human(&plan)
+        human(&plan, &alarms)
     };
     crate::output::write_stdout(&text)
 }
@@ -97,16 +109,18 @@ struct RenderJson<'a> {
     template: &'a str,
     parameters: Ordered<'a>,
     tags: Ordered<'a>,
+    alarms: &'a AlarmCost,
 }
 
 /// The `--json` document.
-fn json(plan: &Plan) -> String {
+fn json(plan: &Plan, alarms: &AlarmCost) -> String {
     let doc = RenderJson {
         stack_name: &plan.stack_name,
         region: &plan.region,
         template: &plan.template_body,
         parameters: Ordered(&plan.parameters),
         tags: Ordered(&plan.tags),
+        alarms,
     };
     // Strings and string maps always serialize.
     serde_json::to_string_pretty(&doc).unwrap_or_default()
@@ -122,10 +136,13 @@ struct Summary<'a> {
     stateful_resources: &'a [String],
     parameters: Ordered<'a>,
     tags: Ordered<'a>,
+    /// The alarms the stack has, and their monthly cost in US dollars.
+    alarms: &'a AlarmCost,
 }
 
-/// Two YAML documents: the template, then the stack, its parameters and tags.
-pub fn human(plan: &Plan) -> String {
+/// Two YAML documents: the template, then the stack, its parameters and tags, and its alarms'
+/// monthly cost.
+pub fn human(plan: &Plan, alarms: &AlarmCost) -> String {
     let summary = Summary {
         stack: &plan.stack_name,
         environment: plan.environment.as_str(),
@@ -135,8 +152,9 @@ pub fn human(plan: &Plan) -> String {
         stateful_resources: &plan.stateful_resources,
         parameters: Ordered(&plan.parameters),
         tags: Ordered(&plan.tags),
+        alarms,
     };
-    // Strings and string maps always serialize.
+    // Strings, numbers and string maps always serialize.
     let summary = serde_norway::to_string(&summary).unwrap_or_default();
     let body = plan.template_body.trim_end();
     format!(
@@ -171,9 +189,19 @@ mod tests {
         }
     }
 
+    fn cost() -> AlarmCost {
+        AlarmCost {
+            count: 3,
+            metric_alarms: 2,
+            composite_alarms: 1,
+            alarm_metrics: 3,
+            monthly_usd: 0.8,
+        }
+    }
+
     #[test]
     fn json_has_the_documented_shape_in_plan_order() {
-        let text = json(&plan());
+        let text = json(&plan(), &cost());
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         let keys: Vec<&str> = value
             .as_object()
@@ -181,17 +209,26 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(keys.len(), 5);
-        for key in ["stack_name", "region", "template", "parameters", "tags"] {
+        assert_eq!(keys.len(), 6);
+        for key in [
+            "stack_name",
+            "region",
+            "template",
+            "parameters",
+            "tags",
+            "alarms",
+        ] {
             assert!(keys.contains(&key), "{key}");
         }
         assert_eq!(value["parameters"]["Environment"], "staging");
+        assert_eq!(value["alarms"]["count"], 3);
+        assert_eq!(value["alarms"]["monthly_usd"], 0.8);
         assert!(text.find("\"Environment\"").unwrap() < text.find("\"AllowedOrigins\"").unwrap());
     }
 
     #[test]
     fn human_output_is_the_template_then_a_yaml_summary() {
-        let text = human(&plan());
+        let text = human(&plan(), &cost());
         assert!(
             text.starts_with("--- # template: templates/noteapp.yaml\nResources: {}\n--- "),
             "{text}"
@@ -207,5 +244,6 @@ mod tests {
             summary["parameters"]["AllowedOrigins"].as_str(),
             Some("https://a.example,https://b.example")
         );
+        assert_eq!(summary["alarms"]["monthly_usd"].as_f64(), Some(0.8));
     }
 }

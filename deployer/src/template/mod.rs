@@ -6,6 +6,7 @@
 //! exactly the parameters the template declares, and lists the tables, whose replacement a deploy
 //! must never do silently. [`load_plan`] is the thin wrapper that reads the template file.
 
+pub mod alarms;
 pub mod ci;
 #[cfg(test)]
 mod tests;
@@ -13,6 +14,9 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 use serde_norway::Value;
+
+use noteapp_runtime::functions::Function;
+use noteapp_runtime::release_shift::ReleaseId;
 
 use crate::config::EnvironmentConfig;
 use crate::plan::Plan;
@@ -22,6 +26,25 @@ pub const TEMPLATE_PATH: &str = "templates/noteapp.yaml";
 
 /// The parameter saying whether the stack sets the account's API Gateway CloudWatch role.
 pub const API_GATEWAY_LOG_ROLE: &str = "ApiGatewayLogRole";
+
+/// The parameter naming the release (`noteapp_runtime::release_shift::ReleaseId`): a new value
+/// publishes a new version of every function.
+pub const RELEASE_ID: &str = "ReleaseId";
+
+/// The parameters that start, hold and end a canary: which version keeps the rest of each
+/// function's traffic (`<Prefix>PreviousVersion`), how much and until when. Rendered with no
+/// shift in progress; the deploy's canary sets them (`Plan::set_parameter`). They do not make a
+/// new release: the [`RELEASE_ID`] hash leaves them out.
+pub const SHIFT_PARAMETERS: [&str; 3] = ["CanaryShare", "PreviousWeight", "ShiftDeadline"];
+
+/// The `<Prefix>PreviousVersion` parameter of `function`.
+pub fn previous_version_parameter(function: Function) -> String {
+    format!("{}PreviousVersion", function.logical_prefix())
+}
+
+/// CloudFormation's limit on a template sent in the request (`TemplateBody`); a larger one must
+/// be uploaded to S3 and passed as `TemplateURL` (up to 1 MB).
+pub const TEMPLATE_BODY_LIMIT: usize = 51_200;
 
 /// The resource type whose replacement or removal loses data.
 const STATEFUL_TYPE: &str = "AWS::DynamoDB::Table";
@@ -62,7 +85,10 @@ pub fn plan(
     check_image_uri(image_uri)?;
     let template: Value =
         serde_norway::from_str(template_body).map_err(|e| TemplateError::Yaml(e.to_string()))?;
-    let parameters = parameters(config, image_uri);
+    let mut parameters = parameters(config, image_uri);
+    let release = release_id(template_body, image_uri, &parameters);
+    // Read right after the image it names.
+    parameters.insert(2, (RELEASE_ID.to_owned(), release.to_string()));
     check_parameters(&template, &parameters)?;
     Ok(Plan {
         environment: config.environment,
@@ -155,7 +181,85 @@ fn parameters(config: &EnvironmentConfig, image_uri: &str) -> Vec<(String, Strin
     ));
     // Decided against the account at deploy time (`aws::apigateway`); offline, the account's.
     out.push((API_GATEWAY_LOG_ROLE.to_owned(), "existing".to_owned()));
+    let share = config.release.share();
+    out.push(("CanaryShare".to_owned(), share.to_string()));
+    out.push(("PreviousWeight".to_owned(), previous_weight(share)));
+    out.push(("ShiftDeadline".to_owned(), String::new()));
+    for function in Function::ALL {
+        out.push((previous_version_parameter(function), String::new()));
+    }
+    // Reserved concurrency comes with the rate limits; until then none, and no alarm near it.
+    for function in Function::ALL {
+        let name = format!("{}ReservedConcurrency", function.logical_prefix());
+        out.push((name, "0".to_owned()));
+    }
+    let alarms = &config.alarms;
+    for (name, value) in [
+        ("AlarmApi5xxPercent", alarms.api_5xx_percent),
+        ("AlarmApiP99LatencyMs", alarms.api_p99_latency_ms),
+        ("AlarmFunctionErrors", alarms.function_errors_per_minute),
+        (
+            "AlarmFunctionThrottles",
+            alarms.function_throttles_per_minute,
+        ),
+        (
+            "AlarmDurationPercentOfTimeout",
+            alarms.duration_percent_of_timeout,
+        ),
+        (
+            "AlarmWebSocketIntegrationErrors",
+            alarms.websocket_integration_errors_per_minute,
+        ),
+        (
+            "AlarmDynamoDbThrottles",
+            alarms.dynamodb_throttles_per_minute,
+        ),
+        (
+            "AlarmConcurrencyPercentOfReserved",
+            alarms.concurrency_percent_of_reserved,
+        ),
+    ] {
+        out.push((name.to_owned(), value.to_string()));
+    }
+    for slot in 0..crate::config::MAX_OPERATOR_EMAILS {
+        let address = alarms.email.get(slot).cloned().unwrap_or_default();
+        out.push((format!("OperatorEmail{}", slot + 1), address));
+    }
     out
+}
+
+/// The previous version's weight while the new one takes `share` percent: (100 - share) / 100,
+/// as CloudFormation takes it (`0.9`; `0` for all at once).
+fn previous_weight(share: u32) -> String {
+    match 100u32.saturating_sub(share) {
+        0 => "0".to_owned(),
+        rest => format!("{:.2}", f64::from(rest) / 100.0)
+            .trim_end_matches('0')
+            .to_owned(),
+    }
+}
+
+/// The release id of a deploy of `image_uri` with `template_body` and `parameters`, before the
+/// deploy records it (sequence 0): the image's digest (a tag's hash, for an image named by tag)
+/// and the hash of the template and every parameter but the image, the release's own and the
+/// canary's.
+pub fn release_id(
+    template_body: &str,
+    image_uri: &str,
+    parameters: &[(String, String)],
+) -> ReleaseId {
+    let image = match image_uri.split_once("@sha256:") {
+        Some((_, digest)) => digest.to_owned(),
+        None => crate::release::sha256(image_uri),
+    };
+    let mut config = crate::release::strip(template_body);
+    for (key, value) in parameters {
+        let shift = SHIFT_PARAMETERS.contains(&key.as_str()) || key.ends_with("PreviousVersion");
+        if key != RELEASE_ID && key != "ImageUri" && !shift {
+            config.push_str(&format!("\n{key}={value}"));
+        }
+    }
+    ReleaseId::new(0, &image, &crate::release::sha256(&config))
 }
 
 /// Stack tags: the file's, plus `Project=noteapp` and `Environment=<name>`, sorted by key.

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use noteapp_runtime::functions::Function;
 use noteapp_runtime::store::schema::ALL_TABLES;
 
 use super::*;
@@ -22,10 +23,16 @@ fn staging_plan() -> Plan {
     plan(&config, &body(), &placeholder_image_uri(&config)).unwrap()
 }
 
+/// `human` with the plan's own alarm cost, as `noteapp render` prints it.
+fn rendered(plan: &Plan) -> String {
+    let cost = alarms::alarm_cost(&plan.template_body, &plan.parameters).unwrap();
+    human(plan, &cost)
+}
+
 /// What `noteapp render staging` prints, with the placeholder image.
 #[test]
 fn staging_render_snapshot() {
-    insta::assert_snapshot!("staging", human(&staging_plan()));
+    insta::assert_snapshot!("staging", rendered(&staging_plan()));
 }
 
 /// What `noteapp render production --image-uri …` prints.
@@ -38,7 +45,7 @@ fn production_render_snapshot() {
     );
     insta::assert_snapshot!(
         "production",
-        human(&plan(&config, &body(), &image).unwrap())
+        rendered(&plan(&config, &body(), &image).unwrap())
     );
 }
 
@@ -185,4 +192,105 @@ fn the_stack_policy_denies_replacing_or_deleting_each_table_and_nothing_else() {
         ])
     );
     assert_eq!(policy["Statement"][0]["Action"], "Update:*");
+}
+
+/// `plan`'s parameter `key`.
+fn parameter<'a>(plan: &'a Plan, key: &str) -> &'a str {
+    plan.parameter(key)
+        .unwrap_or_else(|| panic!("no parameter {key}"))
+}
+
+#[test]
+fn the_alarms_and_their_monthly_cost_are_rendered() {
+    let mut plan = staging_plan();
+    let cost = alarms::alarm_cost(&plan.template_body, &plan.parameters).unwrap();
+    // API 5xx rate (2 metrics) and p99 latency; per function (7) errors, throttles and
+    // duration; WebSocket integration errors; the on-failure queue; per table (4) and cause
+    // (2) a throttle alarm of 2 metrics; the composite.
+    assert_eq!(
+        cost,
+        alarms::AlarmCost {
+            count: 34,
+            metric_alarms: 33,
+            composite_alarms: 1,
+            alarm_metrics: 42,
+            monthly_usd: 4.70,
+        }
+    );
+    // A function with reserved concurrency gets one more alarm.
+    plan.set_parameter("ApiReservedConcurrency", "50");
+    let cost = alarms::alarm_cost(&plan.template_body, &plan.parameters).unwrap();
+    assert_eq!((cost.count, cost.alarm_metrics), (35, 43));
+    assert_eq!(cost.monthly_usd, 4.80);
+    let text = rendered(&staging_plan());
+    assert!(text.contains("\nalarms:\n  count: 34\n"), "{text}");
+    assert!(text.contains("\n  monthly_usd: 4.7\n"), "{text}");
+}
+
+#[test]
+fn the_release_strategy_renders_the_share_and_the_previous_weight_with_no_shift() {
+    let staging = staging_plan();
+    assert_eq!(parameter(&staging, "CanaryShare"), "100");
+    assert_eq!(parameter(&staging, "PreviousWeight"), "0");
+    let config = config::load(root(), "production").unwrap();
+    let production = plan(&config, &body(), &placeholder_image_uri(&config)).unwrap();
+    assert_eq!(parameter(&production, "CanaryShare"), "10");
+    assert_eq!(parameter(&production, "PreviousWeight"), "0.9");
+    for plan in [&staging, &production] {
+        assert_eq!(parameter(plan, "ShiftDeadline"), "");
+        for function in Function::ALL {
+            assert_eq!(parameter(plan, &previous_version_parameter(function)), "");
+        }
+    }
+    assert_eq!(previous_weight(25), "0.75");
+    assert_eq!(previous_weight(1), "0.99");
+    assert_eq!(previous_weight(50), "0.5");
+}
+
+#[test]
+fn the_release_id_follows_the_image_and_the_configuration_but_not_a_shift() {
+    let config = config::load(root(), "staging").unwrap();
+    let image = |digest: &str| {
+        format!("123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp@sha256:{digest}")
+    };
+    let id = |plan: &Plan| ReleaseId::parse(parameter(plan, RELEASE_ID)).unwrap();
+    let first = plan(&config, &body(), &image(&"ab".repeat(32))).unwrap();
+    assert_eq!(id(&first).sequence, 0);
+    assert_eq!(id(&first).image, "abababababab");
+    let other_image = plan(&config, &body(), &image(&"cd".repeat(32))).unwrap();
+    assert_eq!(id(&other_image).image, "cdcdcdcdcdcd");
+    assert_eq!(id(&other_image).config, id(&first).config);
+    // Another log level is a new configuration, so a new release of every function.
+    let mut louder = config.clone();
+    louder.log_level = config::LogLevel::Trace;
+    let louder = plan(&louder, &body(), &image(&"ab".repeat(32))).unwrap();
+    assert_ne!(id(&louder).config, id(&first).config);
+    // Starting or ending a canary is not.
+    let mut shifted = first.parameters.clone();
+    for (key, value) in shifted.iter_mut() {
+        if key.ends_with("PreviousVersion") {
+            *value = "7".into();
+        }
+        if key == "ShiftDeadline" {
+            *value = "2026-12-07T10:00:00Z".into();
+        }
+    }
+    assert_eq!(
+        release_id(&first.template_body, &image(&"ab".repeat(32)), &shifted),
+        id(&first)
+    );
+    // An image named by tag has its name hashed instead.
+    let tagged = release_id(&first.template_body, "127.0.0.1:5000/noteapp:v1", &shifted);
+    assert_eq!(tagged.image.len(), 12);
+}
+
+#[test]
+fn operator_emails_fill_their_places_in_order() {
+    let mut config = config::load(root(), "staging").unwrap();
+    config.alarms.email = vec!["oncall@example.com".into(), "lead@example.com".into()];
+    let plan = plan(&config, &body(), &placeholder_image_uri(&config)).unwrap();
+    assert_eq!(parameter(&plan, "OperatorEmail1"), "oncall@example.com");
+    assert_eq!(parameter(&plan, "OperatorEmail2"), "lead@example.com");
+    assert_eq!(parameter(&plan, "OperatorEmail3"), "");
+    assert_eq!(parameter(&plan, "AlarmApi5xxPercent"), "1");
 }

@@ -52,7 +52,7 @@ fn str_of(value: &Value) -> &str {
         .unwrap_or_else(|| panic!("not a string: {value:?}"))
 }
 
-/// What each function reads besides ENVIRONMENT, LOG_LEVEL and its tables' names, and the
+/// What each function reads besides ENVIRONMENT, LOG_LEVEL, NOTEAPP_RELEASE and its tables' names, and the
 /// tables it uses (the list of functions itself is `noteapp_runtime::functions::Function::ALL`).
 fn needs(function: RuntimeFunction) -> (&'static [&'static str], &'static [TableDef]) {
     match function {
@@ -76,6 +76,14 @@ fn needs(function: RuntimeFunction) -> (&'static [&'static str], &'static [Table
             &[schema::CONNECTIONS],
         ),
         RuntimeFunction::Cleanup => (&[], &[schema::COMMENTS]),
+        RuntimeFunction::Guard => (
+            &[
+                "GUARDED_FUNCTIONS",
+                "RELEASE_HEALTH_ALARM",
+                "OPERATORS_TOPIC_ARN",
+            ],
+            &[],
+        ),
     }
 }
 
@@ -278,7 +286,15 @@ fn each_function_runs_its_handler_with_exactly_the_variables_it_reads() {
         );
         let vars = props["Environment"]["Variables"].as_mapping().unwrap();
         let names: BTreeSet<&str> = vars.keys().map(str_of).collect();
-        let mut expected: BTreeSet<&str> = ["ENVIRONMENT", "LOG_LEVEL"].into_iter().collect();
+        let mut expected: BTreeSet<&str> = ["ENVIRONMENT", "LOG_LEVEL", "NOTEAPP_RELEASE"]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            intrinsic(&vars["NOTEAPP_RELEASE"], "Ref").map(str_of),
+            Some("ReleaseId"),
+            "{}",
+            f.id
+        );
         expected.extend(f.extra_env);
         for table in f.tables {
             expected.insert(table.env_var);
@@ -312,6 +328,7 @@ fn the_api_variables_satisfy_the_runtime_config() {
             "ENVIRONMENT" => "staging",
             "LOG_LEVEL" => "info",
             "FIREBASE_PROJECT_ID" => "notes-123",
+            "NOTEAPP_RELEASE" => "12-3f9c2e1a0b4d-5e6f7a8b9c0d",
             _ => "from-the-template",
         };
         (name.to_owned(), value.to_owned())
@@ -319,6 +336,28 @@ fn the_api_variables_satisfy_the_runtime_config() {
     noteapp_runtime::config::map_vars(values.collect())
         .api()
         .unwrap();
+}
+
+#[test]
+fn the_guard_variables_satisfy_the_runtime_config() {
+    let template = template();
+    let vars = resource(&template, "GuardFunction")["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap();
+    let values = vars.keys().map(str_of).map(|name| {
+        let value = match name {
+            "ENVIRONMENT" => "staging",
+            "LOG_LEVEL" => "info",
+            "NOTEAPP_RELEASE" => "12-3f9c2e1a0b4d-5e6f7a8b9c0d",
+            "GUARDED_FUNCTIONS" => "noteapp-staging-api,noteapp-staging-guard",
+            _ => "from-the-template",
+        };
+        (name.to_owned(), value.to_owned())
+    });
+    let config = noteapp_runtime::config::map_vars(values.collect())
+        .guard()
+        .unwrap();
+    assert!(config.operators_topic.is_some());
 }
 
 #[test]
@@ -375,12 +414,20 @@ fn no_statement_grants_everything() {
     let all = statements(&template);
     assert!(!all.is_empty());
     for (role, statement) in all {
-        for action in as_list(&statement["Action"]) {
-            let action = str_of(action);
+        let actions: Vec<&str> = as_list(&statement["Action"])
+            .into_iter()
+            .map(str_of)
+            .collect();
+        for action in &actions {
             assert!(
-                action != "*" && !action.ends_with(":*"),
+                *action != "*" && !action.ends_with(":*"),
                 "{role}: action {action}"
             );
+        }
+        // CloudWatch describes a composite alarm only to a DescribeAlarms allowed on "*", a
+        // read of alarm states and nothing else.
+        if actions == ["cloudwatch:DescribeAlarms"] {
+            continue;
         }
         for resource in as_list(&statement["Resource"]) {
             assert_ne!(resource.as_str(), Some("*"), "{role}: resource *");
@@ -438,8 +485,8 @@ fn each_role_reaches_only_its_own_tables_logs_and_connections() {
                 assert_eq!(
                     named,
                     BTreeSet::from([
-                        "WsBroadcastFunction".to_owned(),
-                        "CleanupFunction".to_owned()
+                        "WsBroadcastLiveAlias".to_owned(),
+                        "CleanupLiveAlias".to_owned()
                     ])
                 );
             }
@@ -489,7 +536,14 @@ fn render_json_has_the_documented_shape() {
         .collect();
     assert_eq!(
         keys,
-        BTreeSet::from(["stack_name", "region", "template", "parameters", "tags"])
+        BTreeSet::from([
+            "stack_name",
+            "region",
+            "template",
+            "parameters",
+            "tags",
+            "alarms"
+        ])
     );
     assert_eq!(json["stack_name"], "noteapp-production");
     assert_eq!(json["template"].as_str(), Some(body().as_str()));
@@ -497,6 +551,11 @@ fn render_json_has_the_documented_shape() {
     assert_eq!(json["parameters"]["LogRetentionDays"], "30");
     assert_eq!(json["tags"]["Environment"], "production");
     assert_eq!(json["tags"]["Project"], "noteapp");
+    assert_eq!(json["parameters"]["CanaryShare"], "10");
+    assert_eq!(json["parameters"]["PreviousWeight"], "0.9");
+    let alarms = &json["alarms"];
+    assert!(alarms["count"].as_u64().unwrap() > 30, "{alarms}");
+    assert!(alarms["monthly_usd"].as_f64().unwrap() > 3.0, "{alarms}");
 }
 
 #[test]
@@ -549,4 +608,432 @@ fn render_deploy_policy_scopes_the_policy_to_the_environment() {
     // Development is never deployed, so it has no deploy policy.
     let out = noteapp(&["render", "development", "--deploy-policy"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+// ---------------------------------------------------------------- releases, alarms, the guard
+
+/// Every function's logical prefix (`Api`, `WsConnect`, …, `Guard`).
+fn prefixes() -> impl Iterator<Item = &'static str> {
+    RuntimeFunction::ALL
+        .into_iter()
+        .map(RuntimeFunction::logical_prefix)
+}
+
+/// The resources of type `kind`, by logical id.
+fn of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(id, r)| (str_of(id), r))
+        .collect()
+}
+
+/// `!Ref X` → `X`.
+fn ref_of(value: &Value) -> &str {
+    intrinsic(value, "Ref")
+        .map(str_of)
+        .unwrap_or_else(|| panic!("not a !Ref: {value:?}"))
+}
+
+/// A `!Sub` string with `${name}` replaced by each value.
+fn substitute(value: &Value, values: &[(&str, &str)]) -> String {
+    let mut text = str_of(intrinsic(value, "Sub").expect("a !Sub")).to_owned();
+    for (name, value) in values {
+        text = text.replace(&format!("${{{name}}}"), value);
+    }
+    text
+}
+
+#[test]
+fn each_function_publishes_a_kept_version_per_release_behind_its_live_alias() {
+    use noteapp_runtime::release_shift::AliasNote;
+    let template = template();
+    let release = "12-3f9c2e1a0b4d-5e6f7a8b9c0d";
+    for prefix in prefixes() {
+        let version = resource(&template, &format!("{prefix}Version"));
+        assert_eq!(version["Type"].as_str(), Some("AWS::Lambda::Version"));
+        // Earlier versions stay invocable for rollbacks.
+        assert_eq!(version["DeletionPolicy"].as_str(), Some("Retain"));
+        assert_eq!(version["UpdateReplacePolicy"].as_str(), Some("Retain"));
+        let props = &version["Properties"];
+        assert_eq!(ref_of(&props["FunctionName"]), format!("{prefix}Function"));
+        // A new release id replaces the version, which publishes a new one.
+        assert_eq!(
+            substitute(&props["Description"], &[("ReleaseId", release)]),
+            format!("noteapp release {release}")
+        );
+
+        let alias = resource(&template, &format!("{prefix}LiveAlias"));
+        assert_eq!(alias["Type"].as_str(), Some("AWS::Lambda::Alias"));
+        let props = &alias["Properties"];
+        assert_eq!(ref_of(&props["FunctionName"]), format!("{prefix}Function"));
+        assert_eq!(
+            props["Name"].as_str(),
+            Some(noteapp_runtime::functions::LIVE_ALIAS)
+        );
+        assert_eq!(
+            intrinsic(&props["FunctionVersion"], "GetAtt").map(str_of),
+            Some(format!("{prefix}Version.Version").as_str())
+        );
+        // The description is a note the guard reads: a shift with its deadline, or live.
+        let description = as_list(intrinsic(&props["Description"], "If").unwrap());
+        let shifting = format!("{prefix}Shifting");
+        assert_eq!(str_of(description[0]), shifting);
+        let values = [
+            ("ReleaseId", release),
+            (&format!("{prefix}PreviousVersion"), "7"),
+            ("ShiftDeadline", "2026-12-07T10:00:00Z"),
+        ];
+        let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (&**k, *v)).collect();
+        let Some(AliasNote::Shift(shift)) = AliasNote::parse(&substitute(description[1], &values))
+        else {
+            panic!("{prefix}: the shifting description is no shift note");
+        };
+        assert_eq!((shift.release.as_str(), shift.good), (release, 7));
+        assert_eq!(
+            AliasNote::parse(&substitute(description[2], &values)),
+            Some(AliasNote::Live {
+                release: release.into()
+            })
+        );
+        // During a canary the previous version keeps PreviousWeight of the traffic.
+        let weights =
+            as_list(intrinsic(&props["RoutingConfig"]["AdditionalVersionWeights"], "If").unwrap());
+        assert_eq!(str_of(weights[0]), shifting);
+        let routed = as_list(weights[1]);
+        assert_eq!(routed.len(), 1);
+        assert_eq!(
+            ref_of(&routed[0]["FunctionVersion"]),
+            format!("{prefix}PreviousVersion")
+        );
+        assert_eq!(ref_of(&routed[0]["FunctionWeight"]), "PreviousWeight");
+        assert!(as_list(weights[2]).is_empty() || weights[2].as_sequence().unwrap().is_empty());
+        // A shift needs a previous version, a share under 100 and a deadline.
+        let condition =
+            serde_norway::to_string(&template["Conditions"][shifting.as_str()]).unwrap();
+        for needed in [
+            format!("{prefix}PreviousVersion"),
+            "CanaryShare".into(),
+            "ShiftDeadline".into(),
+        ] {
+            assert!(condition.contains(&needed), "{shifting}: {condition}");
+        }
+    }
+}
+
+/// Every `!GetAtt X.Y` in `value`, as `X.Y`.
+fn get_atts(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "GetAtt" => {
+            out.push(str_of(&tagged.value).to_owned())
+        }
+        Value::Tagged(tagged) => get_atts(&tagged.value, out),
+        Value::Sequence(items) => items.iter().for_each(|i| get_atts(i, out)),
+        Value::Mapping(map) => map.values().for_each(|v| get_atts(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn everything_that_invokes_a_function_goes_through_its_live_alias() {
+    let template = template();
+    let aliases: BTreeSet<String> = prefixes().map(|p| format!("{p}LiveAlias")).collect();
+    // The Function URL, and its two statements (the URL itself, and the invoke it makes).
+    let url = &resource(&template, "ApiFunctionUrl")["Properties"];
+    assert_eq!(ref_of(&url["TargetFunctionArn"]), "ApiLiveAlias");
+    assert_eq!(url["AuthType"].as_str(), Some("NONE"));
+    let url_permission = &resource(&template, "ApiFunctionUrlPermission")["Properties"];
+    assert_eq!(
+        url_permission["Action"].as_str(),
+        Some("lambda:InvokeFunctionUrl")
+    );
+    assert_eq!(url_permission["FunctionUrlAuthType"].as_str(), Some("NONE"));
+    let invoke_permission = &resource(&template, "ApiFunctionUrlInvokePermission")["Properties"];
+    assert_eq!(
+        invoke_permission["Action"].as_str(),
+        Some("lambda:InvokeFunction")
+    );
+    assert_eq!(
+        invoke_permission["InvokedViaFunctionUrl"].as_bool(),
+        Some(true)
+    );
+    // Every permission is on an alias: per alias, the invokers it has.
+    let mut on: std::collections::BTreeMap<String, usize> = Default::default();
+    for (id, permission) in of_type(&template, "AWS::Lambda::Permission") {
+        let target = ref_of(&permission["Properties"]["FunctionName"]);
+        assert!(aliases.contains(target), "{id} is on {target}");
+        *on.entry(target.to_owned()).or_default() += 1;
+    }
+    let expected = [
+        ("ApiLiveAlias", 2),
+        ("WsConnectLiveAlias", 1),
+        ("WsDisconnectLiveAlias", 1),
+        ("WsDefaultLiveAlias", 1),
+        ("WsBroadcastLiveAlias", 1),
+        ("CleanupLiveAlias", 1),
+        ("GuardLiveAlias", 2),
+    ];
+    let expected: std::collections::BTreeMap<String, usize> = expected
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), *v))
+        .collect();
+    assert_eq!(on, expected);
+    // Every WebSocket route's integration and the broadcast route's.
+    for (id, integration) in of_type(&template, "AWS::ApiGatewayV2::Integration") {
+        let uri = &integration["Properties"]["IntegrationUri"];
+        let named = named_resources(uri);
+        assert_eq!(named.len(), 1, "{id}");
+        assert!(aliases.contains(&named[0]), "{id} invokes {}", named[0]);
+    }
+    // The schedules and the alarm rule.
+    for (id, rule) in of_type(&template, "AWS::Events::Rule") {
+        for target in as_list(&rule["Properties"]["Targets"]) {
+            assert!(aliases.contains(ref_of(&target["Arn"])), "{id}");
+        }
+    }
+    // The broadcast's retries and on-failure destination.
+    let invoke_config = resource(&template, "WsBroadcastInvokeConfig");
+    assert_eq!(
+        invoke_config["Properties"]["Qualifier"].as_str(),
+        Some(noteapp_runtime::functions::LIVE_ALIAS)
+    );
+    assert_eq!(
+        invoke_config["DependsOn"].as_str(),
+        Some("WsBroadcastLiveAlias")
+    );
+    // The API's asynchronous invokes.
+    let vars = &resource(&template, "ApiFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        ref_of(&vars["BROADCAST_FUNCTION_NAME"]),
+        "WsBroadcastLiveAlias"
+    );
+    assert_eq!(ref_of(&vars["CLEANUP_FUNCTION_NAME"]), "CleanupLiveAlias");
+    // Nothing but a role, a version or an alias names a function's unqualified ARN.
+    for (id, resource) in template["Resources"].as_mapping().unwrap() {
+        let kind = resource["Type"].as_str().unwrap();
+        let mut names = Vec::new();
+        get_atts(resource, &mut names);
+        for name in names {
+            assert!(
+                !name.ends_with("Function.Arn") || kind == "AWS::IAM::Role",
+                "{} ({kind}) names {name}",
+                str_of(id)
+            );
+        }
+    }
+}
+
+/// The alarms of a function with logical prefix `prefix`.
+fn function_alarms(prefix: &str) -> [String; 4] {
+    ["Errors", "Throttles", "Duration", "Concurrency"].map(|kind| format!("{prefix}{kind}Alarm"))
+}
+
+#[test]
+fn the_alarms_notify_the_operators_and_release_health_watches_the_canary_signals() {
+    let template = template();
+    // The topic, and one email subscription per place the environment file has.
+    assert_eq!(of_type(&template, "AWS::SNS::Topic").len(), 1);
+    let subscriptions = of_type(&template, "AWS::SNS::Subscription");
+    assert_eq!(subscriptions.len(), noteapp::config::MAX_OPERATOR_EMAILS);
+    for (i, (id, subscription)) in subscriptions.iter().enumerate() {
+        let props = &subscription["Properties"];
+        assert_eq!(ref_of(&props["TopicArn"]), "OperatorsTopic", "{id}");
+        assert_eq!(props["Protocol"].as_str(), Some("email"));
+        assert_eq!(
+            ref_of(&props["Endpoint"]),
+            format!("OperatorEmail{}", i + 1)
+        );
+        assert_eq!(
+            subscription["Condition"].as_str(),
+            Some(format!("OperatorEmail{}Given", i + 1).as_str())
+        );
+    }
+    // Every alarm, each telling the topic when it fires and when it recovers.
+    let mut expected: BTreeSet<String> = [
+        "Api5xxRateAlarm",
+        "ApiLatencyAlarm",
+        "WebSocketIntegrationErrorsAlarm",
+        "BroadcastFailuresAlarm",
+        "ReleaseHealthAlarm",
+    ]
+    .map(str::to_owned)
+    .into();
+    for prefix in prefixes() {
+        expected.extend(function_alarms(prefix));
+    }
+    for table in ["Notes", "Users", "Comments", "Connections"] {
+        expected.insert(format!("{table}HotKeyThrottlesAlarm"));
+        expected.insert(format!("{table}AccountLimitThrottlesAlarm"));
+    }
+    let mut alarms = of_type(&template, "AWS::CloudWatch::Alarm");
+    alarms.extend(of_type(&template, "AWS::CloudWatch::CompositeAlarm"));
+    let ids: BTreeSet<String> = alarms.iter().map(|(id, _)| (*id).to_owned()).collect();
+    assert_eq!(ids, expected);
+    let mut names = BTreeSet::new();
+    for (id, alarm) in &alarms {
+        let props = &alarm["Properties"];
+        for actions in ["AlarmActions", "OKActions"] {
+            let topics: Vec<&str> = as_list(&props[actions]).into_iter().map(ref_of).collect();
+            assert_eq!(topics, ["OperatorsTopic"], "{id} {actions}");
+        }
+        let name = str_of(intrinsic(&props["AlarmName"], "Sub").unwrap());
+        assert!(name.starts_with("${AWS::StackName}-"), "{id}: {name}");
+        assert!(names.insert(name), "{id}: {name} twice");
+    }
+    // A concurrency alarm only where the function has reserved concurrency.
+    for prefix in prefixes() {
+        let alarm = resource(&template, &format!("{prefix}ConcurrencyAlarm"));
+        assert_eq!(
+            alarm["Condition"].as_str(),
+            Some(format!("{prefix}ReservedConcurrencyOn").as_str())
+        );
+        // The duration alarm compares with this function's own timeout.
+        let duration = serde_norway::to_string(
+            &resource(&template, &format!("{prefix}DurationAlarm"))["Properties"]["Metrics"],
+        )
+        .unwrap();
+        assert!(
+            duration.contains(&format!("${{{prefix}Timeout}}")),
+            "{duration}"
+        );
+    }
+    // The API's alarms read the runtime's own metrics (runtime/src/metrics.rs).
+    let rate =
+        serde_norway::to_string(&resource(&template, "Api5xxRateAlarm")["Properties"]).unwrap();
+    for needed in [
+        format!("Namespace: {}", noteapp_runtime::metrics::NAMESPACE),
+        "MetricName: Errors5xx".into(),
+        "MetricName: Requests".into(),
+        "Name: Function".into(),
+    ] {
+        assert!(rate.contains(&needed), "{needed} not in {rate}");
+    }
+    let latency = &resource(&template, "ApiLatencyAlarm")["Properties"];
+    assert_eq!(latency["ExtendedStatistic"].as_str(), Some("p99"));
+    assert_eq!(
+        latency["Namespace"].as_str(),
+        Some(noteapp_runtime::metrics::NAMESPACE)
+    );
+    // WebSocket integration errors on the stage (ApiId and Stage).
+    let ws = &resource(&template, "WebSocketIntegrationErrorsAlarm")["Properties"];
+    let dimensions: Vec<&str> = as_list(&ws["Dimensions"])
+        .into_iter()
+        .map(|d| str_of(&d["Name"]))
+        .collect();
+    assert_eq!(dimensions, ["ApiId", "Stage"]);
+    // The composite: the API's 5xx rate and latency, the app's function errors, the WebSocket
+    // integration errors; not the queue's backlog nor the guard's own errors.
+    let rule = str_of(
+        intrinsic(
+            &resource(&template, "ReleaseHealthAlarm")["Properties"]["AlarmRule"],
+            "Sub",
+        )
+        .unwrap(),
+    );
+    let mut watched = vec![
+        "Api5xxRateAlarm".to_owned(),
+        "ApiLatencyAlarm".to_owned(),
+        "WebSocketIntegrationErrorsAlarm".to_owned(),
+    ];
+    watched.extend(
+        prefixes()
+            .filter(|p| *p != "Guard")
+            .map(|p| format!("{p}ErrorsAlarm")),
+    );
+    for alarm in &watched {
+        assert!(
+            rule.contains(&format!("ALARM(\"${{{alarm}}}\")")),
+            "{alarm}: {rule}"
+        );
+    }
+    assert_eq!(rule.matches("ALARM(").count(), watched.len(), "{rule}");
+    assert_eq!(rule.matches(" OR ").count(), watched.len() - 1, "{rule}");
+}
+
+#[test]
+fn the_guard_runs_every_minute_and_when_release_health_goes_to_alarm() {
+    let template = template();
+    let schedule = &resource(&template, "GuardSchedule")["Properties"];
+    assert_eq!(
+        schedule["ScheduleExpression"].as_str(),
+        Some("rate(1 minute)")
+    );
+    let rule = &resource(&template, "GuardAlarmRule")["Properties"];
+    let pattern = &rule["EventPattern"];
+    assert_eq!(str_of(as_list(&pattern["source"])[0]), "aws.cloudwatch");
+    assert_eq!(
+        str_of(as_list(&pattern["detail-type"])[0]),
+        "CloudWatch Alarm State Change"
+    );
+    assert_eq!(
+        intrinsic(as_list(&pattern["resources"])[0], "GetAtt").map(str_of),
+        Some("ReleaseHealthAlarm.Arn")
+    );
+    assert_eq!(
+        str_of(as_list(&pattern["detail"]["state"]["value"])[0]),
+        "ALARM"
+    );
+    for trigger in [schedule, rule] {
+        let target = as_list(&trigger["Targets"])[0];
+        assert_eq!(ref_of(&target["Arn"]), "GuardLiveAlias");
+    }
+    // It watches every function by name, and the alarm by the name the alarm has.
+    let vars = &resource(&template, "GuardFunction")["Properties"]["Environment"]["Variables"];
+    let guarded = str_of(intrinsic(&vars["GUARDED_FUNCTIONS"], "Sub").unwrap());
+    for prefix in prefixes().filter(|p| *p != "Guard") {
+        assert!(
+            guarded.contains(&format!("${{{prefix}Function}}")),
+            "{guarded}"
+        );
+    }
+    assert!(guarded.ends_with(",${AWS::StackName}-guard"), "{guarded}");
+    let guard_name = intrinsic(
+        &resource(&template, "GuardFunction")["Properties"]["FunctionName"],
+        "Sub",
+    )
+    .map(str_of);
+    assert_eq!(guard_name, Some("${AWS::StackName}-guard"));
+    assert_eq!(
+        intrinsic(&vars["RELEASE_HEALTH_ALARM"], "Sub").map(str_of),
+        intrinsic(
+            &resource(&template, "ReleaseHealthAlarm")["Properties"]["AlarmName"],
+            "Sub"
+        )
+        .map(str_of)
+    );
+    assert_eq!(ref_of(&vars["OPERATORS_TOPIC_ARN"]), "OperatorsTopic");
+    // Its role: the stack's live aliases, the alarm's state, the operators' topic.
+    let mine: Vec<&Value> = statements(&template)
+        .into_iter()
+        .filter(|(role, _)| *role == "GuardRole")
+        .map(|(_, s)| s)
+        .collect();
+    let find = |action: &str| {
+        mine.iter()
+            .find(|s| as_list(&s["Action"]).iter().any(|a| str_of(a) == action))
+            .unwrap_or_else(|| panic!("the guard may not {action}"))
+    };
+    let aliases: Vec<&str> = as_list(&find("lambda:UpdateAlias")["Resource"])
+        .into_iter()
+        .map(|r| str_of(intrinsic(r, "Sub").unwrap()))
+        .collect();
+    assert_eq!(
+        aliases,
+        [
+            "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-*",
+            "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-*:live",
+        ]
+    );
+    assert!(
+        as_list(&find("lambda:GetAlias")["Action"])
+            .iter()
+            .any(|a| str_of(a) == "lambda:UpdateAlias")
+    );
+    assert_eq!(
+        find("cloudwatch:DescribeAlarms")["Resource"].as_str(),
+        Some("*")
+    );
+    assert_eq!(ref_of(&find("sns:Publish")["Resource"]), "OperatorsTopic");
 }

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
             Ok(Function::WsDefault) => run_ws(WsHandler::Default).await,
             Ok(Function::WsBroadcast) => run_ws(WsHandler::Broadcast).await,
             Ok(Function::Cleanup) => run_cleanup().await,
+            Ok(Function::Guard) => run_guard().await,
             Err(_) => Err(format!("unknown handler {handler:?}; {}", usage()).into()),
         }
     });
@@ -277,6 +278,37 @@ async fn run_cleanup() -> Result<(), InitError> {
                 Ok::<Value, lambda_runtime::Error>(
                     serde_json::json!({"notes": purged.notes, "comments": purged.comments}),
                 )
+            }
+        },
+    ))
+    .await
+}
+
+/// `bootstrap guard`: rolls a canary back when the release-health alarm goes to ALARM (its
+/// EventBridge rule) or, on its every-minute schedule, when the alarm is in ALARM or a shift's
+/// deadline passed (`noteapp_runtime::guard`). A run whose calls failed is an error, so the
+/// guard's own error alarm fires; the next minute tries again.
+async fn run_guard() -> Result<(), InitError> {
+    use noteapp_runtime::guard::{Endpoints, Guard};
+    let config = config::process_vars().guard()?;
+    logging::init(config.common.log_level, LogFormat::Json);
+    metrics::init_in_lambda(|name| std::env::var(name).ok());
+    let aws = load_aws_config().await;
+    let signer = aws_http::Signer::from_sdk(&aws)
+        .ok_or("the Lambda environment gave no region or credentials")?;
+    let endpoints = Endpoints::for_region(|name| std::env::var(name).ok(), signer.region());
+    let guard = Arc::new(Guard {
+        http: aws_http::https_client(std::time::Duration::from_secs(10))?,
+        signer,
+        endpoints,
+        config,
+    });
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<Value>| {
+            let guard = guard.clone();
+            async move {
+                let summary = guard.run(&event.payload, chrono::Utc::now()).await?;
+                Ok::<Value, lambda_runtime::Error>(summary)
             }
         },
     ))

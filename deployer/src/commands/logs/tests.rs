@@ -13,6 +13,7 @@ use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use chrono::TimeZone;
 
 use super::*;
+use noteapp_runtime::functions::Function;
 
 const RUNTIME_LINE: &str = r#"{"timestamp":"2026-11-05T09:14:02.511873Z","level":"INFO","fields":{"message":"note created","note_id":"n-42","elapsed_ms":12},"target":"noteapp_runtime::api::notes","span":{"requestId":"8f5e2c1a-9b7d-4e3f-a2c1-0d9e8f7a6b5c","xrayTraceId":"Root=1-6729e0aa-1b2c3d4e5f6a7b8c9d0e1f2a","name":"Lambda runtime invoke"}}"#;
 const REPORT_LINE: &str = "REPORT RequestId: 8f5e2c1a-9b7d-4e3f-a2c1-0d9e8f7a6b5c\tDuration: 14.21 ms\tBilled Duration: 15 ms\tMemory Size: 512 MB\tMax Memory Used: 38 MB\t\n";
@@ -242,7 +243,8 @@ fn filtered(
 async fn follow_shows_a_replayed_live_tail_stream_in_time_order_after_catching_up() {
     let tail = mock!(Client::start_live_tail)
         .match_requests(|r| {
-            r.log_group_identifiers().len() == 6 && r.log_group_identifiers()[0] == arn("api")
+            r.log_group_identifiers().len() == Function::ALL.len()
+                && r.log_group_identifiers()[0] == arn("api")
         })
         .then_http_response(live_tail_stream);
     // Written after the history was read and before the session started; the second is in the

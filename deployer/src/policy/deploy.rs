@@ -1,6 +1,9 @@
 //! The deploy policy: everything a deploy of one environment calls, and what CloudFormation's
 //! resource handlers call for it with the caller's credentials, scoped to this stack, this
-//! repository, this region and this account.
+//! repository, this region and this account. The release resources: each function's versions
+//! and `live` alias, the stack's alarms (`alarm:<stack>-*`) and its operators' SNS topic
+//! (`<stack>-operators`) with its subscriptions; the guard's rules are `rule/<stack>-*` like
+//! the cleanup schedule.
 
 use serde_json::{Value, json};
 
@@ -128,6 +131,14 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                     "lambda:GetFunctionCodeSigningConfig",
                     "lambda:GetFunctionRecursionConfig",
                     "lambda:PutFunctionRecursionConfig",
+                    // A version per release and the live alias (`noteapp status` reads it).
+                    "lambda:PublishVersion",
+                    "lambda:ListVersionsByFunction",
+                    "lambda:CreateAlias",
+                    "lambda:GetAlias",
+                    "lambda:UpdateAlias",
+                    "lambda:DeleteAlias",
+                    "lambda:ListAliases",
                 ],
                 vec![functions.clone(), format!("{functions}:*")],
             ),
@@ -220,6 +231,39 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                     "sqs:UntagQueue",
                 ],
                 vec![scope.arn("sqs", &format!("{stack}-*"))],
+            ),
+            statement(
+                "TheStacksAlarms",
+                &[
+                    "cloudwatch:PutMetricAlarm",
+                    "cloudwatch:PutCompositeAlarm",
+                    "cloudwatch:DeleteAlarms",
+                    "cloudwatch:TagResource",
+                    "cloudwatch:UntagResource",
+                    "cloudwatch:ListTagsForResource",
+                ],
+                vec![scope.arn("cloudwatch", &format!("alarm:{stack}-*"))],
+            ),
+            // CloudWatch describes a composite alarm only to a DescribeAlarms allowed on "*"
+            // (CloudFormation's handler and `noteapp status` read the alarms' states).
+            statement("AlarmStates", &["cloudwatch:DescribeAlarms"], vec!["*".into()]),
+            statement(
+                "TheOperatorsTopic",
+                &[
+                    "sns:CreateTopic",
+                    "sns:DeleteTopic",
+                    "sns:GetTopicAttributes",
+                    "sns:SetTopicAttributes",
+                    "sns:Subscribe",
+                    "sns:Unsubscribe",
+                    "sns:GetSubscriptionAttributes",
+                    "sns:SetSubscriptionAttributes",
+                    "sns:ListSubscriptionsByTopic",
+                    "sns:TagResource",
+                    "sns:UntagResource",
+                    "sns:ListTagsForResource",
+                ],
+                vec![scope.arn("sns", &format!("{stack}-*"))],
             ),
             statement(
                 "TheCleanupSchedule",

@@ -138,8 +138,62 @@ mod tests {
                 "logs:ListLogDeliveries",
                 "logs:PutResourcePolicy",
                 "logs:DescribeResourcePolicies",
+                "cloudwatch:DescribeAlarms",
             ]
         );
+    }
+
+    #[test]
+    fn the_policy_covers_the_release_resources_of_this_stack_only() {
+        let policy = deploy_policy(&scope());
+        let arn =
+            |service: &str, rest: &str| format!("arn:aws:{service}:eu-west-1:123456789012:{rest}");
+        for (action, mine, other) in [
+            (
+                "lambda:PublishVersion",
+                arn("lambda", "function:noteapp-staging-api"),
+                arn("lambda", "function:other-api"),
+            ),
+            (
+                "lambda:UpdateAlias",
+                arn("lambda", "function:noteapp-staging-api:live"),
+                arn("lambda", "function:other-api:live"),
+            ),
+            (
+                "cloudwatch:PutCompositeAlarm",
+                arn("cloudwatch", "alarm:noteapp-staging-release-health"),
+                arn("cloudwatch", "alarm:other-release-health"),
+            ),
+            (
+                "cloudwatch:PutMetricAlarm",
+                arn("cloudwatch", "alarm:noteapp-staging-api-errors"),
+                arn("cloudwatch", "alarm:noteapp-production-api-errors"),
+            ),
+            (
+                "sns:CreateTopic",
+                arn("sns", "noteapp-staging-operators"),
+                arn("sns", "other-operators"),
+            ),
+            (
+                "sns:Unsubscribe",
+                arn(
+                    "sns",
+                    "noteapp-staging-operators:3f0c2d1e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                ),
+                arn(
+                    "sns",
+                    "other-operators:3f0c2d1e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                ),
+            ),
+            (
+                "events:PutRule",
+                arn("events", "rule/noteapp-staging-GuardSchedule-1AB2C3D4"),
+                arn("events", "rule/other-GuardSchedule-1AB2C3D4"),
+            ),
+        ] {
+            assert!(allows(&policy, action, &mine), "{action} {mine}");
+            assert!(!allows(&policy, action, &other), "{action} {other}");
+        }
     }
 
     #[test]

@@ -17,3 +17,4 @@ mod log_secrets;
 mod migrate;
 mod purge;
 mod realtime;
+mod release_metrics;

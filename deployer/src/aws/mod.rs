@@ -1,5 +1,5 @@
 //! The AWS side of the commands: thin calls to CloudFormation, CloudWatch Logs, DynamoDB, ECR,
-//! IAM, SQS and STS, their error predicates, and bounded polling. Flows of several steps live
+//! IAM, SQS and STS, Lambda's aliases and CloudWatch's alarms (`live`), their error predicates, and bounded polling. Flows of several steps live
 //! in `flow/`, above this layer.
 //!
 //! Each call is a small async function taking a concrete SDK client and wrapping any failure where
@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod drift;
 pub mod ecr;
 pub mod iam;
+pub mod live;
 pub mod logs;
 pub mod protection;
 #[cfg(feature = "test-util")]

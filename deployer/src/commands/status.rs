@@ -1,12 +1,14 @@
 //! `noteapp status ENV [--json]`: where the environment's stack stands — its status and reason,
 //! when it was created and last updated, and every failure of its most recent operation, read
 //! from the stack events back to the event that started that operation, and how many broadcasts
-//! failed for good (after Lambda's retries) and wait in the stack's on-failure queue, and the
-//! live release (the first of the history in the stack's template, `release`). It exits 0
-//! whatever the stack's state; the state is the answer.
+//! failed for good (after Lambda's retries) and wait in the stack's on-failure queue, the
+//! live release (the first of the history in the stack's template, `release`), each function's
+//! `live` version with the traffic's weights (a canary shows both versions), and the stack's
+//! alarms with their states. It exits 0 whatever the stack's state; the state is the answer.
 
 use aws_sdk_cloudformation::Client;
 
+use crate::aws::live::{self, AlarmStatus, LiveAlias};
 use crate::aws::stack::StackEvent;
 use crate::aws::{sqs, stack};
 use crate::commands::args::StackArgs;
@@ -45,6 +47,13 @@ pub async fn run(args: StatusArgs) -> Result<(), Error> {
         let http = clients.https()?;
         report.failed_broadcasts = Some(sqs::queue_depth(http, signer, url).await?);
     }
+    if let (true, Some(signer)) = (report.exists, &clients.signer) {
+        let http = clients.https()?;
+        let endpoints = live::Endpoints::from_env(signer.region());
+        let stack = &config.stack_name;
+        report.live = live::live_aliases(http, signer, &endpoints.lambda, stack).await?;
+        report.alarms = live::alarm_states(http, signer, &endpoints.cloudwatch, stack).await?;
+    }
     output::emit(&report, args.json)
 }
 
@@ -65,6 +74,8 @@ pub async fn status(
         recent_failures: Vec::new(),
         failed_broadcasts: None,
         live_release: None,
+        live: Vec::new(),
+        alarms: Vec::new(),
         outputs: Default::default(),
     };
     let Some(info) = stack::describe_stack(client, stack_name).await? else {
@@ -106,6 +117,10 @@ pub struct StatusReport {
     pub failed_broadcasts: Option<u64>,
     /// The release the stack runs: the first of its template's history (`None`: none recorded).
     pub live_release: Option<Release>,
+    /// Each function's `live` alias: its version and the traffic's weights.
+    pub live: Vec<LiveAlias>,
+    /// The stack's alarms and their states.
+    pub alarms: Vec<AlarmStatus>,
     #[serde(skip)]
     pub outputs: BTreeMap<String, String>,
 }
@@ -166,6 +181,25 @@ impl fmt::Display for StatusReport {
             )?,
             _ => {}
         }
+        if !self.live.is_empty() {
+            writeln!(f, "live versions:")?;
+            for alias in &self.live {
+                writeln!(f, "  {:<14}{}", alias.function, traffic(alias))?;
+            }
+        }
+        if !self.alarms.is_empty() {
+            let count = |state: &str| self.alarms.iter().filter(|a| a.state == state).count();
+            writeln!(
+                f,
+                "alarms: {} OK, {} in ALARM, {} with insufficient data",
+                count("OK"),
+                count("ALARM"),
+                count("INSUFFICIENT_DATA")
+            )?;
+            for alarm in self.alarms.iter().filter(|a| a.state == "ALARM") {
+                writeln!(f, "  ALARM {}: {}", alarm.name, alarm.reason)?;
+            }
+        }
         if !self.recent_failures.is_empty() {
             writeln!(f, "failures in the last operation:")?;
             for e in &self.recent_failures {
@@ -179,6 +213,30 @@ impl fmt::Display for StatusReport {
         }
         Ok(())
     }
+}
+
+/// `8`, or `8 (10%), 7 (90%): a canary until …`, or why there is none.
+fn traffic(alias: &LiveAlias) -> String {
+    let Some(version) = &alias.version else {
+        return "no live alias (deployed before releases had one)".to_owned();
+    };
+    if alias.weights.len() <= 1 {
+        return format!("version {version}");
+    }
+    let mut shares: Vec<(&String, &f64)> = alias.weights.iter().collect();
+    shares.sort_by(|a, b| b.1.total_cmp(a.1));
+    let shares: Vec<String> = shares
+        .iter()
+        .map(|(v, w)| format!("version {v} {:.0}%", *w * 100.0))
+        .collect();
+    let until = match noteapp_runtime::release_shift::AliasNote::parse(&alias.note) {
+        Some(noteapp_runtime::release_shift::AliasNote::Shift(shift)) => format!(
+            " (a canary of version {version}, until {})",
+            noteapp_runtime::release_shift::format_time(shift.deadline)
+        ),
+        _ => format!(" (version {version} is the alias's own)"),
+    };
+    format!("{}{until}", shares.join(", "))
 }
 
 #[cfg(test)]
@@ -285,6 +343,59 @@ mod tests {
         );
         assert_eq!(live["result"], "rolled back to 2");
         assert_eq!(live["parameters"]["LogLevel"], "info");
+    }
+
+    #[tokio::test]
+    async fn status_shows_each_live_version_the_weights_and_the_alarms_in_alarm() {
+        let describe =
+            mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+        let events = mock!(Client::describe_stack_events)
+            .then_http_response(|| replay::events("update_complete"));
+        let template =
+            mock!(Client::get_template).then_http_response(|| replay::template(TEMPLATE));
+        let client = replay::cloudformation(RuleMode::Sequential, &[&describe, &events, &template]);
+        let mut report = status(&client, "staging", "noteapp-staging").await.unwrap();
+        report.live = vec![
+            LiveAlias {
+                function: "api".into(),
+                version: Some("8".into()),
+                weights: [("8".to_owned(), 0.1), ("7".to_owned(), 0.9)].into(),
+                note: "noteapp shift release=12-3f9c2e1a0b4d-5e6f7a8b9c0d good=7 deadline=2026-12-07T10:00:00Z".into(),
+            },
+            LiveAlias {
+                function: "ws-connect".into(),
+                version: Some("5".into()),
+                weights: [("5".to_owned(), 1.0)].into(),
+                note: "noteapp live release=12-3f9c2e1a0b4d-5e6f7a8b9c0d".into(),
+            },
+        ];
+        report.alarms = vec![
+            AlarmStatus {
+                name: "noteapp-staging-api-5xx-rate".into(),
+                state: "ALARM".into(),
+                reason: "Threshold Crossed: 2 out of the last 3 datapoints".into(),
+                composite: false,
+            },
+            AlarmStatus {
+                name: "noteapp-staging-release-health".into(),
+                state: "OK".into(),
+                reason: "r".into(),
+                composite: true,
+            },
+        ];
+        let text = report.to_string();
+        for line in [
+            "live versions:\n",
+            "  api           version 7 90%, version 8 10% (a canary of version 8, until 2026-12-07T10:00:00Z)\n",
+            "  ws-connect    version 5\n",
+            "alarms: 1 OK, 1 in ALARM, 0 with insufficient data\n",
+            "  ALARM noteapp-staging-api-5xx-rate: Threshold Crossed: 2 out of the last 3 datapoints\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in:\n{text}");
+        }
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["live"][0]["weights"]["7"], 0.9);
+        assert_eq!(json["alarms"][0]["state"], "ALARM");
     }
 
     #[tokio::test]

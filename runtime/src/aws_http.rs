@@ -199,6 +199,21 @@ impl Signer {
         }
     }
 
+    /// A signer with fixed keys: tests, and calls to stand-ins on loopback.
+    pub fn with_keys(access_key: &str, secret_key: &str, region: impl Into<String>) -> Self {
+        let credentials = aws_credential_types::Credentials::new(
+            access_key,
+            secret_key,
+            None,
+            None,
+            "noteapp-fixed",
+        );
+        Self::new(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+            region,
+        )
+    }
+
     /// The same credentials, signing for `region` (IAM, a global service, signs for its
     /// partition's first region).
     pub fn for_region(&self, region: impl Into<String>) -> Self {
@@ -441,12 +456,7 @@ mod tests {
     }
 
     fn signer() -> Signer {
-        let credentials =
-            aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test");
-        Signer::new(
-            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
-            "ap-northeast-1",
-        )
+        Signer::with_keys("AKIDTEST", "secret", "ap-northeast-1")
     }
 
     #[tokio::test]

@@ -151,12 +151,7 @@ mod tests {
     use super::*;
 
     fn signer() -> Signer {
-        let credentials =
-            aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test");
-        Signer::new(
-            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
-            "eu-west-1",
-        )
+        Signer::with_keys("AKIDTEST", "secret", "eu-west-1")
     }
 
     fn http() -> reqwest::Client {

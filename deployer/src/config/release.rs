@@ -170,31 +170,24 @@ impl AlarmsFile {
             }
             email.push(address.0.clone());
         }
-        let d = DEFAULT_ALARMS;
-        Ok(AlarmSettings {
-            email,
-            api_5xx_percent: self.api_5xx_percent.map_or(d.api_5xx_percent, |v| v.0),
-            api_p99_latency_ms: self
-                .api_p99_latency_ms
-                .map_or(d.api_p99_latency_ms, |v| v.0),
-            function_errors_per_minute: self
-                .function_errors_per_minute
-                .map_or(d.function_errors_per_minute, |v| v.0),
-            function_throttles_per_minute: self
-                .function_throttles_per_minute
-                .map_or(d.function_throttles_per_minute, |v| v.0),
-            duration_percent_of_timeout: self
-                .duration_percent_of_timeout
-                .map_or(d.duration_percent_of_timeout, |v| v.0),
-            websocket_integration_errors_per_minute: self
-                .websocket_integration_errors_per_minute
-                .map_or(d.websocket_integration_errors_per_minute, |v| v.0),
-            dynamodb_throttles_per_minute: self
-                .dynamodb_throttles_per_minute
-                .map_or(d.dynamodb_throttles_per_minute, |v| v.0),
-            concurrency_percent_of_reserved: self
-                .concurrency_percent_of_reserved
-                .map_or(d.concurrency_percent_of_reserved, |v| v.0),
-        })
+        // Each threshold: the file's, else its default.
+        macro_rules! or_default {
+            ($($field:ident),* $(,)?) => {
+                AlarmSettings {
+                    email,
+                    $($field: self.$field.map_or(DEFAULT_ALARMS.$field, |v| v.0),)*
+                }
+            };
+        }
+        Ok(or_default!(
+            api_5xx_percent,
+            api_p99_latency_ms,
+            function_errors_per_minute,
+            function_throttles_per_minute,
+            duration_percent_of_timeout,
+            websocket_integration_errors_per_minute,
+            dynamodb_throttles_per_minute,
+            concurrency_percent_of_reserved,
+        ))
     }
 }

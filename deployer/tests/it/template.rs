@@ -317,47 +317,37 @@ fn each_function_runs_its_handler_with_exactly_the_variables_it_reads() {
     }
 }
 
-#[test]
-fn the_api_variables_satisfy_the_runtime_config() {
-    let template = template();
-    let vars = resource(&template, "ApiFunction")["Properties"]["Environment"]["Variables"]
+/// The variables the template gives function `id`, with the values the runtime checks.
+fn runtime_vars(template: &Value, id: &str) -> std::collections::HashMap<String, String> {
+    let vars = resource(template, id)["Properties"]["Environment"]["Variables"]
         .as_mapping()
         .unwrap();
-    let values = vars.keys().map(str_of).map(|name| {
-        let value = match name {
-            "ENVIRONMENT" => "staging",
-            "LOG_LEVEL" => "info",
-            "FIREBASE_PROJECT_ID" => "notes-123",
-            "NOTEAPP_RELEASE" => "12-3f9c2e1a0b4d-5e6f7a8b9c0d",
-            _ => "from-the-template",
-        };
-        (name.to_owned(), value.to_owned())
-    });
-    noteapp_runtime::config::map_vars(values.collect())
-        .api()
-        .unwrap();
+    vars.keys()
+        .map(str_of)
+        .map(|name| {
+            let value = match name {
+                "ENVIRONMENT" => "staging",
+                "LOG_LEVEL" => "info",
+                "FIREBASE_PROJECT_ID" => "notes-123",
+                "NOTEAPP_RELEASE" => "12-3f9c2e1a0b4d-5e6f7a8b9c0d",
+                "GUARDED_FUNCTIONS" => "noteapp-staging-api,noteapp-staging-guard",
+                _ => "from-the-template",
+            };
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
 }
 
 #[test]
-fn the_guard_variables_satisfy_the_runtime_config() {
+fn the_api_and_guard_variables_satisfy_the_runtime_config() {
     let template = template();
-    let vars = resource(&template, "GuardFunction")["Properties"]["Environment"]["Variables"]
-        .as_mapping()
+    noteapp_runtime::config::map_vars(runtime_vars(&template, "ApiFunction"))
+        .api()
         .unwrap();
-    let values = vars.keys().map(str_of).map(|name| {
-        let value = match name {
-            "ENVIRONMENT" => "staging",
-            "LOG_LEVEL" => "info",
-            "NOTEAPP_RELEASE" => "12-3f9c2e1a0b4d-5e6f7a8b9c0d",
-            "GUARDED_FUNCTIONS" => "noteapp-staging-api,noteapp-staging-guard",
-            _ => "from-the-template",
-        };
-        (name.to_owned(), value.to_owned())
-    });
-    let config = noteapp_runtime::config::map_vars(values.collect())
+    let guard = noteapp_runtime::config::map_vars(runtime_vars(&template, "GuardFunction"))
         .guard()
         .unwrap();
-    assert!(config.operators_topic.is_some());
+    assert!(guard.operators_topic.is_some());
 }
 
 #[test]

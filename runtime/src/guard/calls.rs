@@ -245,12 +245,7 @@ mod tests {
     use super::*;
 
     fn signer() -> Signer {
-        let credentials =
-            aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test");
-        Signer::new(
-            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
-            "ap-northeast-1",
-        )
+        Signer::with_keys("AKIDTEST", "secret", "ap-northeast-1")
     }
 
     fn client() -> reqwest::Client {

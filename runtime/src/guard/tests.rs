@@ -115,15 +115,19 @@ impl World {
         Self { aws, server }
     }
 
+    /// The api function shifting from 7 to 8 until `deadline`, the alarm in `state`.
+    async fn one_shifting(deadline: &str, state: &str) -> Self {
+        Self::start(
+            &[("noteapp-staging-api", shifting("8", "7", deadline))],
+            state,
+        )
+        .await
+    }
+
     fn guard(&self) -> Guard {
-        let credentials =
-            aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test");
         Guard {
             http: crate::aws_http::https_client(Duration::from_secs(5)).unwrap(),
-            signer: Signer::new(
-                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
-                "ap-northeast-1",
-            ),
+            signer: Signer::with_keys("AKIDTEST", "secret", "ap-northeast-1"),
             endpoints: Endpoints::all_at(&self.server.url),
             config: GuardConfig {
                 common: CommonConfig {
@@ -137,6 +141,11 @@ impl World {
                 operators_topic: Some(TOPIC.into()),
             },
         }
+    }
+
+    /// A run of the guard on `event` that succeeds: its summary.
+    async fn run(&self, event: &Value) -> Value {
+        self.guard().run(event, now()).await.unwrap()
     }
 
     fn alias(&self, function: &str) -> Stored {
@@ -209,11 +218,7 @@ async fn an_alarm_moves_every_shifting_alias_back_and_tells_the_operators() {
         "ALARM",
     )
     .await;
-    let summary = world
-        .guard()
-        .run(&alarm_event("ALARM"), now())
-        .await
-        .unwrap();
+    let summary = world.run(&alarm_event("ALARM")).await;
     assert_eq!(summary["action"], "rolled back");
     assert_eq!(summary["cause"], "alarm");
     let api = world.alias("noteapp-staging-api");
@@ -244,15 +249,8 @@ async fn an_alarm_moves_every_shifting_alias_back_and_tells_the_operators() {
 
 #[tokio::test]
 async fn on_schedule_a_healthy_canary_within_its_deadline_is_left_running() {
-    let world = World::start(
-        &[(
-            "noteapp-staging-api",
-            shifting("8", "7", "2026-12-07T10:05:00Z"),
-        )],
-        "OK",
-    )
-    .await;
-    let summary = world.guard().run(&schedule(), now()).await.unwrap();
+    let world = World::one_shifting("2026-12-07T10:05:00Z", "OK").await;
+    let summary = world.run(&schedule()).await;
     assert_eq!(summary["action"], "none");
     assert_eq!(summary["deadline"], "2026-12-07T10:05:00Z");
     assert_eq!(world.alias("noteapp-staging-api").version, "8");
@@ -262,35 +260,22 @@ async fn on_schedule_a_healthy_canary_within_its_deadline_is_left_running() {
 }
 
 #[tokio::test]
-async fn on_schedule_the_alarm_in_alarm_rolls_back() {
-    let world = World::start(
-        &[(
-            "noteapp-staging-api",
-            shifting("8", "7", "2026-12-07T10:05:00Z"),
-        )],
-        "ALARM",
-    )
-    .await;
-    let summary = world.guard().run(&schedule(), now()).await.unwrap();
-    assert_eq!(summary["cause"], "alarm");
-    assert_eq!(world.alias("noteapp-staging-api").version, "7");
-}
-
-#[tokio::test]
-async fn on_schedule_a_passed_deadline_rolls_back_a_healthy_canary() {
-    let world = World::start(
-        &[(
-            "noteapp-staging-api",
-            shifting("8", "7", "2026-12-07T09:55:00Z"),
-        )],
-        "OK",
-    )
-    .await;
-    let summary = world.guard().run(&schedule(), now()).await.unwrap();
-    assert_eq!(summary["cause"], "deadline");
-    assert_eq!(world.alias("noteapp-staging-api").version, "7");
-    let aws = world.aws.lock().unwrap();
-    assert!(aws.published[0]["Message"].contains("deadline passed"));
+async fn on_schedule_the_alarm_in_alarm_or_a_passed_deadline_rolls_back() {
+    for (deadline, state, cause, told) in [
+        ("2026-12-07T10:05:00Z", "ALARM", "alarm", "is in ALARM"),
+        ("2026-12-07T09:55:00Z", "OK", "deadline", "deadline passed"),
+    ] {
+        let world = World::one_shifting(deadline, state).await;
+        let summary = world.run(&schedule()).await;
+        assert_eq!(summary["cause"], cause);
+        assert_eq!(world.alias("noteapp-staging-api").version, "7");
+        let aws = world.aws.lock().unwrap();
+        assert!(
+            aws.published[0]["Message"].contains(told),
+            "{:?}",
+            aws.published
+        );
+    }
 }
 
 #[tokio::test]
@@ -303,11 +288,7 @@ async fn without_a_shift_only_the_aliases_are_read() {
         "ALARM",
     )
     .await;
-    let summary = world
-        .guard()
-        .run(&alarm_event("ALARM"), now())
-        .await
-        .unwrap();
+    let summary = world.run(&alarm_event("ALARM")).await;
     assert_eq!(
         summary,
         json!({"aliases": 2, "shifting": 0, "action": "none"})
@@ -322,20 +303,9 @@ async fn without_a_shift_only_the_aliases_are_read() {
 
 #[tokio::test]
 async fn an_alias_changed_since_it_was_read_is_read_again_before_it_is_moved() {
-    let world = World::start(
-        &[(
-            "noteapp-staging-api",
-            shifting("8", "7", "2026-12-07T10:05:00Z"),
-        )],
-        "ALARM",
-    )
-    .await;
+    let world = World::one_shifting("2026-12-07T10:05:00Z", "ALARM").await;
     world.aws.lock().unwrap().changed_meanwhile = vec!["noteapp-staging-api".into()];
-    world
-        .guard()
-        .run(&alarm_event("ALARM"), now())
-        .await
-        .unwrap();
+    world.run(&alarm_event("ALARM")).await;
     let aws = world.aws.lock().unwrap();
     let revisions: Vec<&Value> = aws.updates.iter().map(|(_, b)| &b["RevisionId"]).collect();
     assert_eq!(revisions, [&json!("rev-1"), &json!("rev-2")]);
@@ -344,14 +314,7 @@ async fn an_alias_changed_since_it_was_read_is_read_again_before_it_is_moved() {
 
 #[tokio::test]
 async fn an_unreadable_alias_fails_the_run_after_the_rest_is_done() {
-    let world = World::start(
-        &[(
-            "noteapp-staging-api",
-            shifting("8", "7", "2026-12-07T09:55:00Z"),
-        )],
-        "OK",
-    )
-    .await;
+    let world = World::one_shifting("2026-12-07T09:55:00Z", "OK").await;
     let mut guard = world.guard();
     guard.config.functions.push("noteapp-staging-gone".into());
     let err = guard.run(&schedule(), now()).await.unwrap_err().to_string();

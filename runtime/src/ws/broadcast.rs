@@ -11,7 +11,17 @@
 //! failing, the function's time running out) returns an error, so Lambda retries the event
 //! (twice; then it lands in the on-failure queue). Its progress is kept under its `eventId`:
 //! the retry posts only to the connections not reached yet, and a finished event delivered
-//! again posts nothing.
+//! again posts nothing. The progress is kept in the control store, never with the connections.
+//!
+//! Ceilings, so that many users together cannot post faster than the environment's send rate:
+//! - per note: a public `comment.created` (an event with an `eventId`, from the notes API) whose
+//!   note already had `fanouts_per_note` live fan-outs in the current window is not fanned out
+//!   at all. The comment is stored and was answered 201; clients see it on their next read of
+//!   the list (the poster's own page refetches it at once). Logged once per note per window.
+//! - per environment: every fan-out draws on one send budget of `BROADCAST_SEND_RATE` posts a
+//!   second ([`SendBudget`]); a `comment.created` gives up on the connections it has not
+//!   reached when the budget has no room for it before [`LIVE_COMMENT_SECS`] after the
+//!   comment was written.
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -19,11 +29,16 @@ use serde_json::{Value, json};
 use super::WsContext;
 use tokio::time::Instant;
 
-use super::fanout::{FanoutResults, Resume, fan_out_from};
-use super::messages::{RequestError, encode, parse_request};
+use super::fanout::{FanoutResults, Resume, SendBudget, fan_out_from};
+use super::messages::{BroadcastRequest, RequestError, Target, encode, parse_request};
 use crate::api::{ApiError, proxy_response};
-use crate::store::BroadcastProgress;
-use crate::store::connections::BROADCAST_PROGRESS_TTL_SECS;
+use crate::domain::limits::Action;
+use crate::store::control::BROADCAST_PROGRESS_TTL_SECS;
+use crate::store::{BroadcastProgress, StoreError};
+
+/// How long after a comment is written its live push is still worth sending: a fan-out that
+/// would have to wait for the send budget past this skips the connections it has not reached.
+pub const LIVE_COMMENT_SECS: i64 = 60;
 
 /// Why a broadcast did not run, or did not reach everyone.
 #[derive(Debug, thiserror::Error)]
@@ -55,19 +70,30 @@ pub async fn run(
     let request = parse_request(request)?;
     let messages = encode(&request)?;
     let now = chrono::Utc::now().timestamp();
-    let resume = match &request.event_id {
-        Some(id) => match ctx.connections.broadcast_progress(id, now).await? {
-            Some(progress) if progress.is_finished() => {
-                tracing::info!(event_id = %id, "broadcast already delivered: nothing to post");
-                return Ok(FanoutResults::default());
-            }
-            Some(progress) => Resume {
-                retry: progress.failed,
-                segments: progress.segments,
-            },
-            None => Resume::default(),
+    let progress = match (&request.event_id, &ctx.control) {
+        (Some(id), Some(control)) => control.broadcast_progress(id, now).await?,
+        _ => None,
+    };
+    let resume = match progress {
+        Some(progress) if progress.is_finished() => {
+            tracing::info!(event_id = ?request.event_id, "broadcast already delivered: nothing to post");
+            return Ok(FanoutResults::default());
+        }
+        Some(progress) => Resume {
+            retry: progress.failed,
+            segments: progress.segments,
         },
+        // A fresh live comment on a public note: within the note's ceiling, or not at all.
+        None if over_note_ceiling(ctx, &request).await? => return Ok(FanoutResults::default()),
         None => Resume::default(),
+    };
+    let budget = match (&ctx.control, ctx.fanout.send_rate) {
+        (Some(control), Some(per_second)) => Some(SendBudget {
+            control: control.clone(),
+            per_second,
+            give_up_at_ms: live_until_ms(&request),
+        }),
+        _ => None,
     };
     let outcome = fan_out_from(
         ctx.connections.clone(),
@@ -78,16 +104,17 @@ pub async fn run(
         ctx.fanout,
         resume,
         deadline,
+        budget,
     )
     .await;
-    if let Some(id) = &request.event_id {
+    if let (Some(id), Some(control)) = (&request.event_id, &ctx.control) {
         let progress = BroadcastProgress {
             event_id: id.clone(),
             failed: outcome.failed.clone(),
             segments: outcome.segments.clone(),
             expires_at: now + BROADCAST_PROGRESS_TTL_SECS,
         };
-        ctx.connections.put_broadcast_progress(&progress).await?;
+        control.put_broadcast_progress(&progress).await?;
     }
     let results = outcome.results;
     tracing::info!(kind = %request.kind, ?results, complete = outcome.is_complete(), "broadcast ran");
@@ -104,6 +131,43 @@ pub async fn run(
         reason,
         scan_failed: outcome.scan_error.is_some() || outcome.out_of_time,
     })
+}
+
+/// Whether `request` is a live comment on a public note over its note's ceiling of fan-outs
+/// (`fanouts_per_note`): then it is not fanned out.
+async fn over_note_ceiling(
+    ctx: &WsContext,
+    request: &BroadcastRequest,
+) -> Result<bool, StoreError> {
+    let note = match (&request.event_id, &request.target, request.note_id()) {
+        (Some(_), Target::Everyone, Some(note)) if request.kind == "comment.created" => note,
+        _ => return Ok(false),
+    };
+    let Some(limiter) = ctx.limiter() else {
+        return Ok(false);
+    };
+    match limiter
+        .check(Action::NoteFanout, false, &note.to_string())
+        .await
+    {
+        Ok(()) => Ok(false),
+        Err(StoreError::RateLimited { .. }) => {
+            tracing::debug!(%note, "live push skipped: the note is over its fan-out ceiling");
+            Ok(true)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// For a `comment.created`, the epoch milliseconds until which its push is worth waiting for
+/// the send budget: [`LIVE_COMMENT_SECS`] after the comment's `createdAt`.
+fn live_until_ms(request: &BroadcastRequest) -> Option<i64> {
+    if request.kind != "comment.created" {
+        return None;
+    }
+    let created = request.data.pointer("/comment/createdAt")?.as_str()?;
+    let at = chrono::DateTime::parse_from_rfc3339(created).ok()?;
+    Some(at.timestamp_millis() + LIVE_COMMENT_SECS * 1000)
 }
 
 fn completed(results: &FanoutResults) -> Value {
@@ -185,7 +249,8 @@ mod tests {
     use super::*;
     use crate::store::embedded::EmbeddedStore;
     use crate::store::{
-        Connection, ConnectionPage, ConnectionStore, ScanPosition, Segment, StoreError,
+        Connection, ConnectionPage, ConnectionStore, ControlStore, ScanPosition, Segment,
+        StoreError,
     };
     use crate::ws::epoch_secs;
     use crate::ws::fanout::{FanoutOptions, PostError, Poster};
@@ -316,19 +381,6 @@ mod tests {
         ) -> Result<Vec<Connection>, StoreError> {
             self.inner.user_connections(uid, now).await
         }
-        async fn broadcast_progress(
-            &self,
-            event_id: &str,
-            now: i64,
-        ) -> Result<Option<BroadcastProgress>, StoreError> {
-            self.inner.broadcast_progress(event_id, now).await
-        }
-        async fn put_broadcast_progress(
-            &self,
-            progress: &BroadcastProgress,
-        ) -> Result<(), StoreError> {
-            self.inner.put_broadcast_progress(progress).await
-        }
     }
 
     /// An embedded store holding connections `c0` to `c{count - 1}`.
@@ -347,11 +399,14 @@ mod tests {
 
     fn context(
         connections: Arc<dyn ConnectionStore>,
+        control: Arc<dyn ControlStore>,
         poster: Arc<FakePoster>,
         segments: u32,
     ) -> WsContext {
         WsContext {
             connections,
+            control: Some(control),
+            limits: None,
             verifier: None,
             poster,
             fanout: FanoutOptions {
@@ -415,7 +470,7 @@ mod tests {
         let (_dir, embedded) = store_with(5).await;
         let store = Arc::new(ThrottledScan::new(embedded.clone(), 0, 1));
         let poster = Arc::new(FakePoster::default());
-        let ctx = context(store, poster.clone(), 1);
+        let ctx = context(store, embedded.clone(), poster.clone(), 1);
 
         let err = handle(&ctx, &direct_invocation(), None).await.unwrap_err();
 
@@ -443,7 +498,7 @@ mod tests {
     async fn a_retried_event_reaches_each_connection_exactly_once() {
         let (_dir, store) = store_with(6).await;
         let poster = Arc::new(FakePoster::failing_once(&["c1", "c4"]));
-        let ctx = context(store, poster.clone(), 2);
+        let ctx = context(store.clone(), store, poster.clone(), 2);
 
         let first = handle(&ctx, &direct_invocation(), None).await.unwrap_err();
         let BroadcastError::Incomplete {
@@ -471,9 +526,9 @@ mod tests {
         let count = 12;
         let (_dir, embedded) = store_with(count).await;
         // Segment 1 is throttled on its second page; segment 0 reads to its end.
-        let store = Arc::new(ThrottledScan::new(embedded, 1, 1));
+        let store = Arc::new(ThrottledScan::new(embedded.clone(), 1, 1));
         let poster = Arc::new(FakePoster::default());
-        let ctx = context(store.clone(), poster.clone(), 2);
+        let ctx = context(store.clone(), embedded, poster.clone(), 2);
 
         let first = handle(&ctx, &direct_invocation(), None).await.unwrap_err();
         assert!(
@@ -514,7 +569,7 @@ mod tests {
 
         let (_dir, store) = store_with(3).await;
         let poster = Arc::new(FakePoster::failing_once(&["c2"]));
-        let ctx = context(store.clone(), poster.clone(), 1);
+        let ctx = context(store.clone(), store.clone(), poster.clone(), 1);
         let answer = handle(&ctx, &http_event(&body, true), None).await.unwrap();
         assert_eq!(status(&answer), 200);
         let answer_body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
@@ -530,8 +585,8 @@ mod tests {
             "an unsigned request posts nothing"
         );
 
-        let throttled = Arc::new(ThrottledScan::new(store, 0, 0));
-        let ctx = context(throttled, poster, 1);
+        let throttled = Arc::new(ThrottledScan::new(store.clone(), 0, 0));
+        let ctx = context(throttled, store, poster, 1);
         let answer = handle(&ctx, &http_event(&body, true), None).await.unwrap();
         assert_eq!(status(&answer), 500);
     }

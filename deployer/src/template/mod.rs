@@ -23,6 +23,9 @@ pub const TEMPLATE_PATH: &str = "templates/noteapp.yaml";
 /// The parameter saying whether the stack sets the account's API Gateway CloudWatch role.
 pub const API_GATEWAY_LOG_ROLE: &str = "ApiGatewayLogRole";
 
+/// The suffix of each function's reserved-concurrency parameter (`ApiReservedConcurrency`).
+pub const RESERVED_CONCURRENCY: &str = "ReservedConcurrency";
+
 /// The resource type whose replacement or removal loses data.
 const STATEFUL_TYPE: &str = "AWS::DynamoDB::Table";
 
@@ -140,11 +143,19 @@ fn parameters(config: &EnvironmentConfig, image_uri: &str) -> Vec<(String, Strin
             format!("{prefix}Timeout"),
             settings.timeout_seconds.to_string(),
         ));
+        // -1: the template leaves ReservedConcurrentExecutions out.
+        out.push((
+            format!("{prefix}{RESERVED_CONCURRENCY}"),
+            settings
+                .reserved_concurrency
+                .map_or_else(|| "-1".to_owned(), |n| n.to_string()),
+        ));
     }
     out.push((
         "BroadcastSendRate".to_owned(),
         config.broadcast_send_rate.to_string(),
     ));
+    out.push(("RateLimits".to_owned(), config.rate_limits.to_string()));
     out.push((
         "PointInTimeRecovery".to_owned(),
         flag(config.tables.point_in_time_recovery),

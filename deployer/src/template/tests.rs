@@ -117,7 +117,7 @@ fn the_import_template_holds_the_tables_alone_in_long_form_and_kept_whatever_hap
     );
     let template: serde_json::Value = serde_json::from_str(&import).unwrap();
     let resources = template["Resources"].as_object().unwrap();
-    assert_eq!(resources.len(), 4);
+    assert_eq!(resources.len(), ALL_TABLES.len());
     for id in &ids {
         let table = &resources[*id];
         assert_eq!(table["Type"], "AWS::DynamoDB::Table");
@@ -181,7 +181,8 @@ fn the_stack_policy_denies_replacing_or_deleting_each_table_and_nothing_else() {
             "LogicalResourceId/NotesTable",
             "LogicalResourceId/UsersTable",
             "LogicalResourceId/CommentsTable",
-            "LogicalResourceId/ConnectionsTable"
+            "LogicalResourceId/ConnectionsTable",
+            "LogicalResourceId/ControlTable"
         ])
     );
     assert_eq!(policy["Statement"][0]["Action"], "Update:*");

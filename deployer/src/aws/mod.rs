@@ -1,5 +1,5 @@
 //! The AWS side of the commands: thin calls to CloudFormation, CloudWatch Logs, DynamoDB, ECR,
-//! IAM, SQS and STS, their error predicates, and bounded polling. Flows of several steps live
+//! IAM, Lambda, SQS and STS, their error predicates, and bounded polling. Flows of several steps live
 //! in `flow/`, above this layer.
 //!
 //! Each call is a small async function taking a concrete SDK client and wrapping any failure where
@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod drift;
 pub mod ecr;
 pub mod iam;
+pub mod lambda;
 pub mod logs;
 pub mod protection;
 #[cfg(feature = "test-util")]
@@ -43,6 +44,9 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     /// SigV4 for the calls made without an SDK crate (SQS, API Gateway settings, logs).
     pub signer: Option<noteapp_runtime::aws_http::Signer>,
+    /// Where Lambda's account settings are read (tests point it at a stand-in); otherwise
+    /// `AWS_ENDPOINT_URL_LAMBDA`, `AWS_ENDPOINT_URL` or the region's endpoint.
+    pub lambda_endpoint: Option<String>,
     caller: tokio::sync::OnceCell<sts::Caller>,
     https: std::sync::OnceLock<Result<reqwest::Client, String>>,
 }
@@ -100,6 +104,7 @@ impl Clients {
             dynamodb,
             logs,
             signer: None,
+            lambda_endpoint: None,
             caller: tokio::sync::OnceCell::new(),
             https: std::sync::OnceLock::new(),
         }

@@ -5,6 +5,7 @@
 //! Steps: refuse `development`; without `--image-uri`, build and push the image (or reuse it when
 //! its inputs did not change) and tag the stack's current and new images against the ECR lifecycle
 //! policy (`image::ship`); check the credentials' account against the environment file;
+//! refuse reserved concurrency the account cannot hold (`aws::lambda`);
 //! wait out an operation already running; for a new stack, bring back the tables a deleted one
 //! kept (`change_set`); create a change set and print its diff; refuse replacing or removing a
 //! table unless `--allow-replacement`; ask where the environment wants a confirmation (`--yes`
@@ -24,7 +25,7 @@ use super::change_set::{self, Computed, Intent, Pending, Prepared};
 use super::recording::{self, Provenance, Recording};
 use crate::aws::resource_changes::{Diff, blocked_replacements, blocked_summary};
 use crate::aws::wait::Operation;
-use crate::aws::{Clients, Waits, apigateway, ecr, protection, stack, wait};
+use crate::aws::{Clients, Waits, apigateway, ecr, lambda, protection, stack, wait};
 use crate::config::EnvironmentConfig;
 use crate::error::Error;
 use crate::image::engine::Engine;
@@ -280,6 +281,8 @@ pub async fn deploy(
     let intent = Intent::Deploy {
         new_tables: options.new_tables,
     };
+    // Reservations the account cannot hold would fail the update halfway: refuse them first.
+    lambda::ensure_reservations_fit(clients, plan).await?;
     let prepared =
         match change_set::prepare(clients, plan, options.waits, progress, pending, intent).await? {
             Computed::Changes(prepared) => prepared,

@@ -132,6 +132,11 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                 vec![functions.clone(), format!("{functions}:*")],
             ),
             statement(
+                "AccountConcurrency",
+                &["lambda:GetAccountSettings"],
+                vec!["*".into()],
+            ),
+            statement(
                 "TheStacksTables",
                 &[
                     "dynamodb:CreateTable",

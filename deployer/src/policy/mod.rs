@@ -129,6 +129,7 @@ mod tests {
             [
                 "cloudformation:DescribeStackDriftDetectionStatus",
                 "ecr:GetAuthorizationToken",
+                "lambda:GetAccountSettings",
                 "dynamodb:ListTables",
                 "logs:DescribeLogGroups",
                 "logs:CreateLogDelivery",

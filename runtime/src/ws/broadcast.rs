@@ -590,4 +590,114 @@ mod tests {
         let answer = handle(&ctx, &http_event(&body, true), None).await.unwrap();
         assert_eq!(status(&answer), 500);
     }
+
+    /// A live comment on `note` as the notes API hands it off, written at `created_at`.
+    fn live_comment(note: Uuid, created_at: chrono::DateTime<chrono::Utc>) -> Value {
+        let at = crate::domain::format_time(created_at);
+        json!({
+            "type": "comment.created",
+            "data": {"postId": note, "comment": {"id": Uuid::new_v4(), "content": "hi",
+                "username": "u", "createdAt": at, "updatedAt": at, "postId": note}},
+            "eventId": Uuid::new_v4().to_string(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_live_comment_over_its_notes_ceiling_is_not_fanned_out_and_other_notes_are() {
+        let (_dir, store) = store_with(3).await;
+        let poster = Arc::new(FakePoster::default());
+        let mut ctx = context(store.clone(), store, poster.clone(), 1);
+        ctx.limits = Some(
+            crate::domain::limits::RateLimits::DEFAULT
+                .with("fanouts_per_note=2/hour")
+                .unwrap(),
+        );
+        let (busy, quiet) = (Uuid::new_v4(), Uuid::new_v4());
+        let now = chrono::Utc::now();
+        for _ in 0..2 {
+            let answer = handle(&ctx, &live_comment(busy, now), None).await.unwrap();
+            assert_eq!(answer["results"]["totalConnections"], 3);
+        }
+        let over = handle(&ctx, &live_comment(busy, now), None).await.unwrap();
+        assert_eq!(over["results"]["totalConnections"], 0, "{over}");
+        assert_eq!(poster.deliveries().len(), 3);
+        assert!(poster.deliveries().values().all(|n| *n == 2));
+        // Another note has its own ceiling; an operator's broadcast has none.
+        let other = handle(&ctx, &live_comment(quiet, now), None).await.unwrap();
+        assert_eq!(other["results"]["sent"], 3);
+        let operator = handle(&ctx, &direct_invocation(), None).await.unwrap();
+        assert_eq!(operator["results"]["sent"], 3);
+    }
+
+    /// Records when each post was made.
+    #[derive(Default)]
+    struct TimedPoster(Mutex<Vec<i64>>);
+
+    #[async_trait]
+    impl Poster for TimedPoster {
+        async fn post(&self, _id: &str, _data: Bytes) -> Result<(), PostError> {
+            let second = chrono::Utc::now().timestamp();
+            self.0.lock().unwrap().push(second);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn two_instances_fanning_out_at_once_share_one_send_budget_per_second() {
+        let (_dir, store) = store_with(12).await;
+        let poster = Arc::new(TimedPoster::default());
+        // Two instances: their own contexts and pacing, one control store.
+        let instance = || WsContext {
+            connections: store.clone(),
+            control: Some(store.clone()),
+            limits: None,
+            verifier: None,
+            poster: poster.clone(),
+            fanout: FanoutOptions {
+                page_size: 4,
+                send_rate: Some(10),
+                ..FanoutOptions::default()
+            },
+        };
+        let body = json!({"type": "announcement", "data": {"text": "hello"}});
+        let (a, b) = (instance(), instance());
+        let (first, second) = tokio::join!(run(&a, &body, None), run(&b, &body, None));
+        assert_eq!(first.unwrap().sent + second.unwrap().sent, 24);
+        let mut per_second = BTreeMap::new();
+        for second in poster.0.lock().unwrap().iter() {
+            *per_second.entry(*second).or_insert(0) += 1;
+        }
+        assert!(
+            per_second.values().all(|n| *n <= 10),
+            "at most 10 posts in any second: {per_second:?}"
+        );
+        assert!(
+            per_second.len() >= 3,
+            "24 posts at 10 a second: {per_second:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_live_comment_that_would_wait_past_its_freshness_skips_the_rest_for_good() {
+        let (_dir, store) = store_with(10).await;
+        let poster = Arc::new(FakePoster::default());
+        let mut ctx = context(store.clone(), store, poster.clone(), 1);
+        ctx.fanout.send_rate = Some(2);
+        // Written 59.5 s ago: half a second of its minute is left.
+        let written = chrono::Utc::now() - chrono::Duration::milliseconds(59_500);
+        let event = live_comment(Uuid::new_v4(), written);
+        let answer = handle(&ctx, &event, None).await.unwrap();
+        let results = &answer["results"];
+        let (sent, skipped) = (
+            results["sent"].as_u64().unwrap(),
+            results["skipped"].as_u64().unwrap(),
+        );
+        assert!((1..=4).contains(&sent), "{answer}");
+        // Those dispatched are skipped; the scan stops, so the rest are not even read.
+        assert!(skipped >= 1 && sent + skipped <= 10, "{answer}");
+        assert_eq!(poster.deliveries().len() as u64, sent);
+        // Skipped is final: a redelivery of the event posts nothing more.
+        let again = handle(&ctx, &event, None).await.unwrap();
+        assert_eq!(again["results"]["totalConnections"], 0);
+    }
 }

@@ -19,10 +19,10 @@
 //! `per_second` posts per clock second, kept in the control store (taken a chunk at a time, one
 //! write per chunk): however many broadcasts run at once, together they post at the
 //! environment's send rate, never faster. A post that finds the second spent waits for the
-//! next one. A live comment is only worth sending while it is fresh: when a post would have to
-//! wait past the budget's `give_up_at`, it and every connection not yet reached are skipped
-//! (counted as `skipped`, the scan stopped), and those clients see the comment on their next
-//! read of the list.
+//! next one. A live comment is only worth sending while it is fresh: once the budget's
+//! `give_up_at` has passed, or when a post's room would come only after it, that post and every
+//! connection not yet reached are skipped (counted as `skipped`, the scan stopped), and those
+//! clients see the comment on their next read of the list.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -158,53 +158,62 @@ impl Budget {
         false
     }
 
-    /// One post's room in the budget: `false` when it would have to wait past `give_up_at`.
+    /// One post's room in the budget, for now: `false` once `give_up_at` has passed, or when
+    /// the room would come only after it.
     async fn take(&self) -> bool {
         loop {
             if self.gave_up.load(Ordering::Relaxed) {
                 return false;
             }
             let now_ms = chrono::Utc::now().timestamp_millis();
+            if self.stale_by(now_ms) {
+                return false;
+            }
             let second = now_ms.div_euclid(1000);
             if self.take_local(second) {
                 return true;
             }
-            let _refilling = self.refill.lock().await;
-            if self.take_local(second) {
-                return true;
-            }
-            let per_second = u64::from(self.shared.per_second);
-            match take_budget(&*self.shared.control, second, self.chunk, per_second).await {
-                Ok(0) => {}
-                Ok(granted) => {
-                    let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-                    *pool = (second, granted - 1);
+            {
+                let _refilling = self.refill.lock().await;
+                if self.take_local(second) {
                     return true;
                 }
-                Err(e) => {
-                    // The API's own throttling (retried with backoff) still guards the quota.
-                    tracing::warn!(error = %e, "the send budget could not be read: posting unpaced by it");
-                    return true;
+                let per_second = u64::from(self.shared.per_second);
+                match take_budget(&*self.shared.control, second, self.chunk, per_second).await {
+                    Ok(0) => {}
+                    Ok(granted) => {
+                        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+                        *pool = (second, granted - 1);
+                        return true;
+                    }
+                    Err(e) => {
+                        // The API's own throttling (retried with backoff) still guards the quota.
+                        tracing::warn!(error = %e, "the send budget could not be read: posting unpaced by it");
+                        return true;
+                    }
                 }
             }
             let next_second_ms = (second + 1) * 1000;
-            if self
-                .shared
-                .give_up_at_ms
-                .is_some_and(|limit| next_second_ms > limit)
-            {
-                if !self.gave_up.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        per_second,
-                        "the send budget is spent until after this message goes stale: the \
-                         connections not reached yet are skipped"
-                    );
-                }
+            if self.stale_by(next_second_ms) {
                 return false;
             }
             let wait = u64::try_from(next_second_ms - now_ms).unwrap_or(0);
             tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
         }
+    }
+
+    /// Whether a post made at `at_ms` would be past `give_up_at`; the first time it is, the
+    /// fan-out gives up (logged once).
+    fn stale_by(&self, at_ms: i64) -> bool {
+        let stale = self.shared.give_up_at_ms.is_some_and(|limit| at_ms > limit);
+        if stale && !self.gave_up.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                per_second = self.shared.per_second,
+                "the send budget has no room for this message before it goes stale: the \
+                 connections not reached yet are skipped"
+            );
+        }
+        stale
     }
 }
 
@@ -322,13 +331,14 @@ impl Shared {
     async fn deliver(&self, connection_id: &str, message: Bytes) -> Outcome {
         let mut attempt = 0;
         loop {
+            if let Some(pace) = &self.pace {
+                pace.wait().await;
+            }
+            // Taken right before the post, so a post counts in the second it is made.
             if let Some(budget) = &self.budget
                 && !budget.take().await
             {
                 return Outcome::Skipped;
-            }
-            if let Some(pace) = &self.pace {
-                pace.wait().await;
             }
             match self.poster.post(connection_id, message.clone()).await {
                 Ok(()) => return Outcome::Sent,

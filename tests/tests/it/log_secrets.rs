@@ -149,6 +149,7 @@ async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() 
         ("USERS_TABLE", &tables.users),
         ("COMMENTS_TABLE", &tables.comments),
         ("CONNECTIONS_TABLE", &tables.connections),
+        ("CONTROL_TABLE", &tables.control),
         ("WEBSOCKET_ENDPOINT", &management.url),
     ]));
 

@@ -26,17 +26,7 @@ pub async fn account_log_role(
             signer.region()
         )
     };
-    let (_, body) = signer
-        .send(http, "apigateway", request)
-        .await
-        .map_err(|e| Error::Aws {
-            action: action(),
-            reason: e.to_string(),
-        })?;
-    let answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Aws {
-        action: action(),
-        reason: format!("the answer is not JSON: {e}"),
-    })?;
+    let answer = crate::aws::signed_json(http, signer, "apigateway", request, &action).await?;
     Ok(answer
         .get("cloudwatchRoleArn")
         .and_then(serde_json::Value::as_str)

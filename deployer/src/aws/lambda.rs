@@ -43,17 +43,7 @@ pub async fn account_concurrency(
             signer.region()
         )
     };
-    let (_, body) = signer
-        .send(http, "lambda", request)
-        .await
-        .map_err(|e| Error::Aws {
-            action: action(),
-            reason: e.to_string(),
-        })?;
-    let answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Aws {
-        action: action(),
-        reason: format!("the answer is not JSON: {e}"),
-    })?;
+    let answer = crate::aws::signed_json(http, signer, "lambda", request, &action).await?;
     let field = |name: &str| {
         answer
             .pointer(&format!("/AccountLimit/{name}"))

@@ -147,6 +147,28 @@ impl Clients {
     }
 }
 
+/// Sends `request` to `service` signed by `signer` and reads the answer as JSON; a failure to
+/// send, a non-2xx answer or a body that is not JSON is an error saying `action` failed.
+pub async fn signed_json(
+    http: &reqwest::Client,
+    signer: &noteapp_runtime::aws_http::Signer,
+    service: &str,
+    request: http::Request<bytes::Bytes>,
+    action: impl Fn() -> String,
+) -> Result<serde_json::Value, Error> {
+    let (_, body) = signer
+        .send(http, service, request)
+        .await
+        .map_err(|e| Error::Aws {
+            action: action(),
+            reason: e.to_string(),
+        })?;
+    serde_json::from_slice(&body).map_err(|e| Error::Aws {
+        action: action(),
+        reason: format!("the answer is not JSON: {e}"),
+    })
+}
+
 /// A client for the DynamoDB API at `endpoint` on loopback (`--dynamodb-endpoint`: moto, a
 /// local DynamoDB), with fixed local credentials.
 pub fn local_dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {

@@ -29,17 +29,7 @@ pub async fn queue_depth(
         .body(bytes::Bytes::from(body))
         .map_err(|e| Error::Usage(e.to_string()))?;
     let action = || format!("failed to read the failed-broadcast queue {queue_url}");
-    let (_, answer) = signer
-        .send(http, "sqs", request)
-        .await
-        .map_err(|e| Error::Aws {
-            action: action(),
-            reason: e.to_string(),
-        })?;
-    let answer: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| Error::Aws {
-        action: action(),
-        reason: format!("the answer is not JSON: {e}"),
-    })?;
+    let answer = crate::aws::signed_json(http, signer, "sqs", request, &action).await?;
     answer
         .pointer("/Attributes/ApproximateNumberOfMessages")
         .and_then(serde_json::Value::as_str)

@@ -121,17 +121,23 @@ impl ServeArgs {
             firebase_project: self.firebase_project.clone(),
             auth_emulator: self.auth_emulator.clone().filter(|h| !h.is_empty()),
             sync: self.sync,
-            rate_limits: self.rate_limits.0,
+            rate_limits: self.rate_limits.limits(),
         }
     }
 }
 
-/// `--rate-limits`: the limits, or `None` for `off`.
+/// `--rate-limits`: the limits, or `None` for `off` (boxed: the flags stay small).
 #[derive(Clone)]
-struct LimitsFlag(Option<RateLimits>);
+struct LimitsFlag(Option<Box<RateLimits>>);
+
+impl LimitsFlag {
+    fn limits(&self) -> Option<RateLimits> {
+        self.0.as_deref().copied()
+    }
+}
 
 fn limits_flag(text: &str) -> Result<LimitsFlag, String> {
-    parse_limits(text).map(LimitsFlag)
+    parse_limits(text).map(|limits| LimitsFlag(limits.map(Box::new)))
 }
 
 /// The one Firebase project id rule, as a flag parser.
@@ -276,7 +282,7 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         args.data_dir.display()
     );
     eprintln!("noteapp local: CORS for {}", args.cors_origins.join(", "));
-    match &args.rate_limits.0 {
+    match &args.rate_limits.limits() {
         Some(limits) if *limits != RateLimits::DEFAULT => {
             eprintln!("noteapp local: rate limits {limits}")
         }
@@ -294,7 +300,7 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         store,
         connections,
         control,
-        limits: args.rate_limits.0,
+        limits: args.rate_limits.limits(),
         cors_origins: args.cors_origins,
     };
     local::run_stack(stack, shutdown_signal()).await?;

@@ -4,8 +4,8 @@
 //! the contract's JSON error body (`{status:"error", error:{code, message, field?}}`) with the right
 //! status, and nothing a client sends can make it panic. Route handlers live one module per
 //! resource; this module owns routing, request parsing, authentication, the envelopes and the
-//! rate limits: each write route counts its request with [`Ctx::limit`] (or, where a profile is
-//! created, [`Ctx::limit_new_profile`]) after the request is read and before anything is
+//! rate limits: each write route counts its request with `Ctx::limit` (or, where a profile is
+//! created, `Ctx::limit_new_profile`) after the request is read and before anything is
 //! written, and a refused request gets 429 `RATE_LIMITED` with `Retry-After`, having written
 //! nothing and handed nothing off.
 

@@ -7,7 +7,7 @@
 //! and nothing else happens. Every message is answered: an echo that would be over the 128 KB a
 //! post may carry (a message of `"` comes back twice its size) is answered with an error instead.
 //!
-//! `$connect` is limited too ([`admit`]): a signed-in user's attempts per window
+//! `$connect` is limited too (`admit`): a signed-in user's attempts per window
 //! (`ws_connects`) and open connections (`ws_connections_per_user`, counted through the user
 //! index before the row is written: two attempts at the same instant may both pass, one over),
 //! and attempts without a token per source address (`ws_connects_per_ip`). A refused `$connect`

@@ -9,9 +9,11 @@
 
 pub mod docker;
 pub mod iam;
+pub mod kit;
 pub mod loopback;
 pub mod modules;
 pub mod moto;
+pub mod sigv4;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;

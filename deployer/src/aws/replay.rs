@@ -8,6 +8,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
+use noteapp_test_support::kit::Kit;
+
 use crate::plan::Plan;
 
 macro_rules! data {
@@ -300,21 +302,12 @@ pub fn ci_events(name: &str) -> HttpResponse {
 }
 
 /// A CloudFormation client answering from `rules`, retries off, every call held against what
-/// `ci bootstrap` is allowed (`policy::bootstrap_policy`), not the deploy policy.
+/// `ci bootstrap` is allowed (`policy::bootstrap_policy`, identity `ci-bootstrap`), not the
+/// deploy policy.
 pub fn cloudformation_bootstrap(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_cloudformation::Client {
-    let scope = crate::policy::Scope {
-        region: "eu-west-1".into(),
-        account: "123456789012".into(),
-        stack: "noteapp-staging".into(),
-        repository: crate::aws::ecr::DEFAULT_REPOSITORY.into(),
-    };
-    let policy = crate::policy::bootstrap_policy(&scope);
     mock_client!(aws_sdk_cloudformation, mode, rules.iter().copied(), |c| c
         .retry_config(RetryConfig::disabled())
-        .interceptor(crate::policy::checker::Checker::strict_with(
-            scope.clone(),
-            policy.clone()
-        )))
+        .interceptor(kit().checker(CI_BOOTSTRAP)))
 }
 
 /// A DynamoDB (JSON 1.0 protocol) answer.
@@ -383,14 +376,74 @@ pub fn caller_identity(account: &str) -> HttpResponse {
     )
 }
 
-/// The deploy policy of the plan below ([`plan`]), which every replayed call must pass.
-pub fn policy_checker() -> crate::policy::checker::Checker {
-    crate::policy::checker::Checker::strict(crate::policy::Scope {
+/// The identity of a person deploying with the deploy policy of the plan below ([`plan`]):
+/// `noteapp render staging --deploy-policy` for account 123456789012 in eu-west-1.
+pub const DEPLOYER: &str = "deployer";
+/// An administrator running `noteapp ci bootstrap` (`policy::bootstrap_policy`).
+pub const CI_BOOTSTRAP: &str = "ci-bootstrap";
+/// The role `ci bootstrap` makes for GitHub Actions, holding the deploy policy.
+pub const CI_ROLE: &str = "ci-role";
+
+/// The scope of the replay tests' policies: the plan below.
+pub fn scope() -> crate::policy::Scope {
+    crate::policy::Scope {
         region: "eu-west-1".into(),
         account: "123456789012".into(),
         stack: "noteapp-staging".into(),
         repository: crate::aws::ecr::DEFAULT_REPOSITORY.into(),
+    }
+}
+
+/// The test kit every replayed call goes through (strict: a refused call panics where it is
+/// made), with the identities of a deploy: [`DEPLOYER`], [`CI_BOOTSTRAP`] and [`CI_ROLE`].
+pub fn kit() -> Kit {
+    static KIT: std::sync::OnceLock<Kit> = std::sync::OnceLock::new();
+    KIT.get_or_init(|| {
+        let kit = Kit::strict("123456789012", "eu-west-1");
+        register(&kit);
+        kit
     })
+    .clone()
+}
+
+/// Registers the deploy's identities in `kit`, holding the policies as rendered for
+/// [`scope`].
+pub fn register(kit: &Kit) {
+    let scope = scope();
+    let deploy = crate::policy::deploy_policy(&scope);
+    kit.identity(
+        DEPLOYER,
+        "arn:aws:sts::123456789012:assumed-role/noteapp-operators/alice",
+        vec![deploy.clone()],
+    );
+    kit.identity(
+        CI_BOOTSTRAP,
+        "arn:aws:sts::123456789012:assumed-role/Administrator/bob",
+        vec![crate::policy::bootstrap_policy(&scope)],
+    );
+    let role = crate::policy::ci::role_name(&scope.stack);
+    kit.identity(
+        CI_ROLE,
+        &format!("arn:aws:sts::123456789012:assumed-role/{role}/GitHubActions"),
+        vec![deploy],
+    );
+}
+
+/// Credentials of `identity` in the replay kit ([`kit`]).
+pub fn credentials(identity: &str) -> aws_credential_types::Credentials {
+    kit().get(identity).credentials()
+}
+
+/// A signer for `identity`'s credentials in the replay tests' region.
+pub fn signer(identity: &str) -> noteapp_runtime::aws_http::Signer {
+    let provider =
+        aws_credential_types::provider::SharedCredentialsProvider::new(credentials(identity));
+    noteapp_runtime::aws_http::Signer::new(provider, "eu-west-1")
+}
+
+/// The checker of [`DEPLOYER`] in the replay kit.
+pub fn policy_checker() -> noteapp_test_support::kit::Checker {
+    kit().checker(DEPLOYER)
 }
 
 /// A CloudFormation client answering from `rules`, retries off, every call held against the

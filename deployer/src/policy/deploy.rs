@@ -207,6 +207,14 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                 &["apigateway:GET", "apigateway:PATCH"],
                 vec![apigateway("/account")],
             ),
+            // The smoke check's broadcast (addressed to nobody) through the IAM-authorized
+            // route. API Gateway names an API by an id it picks at creation, which no policy
+            // written beforehand can know: the route, method and stage are what scope it.
+            statement(
+                "SmokeCheckBroadcast",
+                &["execute-api:Invoke"],
+                vec![scope.arn("execute-api", "*/$default/POST/websocket/broadcast")],
+            ),
             statement(
                 "TheFailedBroadcastsQueue",
                 &[

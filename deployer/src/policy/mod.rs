@@ -11,16 +11,12 @@
 //! account; `*` only where IAM has no resource to name (ECR's login token, listing tables and
 //! log groups, log deliveries, a drift detection's status).
 //!
-//! [`checker::Checker`] is an SDK interceptor: every request a client sends is mapped to its IAM
-//! action and resource and refused unless a statement allows it (conditions are not evaluated).
-//! The replay and moto tests run every flow with it, so a call the policy does not cover fails
-//! them.
+//! The tests hold every request the flows make to these policies, as IAM decides
+//! (`noteapp_test_support::kit`).
 
 use noteapp_runtime::aws_http::Partition;
 use serde_json::{Value, json};
 
-#[cfg(feature = "test-util")]
-pub mod checker;
 pub mod ci;
 mod deploy;
 pub mod migrate;
@@ -72,8 +68,17 @@ pub(crate) fn statement(sid: &str, actions: &[&str], resources: Vec<String>) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::checker::{allows, strings};
+    use noteapp_test_support::iam::allows;
+
     use super::*;
+
+    fn strings(value: &Value) -> Vec<&str> {
+        match value {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
 
     fn scope() -> Scope {
         Scope {

@@ -316,6 +316,14 @@ fn used(value: &serde_json::Value, kind: UseKind) -> std::collections::BTreeSet<
     out
 }
 
+/// The template body as CloudFormation's JSON form (see [`long_form`]): what tools that read
+/// templates (the test kit's resolver, for one) take.
+pub fn cloudformation_json(template_body: &str) -> Result<serde_json::Value, TemplateError> {
+    let yaml: Value =
+        serde_norway::from_str(template_body).map_err(|e| TemplateError::Yaml(e.to_string()))?;
+    Ok(long_form(&yaml))
+}
+
 /// YAML as CloudFormation's JSON: `!Ref X` → `{"Ref": "X"}`, `!GetAtt A.B` →
 /// `{"Fn::GetAtt": ["A", "B"]}`, `!Condition C` → `{"Condition": "C"}`, `!Sub …` →
 /// `{"Fn::Sub": …}` and every other `!Name` → `{"Fn::Name": …}`.

@@ -14,22 +14,21 @@ use super::{Kit, calls};
 #[derive(Clone)]
 pub struct Checker {
     kit: Kit,
-    identity: String,
+    /// The access key of the client's identity.
+    key: String,
 }
 
 impl std::fmt::Debug for Checker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Checker")
-            .field("identity", &self.identity)
-            .finish()
+        f.debug_struct("Checker").field("key", &self.key).finish()
     }
 }
 
 impl Checker {
-    pub(super) fn new(kit: Kit, identity: &str) -> Self {
+    pub(super) fn new(kit: Kit, key: &str) -> Self {
         Self {
             kit,
-            identity: identity.to_owned(),
+            key: key.to_owned(),
         }
     }
 }
@@ -73,7 +72,7 @@ impl Intercept for Checker {
         )
         .unwrap_or_else(|unknown| panic!("{unknown}"));
         for call in &calls {
-            if let Err(denial) = self.kit.decide(&self.identity, call) {
+            if let Err(denial) = self.kit.decide(&self.key, call) {
                 if self.kit.is_strict() {
                     panic!("{denial}");
                 }

@@ -19,8 +19,10 @@
 //! action) pairs exercised and the statements no test exercised.
 
 pub mod calls;
+pub mod cfn;
 mod checker;
 pub mod coverage;
+mod guard;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,6 +33,7 @@ use serde_json::Value;
 
 pub use calls::{Call, Endpoint, Place};
 pub use checker::Checker;
+pub use guard::guard;
 
 use crate::iam::{self, Context, Policy, Principal, Request};
 use crate::loopback;
@@ -65,6 +68,8 @@ impl Identity {
 /// A request AWS would refuse.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Denial {
+    /// The access key of the identity refused (empty for an unverified caller).
+    pub access_key: String,
     pub identity: String,
     pub action: String,
     pub resource: String,
@@ -87,7 +92,9 @@ struct Inner {
     /// A refused SDK request panics at once (a kit shared by many tests, which no single test's
     /// end could check).
     strict: bool,
-    identities: Mutex<BTreeMap<String, Identity>>,
+    /// Every identity, in the order registered (several may share a name: a role per test's
+    /// tables).
+    identities: Mutex<Vec<Identity>>,
     /// Resource policies by the exact resource ARN they are attached to.
     resource_policies: Mutex<BTreeMap<String, Value>>,
     denials: Mutex<Vec<Denial>>,
@@ -167,7 +174,7 @@ impl Kit {
         }
         let mut identities = self.inner.identities.lock().expect("identities");
         let n = identities.len();
-        let access_key = format!("AKIAKIT{n:04}{}", name.len());
+        let access_key = format!("AKIAKIT{n:09}");
         let secret = format!("kit-secret-{n}-{name}");
         let identity = Identity {
             name: name.to_owned(),
@@ -177,7 +184,7 @@ impl Kit {
             secret: secret.clone(),
         };
         coverage::declare(&identity);
-        identities.insert(name.to_owned(), identity);
+        identities.push(identity);
         Credentials::new(access_key, secret, None, None, "noteapp-test-kit")
     }
 
@@ -193,27 +200,48 @@ impl Kit {
             .insert(resource.to_owned(), policy);
     }
 
-    /// The identity `name`.
+    /// The identity `name` (the first registered under it).
     pub fn get(&self, name: &str) -> Identity {
         self.inner
             .identities
             .lock()
             .expect("identities")
-            .get(name)
+            .iter()
+            .find(|i| i.name == name)
             .cloned()
             .unwrap_or_else(|| panic!("no identity {name} in this kit"))
     }
 
-    /// An SDK interceptor holding every request of a client to what identity `name` may do.
-    pub fn checker(&self, name: &str) -> Checker {
-        self.get(name);
-        Checker::new(self.clone(), name)
+    /// The identity owning `access_key`, if any.
+    pub fn by_key(&self, access_key: &str) -> Option<Identity> {
+        self.inner
+            .identities
+            .lock()
+            .expect("identities")
+            .iter()
+            .find(|i| i.access_key == access_key)
+            .cloned()
     }
 
-    /// Decides `call` for identity `name` (with any resource policy on its resource); records
-    /// the decision, and the denial if refused.
-    pub fn decide(&self, name: &str, call: &Call) -> Result<(), Denial> {
-        let identity = self.get(name);
+    /// An SDK interceptor holding every request of a client to what identity `name` may do.
+    pub fn checker(&self, name: &str) -> Checker {
+        Checker::new(self.clone(), &self.get(name).access_key)
+    }
+
+    /// As [`Kit::checker`], for the identity `credentials` belong to.
+    pub fn checker_for(&self, credentials: &Credentials) -> Checker {
+        let key = credentials.access_key_id();
+        assert!(self.by_key(key).is_some(), "no identity with key {key}");
+        Checker::new(self.clone(), key)
+    }
+
+    /// Decides `call` for the identity owning `access_key` (with any resource policy on its
+    /// resource); records the decision, and the denial if refused.
+    pub fn decide(&self, access_key: &str, call: &Call) -> Result<(), Denial> {
+        let identity = self
+            .by_key(access_key)
+            .unwrap_or_else(|| panic!("no identity with key {access_key}"));
+        let name = identity.name.clone();
         let resource_policy = self
             .inner
             .resource_policies
@@ -230,6 +258,7 @@ impl Kit {
             return Ok(());
         }
         let denial = Denial {
+            access_key: identity.access_key.clone(),
             identity: format!("{name} ({})", identity.principal),
             action: call.action.clone(),
             resource: call.resource.clone(),
@@ -270,13 +299,7 @@ impl Kit {
         endpoint: Endpoint<'_>,
     ) -> Result<String, loopback::Reply> {
         let service = endpoint.signing_name();
-        let identities = self.inner.identities.lock().expect("identities").clone();
-        let secret = |key: &str| {
-            identities
-                .values()
-                .find(|i| i.access_key == key)
-                .map(|i| i.secret.clone())
-        };
+        let secret = |key: &str| self.by_key(key).map(|i| i.secret);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
@@ -302,6 +325,7 @@ impl Kit {
             Ok(signed) => signed,
             Err(refusal) => {
                 let denial = Denial {
+                    access_key: String::new(),
                     identity: "an unverified caller".into(),
                     action: format!("{service} {} {}", request.method, request.uri.path()),
                     resource: request.uri.to_string(),
@@ -311,10 +335,9 @@ impl Kit {
                 return Err(forbidden(refusal.to_string()));
             }
         };
-        let name = identities
-            .values()
-            .find(|i| i.access_key == signed.access_key)
-            .map(|i| i.name.clone())
+        let name = self
+            .by_key(&signed.access_key)
+            .map(|i| i.name)
             .expect("a verified key belongs to an identity");
         let method = request.method.as_str();
         let path = request.uri.path();
@@ -326,7 +349,7 @@ impl Kit {
                 request.uri
             );
         };
-        match self.decide(&name, &call) {
+        match self.decide(&signed.access_key, &call) {
             Ok(()) => Ok(name),
             Err(denial) => Err(forbidden(denial.to_string())),
         }
@@ -340,6 +363,18 @@ impl Kit {
     /// The denials so far, acknowledged: a test that means to be refused takes them.
     pub fn take_denials(&self) -> Vec<Denial> {
         std::mem::take(&mut *self.inner.denials.lock().expect("denials"))
+    }
+
+    /// The denials so far of the identities `credentials` belong to, acknowledged (a kit that
+    /// tests share: each takes its own).
+    pub fn take_denials_of(&self, credentials: &[Credentials]) -> Vec<Denial> {
+        let keys: Vec<&str> = credentials.iter().map(|c| c.access_key_id()).collect();
+        let mut denials = self.inner.denials.lock().expect("denials");
+        let (mine, others) = denials
+            .drain(..)
+            .partition(|d| keys.contains(&d.access_key.as_str()));
+        *denials = others;
+        mine
     }
 }
 

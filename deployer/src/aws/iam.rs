@@ -33,12 +33,13 @@ pub fn github_provider_in(answer: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The account's GitHub Actions OIDC provider, if it has one.
+/// The account's GitHub Actions OIDC provider, if it has one, asked of IAM at `url`, signing
+/// for `signing_region` (see [`endpoint`]).
 pub async fn github_provider(
     http: &reqwest::Client,
     signer: &Signer,
+    (url, signing_region): (&str, &str),
 ) -> Result<Option<String>, Error> {
-    let (url, signing_region) = endpoint(|name| std::env::var(name).ok(), signer.region());
     let request = http::Request::post(format!("{url}/"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(bytes::Bytes::from_static(
@@ -83,6 +84,44 @@ mod tests {
             Some("arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com")
         );
         assert_eq!(github_provider_in("<OpenIDConnectProviderList/>"), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_provider_list_is_a_signed_call_the_bootstrap_may_make_and_a_deploy_may_not() {
+        use noteapp_test_support::kit::Endpoint;
+        use noteapp_test_support::loopback::{Reply, Server};
+
+        use crate::aws::replay;
+        let kit = replay::kit();
+        let answer = "<ListOpenIDConnectProvidersResponse><ListOpenIDConnectProvidersResult>\
+            <OpenIDConnectProviderList><member><Arn>arn:aws:iam::123456789012:oidc-provider/\
+            token.actions.githubusercontent.com</Arn></member></OpenIDConnectProviderList>\
+            </ListOpenIDConnectProvidersResult></ListOpenIDConnectProvidersResponse>";
+        let iam = Server::answering(move |request| match kit.admit(request, Endpoint::Iam) {
+            Ok(_) => Reply::with_type(200, "text/xml", answer),
+            Err(refusal) => refusal,
+        })
+        .await;
+        let http =
+            noteapp_runtime::aws_http::https_client(std::time::Duration::from_secs(5)).unwrap();
+        let admin = replay::signer(replay::CI_BOOTSTRAP);
+        let found = github_provider(&http, &admin, (&iam.url, "us-east-1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            found.as_deref(),
+            Some("arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com")
+        );
+        let deployer = replay::signer(replay::DEPLOYER);
+        let refused = github_provider(&http, &deployer, (&iam.url, "us-east-1"))
+            .await
+            .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("iam:ListOpenIDConnectProviders"),
+            "{refused}"
+        );
     }
 
     #[test]

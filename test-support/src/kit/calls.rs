@@ -229,6 +229,17 @@ pub enum Endpoint<'a> {
 }
 
 impl Endpoint<'_> {
+    /// The region requests to the endpoint are signed for: IAM is global, signed for its
+    /// partition's region; the others for the region they are in.
+    pub fn signing_region(&self, place: &Place) -> String {
+        match (self, place.partition.as_str()) {
+            (Endpoint::Iam, "aws-cn") => "cn-north-1".into(),
+            (Endpoint::Iam, "aws-us-gov") => "us-gov-west-1".into(),
+            (Endpoint::Iam, _) => "us-east-1".into(),
+            _ => place.region.clone(),
+        }
+    }
+
     /// The SigV4 signing name of the endpoint.
     pub fn signing_name(&self) -> &'static str {
         match self {

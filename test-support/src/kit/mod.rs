@@ -311,8 +311,9 @@ impl Kit {
             headers: &request.headers,
             body: &request.body,
         };
+        let region = endpoint.signing_region(&self.inner.place);
         let expect = sigv4::Expect {
-            region: &self.inner.place.region,
+            region: &region,
             service,
             secret: &secret,
             now,

@@ -339,25 +339,66 @@ pub fn table_tags(stack: &str, logical_id: &str) -> HttpResponse {
     )
 }
 
-/// DescribeTable of an ACTIVE table keyed `hash` (and `range`).
-pub fn table(name: &str, hash: &str, range: Option<&str>) -> HttpResponse {
-    let mut keys = vec![serde_json::json!({"AttributeName": hash, "KeyType": "HASH"})];
-    if let Some(range) = range {
-        keys.push(serde_json::json!({"AttributeName": range, "KeyType": "RANGE"}));
-    }
+/// DescribeTable of an ACTIVE table `name` shaped as `def` says (keys, key attribute types,
+/// global secondary indexes), as a stack made it.
+pub fn table(name: &str, def: &noteapp_runtime::store::schema::TableDef) -> HttpResponse {
     json(
         200,
-        serde_json::json!({"Table": {
-            "TableName": name,
-            "TableArn": format!("arn:aws:dynamodb:eu-west-1:123456789012:table/{name}"),
-            "TableStatus": "ACTIVE",
-            "KeySchema": keys,
-            "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
-            "ItemCount": 1204,
-            "CreationDateTime": 1.762074871E9,
-            "DeletionProtectionEnabled": false,
-        }}),
+        serde_json::json!({ "Table": table_description(name, def) }),
     )
+}
+
+/// The `Table` of [`table`], to change before answering with [`json`].
+pub fn table_description(
+    name: &str,
+    def: &noteapp_runtime::store::schema::TableDef,
+) -> serde_json::Value {
+    use noteapp_runtime::store::schema::Projection;
+    let keys = |hash: &str, range: Option<&str>| {
+        let mut keys = vec![serde_json::json!({"AttributeName": hash, "KeyType": "HASH"})];
+        if let Some(range) = range {
+            keys.push(serde_json::json!({"AttributeName": range, "KeyType": "RANGE"}));
+        }
+        keys
+    };
+    let attributes: Vec<serde_json::Value> = def
+        .key_attributes
+        .iter()
+        .map(|(n, kind)| serde_json::json!({"AttributeName": n, "AttributeType": format!("{kind:?}")}))
+        .collect();
+    let indexes: Vec<serde_json::Value> = def
+        .indexes
+        .iter()
+        .map(|i| {
+            let projection = match i.projection {
+                Projection::KeysOnly => serde_json::json!({"ProjectionType": "KEYS_ONLY"}),
+                Projection::Include(extra) => {
+                    serde_json::json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": extra})
+                }
+            };
+            serde_json::json!({
+                "IndexName": i.name,
+                "KeySchema": keys(i.hash_key, i.range_key),
+                "Projection": projection,
+                "IndexStatus": "ACTIVE",
+            })
+        })
+        .collect();
+    let mut table = serde_json::json!({
+        "TableName": name,
+        "TableArn": format!("arn:aws:dynamodb:eu-west-1:123456789012:table/{name}"),
+        "TableStatus": "ACTIVE",
+        "KeySchema": keys(def.hash_key, def.range_key),
+        "AttributeDefinitions": attributes,
+        "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
+        "ItemCount": 1204,
+        "CreationDateTime": 1.762074871E9,
+        "DeletionProtectionEnabled": false,
+    });
+    if !indexes.is_empty() {
+        table["GlobalSecondaryIndexes"] = serde_json::Value::Array(indexes);
+    }
+    table
 }
 
 /// A DynamoDB client answering from `rules`, retries off, every call held against the deploy

@@ -12,6 +12,8 @@ use super::tests::{
     run_flow,
 };
 use super::*;
+use noteapp_runtime::store::schema;
+
 use crate::aws::replay;
 
 const NOTES: &str = "noteapp-staging-NotesTable-1Q2W3E4R5T6Y";
@@ -46,12 +48,12 @@ fn account_tables(extra_notes: Option<&'static str>) -> Vec<Rule> {
     rules.push(
         mock!(aws_sdk_dynamodb::Client::describe_table)
             .match_requests(|r| r.table_name() == Some(NOTES))
-            .then_http_response(|| replay::table(NOTES, "id", None)),
+            .then_http_response(|| replay::table(NOTES, &schema::NOTES)),
     );
     rules.push(
         mock!(aws_sdk_dynamodb::Client::describe_table)
             .match_requests(|r| r.table_name() == Some(COMMENTS))
-            .then_http_response(|| replay::table(COMMENTS, "note_id", Some("comment_key"))),
+            .then_http_response(|| replay::table(COMMENTS, &schema::COMMENTS)),
     );
     rules
 }

@@ -133,10 +133,46 @@ pub async fn deploy_environment(
     .await;
     let mut report = conclude(clients, report, &recording, &request.finish, progress).await?;
     if request.rollback_on_failure && report.smoke.as_ref().is_some_and(|s| !s.passed) {
-        let repository = repository.as_deref().unwrap_or(&request.build.repository);
-        roll_back_on_failure(clients, config, &mut report, request, repository, progress).await;
+        match recording.previous {
+            Some(_) => {
+                let repository = repository.as_deref().unwrap_or(&request.build.repository);
+                roll_back_on_failure(clients, config, &mut report, request, repository, progress)
+                    .await;
+            }
+            None => {
+                let why = first_release_stays(&report, config.name());
+                progress.line(format!("the smoke check failed: {why}"));
+                report.rollback = Some(RollbackOutcome {
+                    to: None,
+                    release: None,
+                    result: DeployResult::Unchanged,
+                    stack_status: report.stack_status.clone(),
+                    smoke_passed: None,
+                    error: None,
+                    not_attempted: Some(why),
+                });
+            }
+        }
     }
     Ok(report)
+}
+
+/// What `--rollback-on-failure` says when the release that failed its smoke check is the first
+/// the stack recorded: there is no earlier release, so it stays live, and how to go on.
+fn first_release_stays(report: &DeployReport, environment: &str) -> String {
+    let sequence = report.release.as_ref().map_or(1, |r| r.sequence);
+    let what = if report.result == DeployResult::Created {
+        format!(
+            "the stack was just created; `noteapp destroy {environment}` removes it (its tables \
+             are kept)"
+        )
+    } else {
+        "the stack ran no release noteapp recorded before it".to_owned()
+    };
+    format!(
+        "release {sequence} is the first this stack recorded, so there is no earlier release to \
+         roll back to and it stays live ({what}); fix the cause and deploy again"
+    )
 }
 
 /// `--rollback-on-failure`: the deploy's smoke check failed, so the release before it is
@@ -182,6 +218,7 @@ pub async fn roll_back_on_failure(
             stack_status: back.stack_status,
             smoke_passed: back.smoke.as_ref().map(|s| s.passed),
             error: None,
+            not_attempted: None,
         },
         Err(e) => RollbackOutcome {
             to: None,
@@ -190,6 +227,7 @@ pub async fn roll_back_on_failure(
             stack_status: None,
             smoke_passed: None,
             error: Some(e.to_string()),
+            not_attempted: None,
         },
     });
 }

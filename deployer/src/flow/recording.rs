@@ -20,6 +20,8 @@ pub struct Recording {
     pub kept: u32,
     /// The environment's release tags found before the deploy: (sequence, digest).
     pub tagged: Vec<(u64, String)>,
+    /// The release the stack ran before this deploy (`None`: it has recorded none).
+    pub previous: Option<u64>,
 }
 
 /// The stack's release history (none without a stack or a history line): one GetTemplate.
@@ -131,6 +133,7 @@ pub async fn record(
         repository: repository.map(str::to_owned),
         kept,
         tagged,
+        previous: history.live().map(|live| live.sequence),
     })
 }
 

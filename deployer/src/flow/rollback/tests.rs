@@ -602,6 +602,7 @@ async fn releases_past_the_last_n_lose_their_tags_so_the_lifecycle_keeps_exactly
         repository: Some("noteapp".into()),
         kept: 5,
         tagged: (1..=6).map(|s| (s, digest(s))).collect(),
+        previous: Some(6),
     };
     let (progress, lines) = Progress::captured();
     releases::finish(&clients.ecr, "staging", &recording, &progress).await;
@@ -723,4 +724,122 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["rollback"]["to"], 3);
     assert_eq!(json["smoke"]["passed"], false);
+}
+
+#[tokio::test]
+async fn a_first_release_that_fails_its_smoke_check_stays_live_and_says_so() {
+    use aws_sdk_cloudformation::types::ChangeSetType;
+    // A new stack: nothing recorded before, so nothing to roll back to.
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        // The image's protection and the stack's state, before the change set.
+        .http_response(replay::stack_missing)
+        .times(2)
+        .http_response(|| replay::stack("CREATE_IN_PROGRESS"))
+        .http_response(|| replay::stack("CREATE_COMPLETE"))
+        .repeatedly()
+        .build();
+    let no_template = mock!(Client::get_template).then_http_response(replay::stack_missing);
+    let create = mock!(Client::create_change_set)
+        .match_requests(|r| r.change_set_type() == Some(&ChangeSetType::Create))
+        .then_http_response(replay::change_set_created);
+    let computed = mock!(Client::describe_change_set)
+        .then_http_response(|| replay::change_set("CREATE_COMPLETE", "", replay::CHANGES_CREATE));
+    let execute = mock!(Client::execute_change_set).then_http_response(replay::executed);
+    let events = events(&["before_create", "create_complete"]);
+    let set_policy = mock!(Client::set_stack_policy).then_http_response(replay::stack_policy_set);
+    let no_policy =
+        mock!(Client::get_stack_policy).then_http_response(|| replay::stack_policy(None));
+    let cfn = [
+        &describe,
+        &no_template,
+        &create,
+        &computed,
+        &execute,
+        &events,
+        &set_policy,
+        &no_policy,
+    ];
+    let repository_policy =
+        mock!(aws_sdk_ecr::Client::get_repository_policy).then_http_response(|| {
+            replay::ecr_json(
+                400,
+                json!({"__type": "RepositoryPolicyNotFoundException", "message": "no policy"}),
+            )
+        });
+    let set_repository_policy = mock!(aws_sdk_ecr::Client::set_repository_policy)
+        .then_http_response(|| replay::ecr_json(200, json!({"registryId": "123456789012", "repositoryName": "noteapp", "policyText": "{}"})));
+    let no_tags = images(&[]);
+    let (current, release) = (
+        put_tag("deployed-staging-current"),
+        put_tag("release-staging-1"),
+    );
+    let manifest = manifest(digest(1), true);
+    let ecr = [
+        &repository_policy,
+        &set_repository_policy,
+        &no_tags,
+        &current,
+        &release,
+        &manifest,
+    ];
+    let no_tables = mock!(aws_sdk_dynamodb::Client::list_tables)
+        .then_http_response(|| replay::table_names(&[]));
+    let clients =
+        clients(&cfn, &ecr).with_dynamodb(replay::dynamodb(RuleMode::MatchAny, &[&no_tables]));
+    let (root, config) = (noteapp_test_support::workspace(), config());
+    let build = crate::image::ship::BuildOptions {
+        base: "scratch".into(),
+        registry_endpoint: None,
+        repository: "noteapp".into(),
+        bootstrap: None,
+    };
+    let image = format!("{REGISTRY}@{}", digest(1));
+    let request = deploy::DeployRequest {
+        root: &root,
+        config: &config,
+        image_uri: Some(&image),
+        build: &build,
+        options: options(),
+        finish: deploy::Finish {
+            smoke_timeout: Some(Duration::from_secs_f64(0.2)),
+        },
+        rollback_on_failure: true,
+    };
+    let (progress, lines) = Progress::captured();
+    let report = deploy::deploy_environment(&clients, &request, &progress)
+        .await
+        .unwrap();
+    assert_eq!(report.result, DeployResult::Created, "{}", lines.text());
+    assert!(
+        report.smoke.as_ref().is_some_and(|s| !s.passed),
+        "the stack's endpoints are not reachable here"
+    );
+    let back = report.rollback.clone().expect("a rollback outcome");
+    let why = back.not_attempted.clone().expect("not attempted, and why");
+    assert!(
+        why.contains("release 1 is the first this stack recorded")
+            && why.contains("stays live")
+            && why.contains("noteapp destroy staging"),
+        "{why}"
+    );
+    assert_eq!((back.to, back.release, back.error), (None, None, None));
+    assert_eq!(create.num_calls(), 1, "no second change set");
+    let text = report.to_string();
+    assert!(
+        text.contains("nothing was rolled back: release 1 is the first"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(
+        json["rollback"]["not_attempted"]
+            .as_str()
+            .unwrap()
+            .contains("stays live")
+    );
+    assert_eq!(
+        report.check().unwrap_err().exit_code(),
+        crate::EXIT_FAILURE,
+        "the deploy still fails"
+    );
 }

@@ -347,6 +347,7 @@ pub async fn deploy(
         info,
         stack_id,
         imported,
+        protect_after_create,
     } = prepared;
     report.imported_tables = imported.into_iter().map(|t| t.name).collect();
     pending.operation_started(&plan.stack_name);
@@ -390,7 +391,60 @@ pub async fn deploy(
     report.stack_status = Some(finished.status);
     report.outputs = finished.stack.map(|s| s.outputs).unwrap_or_default();
     report.failures = finished.failures;
+    if protect_after_create && report.result == DeployResult::Created {
+        turn_on_deletion_protection(clients, plan, options, progress, pending, &mut report).await?;
+    }
     Ok(report)
+}
+
+/// After a first create that left the tables unprotected ([`Prepared::protect_after_create`]):
+/// the update that turns their deletion protection on, run without asking again (the create
+/// was confirmed). Should it fail, the stack runs unprotected tables, which the report and the
+/// next deploy (whose plan asks for protection again) put right.
+async fn turn_on_deletion_protection(
+    clients: &Clients,
+    plan: &Plan,
+    options: &DeployOptions,
+    progress: &Progress,
+    pending: &Pending,
+    report: &mut DeployReport,
+) -> Result<(), Error> {
+    let stack = &plan.stack_name;
+    progress.line(format!(
+        "the create succeeded: turning on the deletion protection of stack {stack}'s tables"
+    ));
+    let intent = Intent::Deploy { new_tables: false };
+    let prepared =
+        match change_set::prepare(clients, plan, options.waits, progress, pending, intent).await? {
+            Computed::Changes(prepared) => prepared,
+            Computed::Unchanged(_) => return Ok(()),
+        };
+    let cfn = &clients.cloudformation;
+    let marker = wait::event_marker(cfn, stack).await?;
+    let name = &prepared.change_set.name;
+    stack::execute_change_set(cfn, stack, name, name).await?;
+    pending.operation_started(stack);
+    let operation = Operation {
+        stack_id: &prepared.stack_id,
+        stack_name: stack,
+        environment: plan.environment.as_str(),
+    };
+    let finished =
+        wait::follow_operation(cfn, &operation, marker, options.waits.operation, progress).await?;
+    pending.clear();
+    if finished.status != "UPDATE_COMPLETE" {
+        progress.line(format!(
+            "warning: turning on the tables' deletion protection ended {}: the tables are not \
+             protected yet; `noteapp deploy {}` turns it on",
+            finished.status,
+            plan.environment.as_str()
+        ));
+    }
+    report.stack_status = Some(finished.status);
+    if let Some(info) = finished.stack {
+        report.outputs = info.outputs;
+    }
+    Ok(())
 }
 
 /// Shows the diff, applies the replacement rule and the confirmation, then executes; returns the

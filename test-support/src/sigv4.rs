@@ -139,7 +139,7 @@ pub fn verify(request: &Received<'_>, expect: &Expect<'_>) -> Result<Signed, Ref
     if !parsed.signed_headers.iter().any(|h| h == "host") {
         return Err(Refusal::Malformed("SignedHeaders must include host".into()));
     }
-    let canonical = canonical_request(request, &parsed.signed_headers)?;
+    let canonical = canonical_request(request, &parsed.signed_headers, &parsed.service)?;
     let scope = format!(
         "{}/{}/{}/aws4_request",
         parsed.date, parsed.region, parsed.service
@@ -232,12 +232,19 @@ fn parse_amz_date(text: &str) -> Option<i64> {
     Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
 }
 
-/// The canonical request: method, the path encoded once more, the sorted query, the signed
-/// headers (names lowercase, values trimmed and their inner spaces folded), their names, and
-/// the payload's hash (`X-Amz-Content-Sha256` when sent, else the body's).
-fn canonical_request(request: &Received<'_>, signed: &[String]) -> Result<String, Refusal> {
+/// The canonical request: method, the path encoded once more (S3: as sent, encoded once), the
+/// sorted query, the signed headers (names lowercase, values trimmed and their inner spaces
+/// folded), their names, and the payload's hash (`X-Amz-Content-Sha256` when sent, else the
+/// body's).
+fn canonical_request(
+    request: &Received<'_>,
+    signed: &[String],
+    service: &str,
+) -> Result<String, Refusal> {
     let path = if request.path.is_empty() {
         "/".to_owned()
+    } else if service == "s3" {
+        request.path.to_owned()
     } else {
         request
             .path

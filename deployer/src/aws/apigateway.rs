@@ -4,7 +4,7 @@
 //! made it before): the `ApiGatewayLogRole` parameter. A signed `GET /account` rather than an
 //! SDK crate: one call does not pay for a crate's compile time.
 
-use noteapp_runtime::aws_http::{Signer, service_endpoint};
+use noteapp_runtime::aws_http::Signer;
 
 use crate::error::Error;
 use crate::template::API_GATEWAY_LOG_ROLE;
@@ -64,12 +64,7 @@ pub async fn decide_log_role(
         return Ok(());
     };
     let http = clients.https()?;
-    let endpoint = service_endpoint(
-        |name| std::env::var(name).ok(),
-        "API_GATEWAY",
-        "apigateway",
-        &plan.region,
-    );
+    let endpoint = clients.endpoint("API_GATEWAY", "apigateway", &plan.region);
     let stack =
         crate::aws::stack::describe_stack(&clients.cloudformation, &plan.stack_name).await?;
     let stack_has = stack

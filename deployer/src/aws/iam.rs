@@ -9,17 +9,14 @@ use crate::error::Error;
 use crate::policy::ci::GITHUB_ISSUER;
 
 /// IAM's endpoint and signing region for the partition of `region`.
-pub fn endpoint(vars: impl Fn(&str) -> Option<String>, region: &str) -> (String, &'static str) {
-    let set = |name: &str| vars(name).filter(|v| !v.trim().is_empty());
+/// (`custom`: the endpoint the command was given, used as it is).
+pub fn endpoint(custom: Option<String>, region: &str) -> (String, &'static str) {
     let (url, signing) = match Partition::of(region).name {
         "aws-cn" => ("https://iam.cn-north-1.amazonaws.com.cn", "cn-north-1"),
         "aws-us-gov" => ("https://iam.us-gov.amazonaws.com", "us-gov-west-1"),
         _ => ("https://iam.amazonaws.com", "us-east-1"),
     };
-    let url = set("AWS_ENDPOINT_URL_IAM")
-        .or_else(|| set("AWS_ENDPOINT_URL"))
-        .map(|u| u.trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| url.to_owned());
+    let url = custom.unwrap_or_else(|| url.to_owned());
     (url, signing)
 }
 
@@ -126,14 +123,12 @@ mod tests {
 
     #[test]
     fn iam_is_reached_at_its_partitions_global_endpoint() {
-        let none = |_: &str| None;
         assert_eq!(
-            endpoint(none, "ap-northeast-1"),
+            endpoint(None, "ap-northeast-1"),
             ("https://iam.amazonaws.com".to_owned(), "us-east-1")
         );
-        assert_eq!(endpoint(none, "cn-northwest-1").1, "cn-north-1");
-        let moto =
-            |name: &str| (name == "AWS_ENDPOINT_URL").then(|| "http://127.0.0.1:5000/".to_owned());
+        assert_eq!(endpoint(None, "cn-northwest-1").1, "cn-north-1");
+        let moto = Some("http://127.0.0.1:5000".to_owned());
         assert_eq!(endpoint(moto, "eu-west-1").0, "http://127.0.0.1:5000");
     }
 }

@@ -524,6 +524,7 @@ pub fn plan(environment: &str) -> Plan {
         region: "eu-west-1".to_owned(),
         account_id: "123456789012".to_owned(),
         template_body: "AWSTemplateFormatVersion: '2010-09-09'\nResources: {}\n".to_owned(),
+        template_url: None,
         parameters: vec![(
             "ImageUri".to_owned(),
             "123456789012.dkr.ecr.eu-west-1.amazonaws.com/noteapp@sha256:9f86".to_owned(),

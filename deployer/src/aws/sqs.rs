@@ -2,14 +2,9 @@
 //! signed JSON request (`AmazonSQS.GetQueueAttributes`) rather than through an SDK crate: one
 //! call does not pay for a crate's compile time.
 
-use noteapp_runtime::aws_http::{Signer, service_endpoint};
+use noteapp_runtime::aws_http::Signer;
 
 use crate::error::Error;
-
-/// SQS's endpoint for `region` (`AWS_ENDPOINT_URL_SQS`/`AWS_ENDPOINT_URL` respected).
-pub fn endpoint(region: &str) -> String {
-    service_endpoint(|name| std::env::var(name).ok(), "SQS", "sqs", region)
-}
 
 /// `ApproximateNumberOfMessages` of the queue at `queue_url`, asked of SQS at `endpoint`.
 pub async fn queue_depth(

@@ -41,22 +41,22 @@ pub async fn run(args: StatusArgs) -> Result<(), Error> {
     progress.clear();
     let (clients, config) = (clients?, &loaded.config);
     let mut report = status(&clients.cloudformation, config.name(), &config.stack_name).await?;
-    let endpoint = sqs::endpoint(&config.region);
-    count_failed_broadcasts(&clients, &endpoint, &mut report).await?;
+    count_failed_broadcasts(&clients, &config.region, &mut report).await?;
     output::emit(&report, args.json)
 }
 
 /// How many failed broadcasts wait in the stack's on-failure queue (its URL is an output), asked
-/// of SQS at `endpoint`; left unset for a stack without that output or without credentials to
+/// of SQS in `region`; left unset for a stack without that output or without credentials to
 /// sign with.
 pub async fn count_failed_broadcasts(
     clients: &Clients,
-    endpoint: &str,
+    region: &str,
     report: &mut StatusReport,
 ) -> Result<(), Error> {
     if let (Some(url), Some(signer)) = (report.outputs.get(FAILURES_OUTPUT), &clients.signer) {
         let http = clients.https()?;
-        report.failed_broadcasts = Some(sqs::queue_depth(http, signer, endpoint, url).await?);
+        let endpoint = clients.endpoint("SQS", "sqs", region);
+        report.failed_broadcasts = Some(sqs::queue_depth(http, signer, &endpoint, url).await?);
     }
     Ok(())
 }
@@ -323,12 +323,12 @@ mod tests {
         report.outputs.insert(FAILURES_OUTPUT.into(), queue.into());
         let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
             .then_http_response(|| replay::caller_identity("123456789012"));
-        let mut clients = replay::clients(
+        let clients = replay::clients(
             replay::cloudformation(RuleMode::MatchAny, &[]),
             replay::sts(&identity),
-        );
-        clients.signer = Some(replay::signer(replay::DEPLOYER));
-        count_failed_broadcasts(&clients, &sqs.url, &mut report)
+        )
+        .with_signed_endpoint(replay::signer(replay::DEPLOYER), &sqs.url);
+        count_failed_broadcasts(&clients, "eu-west-1", &mut report)
             .await
             .unwrap();
         assert_eq!(report.failed_broadcasts, Some(2));

@@ -56,7 +56,7 @@ async fn decide_provider(clients: &Clients, ci_stack: &str) -> Result<String, Er
         .map(String::as_str);
     let account = match &clients.signer {
         Some(signer) => {
-            let (url, signing) = iam::endpoint(|name| std::env::var(name).ok(), signer.region());
+            let (url, signing) = iam::endpoint(clients.custom_endpoint("IAM"), signer.region());
             iam::github_provider(clients.https()?, signer, (&url, signing)).await?
         }
         None => None,

@@ -242,7 +242,14 @@ pub async fn conclude(
 ) -> Result<DeployReport, Error> {
     let mut report = report?;
     if matches!(report.result, DeployResult::Created | DeployResult::Updated) {
-        recording::finish(&clients.ecr, &report.environment, recording, progress).await;
+        recording::finish(
+            clients,
+            &report.environment,
+            &report.stack_name,
+            recording,
+            progress,
+        )
+        .await;
         report.release = Some(recording.release.clone());
     }
     if let Some(timeout) = finish.smoke_timeout {

@@ -60,9 +60,18 @@ pub fn plan(
     image_uri: &str,
 ) -> Result<Plan, TemplateError> {
     check_image_uri(image_uri)?;
+    plan_with(config, template_body, parameters(config, image_uri))
+}
+
+/// The plan of `config` sending `template_body` with exactly `parameters` (a release's own, to
+/// run it again). Pure: no I/O.
+pub fn plan_with(
+    config: &EnvironmentConfig,
+    template_body: &str,
+    parameters: Vec<(String, String)>,
+) -> Result<Plan, TemplateError> {
     let template: Value =
         serde_norway::from_str(template_body).map_err(|e| TemplateError::Yaml(e.to_string()))?;
-    let parameters = parameters(config, image_uri);
     check_parameters(&template, &parameters)?;
     Ok(Plan {
         environment: config.environment,
@@ -71,6 +80,7 @@ pub fn plan(
         region: config.region.clone(),
         account_id: config.account_id.clone(),
         template_body: template_body.to_owned(),
+        template_url: None,
         parameters,
         tags: tags(config),
         confirm: config.confirm_changes,

@@ -87,7 +87,16 @@ pub fn sdk(
             _ => unknown(),
         },
         "CloudFormation" => {
-            cloudformation(place, operation, field("StackName")).map_or_else(unknown, Ok)
+            let mut calls =
+                cloudformation(place, operation, field("StackName")).map_or_else(unknown, Ok)?;
+            // CloudFormation reads a template given by URL with the caller's permissions.
+            if let Some(url) = field("TemplateURL") {
+                let Some(object) = s3_object_arn(place, &url) else {
+                    return Err(format!("TemplateURL {url} is not an S3 object's URL"));
+                };
+                calls.push(Call::new("s3:GetObject", object));
+            }
+            Ok(calls)
         }
         "ECR" => {
             let resource = match operation {
@@ -226,6 +235,8 @@ pub enum Endpoint<'a> {
     Iam,
     /// AWS Lambda's invoke API.
     Lambda,
+    /// Amazon S3, path-style (`/bucket/key`).
+    S3,
 }
 
 impl Endpoint<'_> {
@@ -248,20 +259,22 @@ impl Endpoint<'_> {
             Endpoint::Sqs => "sqs",
             Endpoint::Iam => "iam",
             Endpoint::Lambda => "lambda",
+            Endpoint::S3 => "s3",
         }
     }
 }
 
-/// The authorization of a hand-signed HTTP request to `endpoint` (`path` as sent, without the
-/// query), or `None` when the kit does not know the request.
+/// The authorization of a hand-signed HTTP request to `endpoint` (`path` and `query` as sent),
+/// or `None` when the kit does not know the request.
 pub fn http(
     place: &Place,
     endpoint: Endpoint<'_>,
     method: &str,
-    path: &str,
+    (path, query): (&str, &str),
     body: &[u8],
 ) -> Option<Call> {
     match endpoint {
+        Endpoint::S3 => s3(place, method, path, query),
         Endpoint::ApiGateway => Some(Call::new(
             format!("apigateway:{method}"),
             format!(
@@ -295,6 +308,82 @@ pub fn http(
         Endpoint::Lambda => lambda(place, "InvokeFunction", path).and_then(|mut calls| calls.pop()),
     }
 }
+
+/// S3's actions for the requests noteapp makes: the bucket's (`HEAD` is `s3:ListBucket`, the
+/// configuration subresources their own `Put…`) and its objects'.
+fn s3(place: &Place, method: &str, path: &str, query: &str) -> Option<Call> {
+    let (bucket, key) = match path.trim_start_matches('/').split_once('/') {
+        Some((bucket, key)) if !key.is_empty() => (bucket, Some(decode(key))),
+        Some((bucket, _)) => (bucket, None),
+        None => (path.trim_start_matches('/'), None),
+    };
+    if bucket.is_empty() {
+        return None;
+    }
+    let subresource = query.split('&').next().unwrap_or_default();
+    let subresource = subresource.split('=').next().unwrap_or_default();
+    let action = match (&key, method, subresource) {
+        (None, "HEAD", "") | (None, "GET", "" | "list-type") => "ListBucket",
+        (None, "PUT", "") => "CreateBucket",
+        (None, "PUT", "publicAccessBlock") => "PutBucketPublicAccessBlock",
+        (None, "PUT", "encryption") => "PutEncryptionConfiguration",
+        (None, "PUT", "policy") => "PutBucketPolicy",
+        (Some(_), "GET" | "HEAD", "") => "GetObject",
+        (Some(_), "PUT", "") => "PutObject",
+        (Some(_), "DELETE", "") => "DeleteObject",
+        _ => return None,
+    };
+    let resource = match key {
+        Some(key) => format!("arn:{}:s3:::{bucket}/{key}", place.partition),
+        None => format!("arn:{}:s3:::{bucket}", place.partition),
+    };
+    Some(Call::new(format!("s3:{action}"), resource))
+}
+
+/// The object a template URL names, as its S3 ARN: `https://B.s3.R.amazonaws.com/K`,
+/// `https://s3.R.amazonaws.com/B/K`, or path-style at a custom endpoint.
+pub fn s3_object_arn(place: &Place, url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let (host, path) = rest.split_once('/')?;
+    let (bucket, key) = match host.split_once(".s3.") {
+        Some((bucket, _)) if !bucket.is_empty() => (bucket.to_owned(), path.to_owned()),
+        _ => {
+            let (bucket, key) = path.split_once('/')?;
+            (bucket.to_owned(), key.to_owned())
+        }
+    };
+    Some(format!(
+        "arn:{}:s3:::{bucket}/{}",
+        place.partition,
+        decode(&key)
+    ))
+}
+
+/// What AWS refuses in a request before any IAM decision, as its error message: CloudFormation
+/// takes a template inline up to 51,200 bytes ("Member must have length less than or equal to
+/// 51200"; a larger one goes by `TemplateURL`).
+pub fn invalid(service: &str, operation: &str, body: &[u8]) -> Option<String> {
+    if service != "CloudFormation" {
+        return None;
+    }
+    let text = String::from_utf8_lossy(body);
+    let template = text
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == "TemplateBody")
+        .map(|(_, v)| decode(v))?;
+    (template.len() > TEMPLATE_BODY_LIMIT).then(|| {
+        format!(
+            "ValidationError: 1 validation error detected: Value at 'templateBody' failed to \
+             satisfy constraint: Member must have length less than or equal to \
+             {TEMPLATE_BODY_LIMIT} ({operation} sent {} bytes)",
+            template.len()
+        )
+    })
+}
+
+/// CloudFormation's limit on a template sent inline (`TemplateBody`), in bytes.
+pub const TEMPLATE_BODY_LIMIT: usize = 51_200;
 
 /// Percent-decodes `text` (`+` is a space in a form).
 fn decode(text: &str) -> String {
@@ -433,7 +522,7 @@ mod tests {
             api: "a1b2c3",
             stage: "$default",
         };
-        let invoke = http(&p, default, "POST", "/websocket/broadcast", b"{}").unwrap();
+        let invoke = http(&p, default, "POST", ("/websocket/broadcast", ""), b"{}").unwrap();
         assert_eq!(
             (invoke.action.as_str(), invoke.resource.as_str()),
             (
@@ -445,10 +534,86 @@ mod tests {
             api: "a1b2c3",
             stage: "staging",
         };
-        let manage = http(&p, staging, "POST", "/staging/@connections/Zx%3D", b"{}").unwrap();
+        let manage = http(
+            &p,
+            staging,
+            "POST",
+            ("/staging/@connections/Zx%3D", ""),
+            b"{}",
+        )
+        .unwrap();
         assert_eq!(manage.action, "execute-api:ManageConnections");
         assert!(manage.resource.ends_with("/staging/POST/@connections/Zx="));
-        let account = http(&p, Endpoint::ApiGateway, "GET", "/account", b"").unwrap();
+        let account = http(&p, Endpoint::ApiGateway, "GET", ("/account", ""), b"").unwrap();
         assert_eq!(account.resource, "arn:aws:apigateway:eu-west-1::/account");
+    }
+
+    #[test]
+    fn s3_requests_map_to_the_bucket_or_the_object() {
+        let p = place();
+        let call = |method: &str, path: &str, query: &str| {
+            http(&p, Endpoint::S3, method, (path, query), b"")
+                .map(|c| (c.action, c.resource))
+                .unwrap()
+        };
+        let bucket = "arn:aws:s3:::noteapp-releases-123456789012-eu-west-1".to_owned();
+        let path = "/noteapp-releases-123456789012-eu-west-1";
+        assert_eq!(
+            call("HEAD", path, ""),
+            ("s3:ListBucket".into(), bucket.clone())
+        );
+        assert_eq!(
+            call("PUT", path, ""),
+            ("s3:CreateBucket".into(), bucket.clone())
+        );
+        assert_eq!(
+            call("PUT", path, "policy"),
+            ("s3:PutBucketPolicy".into(), bucket.clone())
+        );
+        let object = format!("{path}/noteapp-staging/releases/3.yaml");
+        assert_eq!(
+            call("PUT", &object, ""),
+            (
+                "s3:PutObject".into(),
+                format!("{bucket}/noteapp-staging/releases/3.yaml")
+            )
+        );
+        assert_eq!(call("DELETE", &object, "").0, "s3:DeleteObject");
+        assert_eq!(call("GET", &object, "").0, "s3:GetObject");
+        assert!(http(&p, Endpoint::S3, "PUT", (path, "acl"), b"").is_none());
+    }
+
+    #[test]
+    fn a_template_by_url_is_read_with_the_callers_permission_and_a_large_body_is_invalid() {
+        let p = place();
+        let url =
+            "https://noteapp-releases-1-eu-west-1.s3.eu-west-1.amazonaws.com/s/releases/2.yaml";
+        let body = format!("Action=CreateChangeSet&StackName=s&TemplateURL={url}");
+        let calls = sdk(
+            &p,
+            "CloudFormation",
+            "CreateChangeSet",
+            "/",
+            body.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(calls[1].action, "s3:GetObject");
+        assert_eq!(
+            calls[1].resource,
+            "arn:aws:s3:::noteapp-releases-1-eu-west-1/s/releases/2.yaml"
+        );
+        let path_style = "http://127.0.0.1:4566/bucket/s/releases/2.yaml";
+        assert_eq!(
+            s3_object_arn(&p, path_style).unwrap(),
+            "arn:aws:s3:::bucket/s/releases/2.yaml"
+        );
+        let at_limit = format!("TemplateBody={}", "a".repeat(TEMPLATE_BODY_LIMIT));
+        assert_eq!(
+            invalid("CloudFormation", "CreateChangeSet", at_limit.as_bytes()),
+            None
+        );
+        let over = format!("TemplateBody={}", "a".repeat(TEMPLATE_BODY_LIMIT + 1));
+        let refusal = invalid("CloudFormation", "CreateChangeSet", over.as_bytes()).unwrap();
+        assert!(refusal.contains("less than or equal to 51200"), "{refusal}");
     }
 }

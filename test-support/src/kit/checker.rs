@@ -63,6 +63,9 @@ impl Intercept for Checker {
                     .map(|p| path[at + 3 + p..].to_owned())
             })
             .unwrap_or(path);
+        if let Some(refusal) = calls::invalid(metadata.service(), metadata.name(), body) {
+            return Err(BoxError::from(refusal));
+        }
         let calls = calls::sdk(
             self.kit.place(),
             metadata.service(),

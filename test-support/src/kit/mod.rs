@@ -23,6 +23,7 @@ pub mod cfn;
 mod checker;
 pub mod coverage;
 mod guard;
+pub mod services;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,8 +33,13 @@ use aws_credential_types::Credentials;
 use serde_json::Value;
 
 pub use calls::{Call, Endpoint, Place};
+
+/// The most characters (whitespace aside) a role's inline policies may have together (IAM
+/// quotas: "Role policy size … 10,240 characters").
+pub const INLINE_POLICIES_LIMIT: usize = 10_240;
 pub use checker::Checker;
 pub use guard::guard;
+pub use services::SignedServices;
 
 use crate::iam::{self, Context, Policy, Principal, Request};
 use crate::loopback;
@@ -172,6 +178,16 @@ impl Kit {
                 panic!("{name}'s policy [{index}] would be refused by IAM: {e}");
             }
         }
+        let size: usize = policies
+            .iter()
+            .map(|p| p.to_string().chars().filter(|c| !c.is_whitespace()).count())
+            .sum();
+        assert!(
+            size <= INLINE_POLICIES_LIMIT,
+            "{name}'s policies are {size} characters (whitespace aside): IAM refuses a role's \
+             inline policies over {INLINE_POLICIES_LIMIT} in all (PutRolePolicy: \
+             LimitExceeded)"
+        );
         let mut identities = self.inner.identities.lock().expect("identities");
         let n = identities.len();
         let access_key = format!("AKIAKIT{n:09}");
@@ -342,7 +358,9 @@ impl Kit {
             .expect("a verified key belongs to an identity");
         let method = request.method.as_str();
         let path = request.uri.path();
-        let Some(call) = calls::http(&self.inner.place, endpoint, method, path, &request.body)
+        let query = request.uri.query().unwrap_or_default();
+        let target = (path, query);
+        let Some(call) = calls::http(&self.inner.place, endpoint, method, target, &request.body)
         else {
             panic!(
                 "the test kit does not know what IAM checks for {service} {method} {}: add it \

@@ -250,7 +250,14 @@ async fn run_rollback(
             &pending,
         )
         .await?;
-        releases::finish(&clients.ecr, "staging", &recording, &progress).await;
+        releases::finish(
+            &clients,
+            "staging",
+            "noteapp-staging",
+            &recording,
+            &progress,
+        )
+        .await;
         Ok((report, recording))
     }
     .await;
@@ -308,7 +315,14 @@ async fn a_deploy_records_its_release_in_the_template_and_tags_its_image() {
     .unwrap();
     assert_eq!(report.result, DeployResult::Updated);
     assert_eq!(create.num_calls(), 1);
-    releases::finish(&clients.ecr, "staging", &recording, &progress).await;
+    releases::finish(
+        &clients,
+        "staging",
+        "noteapp-staging",
+        &recording,
+        &progress,
+    )
+    .await;
     assert_eq!(put.num_calls(), 1, "{}", lines.text());
     assert_eq!(
         untag.num_calls(),
@@ -603,9 +617,18 @@ async fn releases_past_the_last_n_lose_their_tags_so_the_lifecycle_keeps_exactly
         kept: 5,
         tagged: (1..=6).map(|s| (s, digest(s))).collect(),
         previous: Some(6),
+        templates: None,
+        earlier: (2..=6).rev().collect(),
     };
     let (progress, lines) = Progress::captured();
-    releases::finish(&clients.ecr, "staging", &recording, &progress).await;
+    releases::finish(
+        &clients,
+        "staging",
+        "noteapp-staging",
+        &recording,
+        &progress,
+    )
+    .await;
     assert_eq!(put.num_calls(), 1);
     assert_eq!(untag.num_calls(), 1, "{}", lines.text());
     assert!(
@@ -841,5 +864,168 @@ async fn a_first_release_that_fails_its_smoke_check_stays_live_and_says_so() {
         report.check().unwrap_err().exit_code(),
         crate::EXIT_FAILURE,
         "the deploy still fails"
+    );
+}
+
+/// Release 2's template: another than the stack runs now (release 3's), as a fix in the
+/// template would make it.
+fn release_2_template() -> String {
+    TEMPLATE.replacen(
+        "Description:",
+        "# release 2: the template before the change release 3 made\nDescription:",
+        1,
+    )
+}
+
+/// The stack's template holding releases 3, 2, 1, release 2 having run [`release_2_template`].
+fn get_template_with_release_2_apart() -> Rule {
+    mock!(Client::get_template).then_http_response(|| {
+        let mut second = recorded(2);
+        second.template_sha256 = release::sha256(&release_2_template());
+        let live = release::write(TEMPLATE, &recorded(3), &[second, recorded(1)], 5);
+        replay::template(&live)
+    })
+}
+
+/// The rollback to release 2 against the replayed stack and `services` (S3, signed, decided by
+/// the kit): its change set only if its template is release 2's and its image and parameters
+/// release 2's.
+async fn roll_back_to_2(
+    services: &noteapp_test_support::kit::SignedServices,
+) -> (Result<(DeployReport, Recording), Error>, Captured, Rule) {
+    let (describe, computed, execute, events) = update_flow();
+    let template = get_template_with_release_2_apart();
+    let image = format!("{REGISTRY}@{}", digest(2));
+    let create = mock!(Client::create_change_set)
+        .match_requests(move |r| {
+            let param = |key: &str| {
+                r.parameters()
+                    .iter()
+                    .find(|p| p.parameter_key() == Some(key))
+                    .and_then(|p| p.parameter_value())
+            };
+            param("ImageUri") == Some(image.as_str())
+                && param("LogLevel") == Some("warn")
+                && r.template_body()
+                    .is_some_and(|t| release::strip(t) == release_2_template())
+        })
+        .then_http_response(replay::change_set_created);
+    let policy = stack_policy();
+    let cfn = [
+        &template, &describe, &create, &computed, &execute, &events, &policy,
+    ];
+    let (tags, target, running) = (
+        images(&[1, 2, 3]),
+        manifest(digest(2), true),
+        manifest(digest(3), true),
+    );
+    let (current, previous, release) = (
+        put_tag("deployed-staging-current"),
+        put_tag("deployed-staging-previous"),
+        put_tag("release-staging-4"),
+    );
+    let clients = clients(
+        &cfn,
+        &[&tags, &target, &running, &current, &previous, &release],
+    )
+    .with_signed_endpoint(replay::signer(replay::DEPLOYER), services.url());
+    let (result, lines) = run_rollback(&clients, Some(2)).await;
+    (result, lines, create)
+}
+
+const BUCKET: &str = "noteapp-releases-123456789012-eu-west-1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_restores_the_releases_template_with_its_image_and_parameters() {
+    use noteapp_test_support::kit::SignedServices;
+    let services = SignedServices::start(replay::kit()).await;
+    // Release 2's deploy kept its template, as every deploy does.
+    services.put_object(
+        BUCKET,
+        "noteapp-staging/releases/2.yaml",
+        &release_2_template(),
+    );
+    let (result, lines, create) = roll_back_to_2(&services).await;
+    let (report, recording) = result.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+    assert_eq!(report.result, DeployResult::Updated);
+    assert_eq!(create.num_calls(), 1, "{}", lines.text());
+    assert!(
+        lines
+            .text()
+            .contains("release 2's template, parameters and image are restored together"),
+        "{}",
+        lines.text()
+    );
+    // The rollback is release 4, and its template is kept like any release's.
+    assert_eq!(recording.release.sequence, 4);
+    assert_eq!(
+        recording.release.template_sha256,
+        release::sha256(&release_2_template())
+    );
+    let kept = services
+        .object(BUCKET, "noteapp-staging/releases/4.yaml")
+        .expect("release 4's template is kept");
+    assert_eq!(release::strip(&kept), release_2_template());
+    assert_eq!(release::read(&kept).live().map(|r| r.sequence), Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_template_that_is_not_the_recorded_one_is_refused_and_nothing_changes() {
+    use noteapp_test_support::kit::SignedServices;
+    let services = SignedServices::start(replay::kit()).await;
+    services.put_object(
+        BUCKET,
+        "noteapp-staging/releases/2.yaml",
+        &format!("{}\n# edited\n", release_2_template()),
+    );
+    let (result, lines, create) = roll_back_to_2(&services).await;
+    let error = result.err().expect("refused").to_string();
+    assert!(error.contains("the template kept for release 2"), "{error}");
+    assert!(
+        error.contains(
+            "s3://noteapp-releases-123456789012-eu-west-1/noteapp-staging/releases/2.yaml"
+        ),
+        "{error}"
+    );
+    assert_eq!(create.num_calls(), 0, "{}", lines.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_recorded_before_templates_were_kept_comes_back_on_the_current_template_and_says_so()
+ {
+    let services = noteapp_test_support::kit::SignedServices::start(replay::kit()).await;
+    let (describe, computed, execute, events) = update_flow();
+    let template = get_template_with_release_2_apart();
+    let create = change_set_for(
+        format!("{REGISTRY}@{}", digest(2)),
+        "warn",
+        "\"sequence\":4",
+    );
+    let policy = stack_policy();
+    let cfn = [
+        &template, &describe, &create, &computed, &execute, &events, &policy,
+    ];
+    let (tags, target, running) = (
+        images(&[1, 2, 3]),
+        manifest(digest(2), true),
+        manifest(digest(3), true),
+    );
+    let (current, previous, release) = (
+        put_tag("deployed-staging-current"),
+        put_tag("deployed-staging-previous"),
+        put_tag("release-staging-4"),
+    );
+    let clients = clients(
+        &cfn,
+        &[&tags, &target, &running, &current, &previous, &release],
+    )
+    .with_signed_endpoint(replay::signer(replay::DEPLOYER), services.url());
+    let (result, lines) = run_rollback(&clients, Some(2)).await;
+    result.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+    assert_eq!(create.num_calls(), 1);
+    assert!(
+        lines.text().contains("that template was not kept"),
+        "{}",
+        lines.text()
     );
 }

@@ -141,6 +141,7 @@ pub fn events(name: &str) -> HttpResponse {
         "import_complete" => data!("events_import_complete.xml"),
         "update_rollback_failed" => data!("events_update_rollback_failed.xml"),
         "recovered" => data!("events_recovered.xml"),
+        "update_denied_by_stack_policy" => data!("events_update_denied_by_stack_policy.xml"),
         other => panic!("no events fixture {other}"),
     };
     xml(200, body)
@@ -538,5 +539,94 @@ pub fn plan(environment: &str) -> Plan {
             "ConnectionsTable".to_owned(),
         ],
         protected: environment == "production",
+    }
+}
+
+/// A stack whose policy is kept as CloudFormation keeps it: `SetStackPolicy` changes it,
+/// `GetStackPolicy` reads it, and executing an update decides each of the update's actions
+/// against it ([`noteapp_test_support::kit::stack_policy`]); the stack then reports the
+/// update complete, or rolled back with the denied resource's event, as CloudFormation does.
+#[derive(Clone, Default)]
+pub struct PolicedStack {
+    state: std::sync::Arc<std::sync::Mutex<PolicedState>>,
+}
+
+#[derive(Default)]
+struct PolicedState {
+    policy: Option<String>,
+    /// `None` before the update runs; then whether the policy denied it.
+    denied: Option<bool>,
+}
+
+impl PolicedStack {
+    /// The stack, holding `policy`.
+    pub fn holding(policy: &str) -> Self {
+        let stack = Self::default();
+        stack.state.lock().expect("state").policy = Some(policy.to_owned());
+        stack
+    }
+
+    /// The stack's policy now.
+    pub fn policy(&self) -> Option<String> {
+        self.state.lock().expect("state").policy.clone()
+    }
+
+    /// GetStackPolicy and SetStackPolicy on the kept policy.
+    pub fn policy_rules(&self) -> [Rule; 2] {
+        let (get, set) = (self.state.clone(), self.state.clone());
+        [
+            aws_smithy_mocks::mock!(aws_sdk_cloudformation::Client::get_stack_policy)
+                .then_http_response(move || {
+                    stack_policy(get.lock().expect("state").policy.as_deref())
+                }),
+            aws_smithy_mocks::mock!(aws_sdk_cloudformation::Client::set_stack_policy)
+                .match_requests(move |r| {
+                    set.lock().expect("state").policy = r.stack_policy_body().map(str::to_owned);
+                    true
+                })
+                .then_http_response(stack_policy_set),
+        ]
+    }
+
+    /// ExecuteChangeSet of an update making `actions` (logical id, resource type,
+    /// `Update:Modify|Replace|Delete`), decided against the policy held at that moment.
+    pub fn execute(&self, actions: &'static [(&'static str, &'static str, &'static str)]) -> Rule {
+        let state = self.state.clone();
+        aws_smithy_mocks::mock!(aws_sdk_cloudformation::Client::execute_change_set)
+            .match_requests(move |_| {
+                let mut state = state.lock().expect("state");
+                let denied = state.policy.as_deref().is_some_and(|policy| {
+                    actions.iter().any(|(id, kind, action)| {
+                        noteapp_test_support::kit::stack_policy::denies(policy, action, id, kind)
+                            .unwrap_or_else(|e| panic!("{e}"))
+                            .is_some()
+                    })
+                });
+                state.denied = Some(denied);
+                true
+            })
+            .then_http_response(executed)
+    }
+
+    /// DescribeStacks: complete before the update, then its outcome.
+    pub fn describe(&self) -> Rule {
+        let state = self.state.clone();
+        aws_smithy_mocks::mock!(aws_sdk_cloudformation::Client::describe_stacks).then_http_response(
+            move || match state.lock().expect("state").denied {
+                Some(true) => stack("UPDATE_ROLLBACK_COMPLETE"),
+                _ => stack("UPDATE_COMPLETE"),
+            },
+        )
+    }
+
+    /// DescribeStackEvents: the events before the update, then the update's.
+    pub fn events(&self) -> Rule {
+        let state = self.state.clone();
+        aws_smithy_mocks::mock!(aws_sdk_cloudformation::Client::describe_stack_events)
+            .then_http_response(move || match state.lock().expect("state").denied {
+                None => events("before_update"),
+                Some(false) => events("update_complete"),
+                Some(true) => events("update_denied_by_stack_policy"),
+            })
     }
 }

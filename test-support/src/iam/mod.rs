@@ -27,7 +27,7 @@
 //!   denied with the exception of the AWS account root user").
 
 mod condition;
-mod matching;
+pub(crate) mod matching;
 mod policy;
 mod principal;
 mod request;

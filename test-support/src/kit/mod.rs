@@ -24,6 +24,7 @@ mod checker;
 pub mod coverage;
 mod guard;
 pub mod services;
+pub mod stack_policy;
 
 use std::collections::BTreeMap;
 use std::fmt;

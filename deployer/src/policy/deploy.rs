@@ -87,9 +87,6 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                 &[
                     ROLE_UPKEEP.as_slice(),
                     &[
-                    "iam:AttachRolePolicy",
-                    "iam:DetachRolePolicy",
-                    "iam:ListAttachedRolePolicies",
                     "iam:TagRole",
                     "iam:UntagRole",
                     "iam:ListRoleTags",
@@ -108,6 +105,7 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                     "lambda:GetFunctionConfiguration",
                     "lambda:UpdateFunctionCode",
                     "lambda:UpdateFunctionConfiguration",
+                    "lambda:PublishVersion",
                     "lambda:ListTags",
                     "lambda:TagResource",
                     "lambda:UntagResource",
@@ -200,6 +198,9 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                     "apigateway:PUT",
                     "apigateway:PATCH",
                     "apigateway:DELETE",
+                    // Listed by the stage's resource handlers beside the HTTP verbs.
+                    "apigateway:TagResource",
+                    "apigateway:UntagResource",
                 ],
                 vec![apigateway("/apis"), apigateway("/apis/*"), apigateway("/tags/*")],
             ),

@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 
 pub mod ci;
 mod deploy;
+#[cfg(test)]
+mod handlers;
 pub mod migrate;
 
 pub use ci::bootstrap_policy;
@@ -50,11 +52,15 @@ impl Scope {
 }
 
 /// What keeping a role up to date takes: the stack's roles and the CI deploy role alike.
-pub(crate) const ROLE_UPKEEP: [&str; 9] = [
+pub(crate) const ROLE_UPKEEP: [&str; 13] = [
     "iam:CreateRole",
     "iam:DeleteRole",
     "iam:GetRole",
     "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:ListAttachedRolePolicies",
     "iam:UpdateAssumeRolePolicy",
     "iam:PutRolePolicy",
     "iam:GetRolePolicy",

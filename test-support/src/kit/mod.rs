@@ -23,6 +23,7 @@ pub mod cfn;
 mod checker;
 pub mod coverage;
 mod guard;
+pub mod handlers;
 pub mod services;
 pub mod stack_policy;
 

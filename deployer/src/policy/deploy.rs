@@ -198,9 +198,6 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                     "apigateway:PUT",
                     "apigateway:PATCH",
                     "apigateway:DELETE",
-                    // Listed by the stage's resource handlers beside the HTTP verbs.
-                    "apigateway:TagResource",
-                    "apigateway:UntagResource",
                 ],
                 vec![apigateway("/apis"), apigateway("/apis/*"), apigateway("/tags/*")],
             ),

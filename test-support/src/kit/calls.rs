@@ -30,7 +30,7 @@ pub struct Call {
 }
 
 impl Call {
-    fn new(action: impl Into<String>, resource: impl Into<String>) -> Self {
+    pub fn new(action: impl Into<String>, resource: impl Into<String>) -> Self {
         Self {
             action: action.into(),
             resource: resource.into(),

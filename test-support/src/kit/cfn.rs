@@ -114,8 +114,9 @@ impl Stack {
                         (url, vec![("Arn", queue), ("QueueName", physical)])
                     }
                     "AWS::IAM::Role" => {
+                        let path = named("Path")?.unwrap_or_else(|| "/".to_owned());
                         let role = format!(
-                            "arn:{}:iam::{}:role/{physical}",
+                            "arn:{}:iam::{}:role{path}{physical}",
                             place.partition, place.account
                         );
                         (physical, vec![("Arn", role)])

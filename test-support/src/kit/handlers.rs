@@ -8,6 +8,7 @@
 //! - pulumi: `pulumi/pulumi-aws-native` at 43eed3b017fff3b41e0ceeae37ee943afce53275 (2026-08-07),
 //!   `aws-cloudformation-schema/aws-<service>-<type>.json`: `CloudformationSchema.zip`, fetched for
 //!   us-east-1 and then us-west-2 into one folder (us-west-2's copy wins).
+//!
 //! They agree, list for list and in order, on every type here but `AWS::Lambda::Function` and
 //! `AWS::Logs::LogGroup`, where this file takes the larger, newer pulumi copy. Not used: the
 //! `aws-cloudformation-resource-providers-*` repos, whose copies lag (the `-logs` repo still
@@ -22,6 +23,381 @@
 //! required"; drift detection, import and Cloud Control `GetResource` call it too. Most create
 //! and update handlers read back the resource themselves and list those calls, but not all do
 //! (see `read` against `create`), so a deployer should be allowed `read` as well.
+
+use serde_json::Value;
+
+use super::cfn::{Stack, resolve};
+use super::{Call, Place};
+use crate::iam::Context;
+
+/// Handler permissions noteapp's templates never need: (resource type, permission, the property
+/// it serves that they do not set, or why it is no IAM action at all). Matched with `*`
+/// wildcards.
+pub const NOT_USED: &[(&str, &str, &str)] = &[
+    (
+        "*",
+        "s3:GetObject",
+        "a source in S3 (Code.S3Bucket, BodyS3Location, ImportSourceSpecification)",
+    ),
+    ("*", "s3:getObject", "BodyS3Location"),
+    ("*", "s3:GetObjectVersion", "Code.S3ObjectVersion"),
+    ("*", "s3:GetObjectMetadata", "ImportSourceSpecification"),
+    ("*", "s3:ListBucket", "ImportSourceSpecification"),
+    ("*", "dynamodb:ImportTable", "ImportSourceSpecification"),
+    ("*", "dynamodb:DescribeImport", "ImportSourceSpecification"),
+    (
+        "*",
+        "dynamodb:BatchWriteItem",
+        "ImportSourceSpecification's load",
+    ),
+    (
+        "*",
+        "logs:CreateLogStream",
+        "ImportSourceSpecification's import log",
+    ),
+    (
+        "*",
+        "logs:PutLogEvents",
+        "ImportSourceSpecification's import log",
+    ),
+    (
+        "*",
+        "logs:DescribeLogStreams",
+        "ImportSourceSpecification's import log",
+    ),
+    (
+        "*",
+        "kms:*",
+        "a customer managed key (KmsKeyArn, SSESpecification.KMSMasterKeyId, KmsKeyId)",
+    ),
+    ("*", "kinesis:*", "KinesisStreamSpecification"),
+    (
+        "*",
+        "dynamodb:*KinesisStreamingDestination",
+        "KinesisStreamSpecification",
+    ),
+    (
+        "*",
+        "dynamodb:CreateTableReplica",
+        "replicas (AWS::DynamoDB::GlobalTable's)",
+    ),
+    (
+        "*",
+        "dynamodb:AssociateTableReplica",
+        "replicas (AWS::DynamoDB::GlobalTable's)",
+    ),
+    (
+        "*",
+        "iam:CreateServiceLinkedRole",
+        "replicas' and contributor insights' service role",
+    ),
+    ("*", "dynamodb:*ResourcePolicy", "ResourcePolicy"),
+    (
+        "*",
+        "dynamodb:*ContributorInsights",
+        "ContributorInsightsSpecification",
+    ),
+    (
+        "*",
+        "dynamodb:PutItem",
+        "items: the app's, never the deployer's",
+    ),
+    (
+        "*",
+        "dynamodb:GetItem",
+        "items: the app's, never the deployer's",
+    ),
+    (
+        "*",
+        "dynamodb:UpdateItem",
+        "items: the app's, never the deployer's",
+    ),
+    (
+        "*",
+        "dynamodb:DeleteItem",
+        "items: the app's, never the deployer's",
+    ),
+    (
+        "*",
+        "dynamodb:Query",
+        "items: the app's, never the deployer's",
+    ),
+    (
+        "*",
+        "dynamodb:Scan",
+        "items: the app's, never the deployer's",
+    ),
+    ("*", "ec2:*", "VpcConfig"),
+    ("*", "elasticfilesystem:*", "FileSystemConfigs"),
+    ("*", "s3files:*", "FileSystemConfigs"),
+    ("*", "lambda:*CodeSigningConfig", "CodeSigningConfigArn"),
+    ("*", "lambda:GetLayerVersion", "Layers"),
+    ("*", "lambda:PassCapacityProvider", "CapacityProviderConfig"),
+    (
+        "*",
+        "lambda:*FunctionScalingConfig",
+        "CapacityProviderConfig",
+    ),
+    (
+        "*",
+        "lambda:*RuntimeManagementConfig",
+        "RuntimeManagementConfig (an image function has none)",
+    ),
+    ("*", "lambda:*FunctionRecursionConfig", "RecursiveLoop"),
+    ("*", "iam:*RolePermissionsBoundary", "PermissionsBoundary"),
+    ("*", "firehose:*", "log delivery to Firehose"),
+    ("*", "logs:*KmsKey", "KmsKeyId"),
+    ("*", "logs:*DataProtectionPolicy", "DataProtectionPolicy"),
+    ("*", "logs:*IndexPolicy", "FieldIndexPolicies"),
+    ("*", "logs:DescribeIndexPolicies", "FieldIndexPolicies"),
+    (
+        "*",
+        "logs:PutBearerTokenAuthentication",
+        "BearerTokenAuthenticationEnabled",
+    ),
+    (
+        "*",
+        "logs:PutLogGroupDeletionProtection",
+        "DeletionProtectionEnabled",
+    ),
+    ("*", "logs:DeleteResourcePolicy", "ResourcePolicyDocument"),
+    (
+        "*",
+        "logs:DeleteRetentionPolicy",
+        "RetentionInDays removed (always set here)",
+    ),
+    (
+        "*",
+        "apigateway:*TagResource",
+        "not IAM actions (cfn-lint W3037): API Gateway authorizes tagging as PUT and DELETE on \
+         /tags/*",
+    ),
+    (
+        "*",
+        "s3:REST.PUT.OBJECT",
+        "not an IAM action: the log group's schema lists an S3 access-log operation name",
+    ),
+    (
+        "*",
+        "iam:DeleteOpenIDConnectProvider",
+        "deleting the provider: the CI stack retains it (DeletionPolicy: Retain)",
+    ),
+    (
+        "AWS::DynamoDB::Table",
+        "logs:*",
+        "ImportSourceSpecification's import log",
+    ),
+];
+
+/// Actions IAM authorizes on no resource (`*`).
+const RESOURCELESS: &[&str] = &[
+    "logs:DescribeLogGroups",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "iam:ListOpenIDConnectProviders",
+    "lambda:GetAccountSettings",
+];
+
+/// Whether `pattern` (`*` anywhere) matches `text`, ignoring case as IAM compares actions.
+pub fn like(pattern: &str, text: &str) -> bool {
+    let (pattern, text) = (pattern.to_ascii_lowercase(), text.to_ascii_lowercase());
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len()).any(|i| like(tail, &text[head.len() + i..]))
+        }
+    }
+}
+
+/// Whether the templates never need `permission` for a resource of `resource_type`
+/// ([`NOT_USED`]).
+pub fn not_used(resource_type: &str, permission: &str) -> bool {
+    NOT_USED
+        .iter()
+        .any(|(kind, p, _)| like(kind, resource_type) && like(p, permission))
+}
+
+/// One authorization a resource handler needs: for resource `logical_id` of `resource_type`.
+#[derive(Debug, Clone)]
+pub struct HandlerCall {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub call: Call,
+}
+
+/// Every authorization CloudFormation's handlers need, with the deployer's credentials, to
+/// create, read, update and delete each resource of `template` (CloudFormation's JSON form)
+/// deployed as `stack` in `place`: each permission of [`handlers`] but the [`NOT_USED`] ones,
+/// on the resource it acts on. A resource type without known handlers is an error.
+pub fn authorizations(
+    template: &Value,
+    stack: &Stack,
+    place: &Place,
+) -> Result<Vec<HandlerCall>, String> {
+    let resources = template["Resources"]
+        .as_object()
+        .ok_or("the template has no Resources")?;
+    let mut out = Vec::new();
+    for (id, resource) in resources {
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        let handler = handlers(kind).ok_or_else(|| {
+            format!(
+                "{kind} ({id}) is not in test-support/src/kit/handlers.rs: add its handlers' \
+                 permissions from its registry schema"
+            )
+        })?;
+        let property = |name: &str| -> Result<Option<String>, String> {
+            match resource["Properties"].get(name) {
+                Some(value) => Ok(resolve(value, template, stack, place)?
+                    .as_str()
+                    .map(str::to_owned)),
+                None => Ok(None),
+            }
+        };
+        let attribute = |name: &str| {
+            stack
+                .attributes
+                .get(&(id.clone(), name.to_owned()))
+                .cloned()
+        };
+        let reference = stack.refs.get(id).cloned().unwrap_or_default();
+        let function = |name: Option<String>| -> Option<String> {
+            let name = name?;
+            Some(if name.starts_with("arn:") {
+                name
+            } else {
+                place.arn("lambda", &format!("function:{name}"))
+            })
+        };
+        let apigateway = |path: String| {
+            format!(
+                "arn:{}:apigateway:{}::{path}",
+                place.partition, place.region
+            )
+        };
+        let api_child = |kind: &str| -> Result<Option<String>, String> {
+            Ok(property("ApiId")?.map(|api| apigateway(format!("/apis/{api}/{kind}/{id}"))))
+        };
+        // The resource itself, and the role it hands to a service (iam:PassRole), if any.
+        let (home, passed): (Option<String>, Option<(String, &str)>) = match kind {
+            "AWS::DynamoDB::Table"
+            | "AWS::Logs::LogGroup"
+            | "AWS::IAM::Role"
+            | "AWS::Events::Rule"
+            | "AWS::SQS::Queue" => (attribute("Arn"), None),
+            "AWS::Lambda::Function" => (
+                attribute("Arn"),
+                property("Role")?.map(|r| (r, "lambda.amazonaws.com")),
+            ),
+            "AWS::Lambda::Permission"
+            | "AWS::Lambda::EventInvokeConfig"
+            | "AWS::Lambda::Alias"
+            | "AWS::Lambda::Version" => (function(property("FunctionName")?), None),
+            "AWS::Lambda::Url" => (function(property("TargetFunctionArn")?), None),
+            "AWS::ApiGatewayV2::Api" => (Some(apigateway(format!("/apis/{reference}"))), None),
+            "AWS::ApiGatewayV2::Integration" => (
+                api_child("integrations")?,
+                property("CredentialsArn")?.map(|r| (r, "apigateway.amazonaws.com")),
+            ),
+            "AWS::ApiGatewayV2::Route" => (api_child("routes")?, None),
+            "AWS::ApiGatewayV2::Stage" => (api_child("stages")?, None),
+            "AWS::ApiGateway::Account" => (
+                Some(apigateway("/account".into())),
+                property("CloudWatchRoleArn")?.map(|r| (r, "apigateway.amazonaws.com")),
+            ),
+            "AWS::SNS::Topic" => (
+                Some(if reference.starts_with("arn:") {
+                    reference.clone()
+                } else {
+                    place.arn("sns", &reference)
+                }),
+                None,
+            ),
+            "AWS::SNS::Subscription" => (property("TopicArn")?, None),
+            "AWS::CloudWatch::Alarm" | "AWS::CloudWatch::CompositeAlarm" => {
+                let name = property("AlarmName")?.unwrap_or(reference.clone());
+                (
+                    Some(place.arn("cloudwatch", &format!("alarm:{name}"))),
+                    None,
+                )
+            }
+            "AWS::IAM::OIDCProvider" => {
+                let url = property("Url")?.unwrap_or_default();
+                let host = url.trim_start_matches("https://");
+                let arn = format!(
+                    "arn:{}:iam::{}:oidc-provider/{host}",
+                    place.partition, place.account
+                );
+                (Some(arn), None)
+            }
+            "AWS::CloudFormation::WaitConditionHandle" => (None, None),
+            other => {
+                return Err(format!(
+                    "the kit does not know the resources of {other} ({id})"
+                ));
+            }
+        };
+        let home_service = kind
+            .split("::")
+            .nth(1)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let permissions = [handler.create, handler.read, handler.update, handler.delete].concat();
+        let mut seen = Vec::new();
+        for permission in permissions {
+            if not_used(kind, permission) || seen.contains(&permission) {
+                continue;
+            }
+            seen.push(permission);
+            let service = permission.split(':').next().unwrap_or_default();
+            let call = if RESOURCELESS
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(permission))
+            {
+                Call::new(permission, "*")
+            } else if permission.eq_ignore_ascii_case("iam:PassRole") {
+                // Only with a role to pass; then as the role, for its service.
+                let Some((role, to)) = &passed else { continue };
+                let mut call = Call::new(permission, role.clone());
+                call.context = Context::new().with("iam:PassedToService", *to);
+                call
+            } else if permission.eq_ignore_ascii_case("iam:GetRole")
+                && passed.is_some()
+                && kind != "AWS::IAM::Role"
+            {
+                Call::new(
+                    permission,
+                    passed.as_ref().map(|(r, _)| r.clone()).unwrap_or_default(),
+                )
+            } else {
+                let same_service = service == home_service
+                    || (service == "apigateway" && home_service.starts_with("apigateway"))
+                    || (service == "cloudwatch" && home_service == "cloudwatch");
+                match (&home, same_service) {
+                    (Some(home), true) => Call::new(permission, home.clone()),
+                    _ => {
+                        return Err(format!(
+                            "the kit does not know which resource {kind}'s handlers act on with \
+                         {permission}: add it to handlers::authorizations or NOT_USED"
+                        ));
+                    }
+                }
+            };
+            out.push(HandlerCall {
+                logical_id: id.clone(),
+                resource_type: kind.to_owned(),
+                call,
+            });
+        }
+    }
+    Ok(out)
+}
 
 /// One handler's permissions.
 pub struct Handler {

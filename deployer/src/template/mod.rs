@@ -326,7 +326,7 @@ fn used(value: &serde_json::Value, kind: UseKind) -> std::collections::BTreeSet<
     out
 }
 
-/// The template body as CloudFormation's JSON form (see [`long_form`]): what tools that read
+/// The template body as CloudFormation's JSON form (every short-form tag, `!Ref` and the like, in its long form): what tools that read
 /// templates (the test kit's resolver, for one) take.
 pub fn cloudformation_json(template_body: &str) -> Result<serde_json::Value, TemplateError> {
     let yaml: Value =

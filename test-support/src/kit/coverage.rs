@@ -5,7 +5,7 @@
 //! statement no request relied on.
 //!
 //! Lines are tab-separated: `statement IDENTITY POLICY STATEMENT` when an identity is
-//! registered (POLICY: the policy's shape, see [`shape`]; STATEMENT: its Sid or `#index`), and
+//! registered (POLICY: the policy's shape, a hash of its statements' labels; STATEMENT: its Sid or `#index`), and
 //! `allowed IDENTITY ACTION POLICY STATEMENT` for each statement that alone
 //! allows a decided request (so a statement shadowed by an earlier one still counts), or
 //! `denied IDENTITY ACTION RESOURCE` for a refusal.

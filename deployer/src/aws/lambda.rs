@@ -7,7 +7,7 @@
 //! the 100 executions AWS always keeps unreserved. A deploy that asks for more is refused before
 //! any change set exists, naming the account's limit and what is free.
 
-use noteapp_runtime::aws_http::{Signer, service_endpoint};
+use noteapp_runtime::aws_http::Signer;
 use noteapp_runtime::functions::Function;
 
 use crate::error::Error;
@@ -118,14 +118,7 @@ pub async fn ensure_reservations_fit(
     let Some(signer) = &clients.signer else {
         return Ok(());
     };
-    let endpoint = clients.lambda_endpoint.clone().unwrap_or_else(|| {
-        service_endpoint(
-            |name| std::env::var(name).ok(),
-            "LAMBDA",
-            "lambda",
-            &plan.region,
-        )
-    });
+    let endpoint = clients.endpoint("LAMBDA", "lambda", &plan.region);
     let account = account_concurrency(clients.https()?, signer, &endpoint).await?;
     let stack =
         crate::aws::stack::describe_stack(&clients.cloudformation, &plan.stack_name).await?;
@@ -185,19 +178,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_account_settings_are_read_with_a_signed_get() {
-        use aws_credential_types::Credentials;
-        use aws_credential_types::provider::SharedCredentialsProvider;
+    async fn the_account_settings_are_read_with_a_signed_get_the_deployer_may_make() {
         use noteapp_test_support::loopback::{Reply, Server};
-        let server = Server::answering(|_| {
+        let kit = crate::aws::replay::kit();
+        let server = Server::answering(move |request| {
+            if let Err(refusal) = kit.admit(request, noteapp_test_support::kit::Endpoint::Lambda) {
+                return refusal;
+            }
             Reply::json(
                 200,
                 r#"{"AccountLimit":{"TotalCodeSize":80530636800,"CodeSizeUnzipped":262144000,"CodeSizeZipped":52428800,"ConcurrentExecutions":1000,"UnreservedConcurrentExecutions":900},"AccountUsage":{"TotalCodeSize":0,"FunctionCount":6}}"#,
             )
         })
         .await;
-        let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
-        let signer = Signer::new(SharedCredentialsProvider::new(credentials), "eu-west-1");
+        let signer = crate::aws::replay::signer(crate::aws::replay::DEPLOYER);
         let http =
             noteapp_runtime::aws_http::https_client(std::time::Duration::from_secs(5)).unwrap();
         let account = account_concurrency(&http, &signer, &server.url)

@@ -20,6 +20,7 @@ pub mod protection;
 #[cfg(feature = "test-util")]
 pub mod replay;
 pub mod resource_changes;
+pub mod s3;
 pub mod sqs;
 pub mod stack;
 pub mod sts;
@@ -44,9 +45,9 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     /// SigV4 for the calls made without an SDK crate (SQS, API Gateway settings, logs).
     pub signer: Option<noteapp_runtime::aws_http::Signer>,
-    /// Where Lambda's account settings are read (tests point it at a stand-in); otherwise
-    /// `AWS_ENDPOINT_URL_LAMBDA`, `AWS_ENDPOINT_URL` or the region's endpoint.
-    pub lambda_endpoint: Option<String>,
+    /// `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` as the command found them, for the
+    /// calls made without an SDK crate (a test names its stand-in here instead).
+    endpoint_vars: std::collections::BTreeMap<String, String>,
     caller: tokio::sync::OnceCell<sts::Caller>,
     https: std::sync::OnceLock<Result<reqwest::Client, String>>,
 }
@@ -77,6 +78,11 @@ impl Clients {
         .with_dynamodb(aws_sdk_dynamodb::Client::new(config))
         .with_logs(aws_sdk_cloudwatchlogs::Client::new(config));
         clients.signer = noteapp_runtime::aws_http::Signer::from_sdk(config);
+        clients.endpoint_vars = std::env::vars()
+            .filter(|(name, value)| {
+                name.starts_with("AWS_ENDPOINT_URL") && !value.trim().is_empty()
+            })
+            .collect();
         clients
     }
 
@@ -104,7 +110,7 @@ impl Clients {
             dynamodb,
             logs,
             signer: None,
-            lambda_endpoint: None,
+            endpoint_vars: Default::default(),
             caller: tokio::sync::OnceCell::new(),
             https: std::sync::OnceLock::new(),
         }
@@ -120,6 +126,37 @@ impl Clients {
     pub fn with_logs(mut self, logs: aws_sdk_cloudwatchlogs::Client) -> Self {
         self.logs = logs;
         self
+    }
+
+    /// These clients signing the calls made without an SDK crate with `signer`, and sending
+    /// them all to `endpoint` (a stand-in deciding each by the service it is signed for).
+    pub fn with_signed_endpoint(
+        mut self,
+        signer: noteapp_runtime::aws_http::Signer,
+        endpoint: &str,
+    ) -> Self {
+        self.signer = Some(signer);
+        self.endpoint_vars = [("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned())].into();
+        self
+    }
+
+    /// The endpoint of the service `env_id` (`SQS`, `API_GATEWAY`, `S3`, …; host prefix
+    /// `host_prefix`) in `region`: its own variable, `AWS_ENDPOINT_URL`, or AWS's.
+    pub fn endpoint(&self, env_id: &str, host_prefix: &str, region: &str) -> String {
+        noteapp_runtime::aws_http::service_endpoint(
+            |name| self.endpoint_vars.get(name).cloned(),
+            env_id,
+            host_prefix,
+            region,
+        )
+    }
+
+    /// The endpoint the command was given for service `env_id`, if any (`None`: AWS's).
+    pub fn custom_endpoint(&self, env_id: &str) -> Option<String> {
+        self.endpoint_vars
+            .get(&format!("AWS_ENDPOINT_URL_{env_id}"))
+            .or_else(|| self.endpoint_vars.get("AWS_ENDPOINT_URL"))
+            .map(|url| url.trim_end_matches('/').to_owned())
     }
 
     /// The command's one HTTPS client for the calls made without an SDK crate (API Gateway's

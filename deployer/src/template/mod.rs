@@ -63,9 +63,18 @@ pub fn plan(
     image_uri: &str,
 ) -> Result<Plan, TemplateError> {
     check_image_uri(image_uri)?;
+    plan_with(config, template_body, parameters(config, image_uri))
+}
+
+/// The plan of `config` sending `template_body` with exactly `parameters` (a release's own, to
+/// run it again). Pure: no I/O.
+pub fn plan_with(
+    config: &EnvironmentConfig,
+    template_body: &str,
+    parameters: Vec<(String, String)>,
+) -> Result<Plan, TemplateError> {
     let template: Value =
         serde_norway::from_str(template_body).map_err(|e| TemplateError::Yaml(e.to_string()))?;
-    let parameters = parameters(config, image_uri);
     check_parameters(&template, &parameters)?;
     Ok(Plan {
         environment: config.environment,
@@ -74,6 +83,7 @@ pub fn plan(
         region: config.region.clone(),
         account_id: config.account_id.clone(),
         template_body: template_body.to_owned(),
+        template_url: None,
         parameters,
         tags: tags(config),
         confirm: config.confirm_changes,
@@ -325,6 +335,14 @@ fn used(value: &serde_json::Value, kind: UseKind) -> std::collections::BTreeSet<
         }
     }
     out
+}
+
+/// The template body as CloudFormation's JSON form (every short-form tag, `!Ref` and the like, in its long form): what tools that read
+/// templates (the test kit's resolver, for one) take.
+pub fn cloudformation_json(template_body: &str) -> Result<serde_json::Value, TemplateError> {
+    let yaml: Value =
+        serde_norway::from_str(template_body).map_err(|e| TemplateError::Yaml(e.to_string()))?;
+    Ok(long_form(&yaml))
 }
 
 /// YAML as CloudFormation's JSON: `!Ref X` → `{"Ref": "X"}`, `!GetAtt A.B` →

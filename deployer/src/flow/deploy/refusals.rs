@@ -390,28 +390,26 @@ async fn an_operation_that_outlasts_the_wait_says_how_to_follow_it() {
 
 #[tokio::test]
 async fn reserved_concurrency_the_account_cannot_hold_is_refused_before_any_change_set() {
-    use aws_credential_types::Credentials;
-    use aws_credential_types::provider::SharedCredentialsProvider;
     use noteapp_test_support::loopback::{Reply, Server};
     let sts = identity("123456789012");
     let describe =
         mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
     let create = create_change_set(ChangeSetType::Update);
-    let mut clients = clients(&sts, RuleMode::MatchAny, &[&describe, &create]);
-    // An account at a new account's limits: 400 in all, 150 of them unreserved.
-    let lambda = Server::answering(|_| {
+    // An account at a new account's limits: 400 in all, 150 of them unreserved; the request
+    // signed by the deployer and decided by the kit.
+    let kit = replay::kit();
+    let lambda = Server::answering(move |request| {
+        if let Err(refusal) = kit.admit(request, noteapp_test_support::kit::Endpoint::Lambda) {
+            return refusal;
+        }
         Reply::json(
             200,
             r#"{"AccountLimit":{"ConcurrentExecutions":400,"UnreservedConcurrentExecutions":150},"AccountUsage":{"FunctionCount":9}}"#,
         )
     })
     .await;
-    let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
-    clients.signer = Some(noteapp_runtime::aws_http::Signer::new(
-        SharedCredentialsProvider::new(credentials),
-        "eu-west-1",
-    ));
-    clients.lambda_endpoint = Some(lambda.url.clone());
+    let clients = clients(&sts, RuleMode::MatchAny, &[&describe, &create])
+        .with_signed_endpoint(replay::signer(replay::DEPLOYER), &lambda.url);
     let mut plan = replay::plan("staging");
     for (key, value) in [
         ("ApiReservedConcurrency", "40"),

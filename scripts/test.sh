@@ -64,8 +64,8 @@ case "$registry" in
   *) echo "scripts/docker.sh did not name its registry; its log: $services_log" >&2; exit 1 ;;
 esac
 export NOTEAPP_MOTO_SERVER="$PWD/.venv/bin/moto_server"
-# Tests fail instead of skipping when a service they need is missing.
-export NOTEAPP_REQUIRE_SERVICES=1
+# Every test runs: a missing service fails it (skipping is only ever asked for by hand).
+unset NOTEAPP_ALLOW_SKIP
 
 step "cfn-lint: the rendered staging and production templates"
 # The region and the template come from render --json, the deployer's own reading of the file;
@@ -90,10 +90,15 @@ echo "hadolint: Dockerfile.lambda: no findings" >&2
 # One test binary per crate: cargo runs them one after another, and each runs six tests at a
 # time (most wait on moto, Docker or sockets, not on the CPU).
 step "tests: each crate's test binaries, six tests at a time (cargo test)"
+# The test kit logs every IAM decision here; the report below reads this run's.
+rm -rf "${CARGO_TARGET_DIR:-target}/iam-coverage"
 cargo test --locked --workspace --lib --bins --tests --no-fail-fast -- --test-threads=6 || {
   echo "tests failed: see the failures above" >&2
   exit 1
 }
+
+step "IAM coverage: what the tests asked of each identity, and the statements none relied on"
+"${CARGO_TARGET_DIR:-target}/debug/iam-coverage"
 
 step "docs (built beside the tests)"
 if ! wait "$docs"; then

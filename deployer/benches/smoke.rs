@@ -337,7 +337,7 @@ async fn roll_back(clients: &Clients) -> Duration {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
-    releases::finish(&clients.ecr, "staging", &recording, &progress).await;
+    releases::finish(clients, "staging", "noteapp-staging", &recording, &progress).await;
     let elapsed = started.elapsed();
     assert_eq!(report.result, DeployResult::Updated, "{}", lines.text());
     assert_eq!(recording.release.rollback_of, Some(2));

@@ -54,7 +54,7 @@ pub enum Command {
     Migrate(commands::migrate::MigrateArgs),
     /// Print the functions' logs of ENV, interleaved by time (`--follow` for new ones).
     Logs(commands::logs::LogsArgs),
-    /// Detect drift on the stack of ENV: exit 0 in sync, 2 drifted (each property listed).
+    /// Detect drift on the stack of ENV: exit 0 in sync, 4 drifted (each property listed).
     Drift(commands::drift::DriftArgs),
     /// CI sign-in without keys: `ci bootstrap ENV --github OWNER/REPO` makes the deploy role.
     Ci(commands::ci::CiArgs),

@@ -8,13 +8,20 @@ use std::path::PathBuf;
 ///   state that must be cleared first, a wait that ran out);
 /// - 2: bad usage or configuration (flags, environment files, `development` deployed, no usable
 ///   AWS credentials, or credentials for another account than the environment's);
-///   For `data check` (and `drift`), 2 also means "found differences": the report says which.
 /// - 3: refused without an explicit confirmation or flag (production without `--yes` and no
 ///   terminal, a declined prompt, a table replacement without `--allow-replacement`);
+/// - 4: a check ran and found differences (`drift`: the stack drifted; `data check`: counters
+///   disagree with the tables; `migrate`: the target differs from the source); the report says
+///   which. Distinct from 1 and 2, so a CI gate tells "differs" from "could not check";
 /// - 130: interrupted by Ctrl-C (an unexecuted change set is deleted first).
 pub const EXIT_FAILURE: u8 = 1;
+/// Bad usage or configuration.
 pub const EXIT_USAGE: u8 = 2;
+/// Refused without an explicit confirmation or flag.
 pub const EXIT_REFUSED: u8 = 3;
+/// A check found differences.
+pub const EXIT_DIFFERENCES: u8 = 4;
+/// Interrupted by Ctrl-C.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// A failure of the image pipeline outside AWS calls.
@@ -90,7 +97,7 @@ pub enum Error {
     /// Refused without an explicit flag or confirmation (exit 3); the message names the flag.
     #[error("{0}")]
     Refused(String),
-    /// A check found differences (drift, counters): the report was printed; exit 2.
+    /// A check found differences (drift, counters, a migration): the report was printed; exit 4.
     #[error("{0}")]
     Differences(String),
     /// Ctrl-C; the message says what was left and how the next run copes with it.
@@ -113,7 +120,6 @@ impl Error {
         matches!(
             self,
             Error::Usage(_)
-                | Error::Differences(_)
                 | Error::Credentials(_)
                 | Error::Config(_)
                 | Error::Template(_)
@@ -126,6 +132,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Refused(_) => EXIT_REFUSED,
+            Error::Differences(_) => EXIT_DIFFERENCES,
             Error::Interrupted(_) => EXIT_INTERRUPTED,
             e if e.is_usage() => EXIT_USAGE,
             _ => EXIT_FAILURE,

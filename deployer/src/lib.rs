@@ -32,4 +32,6 @@ pub mod release;
 pub mod smoke;
 pub mod template;
 
-pub use error::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE, Error};
+pub use error::{
+    EXIT_DIFFERENCES, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE, Error,
+};

@@ -19,6 +19,9 @@ pub struct Plan {
     pub account_id: String,
     /// The rendered template body (YAML).
     pub template_body: String,
+    /// Where CloudFormation reads the template instead, when it is too large to send inline:
+    /// its release's copy in the releases bucket (`aws::s3`).
+    pub template_url: Option<String>,
     /// Stack parameters, in a stable order.
     pub parameters: Vec<(String, String)>,
     /// Stack tags, in a stable order.

@@ -59,6 +59,17 @@ pub struct History {
     pub releases: Vec<Release>,
 }
 
+/// The releases bucket of `account` in `region`, which keeps each release's template
+/// (`aws::s3`).
+pub fn bucket_name(account: &str, region: &str) -> String {
+    format!("noteapp-releases-{account}-{region}")
+}
+
+/// The key of release `sequence`'s template of `stack` in the releases bucket.
+pub fn template_key(stack: &str, sequence: u64) -> String {
+    format!("{stack}/releases/{sequence}.yaml")
+}
+
 /// The hex SHA-256 of `text`.
 pub fn sha256(text: &str) -> String {
     Sha256::digest(text.as_bytes())

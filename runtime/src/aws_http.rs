@@ -235,7 +235,7 @@ impl Signer {
         request: &mut http::Request<bytes::Bytes>,
     ) -> Result<(), SignedError> {
         use aws_credential_types::provider::ProvideCredentials;
-        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, sign};
         let credentials = self
             .credentials
             .provide_credentials()
@@ -247,7 +247,7 @@ impl Signer {
             .region(&self.region)
             .name(service)
             .time(SystemTime::now())
-            .settings(SigningSettings::default())
+            .settings(settings_for(service))
             .build()
             .map_err(|e| SignedError::Signing(e.to_string()))?
             .into();
@@ -300,6 +300,22 @@ impl Signer {
             })
         }
     }
+}
+
+/// How `service` wants its requests signed: S3 encodes the path once, leaves it as it is, and
+/// signs the payload's hash in `x-amz-content-sha256`; every other service uses SigV4's
+/// defaults.
+fn settings_for(service: &str) -> aws_sigv4::http_request::SigningSettings {
+    use aws_sigv4::http_request::{
+        PayloadChecksumKind, PercentEncodingMode, SigningSettings, UriPathNormalizationMode,
+    };
+    let mut settings = SigningSettings::default();
+    if service == "s3" {
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    }
+    settings
 }
 
 /// Queues `payload` for function `function` (Lambda `Invoke` with `InvocationType: Event`):

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crate::domain::limits::{RateLimits, parse_limits};
 use crate::settings::{FirebaseProjectId, LogLevel};
 use crate::store::schema;
 
@@ -84,6 +85,11 @@ pub struct ApiConfig {
     pub users_table: String,
     /// The Comments table's name.
     pub comments_table: String,
+    /// The Control table's name (rate-limit counters).
+    pub control_table: String,
+    /// `RATE_LIMITS`: the limits on writes (`key=rate,…` over the defaults; `off`, development
+    /// only, for none).
+    pub limits: Option<RateLimits>,
     /// The function the API invokes asynchronously to deliver comments in real time.
     pub broadcast_function: Option<String>,
     /// The function the API invokes asynchronously to purge a deleted note's comments.
@@ -99,6 +105,11 @@ pub struct WsConfig {
     pub common: CommonConfig,
     /// The Connections table's name.
     pub connections_table: String,
+    /// `ws-connect` and `ws-broadcast`: the Control table's name (rate-limit counters, the send
+    /// budget, broadcast progress).
+    pub control_table: Option<String>,
+    /// `ws-connect` and `ws-broadcast`: `RATE_LIMITS`, as for the API.
+    pub limits: Option<RateLimits>,
     /// `ws-connect` only: verifies `?token=`.
     pub firebase_project_id: Option<FirebaseProjectId>,
     /// The management API endpoint, for handlers that post to connections.
@@ -193,6 +204,23 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         })
     }
 
+    /// `RATE_LIMITS` (the defaults when unset); `off` is refused where only deployed-grade
+    /// trust is allowed.
+    fn limits(&self, common: &CommonConfig) -> Result<Option<RateLimits>, EnvVarError> {
+        let invalid = |reason: String| EnvVarError::Invalid {
+            var: "RATE_LIMITS",
+            reason,
+        };
+        let limits =
+            parse_limits(&self.optional("RATE_LIMITS").unwrap_or_default()).map_err(invalid)?;
+        if limits.is_none() && common.deployed_trust_only() {
+            return Err(invalid(
+                "`off` is for local development; a deployed function is always limited".into(),
+            ));
+        }
+        Ok(limits)
+    }
+
     /// The emulator variable must never reach a deployed function: refuse to start with it.
     fn no_emulator(&self, common: &CommonConfig) -> Result<(), EnvVarError> {
         if common.deployed_trust_only() && self.optional("FIREBASE_AUTH_EMULATOR_HOST").is_some() {
@@ -245,8 +273,15 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
                 .transpose()
         };
         let broadcast = handler == WsHandler::Broadcast;
+        let limited = matches!(handler, WsHandler::Connect | WsHandler::Broadcast);
         Ok(WsConfig {
             connections_table: self.required(schema::CONNECTIONS.env_var)?,
+            control_table: if limited {
+                Some(self.required(schema::CONTROL.env_var)?)
+            } else {
+                None
+            },
+            limits: if limited { self.limits(&common)? } else { None },
             common,
             firebase_project_id,
             websocket_endpoint,
@@ -329,6 +364,7 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
                 }
             },
         };
+        let limits = self.limits(&common)?;
         Ok(ApiConfig {
             common,
             firebase_project_id,
@@ -336,6 +372,8 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             notes_table: self.required(schema::NOTES.env_var)?,
             users_table: self.required(schema::USERS.env_var)?,
             comments_table: self.required(schema::COMMENTS.env_var)?,
+            control_table: self.required(schema::CONTROL.env_var)?,
+            limits,
             broadcast_function: self.optional("BROADCAST_FUNCTION_NAME"),
             cleanup_function: self.optional("CLEANUP_FUNCTION_NAME"),
             auth_emulator: self.optional("FIREBASE_AUTH_EMULATOR_HOST").is_some(),
@@ -372,6 +410,7 @@ mod tests {
         ("NOTES_TABLE", "n"),
         ("USERS_TABLE", "u"),
         ("COMMENTS_TABLE", "c"),
+        ("CONTROL_TABLE", "k"),
     ];
 
     #[test]
@@ -500,6 +539,39 @@ mod tests {
         bad[1] = ("GUARDED_FUNCTIONS", "noteapp-production-api:live");
         let err = vars(&bad).guard().unwrap_err().to_string();
         assert!(err.contains("GUARDED_FUNCTIONS"), "{err}");
+    }
+
+    #[test]
+    fn rate_limits_default_parse_and_are_never_off_when_deployed() {
+        assert_eq!(vars(FULL).api().unwrap().limits, Some(RateLimits::DEFAULT));
+        let mut pairs = FULL.to_vec();
+        pairs.push(("RATE_LIMITS", "comments=3/min"));
+        let limits = vars(&pairs).api().unwrap().limits.unwrap();
+        assert_eq!(limits.comments.max, 3);
+        pairs.pop();
+        pairs.push(("RATE_LIMITS", "off"));
+        let err = vars(&pairs).api().unwrap_err().to_string();
+        assert!(err.contains("RATE_LIMITS"), "{err}");
+        pairs[0] = ("ENVIRONMENT", "development");
+        assert_eq!(vars(&pairs).api().unwrap().limits, None);
+        pairs.pop();
+        pairs.push(("RATE_LIMITS", "comments=lots"));
+        assert!(
+            vars(&pairs)
+                .api()
+                .unwrap_err()
+                .to_string()
+                .contains("RATE_LIMITS")
+        );
+        let connect = [
+            ("ENVIRONMENT", "production"),
+            ("CONNECTIONS_TABLE", "c"),
+            ("FIREBASE_PROJECT_ID", "notes-123"),
+        ];
+        assert_eq!(
+            vars(&connect).ws(WsHandler::Connect).unwrap_err(),
+            EnvVarError::Missing("CONTROL_TABLE")
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub use crate::domain::limits::RateLimits;
 pub use crate::store::embedded::SyncMode;
 
 /// Where a stack runs.
@@ -192,6 +193,8 @@ pub struct LocalSettings {
     pub auth_emulator: Option<String>,
     /// When the embedded store's writes reach the disk.
     pub sync: SyncMode,
+    /// The rate limits (`None`: off, for benchmarks).
+    pub rate_limits: Option<RateLimits>,
 }
 
 impl LocalSettings {
@@ -227,6 +230,8 @@ impl LocalSettings {
     pub const EMULATOR_VAR: &'static str = "FIREBASE_AUTH_EMULATOR_HOST";
     /// Carries [`LocalSettings::sync`] (`never` or `always`).
     pub const SYNC_VAR: &'static str = "NOTEAPP_SYNC";
+    /// Carries [`LocalSettings::rate_limits`]: `key=rate,…` over the defaults, or `off`.
+    pub const RATE_LIMITS_VAR: &'static str = "NOTEAPP_RATE_LIMITS";
 
     /// The settings `vars` describe, every missing one at its default (with `data_dir` given
     /// by the caller: the host's `.noteapp/local`, or the container's `/data`).
@@ -261,6 +266,10 @@ impl LocalSettings {
                     SyncMode::parse(&text).map_err(|e| format!("{}: {e}", Self::SYNC_VAR))?
                 }
             },
+            rate_limits: crate::domain::limits::parse_limits(
+                &get(Self::RATE_LIMITS_VAR).unwrap_or_default(),
+            )
+            .map_err(|e| format!("{}: {e}", Self::RATE_LIMITS_VAR))?,
         };
         FirebaseProjectId::parse(&settings.firebase_project)
             .map_err(|e| format!("{}: {e}", Self::PROJECT_VAR))?;
@@ -278,6 +287,11 @@ impl LocalSettings {
             (Self::CORS_VAR, self.cors_origins.join(",")),
             (Self::PROJECT_VAR, self.firebase_project.clone()),
             (Self::SYNC_VAR, self.sync.to_string()),
+            (
+                Self::RATE_LIMITS_VAR,
+                self.rate_limits
+                    .map_or_else(|| "off".to_owned(), |l| l.to_string()),
+            ),
         ];
         if let Some(host) = &self.auth_emulator {
             vars.push((Self::EMULATOR_VAR, host.clone()));
@@ -343,6 +357,7 @@ mod tests {
             auth_emulator: Some("127.0.0.1:9099".into()),
             cors_origins: vec!["http://a.test:3000".into()],
             sync: SyncMode::Always,
+            rate_limits: Some(RateLimits::DEFAULT.with("comments=2/s").unwrap()),
             ..defaults
         };
         let vars = settings.container_vars();

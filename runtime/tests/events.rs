@@ -58,6 +58,8 @@ fn world() -> World {
     let posts = Arc::new(Recorder::default());
     let ctx = WsContext {
         connections: store.clone(),
+        control: Some(store.clone()),
+        limits: None,
         verifier: Some(verifier),
         poster: posts.clone(),
         fanout: FanoutOptions::default(),

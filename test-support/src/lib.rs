@@ -1,17 +1,20 @@
 //! The peers of noteapp's test suites, found or started the same way in every crate.
 //!
-//! One rule for a missing peer ([`missing`]): outside the test command a test prints a skip
-//! notice and passes; under it (`NOTEAPP_REQUIRE_SERVICES`, set by `scripts/test.sh`, or `CI`)
-//! the test fails, so the test command never skips anything silently. One `moto_server`
+//! One rule for a missing peer ([`missing`]): the test fails, naming the peer and the command
+//! that installs it. Skipping is an explicit opt-in (`NOTEAPP_ALLOW_SKIP=1`, for someone running
+//! a few tests without the services), never the default, so no run passes on a test that did
+//! not run. One `moto_server`
 //! launcher ([`moto::MotoServer`]), one [`free_port`], one way to find the Docker engine and the
 //! loopback registry ([`docker`]). And one judge of AWS permissions ([`iam`]): whether the
 //! policies the project renders allow each request it makes, as AWS would decide it.
 
 pub mod docker;
 pub mod iam;
+pub mod kit;
 pub mod loopback;
 pub mod modules;
 pub mod moto;
+pub mod sigv4;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -20,20 +23,22 @@ use std::time::{Duration, Instant};
 /// The command that installs and starts every test service, then runs every test.
 pub const TEST_COMMAND: &str = "scripts/test.sh";
 
-/// Whether a missing test service fails a test instead of skipping it: `scripts/test.sh` sets
-/// `NOTEAPP_REQUIRE_SERVICES` after installing them; `CI` counts too.
+/// Whether a missing test service fails a test (the default) rather than skipping it: only
+/// `NOTEAPP_ALLOW_SKIP=1` (or `true`) lets a test skip, and never under `CI`.
 pub fn services_required() -> bool {
-    ["NOTEAPP_REQUIRE_SERVICES", "CI"]
-        .iter()
-        .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "false" && v != "0"))
+    let set =
+        |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    set("CI") || !set("NOTEAPP_ALLOW_SKIP")
 }
 
-/// The one rule for a missing peer: panics naming it when services are required, else prints
-/// a skip notice for `test` and returns `None`.
+/// The one rule for a missing peer: panics naming it (the default), or, with
+/// `NOTEAPP_ALLOW_SKIP=1`, prints a skip notice for `test` and returns `None`.
 #[track_caller]
 pub fn missing<T>(test: &str, what: &str) -> Option<T> {
-    let message =
-        format!("{what}: run `{TEST_COMMAND}` (it installs and starts the test services)");
+    let message = format!(
+        "{what}: run `{TEST_COMMAND}` (it installs and starts the test services), or set \
+         NOTEAPP_ALLOW_SKIP=1 to skip the tests that need it"
+    );
     assert!(!services_required(), "{test}: {message}");
     eprintln!("skipping {test}: {message}");
     None
@@ -100,4 +105,26 @@ pub fn http_get(port: u16, path: &str, token: Option<&str>) -> std::io::Result<(
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_missing_service_fails_the_test_unless_skipping_was_asked_for() {
+        // The tests of this binary run without NOTEAPP_ALLOW_SKIP (scripts/test.sh never sets it).
+        if std::env::var_os("NOTEAPP_ALLOW_SKIP").is_some() {
+            return;
+        }
+        assert!(super::services_required());
+        let refused = std::panic::catch_unwind(|| super::missing::<()>("t", "no moto"));
+        let message = refused.unwrap_err();
+        let text = message
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            text.contains("no moto") && text.contains("NOTEAPP_ALLOW_SKIP"),
+            "{text}"
+        );
+    }
 }

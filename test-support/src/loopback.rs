@@ -151,24 +151,35 @@ impl Server {
 
     /// As [`Server::answering`], on a thread and runtime of its own: for synchronous tests.
     pub fn start_on_thread(answer: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Self {
+        let answer = Arc::new(answer);
+        Self::serve_on_thread(move |request| {
+            let reply = answer(&request);
+            async move { reply }
+        })
+    }
+
+    /// As [`Server::start`], on a thread and runtime of its own: a server that outlives the
+    /// runtime of the test that started it (one shared by a whole test binary).
+    pub fn serve_on_thread<F, Fut>(handler: F) -> Self
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Reply> + Send + 'static,
+    {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback server");
         listener.set_nonblocking(true).expect("non-blocking");
         let url = format!("http://{}", listener.local_addr().expect("its address"));
         let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let kept = requests.clone();
-        let answer = Arc::new(answer);
+        let handler = boxed(handler);
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
                 .enable_all()
                 .build()
                 .expect("a runtime for the server");
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
-                let handler = boxed(move |request: Request| {
-                    let reply = answer(&request);
-                    async move { reply }
-                });
                 tokio::select! {
                     () = serve(listener, handler, Some(kept)) => {}
                     _ = stopped => {}

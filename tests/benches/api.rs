@@ -177,6 +177,7 @@ async fn cold_start() {
             .env("USERS_TABLE", "users")
             .env("COMMENTS_TABLE", "comments")
             .env("CONNECTIONS_TABLE", "connections")
+            .env("CONTROL_TABLE", "control")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -263,7 +264,9 @@ fn print_load(label: &str, report: &LoadReport, baseline: &LoadReport, target: &
 
 async fn throughput() {
     let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(dir.path(), &[]);
+    // One user writing thousands of notes a second: the limits would refuse all but the first
+    // few. This measures the HTTP and store path; `--bench limits` measures the limiter's cost.
+    let server = LocalServer::start(dir.path(), &["--rate-limits", "off"]);
     let addr: SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
     let token = server.token(&["--uid", "bench-user", "--name", "Bench"]);
     let client = noteapp_tests::http_client();

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use noteapp_runtime::functions::Function;
 use noteapp_runtime::store::dynamodb::{DynamoConnections, DynamoStore, TableNames, create_tables};
 pub use noteapp_test_support::moto::{MotoServer, shared};
 
@@ -61,9 +62,17 @@ pub async fn tables_on(server: &MotoServer) -> (aws_sdk_dynamodb::Client, TableN
     (client, tables)
 }
 
-/// A [`DynamoStore`] over freshly created, uniquely named tables on `server`.
+/// A [`DynamoStore`] over freshly created, uniquely named tables on `server`, with the tests'
+/// own client (which may also seed and inspect the tables directly).
 pub async fn store_on(server: &MotoServer) -> DynamoStore {
     let (client, tables) = tables_on(server).await;
+    DynamoStore::new(client, tables.store_tables())
+}
+
+/// The notes store over `tables` on `server` as the API function runs it: its role's
+/// credentials, with IAM in front of moto.
+pub fn api_store(server: &MotoServer, tables: &TableNames) -> DynamoStore {
+    let client = crate::roles::client_as(server, Function::Api, tables);
     DynamoStore::new(client, tables.store_tables())
 }
 
@@ -74,7 +83,11 @@ pub async fn fresh_connections() -> Option<DynamoConnections> {
     Some(DynamoConnections::new(client, tables.connections))
 }
 
-/// The notes API over a [`fresh_store`]; `None` when skipping.
+/// The notes API over fresh tables on the shared server, its store signing as the API
+/// function's role with IAM in front of moto (`roles`): every route the contract tests drive is
+/// held to what the API's role may do; `None` when skipping.
 pub async fn dynamodb_api() -> Option<Api> {
-    Some(Api::over(Arc::new(fresh_store().await?)))
+    let server = shared()?;
+    let (_, tables) = tables_on(server).await;
+    Some(Api::over(Arc::new(api_store(server, &tables))))
 }

@@ -10,6 +10,7 @@ pub mod lambda;
 pub mod load;
 pub mod local;
 pub mod meter;
+pub mod roles;
 pub mod seed;
 pub mod seed_stack;
 pub mod ws_client;

@@ -4,7 +4,7 @@
 //! made it before): the `ApiGatewayLogRole` parameter. A signed `GET /account` rather than an
 //! SDK crate: one call does not pay for a crate's compile time.
 
-use noteapp_runtime::aws_http::{Signer, service_endpoint};
+use noteapp_runtime::aws_http::Signer;
 
 use crate::error::Error;
 use crate::template::API_GATEWAY_LOG_ROLE;
@@ -26,17 +26,7 @@ pub async fn account_log_role(
             signer.region()
         )
     };
-    let (_, body) = signer
-        .send(http, "apigateway", request)
-        .await
-        .map_err(|e| Error::Aws {
-            action: action(),
-            reason: e.to_string(),
-        })?;
-    let answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Aws {
-        action: action(),
-        reason: format!("the answer is not JSON: {e}"),
-    })?;
+    let answer = crate::aws::signed_json(http, signer, "apigateway", request, &action).await?;
     Ok(answer
         .get("cloudwatchRoleArn")
         .and_then(serde_json::Value::as_str)
@@ -64,12 +54,7 @@ pub async fn decide_log_role(
         return Ok(());
     };
     let http = clients.https()?;
-    let endpoint = service_endpoint(
-        |name| std::env::var(name).ok(),
-        "API_GATEWAY",
-        "apigateway",
-        &plan.region,
-    );
+    let endpoint = clients.endpoint("API_GATEWAY", "apigateway", &plan.region);
     let stack =
         crate::aws::stack::describe_stack(&clients.cloudformation, &plan.stack_name).await?;
     let stack_has = stack
@@ -103,46 +88,36 @@ mod tests {
         assert_eq!(log_role_choice(Some("existing"), None), "create");
     }
 
-    #[tokio::test]
-    async fn the_account_settings_are_read_with_a_signed_get() {
-        use aws_credential_types::Credentials;
-        use aws_credential_types::provider::SharedCredentialsProvider;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_account_settings_are_read_with_a_signed_get_the_deployer_may_make() {
+        use noteapp_test_support::kit::Endpoint;
         use noteapp_test_support::loopback::{Reply, Server};
         use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use crate::aws::replay;
         let answers = [
             r#"{"cloudwatchRoleArn":"arn:aws:iam::123456789012:role/apigw-logs","throttleSettings":{"burstLimit":5000,"rateLimit":10000.0}}"#,
             r#"{"throttleSettings":{"burstLimit":5000,"rateLimit":10000.0},"features":["UsagePlans"],"apiKeyVersion":"4"}"#,
         ];
         let served = AtomicUsize::new(0);
-        let server = Server::answering(move |_| {
+        let kit = replay::kit();
+        let server = Server::answering(move |request| {
+            if let Err(refusal) = kit.admit(request, Endpoint::ApiGateway) {
+                return refusal;
+            }
             Reply::json(200, answers[served.fetch_add(1, Ordering::SeqCst).min(1)])
         })
         .await;
-        let endpoint = server.url.clone();
-        let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
-        let signer = Signer::new(SharedCredentialsProvider::new(credentials), "eu-west-1");
+        let signer = replay::signer(replay::DEPLOYER);
         let http =
             noteapp_runtime::aws_http::https_client(std::time::Duration::from_secs(5)).unwrap();
-        let first = account_log_role(&http, &signer, &endpoint).await.unwrap();
+        let first = account_log_role(&http, &signer, &server.url).await.unwrap();
         assert_eq!(
             first.as_deref(),
             Some("arn:aws:iam::123456789012:role/apigw-logs")
         );
-        let second = account_log_role(&http, &signer, &endpoint).await.unwrap();
+        let second = account_log_role(&http, &signer, &server.url).await.unwrap();
         assert_eq!(second, None);
-        let requests = server.requests();
-        assert_eq!(requests.len(), 2);
-        for request in requests {
-            assert_eq!(
-                (request.method.as_str(), request.path()),
-                ("GET", "/account")
-            );
-            let authorization = request.header("authorization").unwrap_or_default();
-            assert!(
-                authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
-                    && authorization.contains("/eu-west-1/apigateway/aws4_request"),
-                "{authorization}"
-            );
-        }
+        assert_eq!(server.requests().len(), 2);
     }
 }

@@ -5,31 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use noteapp_runtime::aws_http::{SignedError, Signer, service_endpoint};
+use noteapp_runtime::aws_http::{SignedError, Signer};
 use noteapp_runtime::functions::{Function, LIVE_ALIAS};
 use noteapp_runtime::guard::calls::{self, Alarms};
 use noteapp_runtime::release_shift::AliasNote;
 use serde::Serialize;
 
 use crate::error::Error;
-
-/// Where the Lambda and CloudWatch calls go.
-#[derive(Debug, Clone)]
-pub struct Endpoints {
-    pub lambda: String,
-    pub cloudwatch: String,
-}
-
-impl Endpoints {
-    /// The region's endpoints, or `AWS_ENDPOINT_URL[_LAMBDA|_CLOUDWATCH]`.
-    pub fn from_env(region: &str) -> Self {
-        let vars = |name: &str| std::env::var(name).ok();
-        Self {
-            lambda: service_endpoint(vars, "LAMBDA", "lambda", region),
-            cloudwatch: service_endpoint(vars, "CLOUDWATCH", "monitoring", region),
-        }
-    }
-}
 
 /// One function's `live` alias.
 #[derive(Debug, Clone, PartialEq, Serialize)]

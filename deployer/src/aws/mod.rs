@@ -1,6 +1,7 @@
 //! The AWS side of the commands: thin calls to CloudFormation, CloudWatch Logs, DynamoDB, ECR,
-//! IAM, SQS and STS, Lambda's aliases and CloudWatch's alarms (`live`), their error predicates, and bounded polling. Flows of several steps live
-//! in `flow/`, above this layer.
+//! IAM, Lambda (account settings; the `live` aliases, with CloudWatch's alarms), S3, SQS and STS,
+//! their error predicates, and bounded polling. Flows of several steps live in `flow/`, above
+//! this layer.
 //!
 //! Each call is a small async function taking a concrete SDK client and wrapping any failure where
 //! it is made (`failed to create change set for stack X: <reason>`), so the commands read as the
@@ -14,12 +15,14 @@ pub mod credentials;
 pub mod drift;
 pub mod ecr;
 pub mod iam;
+pub mod lambda;
 pub mod live;
 pub mod logs;
 pub mod protection;
 #[cfg(feature = "test-util")]
 pub mod replay;
 pub mod resource_changes;
+pub mod s3;
 pub mod sqs;
 pub mod stack;
 pub mod sts;
@@ -44,6 +47,9 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     /// SigV4 for the calls made without an SDK crate (SQS, API Gateway settings, logs).
     pub signer: Option<noteapp_runtime::aws_http::Signer>,
+    /// `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` as the command found them, for the
+    /// calls made without an SDK crate (a test names its stand-in here instead).
+    endpoint_vars: std::collections::BTreeMap<String, String>,
     caller: tokio::sync::OnceCell<sts::Caller>,
     https: std::sync::OnceLock<Result<reqwest::Client, String>>,
 }
@@ -74,6 +80,11 @@ impl Clients {
         .with_dynamodb(aws_sdk_dynamodb::Client::new(config))
         .with_logs(aws_sdk_cloudwatchlogs::Client::new(config));
         clients.signer = noteapp_runtime::aws_http::Signer::from_sdk(config);
+        clients.endpoint_vars = std::env::vars()
+            .filter(|(name, value)| {
+                name.starts_with("AWS_ENDPOINT_URL") && !value.trim().is_empty()
+            })
+            .collect();
         clients
     }
 
@@ -101,6 +112,7 @@ impl Clients {
             dynamodb,
             logs,
             signer: None,
+            endpoint_vars: Default::default(),
             caller: tokio::sync::OnceCell::new(),
             https: std::sync::OnceLock::new(),
         }
@@ -116,6 +128,37 @@ impl Clients {
     pub fn with_logs(mut self, logs: aws_sdk_cloudwatchlogs::Client) -> Self {
         self.logs = logs;
         self
+    }
+
+    /// These clients signing the calls made without an SDK crate with `signer`, and sending
+    /// them all to `endpoint` (a stand-in deciding each by the service it is signed for).
+    pub fn with_signed_endpoint(
+        mut self,
+        signer: noteapp_runtime::aws_http::Signer,
+        endpoint: &str,
+    ) -> Self {
+        self.signer = Some(signer);
+        self.endpoint_vars = [("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned())].into();
+        self
+    }
+
+    /// The endpoint of the service `env_id` (`SQS`, `API_GATEWAY`, `S3`, …; host prefix
+    /// `host_prefix`) in `region`: its own variable, `AWS_ENDPOINT_URL`, or AWS's.
+    pub fn endpoint(&self, env_id: &str, host_prefix: &str, region: &str) -> String {
+        noteapp_runtime::aws_http::service_endpoint(
+            |name| self.endpoint_vars.get(name).cloned(),
+            env_id,
+            host_prefix,
+            region,
+        )
+    }
+
+    /// The endpoint the command was given for service `env_id`, if any (`None`: AWS's).
+    pub fn custom_endpoint(&self, env_id: &str) -> Option<String> {
+        self.endpoint_vars
+            .get(&format!("AWS_ENDPOINT_URL_{env_id}"))
+            .or_else(|| self.endpoint_vars.get("AWS_ENDPOINT_URL"))
+            .map(|url| url.trim_end_matches('/').to_owned())
     }
 
     /// The command's one HTTPS client for the calls made without an SDK crate (API Gateway's
@@ -141,6 +184,28 @@ impl Clients {
     pub async fn ensure_account(&self, environment: &str, expected: &str) -> Result<(), Error> {
         sts::check_account(&self.caller().await?.account, environment, expected)
     }
+}
+
+/// Sends `request` to `service` signed by `signer` and reads the answer as JSON; a failure to
+/// send, a non-2xx answer or a body that is not JSON is an error saying `action` failed.
+pub async fn signed_json(
+    http: &reqwest::Client,
+    signer: &noteapp_runtime::aws_http::Signer,
+    service: &str,
+    request: http::Request<bytes::Bytes>,
+    action: impl Fn() -> String,
+) -> Result<serde_json::Value, Error> {
+    let (_, body) = signer
+        .send(http, service, request)
+        .await
+        .map_err(|e| Error::Aws {
+            action: action(),
+            reason: e.to_string(),
+        })?;
+    serde_json::from_slice(&body).map_err(|e| Error::Aws {
+        action: action(),
+        reason: format!("the answer is not JSON: {e}"),
+    })
 }
 
 /// A client for the DynamoDB API at `endpoint` on loopback (`--dynamodb-endpoint`: moto, a

@@ -8,6 +8,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
+use noteapp_test_support::kit::Kit;
+
 use crate::plan::Plan;
 
 macro_rules! data {
@@ -139,6 +141,7 @@ pub fn events(name: &str) -> HttpResponse {
         "import_complete" => data!("events_import_complete.xml"),
         "update_rollback_failed" => data!("events_update_rollback_failed.xml"),
         "recovered" => data!("events_recovered.xml"),
+        "update_denied_by_stack_policy" => data!("events_update_denied_by_stack_policy.xml"),
         other => panic!("no events fixture {other}"),
     };
     xml(200, body)
@@ -300,21 +303,12 @@ pub fn ci_events(name: &str) -> HttpResponse {
 }
 
 /// A CloudFormation client answering from `rules`, retries off, every call held against what
-/// `ci bootstrap` is allowed (`policy::bootstrap_policy`), not the deploy policy.
+/// `ci bootstrap` is allowed (`policy::bootstrap_policy`, identity `ci-bootstrap`), not the
+/// deploy policy.
 pub fn cloudformation_bootstrap(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_cloudformation::Client {
-    let scope = crate::policy::Scope {
-        region: "eu-west-1".into(),
-        account: "123456789012".into(),
-        stack: "noteapp-staging".into(),
-        repository: crate::aws::ecr::DEFAULT_REPOSITORY.into(),
-    };
-    let policy = crate::policy::bootstrap_policy(&scope);
     mock_client!(aws_sdk_cloudformation, mode, rules.iter().copied(), |c| c
         .retry_config(RetryConfig::disabled())
-        .interceptor(crate::policy::checker::Checker::strict_with(
-            scope.clone(),
-            policy.clone()
-        )))
+        .interceptor(kit().checker(CI_BOOTSTRAP)))
 }
 
 /// A DynamoDB (JSON 1.0 protocol) answer.
@@ -346,25 +340,66 @@ pub fn table_tags(stack: &str, logical_id: &str) -> HttpResponse {
     )
 }
 
-/// DescribeTable of an ACTIVE table keyed `hash` (and `range`).
-pub fn table(name: &str, hash: &str, range: Option<&str>) -> HttpResponse {
-    let mut keys = vec![serde_json::json!({"AttributeName": hash, "KeyType": "HASH"})];
-    if let Some(range) = range {
-        keys.push(serde_json::json!({"AttributeName": range, "KeyType": "RANGE"}));
-    }
+/// DescribeTable of an ACTIVE table `name` shaped as `def` says (keys, key attribute types,
+/// global secondary indexes), as a stack made it.
+pub fn table(name: &str, def: &noteapp_runtime::store::schema::TableDef) -> HttpResponse {
     json(
         200,
-        serde_json::json!({"Table": {
-            "TableName": name,
-            "TableArn": format!("arn:aws:dynamodb:eu-west-1:123456789012:table/{name}"),
-            "TableStatus": "ACTIVE",
-            "KeySchema": keys,
-            "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
-            "ItemCount": 1204,
-            "CreationDateTime": 1.762074871E9,
-            "DeletionProtectionEnabled": false,
-        }}),
+        serde_json::json!({ "Table": table_description(name, def) }),
     )
+}
+
+/// The `Table` of [`table`], to change before answering with [`json`].
+pub fn table_description(
+    name: &str,
+    def: &noteapp_runtime::store::schema::TableDef,
+) -> serde_json::Value {
+    use noteapp_runtime::store::schema::Projection;
+    let keys = |hash: &str, range: Option<&str>| {
+        let mut keys = vec![serde_json::json!({"AttributeName": hash, "KeyType": "HASH"})];
+        if let Some(range) = range {
+            keys.push(serde_json::json!({"AttributeName": range, "KeyType": "RANGE"}));
+        }
+        keys
+    };
+    let attributes: Vec<serde_json::Value> = def
+        .key_attributes
+        .iter()
+        .map(|(n, kind)| serde_json::json!({"AttributeName": n, "AttributeType": format!("{kind:?}")}))
+        .collect();
+    let indexes: Vec<serde_json::Value> = def
+        .indexes
+        .iter()
+        .map(|i| {
+            let projection = match i.projection {
+                Projection::KeysOnly => serde_json::json!({"ProjectionType": "KEYS_ONLY"}),
+                Projection::Include(extra) => {
+                    serde_json::json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": extra})
+                }
+            };
+            serde_json::json!({
+                "IndexName": i.name,
+                "KeySchema": keys(i.hash_key, i.range_key),
+                "Projection": projection,
+                "IndexStatus": "ACTIVE",
+            })
+        })
+        .collect();
+    let mut table = serde_json::json!({
+        "TableName": name,
+        "TableArn": format!("arn:aws:dynamodb:eu-west-1:123456789012:table/{name}"),
+        "TableStatus": "ACTIVE",
+        "KeySchema": keys(def.hash_key, def.range_key),
+        "AttributeDefinitions": attributes,
+        "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
+        "ItemCount": 1204,
+        "CreationDateTime": 1.762074871E9,
+        "DeletionProtectionEnabled": false,
+    });
+    if !indexes.is_empty() {
+        table["GlobalSecondaryIndexes"] = serde_json::Value::Array(indexes);
+    }
+    table
 }
 
 /// A DynamoDB client answering from `rules`, retries off, every call held against the deploy
@@ -383,14 +418,74 @@ pub fn caller_identity(account: &str) -> HttpResponse {
     )
 }
 
-/// The deploy policy of the plan below ([`plan`]), which every replayed call must pass.
-pub fn policy_checker() -> crate::policy::checker::Checker {
-    crate::policy::checker::Checker::strict(crate::policy::Scope {
+/// The identity of a person deploying with the deploy policy of the plan below ([`plan`]):
+/// `noteapp render staging --deploy-policy` for account 123456789012 in eu-west-1.
+pub const DEPLOYER: &str = "deployer";
+/// An administrator running `noteapp ci bootstrap` (`policy::bootstrap_policy`).
+pub const CI_BOOTSTRAP: &str = "ci-bootstrap";
+/// The role `ci bootstrap` makes for GitHub Actions, holding the deploy policy.
+pub const CI_ROLE: &str = "ci-role";
+
+/// The scope of the replay tests' policies: the plan below.
+pub fn scope() -> crate::policy::Scope {
+    crate::policy::Scope {
         region: "eu-west-1".into(),
         account: "123456789012".into(),
         stack: "noteapp-staging".into(),
         repository: crate::aws::ecr::DEFAULT_REPOSITORY.into(),
+    }
+}
+
+/// The test kit every replayed call goes through (strict: a refused call panics where it is
+/// made), with the identities of a deploy: [`DEPLOYER`], [`CI_BOOTSTRAP`] and [`CI_ROLE`].
+pub fn kit() -> Kit {
+    static KIT: std::sync::OnceLock<Kit> = std::sync::OnceLock::new();
+    KIT.get_or_init(|| {
+        let kit = Kit::strict("123456789012", "eu-west-1");
+        register(&kit);
+        kit
     })
+    .clone()
+}
+
+/// Registers the deploy's identities in `kit`, holding the policies as rendered for
+/// [`scope`].
+pub fn register(kit: &Kit) {
+    let scope = scope();
+    let deploy = crate::policy::deploy_policy(&scope);
+    kit.identity(
+        DEPLOYER,
+        "arn:aws:sts::123456789012:assumed-role/noteapp-operators/alice",
+        vec![deploy.clone()],
+    );
+    kit.identity(
+        CI_BOOTSTRAP,
+        "arn:aws:sts::123456789012:assumed-role/Administrator/bob",
+        vec![crate::policy::bootstrap_policy(&scope)],
+    );
+    let role = crate::policy::ci::role_name(&scope.stack);
+    kit.identity(
+        CI_ROLE,
+        &format!("arn:aws:sts::123456789012:assumed-role/{role}/GitHubActions"),
+        vec![deploy],
+    );
+}
+
+/// Credentials of `identity` in the replay kit ([`kit`]).
+pub fn credentials(identity: &str) -> aws_credential_types::Credentials {
+    kit().get(identity).credentials()
+}
+
+/// A signer for `identity`'s credentials in the replay tests' region.
+pub fn signer(identity: &str) -> noteapp_runtime::aws_http::Signer {
+    let provider =
+        aws_credential_types::provider::SharedCredentialsProvider::new(credentials(identity));
+    noteapp_runtime::aws_http::Signer::new(provider, "eu-west-1")
+}
+
+/// The checker of [`DEPLOYER`] in the replay kit.
+pub fn policy_checker() -> noteapp_test_support::kit::Checker {
+    kit().checker(DEPLOYER)
 }
 
 /// A CloudFormation client answering from `rules`, retries off, every call held against the
@@ -430,6 +525,7 @@ pub fn plan(environment: &str) -> Plan {
         region: "eu-west-1".to_owned(),
         account_id: "123456789012".to_owned(),
         template_body: "AWSTemplateFormatVersion: '2010-09-09'\nResources: {}\n".to_owned(),
+        template_url: None,
         parameters: vec![(
             "ImageUri".to_owned(),
             "123456789012.dkr.ecr.eu-west-1.amazonaws.com/noteapp@sha256:9f86".to_owned(),
@@ -444,4 +540,116 @@ pub fn plan(environment: &str) -> Plan {
         ],
         protected: environment == "production",
     }
+}
+
+/// A stack whose policy is kept as CloudFormation keeps it: `SetStackPolicy` changes it,
+/// `GetStackPolicy` reads it, and executing an update decides each of the update's actions
+/// against it ([`noteapp_test_support::kit::stack_policy`]); the stack then reports the
+/// update complete, or rolled back with the denied resource's event, as CloudFormation does.
+#[derive(Clone, Default)]
+pub struct PolicedStack {
+    state: std::sync::Arc<std::sync::Mutex<PolicedState>>,
+}
+
+#[derive(Default)]
+struct PolicedState {
+    policy: Option<String>,
+    /// `None` before the update runs; then whether the policy denied it.
+    denied: Option<bool>,
+}
+
+impl PolicedStack {
+    /// The stack, holding `policy`.
+    pub fn holding(policy: &str) -> Self {
+        let stack = Self::default();
+        stack.state.lock().expect("state").policy = Some(policy.to_owned());
+        stack
+    }
+
+    /// The stack's policy now.
+    pub fn policy(&self) -> Option<String> {
+        self.state.lock().expect("state").policy.clone()
+    }
+
+    /// GetStackPolicy and SetStackPolicy on the kept policy.
+    pub fn policy_rules(&self) -> [Rule; 2] {
+        let (get, set) = (self.state.clone(), self.state.clone());
+        [
+            aws_smithy_mocks::mock!(aws_sdk_cloudformation::Client::get_stack_policy)
+                .then_http_response(move || {
+                    stack_policy(get.lock().expect("state").policy.as_deref())
+                }),
+            aws_smithy_mocks::mock!(aws_sdk_cloudformation::Client::set_stack_policy)
+                .match_requests(move |r| {
+                    set.lock().expect("state").policy = r.stack_policy_body().map(str::to_owned);
+                    true
+                })
+                .then_http_response(stack_policy_set),
+        ]
+    }
+
+    /// ExecuteChangeSet of an update making `actions` (logical id, resource type,
+    /// `Update:Modify|Replace|Delete`), decided against the policy held at that moment.
+    pub fn execute(&self, actions: &'static [(&'static str, &'static str, &'static str)]) -> Rule {
+        let state = self.state.clone();
+        aws_smithy_mocks::mock!(aws_sdk_cloudformation::Client::execute_change_set)
+            .match_requests(move |_| {
+                let mut state = state.lock().expect("state");
+                let denied = state.policy.as_deref().is_some_and(|policy| {
+                    actions.iter().any(|(id, kind, action)| {
+                        noteapp_test_support::kit::stack_policy::denies(policy, action, id, kind)
+                            .unwrap_or_else(|e| panic!("{e}"))
+                            .is_some()
+                    })
+                });
+                state.denied = Some(denied);
+                true
+            })
+            .then_http_response(executed)
+    }
+
+    /// DescribeStacks: complete before the update, then its outcome.
+    pub fn describe(&self) -> Rule {
+        let state = self.state.clone();
+        aws_smithy_mocks::mock!(aws_sdk_cloudformation::Client::describe_stacks).then_http_response(
+            move || match state.lock().expect("state").denied {
+                Some(true) => stack("UPDATE_ROLLBACK_COMPLETE"),
+                _ => stack("UPDATE_COMPLETE"),
+            },
+        )
+    }
+
+    /// DescribeStackEvents: the events before the update, then the update's.
+    pub fn events(&self) -> Rule {
+        let state = self.state.clone();
+        aws_smithy_mocks::mock!(aws_sdk_cloudformation::Client::describe_stack_events)
+            .then_http_response(move || match state.lock().expect("state").denied {
+                None => events("before_update"),
+                Some(false) => events("update_complete"),
+                Some(true) => events("update_denied_by_stack_policy"),
+            })
+    }
+}
+
+/// The template a replayed CreateChangeSet sent: its body, or the object its URL names in
+/// `objects` (the signed-services stand-in the deploy kept it in).
+pub fn sent_template(
+    input: &aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetInput,
+    objects: &noteapp_test_support::kit::services::Objects,
+) -> Option<String> {
+    match (input.template_body(), input.template_url()) {
+        (Some(body), _) => Some(body.to_owned()),
+        (None, Some(url)) => objects.at_url(url),
+        (None, None) => None,
+    }
+}
+
+/// The URL a deploy of `plan` would send its template by once kept as release `sequence`.
+pub fn template_url(plan: &Plan, sequence: u64) -> String {
+    format!(
+        "https://{}.s3.{}.amazonaws.com/{}",
+        crate::release::bucket_name(&plan.account_id, &plan.region),
+        plan.region,
+        crate::release::template_key(&plan.stack_name, sequence)
+    )
 }

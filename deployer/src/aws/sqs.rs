@@ -2,22 +2,17 @@
 //! signed JSON request (`AmazonSQS.GetQueueAttributes`) rather than through an SDK crate: one
 //! call does not pay for a crate's compile time.
 
-use noteapp_runtime::aws_http::{Signer, service_endpoint};
+use noteapp_runtime::aws_http::Signer;
 
 use crate::error::Error;
 
-/// `ApproximateNumberOfMessages` of the queue at `queue_url`.
+/// `ApproximateNumberOfMessages` of the queue at `queue_url`, asked of SQS at `endpoint`.
 pub async fn queue_depth(
     http: &reqwest::Client,
     signer: &Signer,
+    endpoint: &str,
     queue_url: &str,
 ) -> Result<u64, Error> {
-    let endpoint = service_endpoint(
-        |name| std::env::var(name).ok(),
-        "SQS",
-        "sqs",
-        signer.region(),
-    );
     let body = serde_json::json!({
         "QueueUrl": queue_url,
         "AttributeNames": ["ApproximateNumberOfMessages"],
@@ -29,17 +24,7 @@ pub async fn queue_depth(
         .body(bytes::Bytes::from(body))
         .map_err(|e| Error::Usage(e.to_string()))?;
     let action = || format!("failed to read the failed-broadcast queue {queue_url}");
-    let (_, answer) = signer
-        .send(http, "sqs", request)
-        .await
-        .map_err(|e| Error::Aws {
-            action: action(),
-            reason: e.to_string(),
-        })?;
-    let answer: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| Error::Aws {
-        action: action(),
-        reason: format!("the answer is not JSON: {e}"),
-    })?;
+    let answer = crate::aws::signed_json(http, signer, "sqs", request, &action).await?;
     answer
         .pointer("/Attributes/ApproximateNumberOfMessages")
         .and_then(serde_json::Value::as_str)
@@ -48,4 +33,44 @@ pub async fn queue_depth(
             action: action(),
             reason: "the answer holds no ApproximateNumberOfMessages".into(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use noteapp_test_support::kit::Endpoint;
+    use noteapp_test_support::loopback::{Reply, Server};
+
+    use super::*;
+    use crate::aws::replay;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_queue_depth_is_a_signed_call_the_deployer_may_make() {
+        let kit = replay::kit();
+        let sqs = Server::answering(move |request| match kit.admit(request, Endpoint::Sqs) {
+            Ok(_) => Reply::with_type(
+                200,
+                "application/x-amz-json-1.0",
+                r#"{"Attributes":{"ApproximateNumberOfMessages":"3"}}"#,
+            ),
+            Err(refusal) => refusal,
+        })
+        .await;
+        let http =
+            noteapp_runtime::aws_http::https_client(std::time::Duration::from_secs(5)).unwrap();
+        let queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/noteapp-staging-BroadcastFailuresQueue-X";
+        let signer = replay::signer(replay::DEPLOYER);
+        assert_eq!(
+            queue_depth(&http, &signer, &sqs.url, queue).await.unwrap(),
+            3
+        );
+        // Another stack's queue is not the deployer's to read.
+        let other = "https://sqs.eu-west-1.amazonaws.com/123456789012/other-queue";
+        let refused = queue_depth(&http, &signer, &sqs.url, other)
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("sqs:GetQueueAttributes"),
+            "{refused}"
+        );
+    }
 }

@@ -178,13 +178,15 @@ pub async fn create_change_set(
         .capabilities(Capability::CapabilityIam)
         .capabilities(Capability::CapabilityNamedIam);
     request = match kind {
-        ChangeSetKind::Create => request
-            .change_set_type(ChangeSetType::Create)
-            .on_stack_failure(OnStackFailure::Delete)
-            .template_body(&plan.template_body),
-        ChangeSetKind::Update => request
-            .change_set_type(ChangeSetType::Update)
-            .template_body(&plan.template_body),
+        ChangeSetKind::Create => with_template(
+            request
+                .change_set_type(ChangeSetType::Create)
+                .on_stack_failure(OnStackFailure::Delete),
+            plan,
+        ),
+        ChangeSetKind::Update => {
+            with_template(request.change_set_type(ChangeSetType::Update), plan)
+        }
         ChangeSetKind::Import {
             template_body,
             tables,
@@ -210,6 +212,17 @@ pub async fn create_change_set(
         )
     })?;
     Ok(answer.stack_id().map(str::to_owned))
+}
+
+/// The plan's template, inline or (too large for that) by its URL in the releases bucket.
+fn with_template(
+    request: aws_sdk_cloudformation::operation::create_change_set::builders::CreateChangeSetFluentBuilder,
+    plan: &Plan,
+) -> aws_sdk_cloudformation::operation::create_change_set::builders::CreateChangeSetFluentBuilder {
+    match &plan.template_url {
+        Some(url) => request.template_url(url),
+        None => request.template_body(&plan.template_body),
+    }
 }
 
 /// The change set's status and every change in it.

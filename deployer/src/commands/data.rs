@@ -3,7 +3,7 @@
 //!
 //! The counters move in the same transaction as the writes they count, so they drift only when
 //! something writes around the API: an import, a hand-made fix, data from before the counters.
-//! `check` changes nothing and exits 2 when something disagrees (0 when all is exact); `repair`
+//! `check` changes nothing and exits 4 when something disagrees (0 when all is exact); `repair`
 //! writes the counts it found and queues the comments of notes that are gone for purging. Run
 //! `repair` when the tables are quiet: a write during its scan may move a counter it then
 //! overwrites (a second `check` says so). The tables are the stack's (from its outputs), or with
@@ -29,7 +29,7 @@ pub struct DataArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum DataCommand {
-    /// Compare every counter with the tables (one scan of each); exit 2 if any disagrees.
+    /// Compare every counter with the tables (one scan of each); exit 4 if any disagrees.
     Check(DataTarget),
     /// Write the counts the tables hold into the counters (run when the tables are quiet).
     Repair(DataTarget),

@@ -12,13 +12,16 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use noteapp_runtime::auth::{LocalSigner, MAX_UID_CHARS, TokenClaims};
+use noteapp_runtime::domain::limits::{RateLimits, parse_limits};
 use noteapp_runtime::local::{
     self, LocalStack, LocalStackError, local_verifier, operator_token, shutdown_signal, store_dir,
 };
 use noteapp_runtime::settings::{FirebaseProjectId, LOCAL_PROJECT, LocalSettings};
-use noteapp_runtime::store::dynamodb::{DynamoConnections, DynamoStore, TableNames, create_tables};
+use noteapp_runtime::store::dynamodb::{
+    DynamoConnections, DynamoControl, DynamoStore, TableNames, create_tables,
+};
 use noteapp_runtime::store::embedded::{EmbeddedStore, StoreOptions, SyncMode};
-use noteapp_runtime::store::{ConnectionStore, Store};
+use noteapp_runtime::store::{ConnectionStore, ControlStore, Store};
 use tokio::net::TcpListener;
 
 use crate::error::Error;
@@ -72,6 +75,11 @@ struct ServeArgs {
     /// cut); `always` also flushes it to the disk (survives a power cut, slower).
     #[arg(long, default_value = "never", env = LocalSettings::SYNC_VAR, value_parser = SyncMode::parse, value_name = "never|always")]
     sync: SyncMode,
+    /// The rate limits, as in AWS: `key=rate` pairs over the defaults (`comments=20/min,
+    /// ws_connections_per_user=10`; the keys are those of `rate_limits:` in the environment
+    /// files), or `off` (for benchmarks).
+    #[arg(long, default_value = "", env = LocalSettings::RATE_LIMITS_VAR, value_parser = limits_flag, value_name = "KEY=RATE,…|off", hide_default_value = true)]
+    rate_limits: LimitsFlag,
     /// Origins allowed by CORS (repeat, or comma-separate); `*` allows any.
     #[arg(
         long = "cors-origin",
@@ -113,8 +121,23 @@ impl ServeArgs {
             firebase_project: self.firebase_project.clone(),
             auth_emulator: self.auth_emulator.clone().filter(|h| !h.is_empty()),
             sync: self.sync,
+            rate_limits: self.rate_limits.limits(),
         }
     }
+}
+
+/// `--rate-limits`: the limits, or `None` for `off` (boxed: the flags stay small).
+#[derive(Clone)]
+struct LimitsFlag(Option<Box<RateLimits>>);
+
+impl LimitsFlag {
+    fn limits(&self) -> Option<RateLimits> {
+        self.0.as_deref().copied()
+    }
+}
+
+fn limits_flag(text: &str) -> Result<LimitsFlag, String> {
+    parse_limits(text).map(|limits| LimitsFlag(limits.map(Box::new)))
 }
 
 /// The one Firebase project id rule, as a flag parser.
@@ -227,32 +250,45 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
     // Listen first: a busy port is reported before the data directory is touched.
     let (http_listener, http_addr) = bind(&args.host, args.port).await?;
     let (ws_listener, ws_addr) = bind(&args.host, args.ws_port).await?;
-    let (store, connections, what): (Arc<dyn Store>, Arc<dyn ConnectionStore>, String) =
-        match &args.dynamodb_endpoint {
-            None => {
-                let options = StoreOptions { sync: args.sync };
-                let store = Arc::new(EmbeddedStore::open_with(
-                    &store_dir(&args.data_dir),
-                    options,
-                )?);
-                (store.clone(), store, "embedded store".to_owned())
-            }
-            Some(endpoint) => {
-                let (client, names) = dynamodb_tables(endpoint, &args.table_prefix).await?;
-                let store = DynamoStore::new(client.clone(), names.store_tables());
-                let connections = DynamoConnections::new(client, names.connections);
-                (
-                    Arc::new(store),
-                    Arc::new(connections),
-                    format!("DynamoDB at {endpoint}"),
-                )
-            }
-        };
+    let (store, connections, control, what): Stores = match &args.dynamodb_endpoint {
+        None => {
+            let options = StoreOptions { sync: args.sync };
+            let store = Arc::new(EmbeddedStore::open_with(
+                &store_dir(&args.data_dir),
+                options,
+            )?);
+            (
+                store.clone(),
+                store.clone(),
+                store,
+                "embedded store".to_owned(),
+            )
+        }
+        Some(endpoint) => {
+            let (client, names) = dynamodb_tables(endpoint, &args.table_prefix).await?;
+            let store = DynamoStore::new(client.clone(), names.store_tables());
+            let connections = DynamoConnections::new(client.clone(), names.connections);
+            let control = DynamoControl::new(client, names.control);
+            (
+                Arc::new(store),
+                Arc::new(connections),
+                Arc::new(control),
+                format!("DynamoDB at {endpoint}"),
+            )
+        }
+    };
     eprintln!(
         "noteapp local: API on http://{http_addr}, WebSocket on ws://{ws_addr} ({what}, data in {})",
         args.data_dir.display()
     );
     eprintln!("noteapp local: CORS for {}", args.cors_origins.join(", "));
+    match &args.rate_limits.limits() {
+        Some(limits) if *limits != RateLimits::DEFAULT => {
+            eprintln!("noteapp local: rate limits {limits}")
+        }
+        Some(_) => {}
+        None => eprintln!("noteapp local: rate limits off"),
+    }
     eprintln!(
         "sign in with: noteapp local token --uid alice   (broadcast: noteapp local token --operator)"
     );
@@ -263,12 +299,22 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         verifier,
         store,
         connections,
+        control,
+        limits: args.rate_limits.limits(),
         cors_origins: args.cors_origins,
     };
     local::run_stack(stack, shutdown_signal()).await?;
     eprintln!("noteapp local: stopped");
     Ok(())
 }
+
+/// The notes store, the connections, the control store, and what they are, for the banner.
+type Stores = (
+    Arc<dyn Store>,
+    Arc<dyn ConnectionStore>,
+    Arc<dyn ControlStore>,
+    String,
+);
 
 /// The tables at a DynamoDB API (created where missing), and a client for them.
 async fn dynamodb_tables(

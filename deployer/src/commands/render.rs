@@ -175,6 +175,7 @@ mod tests {
             region: "ap-northeast-1".into(),
             account_id: "012345678901".into(),
             template_body: "Resources: {}\n".into(),
+            template_url: None,
             parameters: vec![
                 ("Environment".into(), "staging".into()),
                 (

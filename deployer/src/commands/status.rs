@@ -10,7 +10,7 @@ use aws_sdk_cloudformation::Client;
 
 use crate::aws::live::{self, AlarmStatus, LiveAlias};
 use crate::aws::stack::StackEvent;
-use crate::aws::{sqs, stack};
+use crate::aws::{Clients, sqs, stack};
 use crate::commands::args::StackArgs;
 use crate::error::Error;
 use crate::flow::recording as releases;
@@ -43,18 +43,43 @@ pub async fn run(args: StatusArgs) -> Result<(), Error> {
     progress.clear();
     let (clients, config) = (clients?, &loaded.config);
     let mut report = status(&clients.cloudformation, config.name(), &config.stack_name).await?;
-    if let (Some(url), Some(signer)) = (report.outputs.get(FAILURES_OUTPUT), &clients.signer) {
-        let http = clients.https()?;
-        report.failed_broadcasts = Some(sqs::queue_depth(http, signer, url).await?);
-    }
+    count_failed_broadcasts(&clients, &config.region, &mut report).await?;
+    read_live(&clients, &config.region, &config.stack_name, &mut report).await?;
+    output::emit(&report, args.json)
+}
+
+/// Each function's `live` alias (versions, weights) and the stack's alarms by state, asked of
+/// Lambda and CloudWatch in `region`; left unset without a stack or credentials to sign with.
+pub async fn read_live(
+    clients: &Clients,
+    region: &str,
+    stack: &str,
+    report: &mut StatusReport,
+) -> Result<(), Error> {
     if let (true, Some(signer)) = (report.exists, &clients.signer) {
         let http = clients.https()?;
-        let endpoints = live::Endpoints::from_env(signer.region());
-        let stack = &config.stack_name;
-        report.live = live::live_aliases(http, signer, &endpoints.lambda, stack).await?;
-        report.alarms = live::alarm_states(http, signer, &endpoints.cloudwatch, stack).await?;
+        let lambda = clients.endpoint("LAMBDA", "lambda", region);
+        let cloudwatch = clients.endpoint("CLOUDWATCH", "monitoring", region);
+        report.live = live::live_aliases(http, signer, &lambda, stack).await?;
+        report.alarms = live::alarm_states(http, signer, &cloudwatch, stack).await?;
     }
-    output::emit(&report, args.json)
+    Ok(())
+}
+
+/// How many failed broadcasts wait in the stack's on-failure queue (its URL is an output), asked
+/// of SQS in `region`; left unset for a stack without that output or without credentials to
+/// sign with.
+pub async fn count_failed_broadcasts(
+    clients: &Clients,
+    region: &str,
+    report: &mut StatusReport,
+) -> Result<(), Error> {
+    if let (Some(url), Some(signer)) = (report.outputs.get(FAILURES_OUTPUT), &clients.signer) {
+        let http = clients.https()?;
+        let endpoint = clients.endpoint("SQS", "sqs", region);
+        report.failed_broadcasts = Some(sqs::queue_depth(http, signer, &endpoint, url).await?);
+    }
+    Ok(())
 }
 
 /// The stack's status, the failures of its last operation (oldest first) and its live release.
@@ -170,10 +195,7 @@ impl fmt::Display for StatusReport {
                 self.environment
             )?,
         }
-        match (
-            self.failed_broadcasts,
-            self.outputs.get("BroadcastFailuresQueueUrl"),
-        ) {
+        match (self.failed_broadcasts, self.outputs.get(FAILURES_OUTPUT)) {
             (Some(0), _) => writeln!(f, "  failed broadcasts: none")?,
             (Some(n), Some(url)) => writeln!(
                 f,
@@ -343,6 +365,52 @@ mod tests {
         );
         assert_eq!(live["result"], "rolled back to 2");
         assert_eq!(live["parameters"]["LogLevel"], "info");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn status_counts_the_broadcasts_waiting_in_the_failure_queue() {
+        use noteapp_test_support::kit::Endpoint;
+        use noteapp_test_support::loopback::{Reply, Server};
+        let describe =
+            mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+        let events = mock!(Client::describe_stack_events)
+            .then_http_response(|| replay::events("create_rollback"));
+        let template =
+            mock!(Client::get_template).then_http_response(|| replay::template(TEMPLATE));
+        let client = replay::cloudformation(RuleMode::MatchAny, &[&describe, &events, &template]);
+        let mut report = status(&client, "staging", "noteapp-staging").await.unwrap();
+        let kit = replay::kit();
+        let sqs = Server::answering(move |request| match kit.admit(request, Endpoint::Sqs) {
+            Ok(_) => Reply::with_type(
+                200,
+                "application/x-amz-json-1.0",
+                r#"{"Attributes":{"ApproximateNumberOfMessages":"2"}}"#,
+            ),
+            Err(refusal) => refusal,
+        })
+        .await;
+        let queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/noteapp-staging-BroadcastFailuresQueue-Q1";
+        report.outputs.insert(FAILURES_OUTPUT.into(), queue.into());
+        let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
+            .then_http_response(|| replay::caller_identity("123456789012"));
+        let clients = replay::clients(
+            replay::cloudformation(RuleMode::MatchAny, &[]),
+            replay::sts(&identity),
+        )
+        .with_signed_endpoint(replay::signer(replay::DEPLOYER), &sqs.url);
+        count_failed_broadcasts(&clients, "eu-west-1", &mut report)
+            .await
+            .unwrap();
+        assert_eq!(report.failed_broadcasts, Some(2));
+        let text = report.to_string();
+        assert!(
+            text.contains(&format!("failed broadcasts: 2 waiting in {queue}")),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::to_value(&report).unwrap()["failed_broadcasts"],
+            2
+        );
     }
 
     #[tokio::test]

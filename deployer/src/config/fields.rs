@@ -176,6 +176,21 @@ impl SendRate {
     }
 }
 
+/// Concurrent executions reserved for a function: at least 1 (a reservation of 0 stops the
+/// function; `aws lambda put-function-concurrency` does that, deliberately, outside a deploy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservedConcurrency(pub u32);
+
+impl ReservedConcurrency {
+    pub fn parse(executions: u32) -> Result<Self, String> {
+        in_range(executions, RESERVED_CONCURRENCY, "concurrent executions").map(Self)
+    }
+}
+
+/// The reserved concurrency a file may ask for: at least 1, at most what Lambda lets an account
+/// raise its limit to without a conversation (the deploy checks the account's own limit).
+pub const RESERVED_CONCURRENCY: (u32, u32) = (1, 100_000);
+
 /// A function's memory in MB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryMb(pub u32);
@@ -378,6 +393,7 @@ macro_rules! deserialize_number {
 
 deserialize_number!(
     SendRate: "a number of posts per second",
+    ReservedConcurrency: "a number of concurrent executions",
     RetentionDays: "a number of days",
     MemoryMb: "a number of MB",
     TimeoutSeconds: "a number of seconds",

@@ -18,9 +18,10 @@ use noteapp_runtime::functions::Function;
 use serde::Deserialize;
 
 use fields::{
-    AccountId, LogLevelField, MemoryMb, Origin, ProjectField, Region, RetentionDays, SendRate,
-    StackName, TimeoutSeconds, check_tag,
+    AccountId, LogLevelField, MemoryMb, Origin, ProjectField, Region, ReservedConcurrency,
+    RetentionDays, SendRate, StackName, TimeoutSeconds, check_tag,
 };
+pub use noteapp_runtime::domain::limits::RateLimits;
 pub use noteapp_runtime::settings::{Environment, FirebaseProjectId, LogLevel};
 pub use release::{
     AlarmSettings, DEFAULT_ALARMS, DEFAULT_CANARY_MINUTES, DEFAULT_CANARY_SHARE,
@@ -72,11 +73,14 @@ impl Architecture {
     }
 }
 
-/// Memory and timeout of one function.
+/// Memory, timeout and reserved concurrency of one function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FunctionSettings {
     pub memory_mb: u32,
     pub timeout_seconds: u32,
+    /// Concurrent executions reserved for the function, which are also the most it may run
+    /// (`ReservedConcurrentExecutions`); `None` reserves none.
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// The settings of every function (`noteapp_runtime::functions::Function::ALL`), each resolved
@@ -141,6 +145,9 @@ pub struct EnvironmentConfig {
     pub release: ReleaseStrategy,
     /// When the alarms fire and whom they email (`alarms:`).
     pub alarms: AlarmSettings,
+    /// The limits on writes, `$connect` and public fan-outs: the runtime's defaults with the
+    /// file's `rate_limits` applied.
+    pub rate_limits: RateLimits,
     local_only: bool,
 }
 
@@ -179,6 +186,9 @@ struct EnvironmentFile {
     broadcast_send_rate: SendRate,
     #[serde(default = "default_releases_kept")]
     releases_kept: u32,
+    /// `key: rate` over the runtime's defaults (`noteapp_runtime::domain::limits`).
+    #[serde(default)]
+    rate_limits: BTreeMap<String, serde_norway::Value>,
     /// `log_level: trace` logs whole events; staging and production need this to say so.
     #[serde(default)]
     accept_trace_logs: bool,
@@ -271,6 +281,8 @@ struct FunctionDefaults {
 struct FunctionOverride {
     memory_mb: Option<MemoryMb>,
     timeout_seconds: Option<TimeoutSeconds>,
+    /// Per function only: a reservation is a share of the account's concurrency.
+    reserved_concurrency: Option<ReservedConcurrency>,
 }
 
 impl FunctionOverride {
@@ -278,6 +290,7 @@ impl FunctionOverride {
         FunctionSettings {
             memory_mb: self.memory_mb.unwrap_or(defaults.memory_mb).0,
             timeout_seconds: self.timeout_seconds.unwrap_or(defaults.timeout_seconds).0,
+            reserved_concurrency: self.reserved_concurrency.map(|r| r.0),
         }
     }
 }
@@ -309,6 +322,7 @@ pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, EnvFileError> 
     let file = file_label(name);
     let raw: EnvironmentFile = serde_norway::from_str(text).map_err(|e| yaml_error(&file, &e))?;
     let (release, alarms) = check_together(environment, &raw, text)?;
+    let rate_limits = rate_limits(environment, &raw, text)?;
     let defaults = &raw.functions.defaults;
     let functions = Functions(
         Function::ALL
@@ -341,8 +355,35 @@ pub fn parse(name: &str, text: &str) -> Result<EnvironmentConfig, EnvFileError> 
         releases_kept: raw.releases_kept,
         release,
         alarms,
+        rate_limits,
         local_only: raw.local_only,
     })
+}
+
+/// The file's `rate_limits` over the runtime's defaults; an unknown key or a bad value is an
+/// error at its line, in the runtime's own words.
+fn rate_limits(
+    environment: Environment,
+    raw: &EnvironmentFile,
+    text: &str,
+) -> Result<RateLimits, EnvFileError> {
+    let mut limits = RateLimits::DEFAULT;
+    for (key, value) in &raw.rate_limits {
+        let at = |message: String| EnvFileError::Invalid {
+            file: file_label(environment.as_str()),
+            line: path_line(text, &["rate_limits", key]).unwrap_or(1),
+            message: format!("rate_limits.{key}: {message}"),
+        };
+        let value = match value {
+            serde_norway::Value::String(s) => s.clone(),
+            serde_norway::Value::Number(n) => n.to_string(),
+            _ => return Err(at("write a rate such as 20/min (or a number)".into())),
+        };
+        limits = limits
+            .with_key(key, &value)
+            .map_err(|e| at(e.trim_start_matches(&format!("{key}: ")).to_owned()))?;
+    }
+    Ok(limits)
 }
 
 /// The checks that involve more than one value, or the environment's name; the release

@@ -57,18 +57,81 @@ fn a_complete_file_parses_with_defaults_applied() {
         config.functions.get(Function::Api),
         FunctionSettings {
             memory_mb: 512,
-            timeout_seconds: 10
+            timeout_seconds: 10,
+            reserved_concurrency: None,
         }
     );
     assert_eq!(
         config.functions.get(Function::WsBroadcast),
         FunctionSettings {
             memory_mb: 256,
-            timeout_seconds: 10
+            timeout_seconds: 10,
+            reserved_concurrency: None,
         }
     );
     assert_eq!(config.tags.get("Owner").map(String::as_str), Some("team"));
     assert!(!config.is_local_only());
+}
+
+#[test]
+fn reserved_concurrency_and_rate_limits_are_read_per_function_and_per_key() {
+    let text = STAGING.replace(
+        "    memory_mb: 512\n",
+        "    memory_mb: 512\n    reserved_concurrency: 50\n",
+    ) + "rate_limits:\n  comments: 5/min\n  ws_connections_per_user: 3\n";
+    let config = parse("staging", &text).unwrap();
+    assert_eq!(
+        config.functions.get(Function::Api).reserved_concurrency,
+        Some(50)
+    );
+    assert_eq!(
+        config
+            .functions
+            .get(Function::WsConnect)
+            .reserved_concurrency,
+        None
+    );
+    assert_eq!(config.rate_limits.comments.to_string(), "5/min");
+    assert_eq!(config.rate_limits.ws_connections_per_user, 3);
+    assert_eq!(
+        config.rate_limits.comments_anonymous,
+        RateLimits::DEFAULT.comments_anonymous
+    );
+    // Without the key, the runtime's defaults.
+    assert_eq!(
+        parse("staging", STAGING).unwrap().rate_limits,
+        RateLimits::DEFAULT
+    );
+
+    let bad = format!("{STAGING}rate_limits:\n  comments: lots\n");
+    assert_names(
+        &error("staging", &bad),
+        "environments/staging.yaml",
+        23,
+        &["rate_limits.comments", "N/min"],
+    );
+    let unknown = format!("{STAGING}rate_limits:\n  coments: 5/min\n");
+    assert_names(
+        &error("staging", &unknown),
+        "environments/staging.yaml",
+        23,
+        &["rate_limits.coments", "comments_anonymous"],
+    );
+    let zero = STAGING.replace(
+        "    memory_mb: 512\n",
+        "    memory_mb: 512\n    reserved_concurrency: 0\n",
+    );
+    assert_names(
+        &error("staging", &zero),
+        "environments/staging.yaml",
+        20,
+        &["functions.api.reserved_concurrency", "1 to 100000"],
+    );
+    let in_defaults = STAGING.replace(
+        "    timeout_seconds: 10\n",
+        "    timeout_seconds: 10\n    reserved_concurrency: 5\n",
+    );
+    assert!(error("staging", &in_defaults).contains("unknown field `reserved_concurrency`"));
 }
 
 #[test]

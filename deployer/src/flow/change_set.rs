@@ -47,7 +47,14 @@ pub struct Prepared {
     /// Tables brought back into the stack before this change set (a deploy), or that a deploy
     /// would bring back (a diff).
     pub imported: Vec<RetainedTable>,
+    /// The create leaves the tables' deletion protection off, to be turned on by an update
+    /// once the create succeeded ([`PROTECTION_PARAMETER`]): a failed first create must be
+    /// able to delete what it made.
+    pub protect_after_create: bool,
 }
+
+/// The parameter that turns the tables' deletion protection on.
+pub const PROTECTION_PARAMETER: &str = "DeletionProtection";
 
 /// What the change set is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,8 +184,23 @@ pub async fn prepare(
     } else {
         ChangeSetKind::Update
     };
+    // A new stack's tables are created without deletion protection: should the create fail,
+    // CloudFormation deletes what it made (`OnStackFailure=DELETE`), and a protected table
+    // would stop that delete (DELETE_FAILED). The deploy turns protection on right after.
+    let protect_after_create = create
+        && matches!(intent, Intent::Deploy { .. })
+        && plan.parameter(PROTECTION_PARAMETER) == Some("true");
+    let unprotected;
+    let sent = if protect_after_create {
+        let mut first = plan.clone();
+        first.set_parameter(PROTECTION_PARAMETER, "false");
+        unprotected = first;
+        &unprotected
+    } else {
+        plan
+    };
     let (info, stack_id) =
-        compute(clients, plan, &change_set, &kind, waits, progress, pending).await?;
+        compute(clients, sent, &change_set, &kind, waits, progress, pending).await?;
     if info.status == "CREATE_COMPLETE" && info.execution_status == "AVAILABLE" {
         return Ok(Computed::Changes(Prepared {
             change_set,
@@ -186,6 +208,7 @@ pub async fn prepare(
             info,
             stack_id: stack_id.unwrap_or_else(|| stack.clone()),
             imported,
+            protect_after_create,
         }));
     }
     if info.status == "CREATE_COMPLETE" {

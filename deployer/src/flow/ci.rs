@@ -55,7 +55,10 @@ async fn decide_provider(clients: &Clients, ci_stack: &str) -> Result<String, Er
         .and_then(|s| s.parameters.get(PROVIDER_PARAMETER))
         .map(String::as_str);
     let account = match &clients.signer {
-        Some(signer) => iam::github_provider(clients.https()?, signer).await?,
+        Some(signer) => {
+            let (url, signing) = iam::endpoint(clients.custom_endpoint("IAM"), signer.region());
+            iam::github_provider(clients.https()?, signer, (&url, signing)).await?
+        }
         None => None,
     };
     Ok(ci::provider_choice(stack_has, account.as_deref()))

@@ -5,6 +5,7 @@
 //! Steps: refuse `development`; without `--image-uri`, build and push the image (or reuse it when
 //! its inputs did not change) and tag the stack's current and new images against the ECR lifecycle
 //! policy (`image::ship`); check the credentials' account against the environment file;
+//! refuse reserved concurrency the account cannot hold (`aws::lambda`);
 //! wait out an operation already running; for a new stack, bring back the tables a deleted one
 //! kept (`change_set`); create a change set and print its diff; refuse replacing or removing a
 //! table unless `--allow-replacement`; ask where the environment wants a confirmation (`--yes`
@@ -24,7 +25,7 @@ use super::change_set::{self, Computed, Intent, Pending, Prepared};
 use super::recording::{self, Provenance, Recording};
 use crate::aws::resource_changes::{Diff, blocked_replacements, blocked_summary};
 use crate::aws::wait::Operation;
-use crate::aws::{Clients, Waits, apigateway, ecr, protection, stack, wait};
+use crate::aws::{Clients, Waits, apigateway, ecr, lambda, protection, stack, wait};
 use crate::config::EnvironmentConfig;
 use crate::error::Error;
 use crate::image::engine::Engine;
@@ -133,10 +134,46 @@ pub async fn deploy_environment(
     .await;
     let mut report = conclude(clients, report, &recording, &request.finish, progress).await?;
     if request.rollback_on_failure && report.smoke.as_ref().is_some_and(|s| !s.passed) {
-        let repository = repository.as_deref().unwrap_or(&request.build.repository);
-        roll_back_on_failure(clients, config, &mut report, request, repository, progress).await;
+        match recording.previous {
+            Some(_) => {
+                let repository = repository.as_deref().unwrap_or(&request.build.repository);
+                roll_back_on_failure(clients, config, &mut report, request, repository, progress)
+                    .await;
+            }
+            None => {
+                let why = first_release_stays(&report, config.name());
+                progress.line(format!("the smoke check failed: {why}"));
+                report.rollback = Some(RollbackOutcome {
+                    to: None,
+                    release: None,
+                    result: DeployResult::Unchanged,
+                    stack_status: report.stack_status.clone(),
+                    smoke_passed: None,
+                    error: None,
+                    not_attempted: Some(why),
+                });
+            }
+        }
     }
     Ok(report)
+}
+
+/// What `--rollback-on-failure` says when the release that failed its smoke check is the first
+/// the stack recorded: there is no earlier release, so it stays live, and how to go on.
+fn first_release_stays(report: &DeployReport, environment: &str) -> String {
+    let sequence = report.release.as_ref().map_or(1, |r| r.sequence);
+    let what = if report.result == DeployResult::Created {
+        format!(
+            "the stack was just created; `noteapp destroy {environment}` removes it (its tables \
+             are kept)"
+        )
+    } else {
+        "the stack ran no release noteapp recorded before it".to_owned()
+    };
+    format!(
+        "release {sequence} is the first this stack recorded, so there is no earlier release to \
+         roll back to and it stays live ({what}); fix the cause and deploy again"
+    )
 }
 
 /// `--rollback-on-failure`: the deploy's smoke check failed, so the release before it is
@@ -182,6 +219,7 @@ pub async fn roll_back_on_failure(
             stack_status: back.stack_status,
             smoke_passed: back.smoke.as_ref().map(|s| s.passed),
             error: None,
+            not_attempted: None,
         },
         Err(e) => RollbackOutcome {
             to: None,
@@ -190,6 +228,7 @@ pub async fn roll_back_on_failure(
             stack_status: None,
             smoke_passed: None,
             error: Some(e.to_string()),
+            not_attempted: None,
         },
     });
 }
@@ -204,7 +243,14 @@ pub async fn conclude(
 ) -> Result<DeployReport, Error> {
     let mut report = report?;
     if matches!(report.result, DeployResult::Created | DeployResult::Updated) {
-        recording::finish(&clients.ecr, &report.environment, recording, progress).await;
+        recording::finish(
+            clients,
+            &report.environment,
+            &report.stack_name,
+            recording,
+            progress,
+        )
+        .await;
         report.release = Some(recording.release.clone());
     }
     if let Some(timeout) = finish.smoke_timeout {
@@ -280,6 +326,8 @@ pub async fn deploy(
     let intent = Intent::Deploy {
         new_tables: options.new_tables,
     };
+    // Reservations the account cannot hold would fail the update halfway: refuse them first.
+    lambda::ensure_reservations_fit(clients, plan).await?;
     let prepared =
         match change_set::prepare(clients, plan, options.waits, progress, pending, intent).await? {
             Computed::Changes(prepared) => prepared,
@@ -309,6 +357,7 @@ pub async fn deploy(
         info,
         stack_id,
         imported,
+        protect_after_create,
     } = prepared;
     report.imported_tables = imported.into_iter().map(|t| t.name).collect();
     pending.operation_started(&plan.stack_name);
@@ -352,7 +401,60 @@ pub async fn deploy(
     report.stack_status = Some(finished.status);
     report.outputs = finished.stack.map(|s| s.outputs).unwrap_or_default();
     report.failures = finished.failures;
+    if protect_after_create && report.result == DeployResult::Created {
+        turn_on_deletion_protection(clients, plan, options, progress, pending, &mut report).await?;
+    }
     Ok(report)
+}
+
+/// After a first create that left the tables unprotected ([`Prepared::protect_after_create`]):
+/// the update that turns their deletion protection on, run without asking again (the create
+/// was confirmed). Should it fail, the stack runs unprotected tables, which the report and the
+/// next deploy (whose plan asks for protection again) put right.
+async fn turn_on_deletion_protection(
+    clients: &Clients,
+    plan: &Plan,
+    options: &DeployOptions,
+    progress: &Progress,
+    pending: &Pending,
+    report: &mut DeployReport,
+) -> Result<(), Error> {
+    let stack = &plan.stack_name;
+    progress.line(format!(
+        "the create succeeded: turning on the deletion protection of stack {stack}'s tables"
+    ));
+    let intent = Intent::Deploy { new_tables: false };
+    let prepared =
+        match change_set::prepare(clients, plan, options.waits, progress, pending, intent).await? {
+            Computed::Changes(prepared) => prepared,
+            Computed::Unchanged(_) => return Ok(()),
+        };
+    let cfn = &clients.cloudformation;
+    let marker = wait::event_marker(cfn, stack).await?;
+    let name = &prepared.change_set.name;
+    stack::execute_change_set(cfn, stack, name, name).await?;
+    pending.operation_started(stack);
+    let operation = Operation {
+        stack_id: &prepared.stack_id,
+        stack_name: stack,
+        environment: plan.environment.as_str(),
+    };
+    let finished =
+        wait::follow_operation(cfn, &operation, marker, options.waits.operation, progress).await?;
+    pending.clear();
+    if finished.status != "UPDATE_COMPLETE" {
+        progress.line(format!(
+            "warning: turning on the tables' deletion protection ended {}: the tables are not \
+             protected yet; `noteapp deploy {}` turns it on",
+            finished.status,
+            plan.environment.as_str()
+        ));
+    }
+    report.stack_status = Some(finished.status);
+    if let Some(info) = finished.stack {
+        report.outputs = info.outputs;
+    }
+    Ok(())
 }
 
 /// Shows the diff, applies the replacement rule and the confirmation, then executes; returns the

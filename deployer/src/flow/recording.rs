@@ -1,10 +1,11 @@
 //! Releases in AWS (see `release`): the history read from the stack's template, the release
-//! tags read from ECR, a new release written into the plan's template before its change set,
-//! and, once its operation completed, its image tagged and the releases past `releases_kept`
-//! untagged.
+//! tags read from ECR, a new release written into the plan's template before its change set and
+//! that template kept in the releases bucket (`aws::s3`), and, once its operation completed, its
+//! image tagged and the releases past `releases_kept` untagged, their templates deleted.
 
 use std::path::Path;
 
+use crate::aws::s3::{self, Bucket};
 use crate::aws::{Clients, ecr, stack};
 use crate::error::Error;
 use crate::plan::Plan;
@@ -20,6 +21,12 @@ pub struct Recording {
     pub kept: u32,
     /// The environment's release tags found before the deploy: (sequence, digest).
     pub tagged: Vec<(u64, String)>,
+    /// The release the stack ran before this deploy (`None`: it has recorded none).
+    pub previous: Option<u64>,
+    /// The releases bucket holding its template (`None`: the command cannot sign requests).
+    pub templates: Option<Bucket>,
+    /// The sequences of the stack's history before this deploy.
+    pub earlier: Vec<u64>,
 }
 
 /// The stack's release history (none without a stack or a history line): one GetTemplate.
@@ -126,23 +133,123 @@ pub async fn record(
         rollback_of: provenance.rollback_of,
     };
     plan.template_body = release::write(&template, &release, &history.releases, kept as usize);
+    let templates = keep_template(clients, plan, release.sequence, &caller.account).await?;
     Ok(Recording {
         release,
         repository: repository.map(str::to_owned),
         kept,
         tagged,
+        previous: history.live().map(|live| live.sequence),
+        templates,
+        earlier: history.releases.iter().map(|r| r.sequence).collect(),
     })
+}
+
+/// Keeps the plan's template (with its history) as release `sequence`'s in the account's
+/// releases bucket, made on first use, and sends the change set that copy by URL when the body
+/// is over CloudFormation's inline limit. Without credentials to sign with, nothing is kept and
+/// a template over the limit is refused here, naming its size.
+async fn keep_template(
+    clients: &Clients,
+    plan: &mut Plan,
+    sequence: u64,
+    account: &str,
+) -> Result<Option<Bucket>, Error> {
+    let size = plan.template_body.len();
+    let Some(signer) = &clients.signer else {
+        if size > s3::INLINE_TEMPLATE_LIMIT {
+            return Err(Error::Template(crate::template::TemplateError::Shape(
+                format!(
+                    "the template is {size} bytes, over CloudFormation's {}-byte limit for a \
+                 template sent inline, and without AWS credentials to sign with it cannot go \
+                 through the releases bucket",
+                    s3::INLINE_TEMPLATE_LIMIT
+                ),
+            )));
+        }
+        return Ok(None);
+    };
+    let http = clients.https()?;
+    let bucket = Bucket::releases(account, &plan.region, clients.custom_endpoint("S3"));
+    s3::ensure_bucket(http, signer, &bucket).await?;
+    let key = s3::release_key(&plan.stack_name, sequence);
+    s3::put(http, signer, &bucket, &key, &plan.template_body).await?;
+    if size > s3::INLINE_TEMPLATE_LIMIT {
+        plan.template_url = Some(bucket.url(&key));
+    }
+    Ok(Some(bucket))
+}
+
+/// Release `sequence`'s template of `stack` as kept in the releases bucket, checked against the
+/// release's record (`template_sha256`), without its history line; `None` when none was kept
+/// (a release recorded before noteapp kept templates, or a command that cannot sign requests).
+pub async fn kept_template(
+    clients: &Clients,
+    region: &str,
+    stack: &str,
+    release: &Release,
+) -> Result<Option<String>, Error> {
+    let Some(signer) = &clients.signer else {
+        return Ok(None);
+    };
+    let account = &clients.caller().await?.account;
+    let bucket = Bucket::releases(account, region, clients.custom_endpoint("S3"));
+    let key = s3::release_key(stack, release.sequence);
+    let Some(body) = s3::get(clients.https()?, signer, &bucket, &key).await? else {
+        return Ok(None);
+    };
+    let template = release::strip(&body);
+    if release::sha256(&template) != release.template_sha256 {
+        return Err(Error::StackState(format!(
+            "the template kept for release {} (s3://{}/{key}) is not the one it recorded \
+             (SHA-256 {}): it was changed after the deploy; nothing was changed",
+            release.sequence, bucket.name, release.template_sha256
+        )));
+    }
+    Ok(Some(template))
+}
+
+/// Deletes the kept templates of the releases that fell out of the history (a failure is a
+/// warning: the next deploy tries again only for its own, so say which to delete).
+async fn forget_templates(
+    clients: &Clients,
+    stack: &str,
+    recording: &Recording,
+    progress: &Progress,
+) {
+    let (Some(bucket), Some(signer)) = (&recording.templates, &clients.signer) else {
+        return;
+    };
+    let newest = recording.release.sequence;
+    let expired = release::expired(&recording.earlier, newest, u64::from(recording.kept));
+    for sequence in expired {
+        let key = s3::release_key(stack, sequence);
+        let deleted = match clients.https() {
+            Ok(http) => s3::delete(http, signer, bucket, &key).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = deleted {
+            progress.line(format!(
+                "warning: the template of release {sequence}, past the last {}, is still kept \
+                 (delete s3://{}/{key} by hand): {e}",
+                recording.kept, bucket.name
+            ));
+        }
+    }
 }
 
 /// The stack runs `recording`'s release now: its image gets `release-<env>-<n>`, and releases
 /// older than the last `kept` lose theirs. A failure here is a warning: the stack is deployed
 /// and its history recorded; the next deploy tags again.
 pub async fn finish(
-    client: &aws_sdk_ecr::Client,
+    clients: &Clients,
     environment: &str,
+    stack: &str,
     recording: &Recording,
     progress: &Progress,
 ) {
+    forget_templates(clients, stack, recording, progress).await;
+    let client = &clients.ecr;
     let Some(repository) = &recording.repository else {
         return;
     };
@@ -176,3 +283,6 @@ pub async fn finish(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests;

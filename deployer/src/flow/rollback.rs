@@ -1,8 +1,9 @@
-//! The rollback flow (`noteapp rollback ENV [--to N] [--continue]`): the previous release (or release N) deployed
-//! again — its image digest and its parameters, on the template the stack runs now — through
-//! the deploy's own change-set flow: diff, the table guard (`--allow-replacement`), the
-//! confirmation, progress, outputs, the smoke check. Nothing is built or pushed. It is recorded
-//! as a new release (`rolled back to N`).
+//! The rollback flow (`noteapp rollback ENV [--to N] [--continue]`): the previous release (or
+//! release N) deployed again — its template (kept in the releases bucket), its parameters and its
+//! image digest together — through the deploy's own change-set flow: diff, the table guard
+//! (`--allow-replacement`), the confirmation, progress, outputs, the smoke check. Nothing is
+//! built or pushed. It is recorded as a new release (`rolled back to N`). A release recorded
+//! before templates were kept comes back on the template the stack runs now, and says so.
 //!
 //! It refuses, changing nothing, when that release's image is gone from ECR: CloudFormation
 //! would fail on "Source image … does not exist" and could leave the stack in
@@ -124,18 +125,34 @@ pub async fn prepare(
             target.commit.as_deref().unwrap_or("unknown")
         )));
     }
-    let body = release::strip(&live);
-    let mut plan = template::plan(config, &body, &target.image_uri)?;
-    for (key, value) in &target.parameters {
-        plan.set_parameter(key, value);
-    }
-    if release::sha256(&body) != target.template_sha256 {
-        progress.line(format!(
-            "note: release {} ran another template than the stack runs now; the rollback \
-             brings back its image and parameters on the current template",
-            target.sequence
-        ));
-    }
+    let kept_template = recording::kept_template(clients, &config.region, stack, &target).await?;
+    let mut plan = match kept_template {
+        Some(body) => {
+            progress.line(format!(
+                "release {}'s template, parameters and image are restored together",
+                target.sequence
+            ));
+            let parameters = target.parameters.clone().into_iter().collect();
+            template::plan_with(config, &body, parameters)?
+        }
+        None => {
+            let body = release::strip(&live);
+            let mut plan = template::plan(config, &body, &target.image_uri)?;
+            for (key, value) in &target.parameters {
+                plan.set_parameter(key, value);
+            }
+            if release::sha256(&body) != target.template_sha256 {
+                progress.line(format!(
+                    "note: release {} ran another template than the stack runs now, and that \
+                     template was not kept (it was recorded before noteapp kept each release's \
+                     template in the releases bucket): the rollback brings back its image and \
+                     parameters on the current template",
+                    target.sequence
+                ));
+            }
+            plan
+        }
+    };
     progress.line(format!(
         "rolling stack {stack} back to release {} ({}, commit {})",
         target.sequence,

@@ -231,6 +231,7 @@ mod tests {
                 firebase_project: "noteapp-local".into(),
                 auth_emulator: None,
                 sync: noteapp_runtime::settings::SyncMode::Always,
+                rate_limits: None,
             },
         };
         let body = spec.body();

@@ -72,6 +72,10 @@ pub fn bootstrap_policy(scope: &Scope) -> Value {
                     "iam:CreateOpenIDConnectProvider",
                     "iam:GetOpenIDConnectProvider",
                     "iam:TagOpenIDConnectProvider",
+                    "iam:UntagOpenIDConnectProvider",
+                    "iam:ListOpenIDConnectProviderTags",
+                    "iam:AddClientIDToOpenIDConnectProvider",
+                    "iam:RemoveClientIDFromOpenIDConnectProvider",
                     "iam:UpdateOpenIDConnectProviderThumbprint",
                 ],
                 vec![format!(

@@ -21,6 +21,7 @@ pub fn deploy_policy(scope: &Scope) -> Value {
         format!("/aws/lambda/{stack}-*"),
         format!("/aws/apigateway/{stack}-*"),
     ];
+    let bucket = crate::release::bucket_name(account, region);
     let apigateway = |path: &str| format!("arn:{p}:apigateway:{region}::{path}");
     let mut pass_role = statement("PassTheStacksRoles", &["iam:PassRole"], vec![roles.clone()]);
     pass_role["Condition"] = json!({
@@ -89,9 +90,6 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                 &[
                     ROLE_UPKEEP.as_slice(),
                     &[
-                    "iam:AttachRolePolicy",
-                    "iam:DetachRolePolicy",
-                    "iam:ListAttachedRolePolicies",
                     "iam:TagRole",
                     "iam:UntagRole",
                     "iam:ListRoleTags",
@@ -110,6 +108,7 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                     "lambda:GetFunctionConfiguration",
                     "lambda:UpdateFunctionCode",
                     "lambda:UpdateFunctionConfiguration",
+                    "lambda:PublishVersion",
                     "lambda:ListTags",
                     "lambda:TagResource",
                     "lambda:UntagResource",
@@ -132,8 +131,8 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                     "lambda:GetFunctionRecursionConfig",
                     "lambda:PutFunctionRecursionConfig",
                     // A version per release and the live alias (`noteapp status` reads it).
-                    "lambda:PublishVersion",
                     "lambda:ListVersionsByFunction",
+                    "lambda:GetProvisionedConcurrencyConfig",
                     "lambda:CreateAlias",
                     "lambda:GetAlias",
                     "lambda:UpdateAlias",
@@ -141,6 +140,11 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                     "lambda:ListAliases",
                 ],
                 vec![functions.clone(), format!("{functions}:*")],
+            ),
+            statement(
+                "AccountConcurrency",
+                &["lambda:GetAccountSettings"],
+                vec!["*".into()],
             ),
             statement(
                 "TheStacksTables",
@@ -218,6 +222,33 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                 &["apigateway:GET", "apigateway:PATCH"],
                 vec![apigateway("/account")],
             ),
+            // The smoke check's broadcast (addressed to nobody) through the IAM-authorized
+            // route. API Gateway names an API by an id it picks at creation, which no policy
+            // written beforehand can know: the route, method and stage are what scope it.
+            statement(
+                "SmokeCheckBroadcast",
+                &["execute-api:Invoke"],
+                vec![scope.arn("execute-api", "*/$default/POST/websocket/broadcast")],
+            ),
+            // Each release's template, kept for rollbacks and read by CloudFormation when it
+            // is too large to send inline (`aws::s3`); the bucket is the account's, made by
+            // the first deploy.
+            statement(
+                "TheReleasesBucket",
+                &[
+                    "s3:ListBucket",
+                    "s3:CreateBucket",
+                    "s3:PutBucketPublicAccessBlock",
+                    "s3:PutEncryptionConfiguration",
+                    "s3:PutBucketPolicy",
+                ],
+                vec![format!("arn:{p}:s3:::{bucket}")],
+            ),
+            statement(
+                "TheStacksReleaseTemplates",
+                &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                vec![format!("arn:{p}:s3:::{bucket}/{stack}/releases/*")],
+            ),
             statement(
                 "TheFailedBroadcastsQueue",
                 &[
@@ -259,6 +290,7 @@ pub fn deploy_policy(scope: &Scope) -> Value {
                     "sns:GetSubscriptionAttributes",
                     "sns:SetSubscriptionAttributes",
                     "sns:ListSubscriptionsByTopic",
+                    "sns:GetDataProtectionPolicy",
                     "sns:TagResource",
                     "sns:UntagResource",
                     "sns:ListTagsForResource",

@@ -80,7 +80,7 @@ pub fn migrate_policy(scope: &MigrateScope) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::checker::allows;
+    use noteapp_test_support::iam::allows;
 
     fn scope() -> MigrateScope {
         MigrateScope {

@@ -11,18 +11,16 @@
 //! account; `*` only where IAM has no resource to name (ECR's login token, listing tables and
 //! log groups, log deliveries, a drift detection's status).
 //!
-//! [`checker::Checker`] is an SDK interceptor: every request a client sends is mapped to its IAM
-//! action and resource and refused unless a statement allows it (conditions are not evaluated).
-//! The replay and moto tests run every flow with it, so a call the policy does not cover fails
-//! them.
+//! The tests hold every request the flows make to these policies, as IAM decides
+//! (`noteapp_test_support::kit`).
 
 use noteapp_runtime::aws_http::Partition;
 use serde_json::{Value, json};
 
-#[cfg(feature = "test-util")]
-pub mod checker;
 pub mod ci;
 mod deploy;
+#[cfg(test)]
+mod handlers;
 pub mod migrate;
 
 pub use ci::bootstrap_policy;
@@ -54,11 +52,15 @@ impl Scope {
 }
 
 /// What keeping a role up to date takes: the stack's roles and the CI deploy role alike.
-pub(crate) const ROLE_UPKEEP: [&str; 9] = [
+pub(crate) const ROLE_UPKEEP: [&str; 13] = [
     "iam:CreateRole",
     "iam:DeleteRole",
     "iam:GetRole",
     "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:ListAttachedRolePolicies",
     "iam:UpdateAssumeRolePolicy",
     "iam:PutRolePolicy",
     "iam:GetRolePolicy",
@@ -72,8 +74,17 @@ pub(crate) fn statement(sid: &str, actions: &[&str], resources: Vec<String>) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::checker::{allows, strings};
+    use noteapp_test_support::iam::allows;
+
     use super::*;
+
+    fn strings(value: &Value) -> Vec<&str> {
+        match value {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
 
     fn scope() -> Scope {
         Scope {
@@ -129,6 +140,7 @@ mod tests {
             [
                 "cloudformation:DescribeStackDriftDetectionStatus",
                 "ecr:GetAuthorizationToken",
+                "lambda:GetAccountSettings",
                 "dynamodb:ListTables",
                 "logs:DescribeLogGroups",
                 "logs:CreateLogDelivery",

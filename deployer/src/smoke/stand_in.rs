@@ -1,15 +1,17 @@
 //! Loopback stand-ins of a live stack's three endpoints, for the smoke check's tests and its
 //! benchmark (`benches/smoke.rs`): a Function URL answering `/healthz`, a WebSocket stage that
 //! echoes (or refuses the upgrade, or never answers) as API Gateway's `$default` route does, and
-//! a broadcast route that answers only a SigV4-signed request. Nothing here talks to AWS.
+//! the IAM-authorized broadcast route, which admits a request as API Gateway does: its SigV4
+//! signature recomputed with the secret of the key it names, and the identity owning that key
+//! allowed `execute-api:Invoke` on the route by its policies (the test kit's decision, with the
+//! replay tests' identities). Nothing here talks to AWS.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use futures_util::{SinkExt, StreamExt};
 use noteapp_runtime::aws_http::Signer;
+use noteapp_test_support::kit::Endpoint;
 use noteapp_test_support::loopback::{Reply, Server};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,6 +30,9 @@ pub enum Stage {
     /// Connected, then silent.
     Silent,
 }
+
+/// The id the stand-in broadcast API plays (the route's `execute-api` ARN names it).
+pub const BROADCAST_API: &str = "b7cast0001";
 
 /// Loopback stand-ins of a stack's three endpoints.
 pub struct StandIns {
@@ -71,18 +76,25 @@ impl StandIns {
         let ws_addr = ws.local_addr().unwrap();
         let signatures: Arc<Mutex<Vec<String>>> = Arc::default();
         let kept = signatures.clone();
+        let kit = crate::aws::replay::kit();
         let http = Server::answering(move |request| {
             if request.method == "GET" && request.path() == "/healthz" {
                 return Reply::json(health.0, health.1);
             }
             let signature = request.header("authorization").unwrap_or_default().to_owned();
-            let signed = signature.starts_with("AWS4-HMAC-SHA256 ");
             kept.lock().unwrap().push(signature);
-            if request.method == "POST" && request.path() == "/websocket/broadcast" && signed {
+            let endpoint = Endpoint::ExecuteApi {
+                api: BROADCAST_API,
+                stage: "$default",
+            };
+            if let Err(refusal) = kit.admit(request, endpoint) {
+                return refusal;
+            }
+            if request.method == "POST" && request.path() == "/websocket/broadcast" {
                 let body = r#"{"message":"Broadcast completed","results":{"totalConnections":0,"sent":0,"failed":0,"staleRemoved":0}}"#;
                 Reply::json(200, body)
             } else {
-                Reply::json(403, r#"{"message":"Forbidden"}"#)
+                Reply::json(404, r#"{"message":"Not Found"}"#)
             }
         })
         .await;
@@ -144,7 +156,8 @@ impl StandIns {
 
 pub const HEALTHY: (u16, &str) = (200, r#"{"status":"ok"}"#);
 
+/// A signer for the replay tests' deployer (`replay::DEPLOYER`): a person holding the deploy
+/// policy.
 pub fn signer() -> Signer {
-    let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
-    Signer::new(SharedCredentialsProvider::new(credentials), "eu-west-1")
+    crate::aws::replay::signer(crate::aws::replay::DEPLOYER)
 }

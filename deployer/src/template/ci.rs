@@ -149,6 +149,7 @@ pub fn plan(config: &EnvironmentConfig, template_body: String, provider: &str) -
         region: config.region.clone(),
         account_id: config.account_id.clone(),
         template_body,
+        template_url: None,
         parameters: vec![(PROVIDER_PARAMETER.to_owned(), provider.to_owned())],
         tags: super::tags(config),
         confirm: false,

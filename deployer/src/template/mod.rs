@@ -46,6 +46,9 @@ pub fn previous_version_parameter(function: Function) -> String {
 /// be uploaded to S3 and passed as `TemplateURL` (up to 1 MB).
 pub const TEMPLATE_BODY_LIMIT: usize = 51_200;
 
+/// The suffix of each function's reserved-concurrency parameter (`ApiReservedConcurrency`).
+pub const RESERVED_CONCURRENCY: &str = "ReservedConcurrency";
+
 /// The resource type whose replacement or removal loses data.
 const STATEFUL_TYPE: &str = "AWS::DynamoDB::Table";
 
@@ -83,12 +86,22 @@ pub fn plan(
     image_uri: &str,
 ) -> Result<Plan, TemplateError> {
     check_image_uri(image_uri)?;
-    let template: Value =
-        serde_norway::from_str(template_body).map_err(|e| TemplateError::Yaml(e.to_string()))?;
     let mut parameters = parameters(config, image_uri);
     let release = release_id(template_body, image_uri, &parameters);
     // Read right after the image it names.
     parameters.insert(2, (RELEASE_ID.to_owned(), release.to_string()));
+    plan_with(config, template_body, parameters)
+}
+
+/// The plan of `config` sending `template_body` with exactly `parameters` (a release's own, to
+/// run it again). Pure: no I/O.
+pub fn plan_with(
+    config: &EnvironmentConfig,
+    template_body: &str,
+    parameters: Vec<(String, String)>,
+) -> Result<Plan, TemplateError> {
+    let template: Value =
+        serde_norway::from_str(template_body).map_err(|e| TemplateError::Yaml(e.to_string()))?;
     check_parameters(&template, &parameters)?;
     Ok(Plan {
         environment: config.environment,
@@ -97,6 +110,7 @@ pub fn plan(
         region: config.region.clone(),
         account_id: config.account_id.clone(),
         template_body: template_body.to_owned(),
+        template_url: None,
         parameters,
         tags: tags(config),
         confirm: config.confirm_changes,
@@ -166,11 +180,19 @@ fn parameters(config: &EnvironmentConfig, image_uri: &str) -> Vec<(String, Strin
             format!("{prefix}Timeout"),
             settings.timeout_seconds.to_string(),
         ));
+        // -1: the template leaves ReservedConcurrentExecutions out.
+        out.push((
+            format!("{prefix}{RESERVED_CONCURRENCY}"),
+            settings
+                .reserved_concurrency
+                .map_or_else(|| "-1".to_owned(), |n| n.to_string()),
+        ));
     }
     out.push((
         "BroadcastSendRate".to_owned(),
         config.broadcast_send_rate.to_string(),
     ));
+    out.push(("RateLimits".to_owned(), config.rate_limits.to_string()));
     out.push((
         "PointInTimeRecovery".to_owned(),
         flag(config.tables.point_in_time_recovery),
@@ -187,11 +209,6 @@ fn parameters(config: &EnvironmentConfig, image_uri: &str) -> Vec<(String, Strin
     out.push(("ShiftDeadline".to_owned(), String::new()));
     for function in Function::ALL {
         out.push((previous_version_parameter(function), String::new()));
-    }
-    // Reserved concurrency comes with the rate limits; until then none, and no alarm near it.
-    for function in Function::ALL {
-        let name = format!("{}ReservedConcurrency", function.logical_prefix());
-        out.push((name, "0".to_owned()));
     }
     let alarms = &config.alarms;
     for (name, value) in [
@@ -418,6 +435,14 @@ fn used(value: &serde_json::Value, kind: UseKind) -> std::collections::BTreeSet<
         }
     }
     out
+}
+
+/// The template body as CloudFormation's JSON form (every short-form tag, `!Ref` and the like, in its long form): what tools that read
+/// templates (the test kit's resolver, for one) take.
+pub fn cloudformation_json(template_body: &str) -> Result<serde_json::Value, TemplateError> {
+    let yaml: Value =
+        serde_norway::from_str(template_body).map_err(|e| TemplateError::Yaml(e.to_string()))?;
+    Ok(long_form(&yaml))
 }
 
 /// YAML as CloudFormation's JSON: `!Ref X` → `{"Ref": "X"}`, `!GetAtt A.B` →

@@ -124,7 +124,7 @@ fn the_import_template_holds_the_tables_alone_in_long_form_and_kept_whatever_hap
     );
     let template: serde_json::Value = serde_json::from_str(&import).unwrap();
     let resources = template["Resources"].as_object().unwrap();
-    assert_eq!(resources.len(), 4);
+    assert_eq!(resources.len(), ALL_TABLES.len());
     for id in &ids {
         let table = &resources[*id];
         assert_eq!(table["Type"], "AWS::DynamoDB::Table");
@@ -188,7 +188,8 @@ fn the_stack_policy_denies_replacing_or_deleting_each_table_and_nothing_else() {
             "LogicalResourceId/NotesTable",
             "LogicalResourceId/UsersTable",
             "LogicalResourceId/CommentsTable",
-            "LogicalResourceId/ConnectionsTable"
+            "LogicalResourceId/ConnectionsTable",
+            "LogicalResourceId/ControlTable"
         ])
     );
     assert_eq!(policy["Statement"][0]["Action"], "Update:*");
@@ -206,25 +207,26 @@ fn the_alarms_and_their_monthly_cost_are_rendered() {
     let cost = alarms::alarm_cost(&plan.template_body, &plan.parameters).unwrap();
     // API 5xx rate (2 metrics) and p99 latency; per function (7) errors, throttles and
     // duration; WebSocket integration errors; the on-failure queue; per table (4) and cause
-    // (2) a throttle alarm of 2 metrics; the composite.
+    // (2) a throttle alarm of 2 metrics; per function with reserved concurrency (staging
+    // reserves for all 7) its concurrency; the composite.
     assert_eq!(
         cost,
         alarms::AlarmCost {
-            count: 34,
-            metric_alarms: 33,
+            count: 41,
+            metric_alarms: 40,
             composite_alarms: 1,
-            alarm_metrics: 42,
-            monthly_usd: 4.70,
+            alarm_metrics: 49,
+            monthly_usd: 5.40,
         }
     );
-    // A function with reserved concurrency gets one more alarm.
-    plan.set_parameter("ApiReservedConcurrency", "50");
+    // A function without reserved concurrency has no concurrency alarm.
+    plan.set_parameter("ApiReservedConcurrency", "-1");
     let cost = alarms::alarm_cost(&plan.template_body, &plan.parameters).unwrap();
-    assert_eq!((cost.count, cost.alarm_metrics), (35, 43));
-    assert_eq!(cost.monthly_usd, 4.80);
+    assert_eq!((cost.count, cost.alarm_metrics), (40, 48));
+    assert_eq!(cost.monthly_usd, 5.30);
     let text = rendered(&staging_plan());
-    assert!(text.contains("\nalarms:\n  count: 34\n"), "{text}");
-    assert!(text.contains("\n  monthly_usd: 4.7\n"), "{text}");
+    assert!(text.contains("\nalarms:\n  count: 41\n"), "{text}");
+    assert!(text.contains("\n  monthly_usd: 5.4\n"), "{text}");
 }
 
 #[test]

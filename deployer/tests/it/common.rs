@@ -6,15 +6,31 @@ use noteapp_test_support::moto::MotoServer;
 /// The region of the staging environment file, where moto's default account lives.
 pub const REGION: &str = "ap-northeast-1";
 
-/// The staging deploy policy for `repository` in moto's account: the checker every ECR and
-/// CloudFormation call of these tests must pass.
-pub fn policy_checker(repository: &str) -> noteapp::policy::checker::Checker {
-    noteapp::policy::checker::Checker::strict(noteapp::policy::Scope {
+/// The identity of these tests: a person deploying staging with its deploy policy for
+/// `repository`, in moto's account.
+pub const DEPLOYER: &str = "deployer";
+
+/// A strict kit (a refused call panics) holding [`DEPLOYER`] to the staging deploy policy for
+/// `repository`: the checker every ECR, CloudFormation and Logs call of these tests must pass.
+pub fn kit(repository: &str) -> noteapp_test_support::kit::Kit {
+    let kit = noteapp_test_support::kit::Kit::strict("123456789012", REGION);
+    let scope = noteapp::policy::Scope {
         region: REGION.into(),
         account: "123456789012".into(),
         stack: "noteapp-staging".into(),
         repository: repository.into(),
-    })
+    };
+    kit.identity(
+        DEPLOYER,
+        "arn:aws:sts::123456789012:assumed-role/noteapp-operators/alice",
+        vec![noteapp::policy::deploy_policy(&scope)],
+    );
+    kit
+}
+
+/// The checker of [`DEPLOYER`] for `repository`.
+pub fn policy_checker(repository: &str) -> noteapp_test_support::kit::Checker {
+    kit(repository).checker(DEPLOYER)
 }
 
 /// An ECR client on `moto` for the staging region whose every call must be one the staging

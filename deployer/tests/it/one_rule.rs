@@ -72,6 +72,7 @@ fn deployed_config_accepts(project: &str) -> bool {
         ("NOTES_TABLE", "notes"),
         ("USERS_TABLE", "users"),
         ("COMMENTS_TABLE", "comments"),
+        ("CONTROL_TABLE", "control"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -59,21 +59,31 @@ fn needs(function: RuntimeFunction) -> (&'static [&'static str], &'static [Table
         RuntimeFunction::Api => (
             &[
                 "FIREBASE_PROJECT_ID",
+                "RATE_LIMITS",
                 "BROADCAST_FUNCTION_NAME",
                 "CLEANUP_FUNCTION_NAME",
             ],
-            &[schema::NOTES, schema::USERS, schema::COMMENTS],
+            &[
+                schema::NOTES,
+                schema::USERS,
+                schema::COMMENTS,
+                schema::CONTROL,
+            ],
         ),
-        RuntimeFunction::WsConnect => (&["FIREBASE_PROJECT_ID"], &[schema::CONNECTIONS]),
+        RuntimeFunction::WsConnect => (
+            &["FIREBASE_PROJECT_ID", "RATE_LIMITS"],
+            &[schema::CONNECTIONS, schema::CONTROL],
+        ),
         RuntimeFunction::WsDisconnect => (&[], &[schema::CONNECTIONS]),
         RuntimeFunction::WsDefault => (&["WEBSOCKET_ENDPOINT"], &[schema::CONNECTIONS]),
         RuntimeFunction::WsBroadcast => (
             &[
                 "WEBSOCKET_ENDPOINT",
+                "RATE_LIMITS",
                 "BROADCAST_SEND_RATE",
                 "BROADCAST_SCAN_SEGMENTS",
             ],
-            &[schema::CONNECTIONS],
+            &[schema::CONNECTIONS, schema::CONTROL],
         ),
         RuntimeFunction::Cleanup => (&[], &[schema::COMMENTS]),
         RuntimeFunction::Guard => (
@@ -129,6 +139,7 @@ fn the_template_is_plain_cloudformation() {
         "UsersTableName",
         "CommentsTableName",
         "ConnectionsTableName",
+        "ControlTableName",
     ] {
         let export = &template["Outputs"][output]["Export"]["Name"];
         let name = intrinsic(export, "Sub").map(str_of);
@@ -331,11 +342,47 @@ fn runtime_vars(template: &Value, id: &str) -> std::collections::HashMap<String,
                 "FIREBASE_PROJECT_ID" => "notes-123",
                 "NOTEAPP_RELEASE" => "12-3f9c2e1a0b4d-5e6f7a8b9c0d",
                 "GUARDED_FUNCTIONS" => "noteapp-staging-api,noteapp-staging-guard",
+                "RATE_LIMITS" => "comments=20/min",
                 _ => "from-the-template",
             };
             (name.to_owned(), value.to_owned())
         })
         .collect()
+}
+
+#[test]
+fn each_function_reserves_the_concurrency_its_environment_file_sets() {
+    let template = template();
+    for function in RuntimeFunction::ALL {
+        let prefix = function.logical_prefix();
+        let props = &resource(&template, &format!("{prefix}Function"))["Properties"];
+        let reserved = intrinsic(&props["ReservedConcurrentExecutions"], "If")
+            .map(as_list)
+            .unwrap_or_else(|| panic!("{prefix}: ReservedConcurrentExecutions is an !If"));
+        assert_eq!(str_of(reserved[0]), format!("{prefix}Reserved"));
+        assert_eq!(
+            intrinsic(reserved[1], "Ref").map(str_of),
+            Some(format!("{prefix}ReservedConcurrency").as_str())
+        );
+        assert_eq!(
+            intrinsic(reserved[2], "Ref").map(str_of),
+            Some("AWS::NoValue")
+        );
+        let parameter = &template["Parameters"][format!("{prefix}ReservedConcurrency").as_str()];
+        assert_eq!(parameter["MinValue"].as_i64(), Some(-1), "{prefix}");
+    }
+    // The staging file sizes every function; its render passes them through.
+    let out = noteapp(&["render", "staging", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["parameters"]["ApiReservedConcurrency"], "50");
+    assert_eq!(json["parameters"]["WsBroadcastReservedConcurrency"], "10");
+    let limits = json["parameters"]["RateLimits"].as_str().unwrap();
+    assert!(limits.starts_with("comments=20/min,"), "{limits}");
 }
 
 #[test]

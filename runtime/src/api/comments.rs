@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::notes::author_of;
 use super::{ApiError, Ctx, Recipients, comments_success, note_id};
+use crate::domain::limits::Action;
 use crate::domain::{Comment, PageRequest, now, parse_comment_content};
 use crate::store::CommentGate;
 
@@ -56,6 +57,7 @@ async fn create(ctx: &Ctx<'_>, raw_id: &str, mine: bool) -> Answer {
     } else {
         CommentGate::Public
     };
+    ctx.limit(Action::Comment, &me).await?;
     let (username, _) = author_of(ctx, &me).await?;
     let at = now();
     let comment = Comment {

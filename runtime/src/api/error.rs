@@ -23,6 +23,8 @@ pub struct ApiError {
     /// The request field at fault, when one is.
     pub field: Option<&'static str>,
     allow: Option<&'static str>,
+    /// Seconds to wait before retrying (`Retry-After`), for a rate-limited request.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -34,7 +36,16 @@ impl ApiError {
             message: message.into(),
             field: None,
             allow: None,
+            retry_after: None,
         }
+    }
+
+    /// 429 `RATE_LIMITED` with `Retry-After: retry_after_secs`: a limit of the caller's was
+    /// reached and nothing was written.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u32) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message);
+        error.retry_after = Some(retry_after_secs);
+        error
     }
 
     /// 400 `BAD_REQUEST`: the request cannot be read.
@@ -113,13 +124,22 @@ impl ApiError {
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 
     /// The API Gateway proxy answer (`{statusCode, headers, body}`) carrying the error body, for
     /// the WebSocket routes and the broadcast route.
     pub fn into_proxy(self) -> Value {
-        proxy_response(self.status.as_u16(), &self.body())
+        let mut answer = proxy_response(self.status.as_u16(), &self.body());
+        if let Some(seconds) = self.retry_after {
+            answer["headers"]["retry-after"] = json!(seconds.to_string());
+        }
+        answer
     }
 }
 
@@ -161,6 +181,10 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidCursor => {
                 FieldError::new("cursor", "cursor is not one this API gave").into()
             }
+            StoreError::RateLimited {
+                message,
+                retry_after_secs,
+            } => Self::rate_limited(message, retry_after_secs),
             StoreError::Limit => Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "RATE_LIMITED",

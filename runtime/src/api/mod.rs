@@ -3,7 +3,11 @@
 //! [`handle`] takes a plain `http::Request` and always returns a response: every failure becomes
 //! the contract's JSON error body (`{status:"error", error:{code, message, field?}}`) with the right
 //! status, and nothing a client sends can make it panic. Route handlers live one module per
-//! resource; this module owns routing, request parsing, authentication and the envelopes.
+//! resource; this module owns routing, request parsing, authentication, the envelopes and the
+//! rate limits: each write route counts its request with `Ctx::limit` (or, where a profile is
+//! created, `Ctx::limit_new_profile`) after the request is read and before anything is
+//! written, and a refused request gets 429 `RATE_LIMITED` with `Retry-After`, having written
+//! nothing and handed nothing off.
 
 mod comments;
 mod error;
@@ -22,8 +26,9 @@ use uuid::Uuid;
 pub use error::{ApiError, proxy_response};
 
 use crate::auth::{Identity, Verifier, bearer_token};
+use crate::domain::limits::Action;
 use crate::domain::{CommentView, FieldError, PageRequest};
-use crate::store::Store;
+use crate::store::{Limiter, Store};
 
 /// The largest request body the API reads; larger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -59,6 +64,8 @@ pub struct App {
     pub verifier: Verifier,
     /// Hears about stored comments and deleted notes; `None` hands nothing off.
     pub events: Option<Arc<dyn AppEvents>>,
+    /// The per-user limits on writes; `None` limits nothing (tests of other things).
+    pub limiter: Option<Limiter>,
 }
 
 impl App {
@@ -68,7 +75,14 @@ impl App {
             store,
             verifier,
             events: None,
+            limiter: None,
         }
+    }
+
+    /// Adds the rate limits every write is held to.
+    pub fn with_limiter(mut self, limiter: Limiter) -> Self {
+        self.limiter = Some(limiter);
+        self
     }
 
     /// Adds the real-time sink that hears about stored comments.
@@ -84,6 +98,8 @@ pub(crate) struct Ctx<'a> {
     headers: &'a http::HeaderMap,
     query: HashMap<String, String>,
     body: &'a Bytes,
+    /// The client's address as the Function URL saw it (`requestContext.http.sourceIp`).
+    source_ip: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -104,6 +120,23 @@ impl Ctx<'_> {
             return Err(ApiError::forbidden("Regular account required"));
         }
         Ok(identity)
+    }
+
+    /// Counts one `action` of the caller's against their limit: 429 past it.
+    async fn limit(&self, action: Action, me: &Identity) -> Result<(), ApiError> {
+        if let Some(limiter) = &self.app.limiter {
+            limiter.check(action, me.is_anonymous, &me.uid).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts one new profile against the limit of the caller's source address: 429 past it.
+    async fn limit_new_profile(&self) -> Result<(), ApiError> {
+        if let Some(limiter) = &self.app.limiter {
+            let ip = self.source_ip.as_deref().unwrap_or("unknown");
+            limiter.check(Action::NewProfile, false, ip).await?;
+        }
+        Ok(())
     }
 
     fn page(&self) -> Result<PageRequest, ApiError> {
@@ -207,6 +240,15 @@ pub fn body_bytes(body: lambda_http::Body) -> Bytes {
     }
 }
 
+/// The client's address from the Function URL event `lambda_http` parsed the request from.
+fn source_ip(extensions: &http::Extensions) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    match extensions.get::<RequestContext>()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
+        _ => None,
+    }
+}
+
 /// Answers one request. Never fails and never panics on input.
 pub async fn handle(app: &App, request: Request<Bytes>) -> Response<String> {
     let (parts, body) = request.into_parts();
@@ -224,11 +266,13 @@ pub async fn handle(app: &App, request: Request<Bytes>) -> Response<String> {
             map
         })
         .unwrap_or_default();
+    let source_ip = source_ip(&parts.extensions);
     let ctx = Ctx {
         app,
         headers: &parts.headers,
         query,
         body: &body,
+        source_ip,
     };
     let segments = segments(parts.uri.path());
     match route(&ctx, &parts.method, &segments).await {

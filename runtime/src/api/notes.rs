@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{ApiError, Ctx, NotesPage, note_id, success};
 use crate::auth::Identity;
+use crate::domain::limits::Action;
 use crate::domain::{Note, Pagination, now, parse_note_draft, parse_note_edit};
 use crate::store::NoteChange;
 
@@ -63,6 +64,7 @@ pub(super) async fn author_of(
 pub(super) async fn create(ctx: &Ctx<'_>) -> Answer {
     let me = ctx.identity().await?;
     let draft = parse_note_draft(&ctx.json(false)?)?;
+    ctx.limit(Action::NoteCreate, &me).await?;
     let (author_name, author_avatar_url) = author_of(ctx, &me).await?;
     let at = now();
     let note = Note {
@@ -105,6 +107,7 @@ pub(super) async fn update(ctx: &Ctx<'_>, raw_id: &str) -> Answer {
     let me = ctx.identity().await?;
     let id = note_id(raw_id)?;
     let edit = parse_note_edit(&ctx.json(false)?)?;
+    ctx.limit(Action::NoteChange, &me).await?;
     let note = ctx
         .app
         .store
@@ -117,6 +120,7 @@ pub(super) async fn update(ctx: &Ctx<'_>, raw_id: &str) -> Answer {
 pub(super) async fn delete(ctx: &Ctx<'_>, raw_id: &str) -> Answer {
     let me = ctx.identity().await?;
     let id = note_id(raw_id)?;
+    ctx.limit(Action::NoteChange, &me).await?;
     ctx.app.store.delete_note(id, &me.uid).await?;
     if let Some(events) = &ctx.app.events {
         events.note_deleted(id).await;
@@ -133,6 +137,7 @@ pub(super) async fn publish(ctx: &Ctx<'_>, raw_id: &str, public: bool) -> Answer
     } else {
         NoteChange::Unpublish
     };
+    ctx.limit(Action::NoteChange, &me).await?;
     let note = ctx
         .app
         .store

@@ -1,14 +1,19 @@
 //! The caller's profile (`/me`) and the sign-in bridge (`/auth/*`).
 //!
 //! Every route here acts on the caller's own profile, keyed by the verified token's uid; no
-//! request field can name another user.
+//! request field can name another user. Each write counts against one limit: a profile being
+//! created against the source address's (`new_profiles_per_ip`), an existing one being signed
+//! in against the user's (`sign_ins`), an update against `profile_changes`. A `GET /me` of an
+//! existing profile writes nothing and counts against nothing.
 
 use http::{Response, StatusCode};
 use serde_json::json;
 
 use super::{ApiError, Ctx, success};
 use crate::auth::Identity;
+use crate::domain::limits::Action;
 use crate::domain::{ProfileEdit, UserProfile, now, parse_profile_edit};
+use crate::store::EnsuredUser;
 
 type Answer = Result<Response<String>, ApiError>;
 
@@ -29,14 +34,40 @@ fn initial_profile(me: &Identity) -> UserProfile {
 /// `GET /me`: regular users; created with defaults on first read.
 pub(super) async fn get(ctx: &Ctx<'_>) -> Answer {
     let me = ctx.regular_user().await?;
-    let ensured = ctx.app.store.ensure_user(&initial_profile(&me)).await?;
-    success(StatusCode::OK, ensured.profile.view())
+    let profile = match ctx.app.store.get_user(&me.uid).await? {
+        Some(profile) => profile,
+        None => create_profile(ctx, &me).await?.profile,
+    };
+    success(StatusCode::OK, profile.view())
+}
+
+/// Creates the caller's profile from the token (or returns the one a concurrent request just
+/// made), counted against the source address's limit on new profiles.
+async fn create_profile(ctx: &Ctx<'_>, me: &Identity) -> Result<EnsuredUser, ApiError> {
+    ctx.limit_new_profile().await?;
+    Ok(ctx.app.store.ensure_user(&initial_profile(me)).await?)
+}
+
+/// The caller's profile, created if missing (counted per source address) or counted as a
+/// sign-in (per user) if it exists.
+async fn sign_in(ctx: &Ctx<'_>, me: &Identity) -> Result<EnsuredUser, ApiError> {
+    match ctx.app.store.get_user(&me.uid).await? {
+        Some(profile) => {
+            ctx.limit(Action::SignIn, me).await?;
+            Ok(EnsuredUser {
+                profile,
+                created: false,
+            })
+        }
+        None => create_profile(ctx, me).await,
+    }
 }
 
 /// `PATCH /me`: `displayName`, `email`, `avatarUrl`.
 pub(super) async fn update(ctx: &Ctx<'_>) -> Answer {
     let me = ctx.regular_user().await?;
     let edit = parse_profile_edit(&ctx.json(false)?)?;
+    ctx.limit(Action::ProfileChange, &me).await?;
     let profile = ctx
         .app
         .store
@@ -64,16 +95,11 @@ async fn sign_in_regular(
     me: &Identity,
 ) -> Result<(UserProfile, bool, bool), ApiError> {
     let store = &ctx.app.store;
-    let existing = match store.get_user(&me.uid).await? {
-        Some(profile) => profile,
-        None => {
-            let ensured = store.ensure_user(&initial_profile(me)).await?;
-            if ensured.created {
-                return Ok((ensured.profile, true, false));
-            }
-            ensured.profile
-        }
-    };
+    let ensured = sign_in(ctx, me).await?;
+    if ensured.created {
+        return Ok((ensured.profile, true, false));
+    }
+    let existing = ensured.profile;
     let stale_email = me.email.is_some() && existing.email != me.email;
     if !existing.is_anonymous && !stale_email {
         return Ok((existing, false, false));
@@ -98,7 +124,7 @@ pub(super) async fn login(ctx: &Ctx<'_>) -> Answer {
 /// `POST /auth/anonymous-login`: any signed-in user; creates the profile if missing.
 pub(super) async fn anonymous_login(ctx: &Ctx<'_>) -> Answer {
     let me = ctx.identity().await?;
-    let ensured = ctx.app.store.ensure_user(&initial_profile(&me)).await?;
+    let ensured = sign_in(ctx, &me).await?;
     auth_result(&ensured.profile, &me, ensured.created, false)
 }
 

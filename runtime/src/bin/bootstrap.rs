@@ -19,7 +19,10 @@ use noteapp_runtime::config::{self, ApiConfig, KeysSetting};
 use noteapp_runtime::functions::{Function, WsHandler};
 use noteapp_runtime::logging::{self, LogFormat};
 use noteapp_runtime::metrics;
-use noteapp_runtime::store::dynamodb::{DynamoConnections, DynamoStore, Purger, StoreTables};
+use noteapp_runtime::store::Limiter;
+use noteapp_runtime::store::dynamodb::{
+    DynamoConnections, DynamoControl, DynamoStore, Purger, StoreTables,
+};
 use noteapp_runtime::ws::fanout::FanoutOptions;
 use noteapp_runtime::ws::management::ManagementPoster;
 use noteapp_runtime::ws::trigger::LambdaTrigger;
@@ -95,8 +98,9 @@ async fn run_api() -> Result<(), InitError> {
     verifier.accept_emulator_tokens = config.auth_emulator;
     let verifier = Verifier::from_config(verifier)?;
     let aws = load_aws_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
+        dynamodb.clone(),
         StoreTables {
             notes: config.notes_table.clone(),
             users: config.users_table.clone(),
@@ -104,6 +108,10 @@ async fn run_api() -> Result<(), InitError> {
         },
     );
     let mut app = App::new(Arc::new(store), verifier);
+    if let Some(limits) = config.limits {
+        let control = DynamoControl::new(dynamodb, config.control_table.clone());
+        app = app.with_limiter(Limiter::new(Arc::new(control), limits));
+    }
     if let Some(function) = &config.broadcast_function {
         let signer = aws_http::Signer::from_sdk(&aws)
             .ok_or("the Lambda environment gave no region or credentials")?;
@@ -196,7 +204,9 @@ async fn run_local() -> Result<(), InitError> {
             settings.auth_emulator.is_some(),
         )?,
         store: store.clone(),
-        connections: store,
+        connections: store.clone(),
+        control: store,
+        limits: settings.rate_limits,
         cors_origins: settings.cors_origins,
         data_dir,
     };
@@ -210,10 +220,12 @@ async fn run_ws(handler: WsHandler) -> Result<(), InitError> {
     logging::init(config.common.log_level, LogFormat::Json);
     metrics::init_in_lambda(|name| std::env::var(name).ok());
     let aws = load_aws_config().await;
-    let connections = DynamoConnections::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        config.connections_table.clone(),
-    );
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let connections = DynamoConnections::new(dynamodb.clone(), config.connections_table.clone());
+    let control = config.control_table.as_ref().map(|table| {
+        Arc::new(DynamoControl::new(dynamodb, table.clone()))
+            as Arc<dyn noteapp_runtime::store::ControlStore>
+    });
     let verifier = config
         .firebase_project_id
         .as_ref()
@@ -224,6 +236,8 @@ async fn run_ws(handler: WsHandler) -> Result<(), InitError> {
         .unwrap_or("https://unused.invalid");
     let ctx = Arc::new(WsContext {
         connections: Arc::new(connections),
+        control,
+        limits: config.limits,
         verifier,
         poster: Arc::new(ManagementPoster::new(&aws, endpoint)),
         fanout: FanoutOptions {

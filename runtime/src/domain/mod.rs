@@ -5,6 +5,7 @@
 //! and offset pagination. The storage layer (`crate::store`) and the HTTP layer (`crate::api`)
 //! both build on these types.
 
+pub mod limits;
 mod models;
 mod validate;
 

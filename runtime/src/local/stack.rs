@@ -15,7 +15,8 @@ use tokio::net::TcpListener;
 use super::{Cors, HttpGateway, WsGateway, operator_token};
 use crate::api::App;
 use crate::auth::{KeySource, LocalSigner, Verifier, VerifierConfig};
-use crate::store::{ConnectionStore, Store};
+use crate::domain::limits::RateLimits;
+use crate::store::{ConnectionStore, ControlStore, Limiter, Store};
 use crate::ws::WsContext;
 use crate::ws::fanout::FanoutOptions;
 use crate::ws::management::ManagementPoster;
@@ -95,6 +96,10 @@ pub struct LocalStack {
     pub store: Arc<dyn Store>,
     /// Where WebSocket connections are kept.
     pub connections: Arc<dyn ConnectionStore>,
+    /// Where rate-limit counters and broadcast progress are kept.
+    pub control: Arc<dyn ControlStore>,
+    /// The limits on writes and on `$connect`, as in AWS (`None`: off).
+    pub limits: Option<RateLimits>,
     /// The origins the notes API answers CORS requests from.
     pub cors_origins: Vec<String>,
 }
@@ -127,6 +132,8 @@ pub async fn run_stack(
     });
     let ws = WsContext {
         connections: stack.connections.clone(),
+        control: Some(stack.control.clone()),
+        limits: stack.limits,
         verifier: Some(stack.verifier.clone()),
         poster: Arc::new(ManagementPoster::local(&format!(
             "http://127.0.0.1:{ws_port}"
@@ -134,7 +141,10 @@ pub async fn run_stack(
         fanout: FanoutOptions::default(),
     };
     let trigger = InProcessTrigger::new(ws.clone(), stack.store.clone());
-    let app = App::new(stack.store, stack.verifier).with_events(Arc::new(trigger));
+    let mut app = App::new(stack.store, stack.verifier).with_events(Arc::new(trigger));
+    if let Some(limits) = stack.limits {
+        app = app.with_limiter(Limiter::new(stack.control, limits));
+    }
     let http = HttpGateway::new(app, Cors::new(stack.cors_origins));
     let ws = Arc::new(WsGateway::new(ws, operator, "development"));
     tokio::select! {

@@ -1,5 +1,6 @@
-//! The WebSocket connections store: who is connected, as whom, and to which notes; and where a
-//! broadcast got to, so a retried broadcast never posts twice to a connection that got it.
+//! The WebSocket connections store: who is connected, as whom, and to which notes. Nothing else
+//! lives with the connections (a broadcast's progress is in the control store), so a scan of
+//! them reads live connections and nothing more.
 //!
 //! Rows expire through a TTL of 2 h 15 min: API Gateway closes every WebSocket connection after
 //! 2 h, and `$disconnect` may never arrive. DynamoDB deletes expired rows up to two days late, so
@@ -13,9 +14,6 @@ use super::StoreError;
 
 /// How long a connection row lives: API Gateway's 2 h connection limit, plus a margin.
 pub const CONNECTION_TTL_SECS: i64 = 2 * 3600 + 15 * 60;
-
-/// How long a broadcast's progress is kept: past Lambda's retries of an event (6 h at most).
-pub const BROADCAST_PROGRESS_TTL_SECS: i64 = 24 * 3600;
 
 /// One WebSocket connection as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,28 +92,6 @@ pub enum ScanPosition {
     Done,
 }
 
-/// What a broadcast with an event id has done so far: the connections whose post failed (to
-/// retry) and how far each scan segment got. A broadcast that finished keeps a row with nothing
-/// failed and every segment done, so a duplicate delivery of its event posts nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BroadcastProgress {
-    /// The broadcast's event id (the key).
-    pub event_id: String,
-    /// The connections whose post failed, to post to again.
-    pub failed: Vec<String>,
-    /// How far each scan segment got, by segment index.
-    pub segments: Vec<ScanPosition>,
-    /// Epoch seconds after which the row is dead.
-    pub expires_at: i64,
-}
-
-impl BroadcastProgress {
-    /// Whether everything was delivered.
-    pub fn is_finished(&self) -> bool {
-        self.failed.is_empty() && self.segments.iter().all(|s| *s == ScanPosition::Done)
-    }
-}
-
 /// What the WebSocket handlers need from storage.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync + 'static {
@@ -160,12 +136,4 @@ pub trait ConnectionStore: Send + Sync + 'static {
     /// The live connections signed in as `uid`, found through an index on the user: the cost
     /// is that user's rows, not the table's.
     async fn user_connections(&self, uid: &str, now: i64) -> Result<Vec<Connection>, StoreError>;
-    /// The progress of broadcast `event_id`, if an earlier attempt recorded any.
-    async fn broadcast_progress(
-        &self,
-        event_id: &str,
-        now: i64,
-    ) -> Result<Option<BroadcastProgress>, StoreError>;
-    /// Records a broadcast's progress (replacing any earlier record).
-    async fn put_broadcast_progress(&self, progress: &BroadcastProgress) -> Result<(), StoreError>;
 }

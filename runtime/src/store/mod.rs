@@ -5,17 +5,18 @@
 //! runs `noteapp local` from a data directory that survives restarts. Both enforce ownership and
 //! state inside the write itself (DynamoDB condition expressions, or one lock around check and
 //! write), so concurrent requests cannot lose an update or bring a deleted note back. The same
-//! contract tests run against both.
+//! contract tests run against both. [`ControlStore`] (rate-limit counters, broadcast progress)
+//! is the third interface, apart from the connections the fan-out scans.
 
 pub mod connections;
+pub mod control;
 pub mod cursor;
 pub mod dynamodb;
 pub mod embedded;
 pub mod schema;
 
-pub use connections::{
-    BroadcastProgress, Connection, ConnectionPage, ConnectionStore, ScanPosition, Segment,
-};
+pub use connections::{Connection, ConnectionPage, ConnectionStore, ScanPosition, Segment};
+pub use control::{BroadcastProgress, ControlStore, Limiter};
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -42,6 +43,14 @@ pub enum StoreError {
     /// A per-item limit was reached (subscriptions of a connection, its messages per window).
     #[error("limit reached")]
     Limit,
+    /// A rate limit of the caller's was reached ([`Limiter`]): nothing was written.
+    #[error("rate limited: {message}")]
+    RateLimited {
+        /// What the client is told (which limit, and when to come back).
+        message: String,
+        /// Seconds until the limit's window ends (`Retry-After`).
+        retry_after_secs: u32,
+    },
     /// The backing service asked us to slow down.
     #[error("storage is throttling requests: {0}")]
     Throttled(String),

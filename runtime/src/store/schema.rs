@@ -161,5 +161,19 @@ pub const CONNECTIONS: TableDef = TableDef {
 /// The connections of one user.
 pub const USER_CONNECTIONS_INDEX: &str = "UserConnectionsIndex";
 
+/// Short-lived control items, by key, expiring through TTL: rate-limit counters
+/// (`rl#<action>#<subject>#<window start>`), the fan-out's send budget (`budget#<second>`) and
+/// broadcast progress (`bc#<event id>`). Apart from the connections, which the fan-out scans,
+/// so that a scan reads connections and nothing else.
+pub const CONTROL: TableDef = TableDef {
+    logical_id: "ControlTable",
+    env_var: "CONTROL_TABLE",
+    hash_key: "pk",
+    range_key: None,
+    key_attributes: &[("pk", KeyType::S)],
+    indexes: &[],
+    ttl_attribute: Some("ttl"),
+};
+
 /// Every table the stack owns.
-pub const ALL_TABLES: [TableDef; 4] = [NOTES, USERS, COMMENTS, CONNECTIONS];
+pub const ALL_TABLES: [TableDef; 5] = [NOTES, USERS, COMMENTS, CONNECTIONS, CONTROL];

@@ -11,7 +11,17 @@
 //! failing, the function's time running out) returns an error, so Lambda retries the event
 //! (twice; then it lands in the on-failure queue). Its progress is kept under its `eventId`:
 //! the retry posts only to the connections not reached yet, and a finished event delivered
-//! again posts nothing.
+//! again posts nothing. The progress is kept in the control store, never with the connections.
+//!
+//! Ceilings, so that many users together cannot post faster than the environment's send rate:
+//! - per note: a public `comment.created` (an event with an `eventId`, from the notes API) whose
+//!   note already had `fanouts_per_note` live fan-outs in the current window is not fanned out
+//!   at all. The comment is stored and was answered 201; clients see it on their next read of
+//!   the list (the poster's own page refetches it at once). Logged once per note per window.
+//! - per environment: every fan-out draws on one send budget of `BROADCAST_SEND_RATE` posts a
+//!   second ([`SendBudget`]); a `comment.created` gives up on the connections it has not
+//!   reached when the budget has no room for it before [`LIVE_COMMENT_SECS`] after the
+//!   comment was written.
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -19,11 +29,16 @@ use serde_json::{Value, json};
 use super::WsContext;
 use tokio::time::Instant;
 
-use super::fanout::{FanoutResults, Resume, fan_out_from};
-use super::messages::{RequestError, encode, parse_request};
+use super::fanout::{FanoutResults, Resume, SendBudget, fan_out_from};
+use super::messages::{BroadcastRequest, RequestError, Target, encode, parse_request};
 use crate::api::{ApiError, proxy_response};
-use crate::store::BroadcastProgress;
-use crate::store::connections::BROADCAST_PROGRESS_TTL_SECS;
+use crate::domain::limits::Action;
+use crate::store::control::BROADCAST_PROGRESS_TTL_SECS;
+use crate::store::{BroadcastProgress, StoreError};
+
+/// How long after a comment is written its live push is still worth sending: a fan-out that
+/// would have to wait for the send budget past this skips the connections it has not reached.
+pub const LIVE_COMMENT_SECS: i64 = 60;
 
 /// Why a broadcast did not run, or did not reach everyone.
 #[derive(Debug, thiserror::Error)]
@@ -55,19 +70,30 @@ pub async fn run(
     let request = parse_request(request)?;
     let messages = encode(&request)?;
     let now = chrono::Utc::now().timestamp();
-    let resume = match &request.event_id {
-        Some(id) => match ctx.connections.broadcast_progress(id, now).await? {
-            Some(progress) if progress.is_finished() => {
-                tracing::info!(event_id = %id, "broadcast already delivered: nothing to post");
-                return Ok(FanoutResults::default());
-            }
-            Some(progress) => Resume {
-                retry: progress.failed,
-                segments: progress.segments,
-            },
-            None => Resume::default(),
+    let progress = match (&request.event_id, &ctx.control) {
+        (Some(id), Some(control)) => control.broadcast_progress(id, now).await?,
+        _ => None,
+    };
+    let resume = match progress {
+        Some(progress) if progress.is_finished() => {
+            tracing::info!(event_id = ?request.event_id, "broadcast already delivered: nothing to post");
+            return Ok(FanoutResults::default());
+        }
+        Some(progress) => Resume {
+            retry: progress.failed,
+            segments: progress.segments,
         },
+        // A fresh live comment on a public note: within the note's ceiling, or not at all.
+        None if over_note_ceiling(ctx, &request).await? => return Ok(FanoutResults::default()),
         None => Resume::default(),
+    };
+    let budget = match (&ctx.control, ctx.fanout.send_rate) {
+        (Some(control), Some(per_second)) => Some(SendBudget {
+            control: control.clone(),
+            per_second,
+            give_up_at_ms: live_until_ms(&request),
+        }),
+        _ => None,
     };
     let outcome = fan_out_from(
         ctx.connections.clone(),
@@ -78,16 +104,17 @@ pub async fn run(
         ctx.fanout,
         resume,
         deadline,
+        budget,
     )
     .await;
-    if let Some(id) = &request.event_id {
+    if let (Some(id), Some(control)) = (&request.event_id, &ctx.control) {
         let progress = BroadcastProgress {
             event_id: id.clone(),
             failed: outcome.failed.clone(),
             segments: outcome.segments.clone(),
             expires_at: now + BROADCAST_PROGRESS_TTL_SECS,
         };
-        ctx.connections.put_broadcast_progress(&progress).await?;
+        control.put_broadcast_progress(&progress).await?;
     }
     let results = outcome.results;
     crate::metrics::broadcast(&crate::metrics::BroadcastCounts {
@@ -110,6 +137,43 @@ pub async fn run(
         reason,
         scan_failed: outcome.scan_error.is_some() || outcome.out_of_time,
     })
+}
+
+/// Whether `request` is a live comment on a public note over its note's ceiling of fan-outs
+/// (`fanouts_per_note`): then it is not fanned out.
+async fn over_note_ceiling(
+    ctx: &WsContext,
+    request: &BroadcastRequest,
+) -> Result<bool, StoreError> {
+    let note = match (&request.event_id, &request.target, request.note_id()) {
+        (Some(_), Target::Everyone, Some(note)) if request.kind == "comment.created" => note,
+        _ => return Ok(false),
+    };
+    let Some(limiter) = ctx.limiter() else {
+        return Ok(false);
+    };
+    match limiter
+        .check(Action::NoteFanout, false, &note.to_string())
+        .await
+    {
+        Ok(()) => Ok(false),
+        Err(StoreError::RateLimited { .. }) => {
+            tracing::debug!(%note, "live push skipped: the note is over its fan-out ceiling");
+            Ok(true)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// For a `comment.created`, the epoch milliseconds until which its push is worth waiting for
+/// the send budget: [`LIVE_COMMENT_SECS`] after the comment's `createdAt`.
+fn live_until_ms(request: &BroadcastRequest) -> Option<i64> {
+    if request.kind != "comment.created" {
+        return None;
+    }
+    let created = request.data.pointer("/comment/createdAt")?.as_str()?;
+    let at = chrono::DateTime::parse_from_rfc3339(created).ok()?;
+    Some(at.timestamp_millis() + LIVE_COMMENT_SECS * 1000)
 }
 
 fn completed(results: &FanoutResults) -> Value {
@@ -191,7 +255,8 @@ mod tests {
     use super::*;
     use crate::store::embedded::EmbeddedStore;
     use crate::store::{
-        Connection, ConnectionPage, ConnectionStore, ScanPosition, Segment, StoreError,
+        Connection, ConnectionPage, ConnectionStore, ControlStore, ScanPosition, Segment,
+        StoreError,
     };
     use crate::ws::epoch_secs;
     use crate::ws::fanout::{FanoutOptions, PostError, Poster};
@@ -322,19 +387,6 @@ mod tests {
         ) -> Result<Vec<Connection>, StoreError> {
             self.inner.user_connections(uid, now).await
         }
-        async fn broadcast_progress(
-            &self,
-            event_id: &str,
-            now: i64,
-        ) -> Result<Option<BroadcastProgress>, StoreError> {
-            self.inner.broadcast_progress(event_id, now).await
-        }
-        async fn put_broadcast_progress(
-            &self,
-            progress: &BroadcastProgress,
-        ) -> Result<(), StoreError> {
-            self.inner.put_broadcast_progress(progress).await
-        }
     }
 
     /// An embedded store holding connections `c0` to `c{count - 1}`.
@@ -353,11 +405,14 @@ mod tests {
 
     fn context(
         connections: Arc<dyn ConnectionStore>,
+        control: Arc<dyn ControlStore>,
         poster: Arc<FakePoster>,
         segments: u32,
     ) -> WsContext {
         WsContext {
             connections,
+            control: Some(control),
+            limits: None,
             verifier: None,
             poster,
             fanout: FanoutOptions {
@@ -421,7 +476,7 @@ mod tests {
         let (_dir, embedded) = store_with(5).await;
         let store = Arc::new(ThrottledScan::new(embedded.clone(), 0, 1));
         let poster = Arc::new(FakePoster::default());
-        let ctx = context(store, poster.clone(), 1);
+        let ctx = context(store, embedded.clone(), poster.clone(), 1);
 
         let err = handle(&ctx, &direct_invocation(), None).await.unwrap_err();
 
@@ -449,7 +504,7 @@ mod tests {
     async fn a_retried_event_reaches_each_connection_exactly_once() {
         let (_dir, store) = store_with(6).await;
         let poster = Arc::new(FakePoster::failing_once(&["c1", "c4"]));
-        let ctx = context(store, poster.clone(), 2);
+        let ctx = context(store.clone(), store, poster.clone(), 2);
 
         let first = handle(&ctx, &direct_invocation(), None).await.unwrap_err();
         let BroadcastError::Incomplete {
@@ -477,9 +532,9 @@ mod tests {
         let count = 12;
         let (_dir, embedded) = store_with(count).await;
         // Segment 1 is throttled on its second page; segment 0 reads to its end.
-        let store = Arc::new(ThrottledScan::new(embedded, 1, 1));
+        let store = Arc::new(ThrottledScan::new(embedded.clone(), 1, 1));
         let poster = Arc::new(FakePoster::default());
-        let ctx = context(store.clone(), poster.clone(), 2);
+        let ctx = context(store.clone(), embedded, poster.clone(), 2);
 
         let first = handle(&ctx, &direct_invocation(), None).await.unwrap_err();
         assert!(
@@ -520,7 +575,7 @@ mod tests {
 
         let (_dir, store) = store_with(3).await;
         let poster = Arc::new(FakePoster::failing_once(&["c2"]));
-        let ctx = context(store.clone(), poster.clone(), 1);
+        let ctx = context(store.clone(), store.clone(), poster.clone(), 1);
         let answer = handle(&ctx, &http_event(&body, true), None).await.unwrap();
         assert_eq!(status(&answer), 200);
         let answer_body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
@@ -536,9 +591,119 @@ mod tests {
             "an unsigned request posts nothing"
         );
 
-        let throttled = Arc::new(ThrottledScan::new(store, 0, 0));
-        let ctx = context(throttled, poster, 1);
+        let throttled = Arc::new(ThrottledScan::new(store.clone(), 0, 0));
+        let ctx = context(throttled, store, poster, 1);
         let answer = handle(&ctx, &http_event(&body, true), None).await.unwrap();
         assert_eq!(status(&answer), 500);
+    }
+
+    /// A live comment on `note` as the notes API hands it off, written at `created_at`.
+    fn live_comment(note: Uuid, created_at: chrono::DateTime<chrono::Utc>) -> Value {
+        let at = crate::domain::format_time(created_at);
+        json!({
+            "type": "comment.created",
+            "data": {"postId": note, "comment": {"id": Uuid::new_v4(), "content": "hi",
+                "username": "u", "createdAt": at, "updatedAt": at, "postId": note}},
+            "eventId": Uuid::new_v4().to_string(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_live_comment_over_its_notes_ceiling_is_not_fanned_out_and_other_notes_are() {
+        let (_dir, store) = store_with(3).await;
+        let poster = Arc::new(FakePoster::default());
+        let mut ctx = context(store.clone(), store, poster.clone(), 1);
+        ctx.limits = Some(
+            crate::domain::limits::RateLimits::DEFAULT
+                .with("fanouts_per_note=2/hour")
+                .unwrap(),
+        );
+        let (busy, quiet) = (Uuid::new_v4(), Uuid::new_v4());
+        let now = chrono::Utc::now();
+        for _ in 0..2 {
+            let answer = handle(&ctx, &live_comment(busy, now), None).await.unwrap();
+            assert_eq!(answer["results"]["totalConnections"], 3);
+        }
+        let over = handle(&ctx, &live_comment(busy, now), None).await.unwrap();
+        assert_eq!(over["results"]["totalConnections"], 0, "{over}");
+        assert_eq!(poster.deliveries().len(), 3);
+        assert!(poster.deliveries().values().all(|n| *n == 2));
+        // Another note has its own ceiling; an operator's broadcast has none.
+        let other = handle(&ctx, &live_comment(quiet, now), None).await.unwrap();
+        assert_eq!(other["results"]["sent"], 3);
+        let operator = handle(&ctx, &direct_invocation(), None).await.unwrap();
+        assert_eq!(operator["results"]["sent"], 3);
+    }
+
+    /// Records when each post was made.
+    #[derive(Default)]
+    struct TimedPoster(Mutex<Vec<i64>>);
+
+    #[async_trait]
+    impl Poster for TimedPoster {
+        async fn post(&self, _id: &str, _data: Bytes) -> Result<(), PostError> {
+            let second = chrono::Utc::now().timestamp();
+            self.0.lock().unwrap().push(second);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn two_instances_fanning_out_at_once_share_one_send_budget_per_second() {
+        let (_dir, store) = store_with(12).await;
+        let poster = Arc::new(TimedPoster::default());
+        // Two instances: their own contexts and pacing, one control store.
+        let instance = || WsContext {
+            connections: store.clone(),
+            control: Some(store.clone()),
+            limits: None,
+            verifier: None,
+            poster: poster.clone(),
+            fanout: FanoutOptions {
+                page_size: 4,
+                send_rate: Some(10),
+                ..FanoutOptions::default()
+            },
+        };
+        let body = json!({"type": "announcement", "data": {"text": "hello"}});
+        let (a, b) = (instance(), instance());
+        let (first, second) = tokio::join!(run(&a, &body, None), run(&b, &body, None));
+        assert_eq!(first.unwrap().sent + second.unwrap().sent, 24);
+        let mut per_second = BTreeMap::new();
+        for second in poster.0.lock().unwrap().iter() {
+            *per_second.entry(*second).or_insert(0) += 1;
+        }
+        assert!(
+            per_second.values().all(|n| *n <= 10),
+            "at most 10 posts in any second: {per_second:?}"
+        );
+        assert!(
+            per_second.len() >= 3,
+            "24 posts at 10 a second: {per_second:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_live_comment_that_would_wait_past_its_freshness_skips_the_rest_for_good() {
+        let (_dir, store) = store_with(10).await;
+        let poster = Arc::new(FakePoster::default());
+        let mut ctx = context(store.clone(), store, poster.clone(), 1);
+        ctx.fanout.send_rate = Some(2);
+        // Written 59.5 s ago: half a second of its minute is left.
+        let written = chrono::Utc::now() - chrono::Duration::milliseconds(59_500);
+        let event = live_comment(Uuid::new_v4(), written);
+        let answer = handle(&ctx, &event, None).await.unwrap();
+        let results = &answer["results"];
+        let (sent, skipped) = (
+            results["sent"].as_u64().unwrap(),
+            results["skipped"].as_u64().unwrap(),
+        );
+        assert!((1..=4).contains(&sent), "{answer}");
+        // Those dispatched are skipped; the scan stops, so the rest are not even read.
+        assert!(skipped >= 1 && sent + skipped <= 10, "{answer}");
+        assert_eq!(poster.deliveries().len() as u64, sent);
+        // Skipped is final: a redelivery of the event posts nothing more.
+        let again = handle(&ctx, &event, None).await.unwrap();
+        assert_eq!(again["results"]["totalConnections"], 0);
     }
 }

@@ -14,8 +14,18 @@
 //! A fan-out can start where an earlier attempt stopped ([`Resume`]: the connections it failed
 //! to reach, and where each scan segment got to), and stops reading new pages when a deadline
 //! nears (the Lambda's), so a retried broadcast posts only to what was not reached.
+//!
+//! With a [`SendBudget`], every fan-out of every instance draws its posts from one budget of
+//! `per_second` posts per clock second, kept in the control store (taken a chunk at a time, one
+//! write per chunk): however many broadcasts run at once, together they post at the
+//! environment's send rate, never faster. A post that finds the second spent waits for the
+//! next one. A live comment is only worth sending while it is fresh: once the budget's
+//! `give_up_at` has passed, or when a post's room would come only after it, that post and every
+//! connection not yet reached are skipped (counted as `skipped`, the scan stopped), and those
+//! clients see the comment on their next read of the list.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,7 +38,8 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::messages::Target;
-use crate::store::{Connection, ConnectionStore, ScanPosition, Segment, StoreError};
+use crate::store::control::take_budget;
+use crate::store::{Connection, ConnectionStore, ControlStore, ScanPosition, Segment, StoreError};
 
 /// Why one post failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +102,119 @@ pub struct FanoutResults {
     pub failed: u64,
     /// Connections that were gone (410) and were removed.
     pub stale_removed: u64,
+    /// Connections left out because the send budget had no room before the message went stale
+    /// ([`SendBudget::give_up_at_ms`]); absent when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The environment's send budget, shared by every fan-out through the control store.
+#[derive(Clone)]
+pub struct SendBudget {
+    /// Where the budget of each second is counted.
+    pub control: Arc<dyn ControlStore>,
+    /// Posts per second, across every fan-out.
+    pub per_second: u32,
+    /// Epoch milliseconds past which a post that must wait for the budget is skipped instead
+    /// (`None`: wait as long as it takes).
+    pub give_up_at_ms: Option<i64>,
+}
+
+/// The budget as one fan-out draws on it: a local pool of posts taken from the shared budget of
+/// the current second, refilled one chunk at a time by one task at a time.
+struct Budget {
+    shared: SendBudget,
+    chunk: u64,
+    /// (second, posts left in this fan-out's pool for that second).
+    pool: std::sync::Mutex<(i64, u64)>,
+    /// Held while the pool is refilled, so concurrent posts make one write, not one each.
+    refill: Mutex<()>,
+    /// Set once a post gave up: the rest are skipped at once.
+    gave_up: AtomicBool,
+}
+
+impl Budget {
+    fn new(shared: SendBudget) -> Self {
+        let chunk = u64::from((shared.per_second / 10).clamp(1, 100));
+        Self {
+            shared,
+            chunk,
+            pool: std::sync::Mutex::new((0, 0)),
+            refill: Mutex::new(()),
+            gave_up: AtomicBool::new(false),
+        }
+    }
+
+    fn take_local(&self, second: i64) -> bool {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.0 == second && pool.1 > 0 {
+            pool.1 -= 1;
+            return true;
+        }
+        false
+    }
+
+    /// One post's room in the budget, for now: `false` once `give_up_at` has passed, or when
+    /// the room would come only after it.
+    async fn take(&self) -> bool {
+        loop {
+            if self.gave_up.load(Ordering::Relaxed) {
+                return false;
+            }
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            if self.stale_by(now_ms) {
+                return false;
+            }
+            let second = now_ms.div_euclid(1000);
+            if self.take_local(second) {
+                return true;
+            }
+            {
+                let _refilling = self.refill.lock().await;
+                if self.take_local(second) {
+                    return true;
+                }
+                let per_second = u64::from(self.shared.per_second);
+                match take_budget(&*self.shared.control, second, self.chunk, per_second).await {
+                    Ok(0) => {}
+                    Ok(granted) => {
+                        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+                        *pool = (second, granted - 1);
+                        return true;
+                    }
+                    Err(e) => {
+                        // The API's own throttling (retried with backoff) still guards the quota.
+                        tracing::warn!(error = %e, "the send budget could not be read: posting unpaced by it");
+                        return true;
+                    }
+                }
+            }
+            let next_second_ms = (second + 1) * 1000;
+            if self.stale_by(next_second_ms) {
+                return false;
+            }
+            let wait = u64::try_from(next_second_ms - now_ms).unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
+        }
+    }
+
+    /// Whether a post made at `at_ms` would be past `give_up_at`; the first time it is, the
+    /// fan-out gives up (logged once).
+    fn stale_by(&self, at_ms: i64) -> bool {
+        let stale = self.shared.give_up_at_ms.is_some_and(|limit| at_ms > limit);
+        if stale && !self.gave_up.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                per_second = self.shared.per_second,
+                "the send budget has no room for this message before it goes stale: the \
+                 connections not reached yet are skipped"
+            );
+        }
+        stale
+    }
 }
 
 /// Where a fan-out starts.
@@ -133,6 +257,7 @@ enum Outcome {
     Sent,
     Stale,
     Failed,
+    Skipped,
 }
 
 /// Whether `connection` should get a message for `target` about `note`.
@@ -192,6 +317,7 @@ struct Shared {
     pace: Option<Pace>,
     /// Throttled posts so far.
     throttled: std::sync::atomic::AtomicU64,
+    budget: Option<Budget>,
 }
 
 impl Shared {
@@ -216,6 +342,12 @@ impl Shared {
         loop {
             if let Some(pace) = &self.pace {
                 pace.wait().await;
+            }
+            // Taken right before the post, so a post counts in the second it is made.
+            if let Some(budget) = &self.budget
+                && !budget.take().await
+            {
+                return Outcome::Skipped;
             }
             match self.poster.post(connection_id, message.clone()).await {
                 Ok(()) => return Outcome::Sent,
@@ -267,6 +399,7 @@ async fn scan_segment(
     note: Option<Uuid>,
     options: FanoutOptions,
     deadline: Option<Instant>,
+    stop: Arc<AtomicBool>,
     found: mpsc::Sender<Found>,
 ) {
     let now = chrono::Utc::now().timestamp();
@@ -276,6 +409,11 @@ async fn scan_segment(
         ScanPosition::After(cursor) => Some(cursor),
     };
     loop {
+        if stop.load(Ordering::Relaxed) {
+            // The message went stale: what is left of the segment is skipped, not retried.
+            let _ = found.send(Found::Position(index, ScanPosition::Done)).await;
+            return;
+        }
         if deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d) {
             let _ = found.send(Found::OutOfTime).await;
             return;
@@ -337,6 +475,7 @@ pub async fn fan_out(
         options,
         Resume::default(),
         None,
+        None,
     )
     .await;
     match outcome.scan_error {
@@ -345,7 +484,8 @@ pub async fn fan_out(
     }
 }
 
-/// A fan-out from `resume`, stopping new reads near `deadline`; its outcome says what is left.
+/// A fan-out from `resume`, stopping new reads near `deadline`, drawing on `budget` when
+/// given; its outcome says what is left.
 #[allow(clippy::too_many_arguments)]
 pub async fn fan_out_from(
     store: Arc<dyn ConnectionStore>,
@@ -356,6 +496,7 @@ pub async fn fan_out_from(
     options: FanoutOptions,
     resume: Resume,
     deadline: Option<Instant>,
+    budget: Option<SendBudget>,
 ) -> FanoutOutcome {
     let shared = Arc::new(Shared {
         store: store.clone(),
@@ -364,7 +505,9 @@ pub async fn fan_out_from(
         options,
         pace: Pace::new(options.send_rate),
         throttled: std::sync::atomic::AtomicU64::new(0),
+        budget: budget.map(Budget::new),
     });
+    let stop = Arc::new(AtomicBool::new(false));
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
     let mut outcome = FanoutOutcome {
@@ -389,6 +532,7 @@ pub async fn fan_out_from(
         match done {
             Ok((_, Outcome::Sent)) => outcome.results.sent += 1,
             Ok((_, Outcome::Stale)) => outcome.results.stale_removed += 1,
+            Ok((_, Outcome::Skipped)) => outcome.results.skipped += 1,
             Ok((id, Outcome::Failed)) => {
                 outcome.results.failed += 1;
                 outcome.failed.push(id);
@@ -448,6 +592,7 @@ pub async fn fan_out_from(
                     note,
                     options,
                     deadline,
+                    stop.clone(),
                     sender.clone(),
                 ));
             }
@@ -466,6 +611,13 @@ pub async fn fan_out_from(
                 spawn(&mut tasks, permit, id);
                 while let Some(done) = tasks.try_join_next() {
                     tally(&mut outcome, done);
+                }
+                if shared
+                    .budget
+                    .as_ref()
+                    .is_some_and(|b| b.gave_up.load(Ordering::Relaxed))
+                {
+                    stop.store(true, Ordering::Relaxed);
                 }
             }
             Found::Position(index, position) => outcome.segments[index] = position,
@@ -562,7 +714,8 @@ mod tests {
                 total_connections: 5,
                 sent: 3,
                 failed: 1,
-                stale_removed: 1
+                stale_removed: 1,
+                skipped: 0,
             }
         );
         assert!(store.get_connection("b-gone", 0).await.unwrap().is_none());
@@ -582,6 +735,7 @@ mod tests {
             None,
             fast(),
             Resume::default(),
+            None,
             None,
         )
         .await;

@@ -6,6 +6,12 @@
 //! [`MAX_MESSAGES`] messages per [`MESSAGE_WINDOW_SECS`] seconds; past either, it is told so
 //! and nothing else happens. Every message is answered: an echo that would be over the 128 KB a
 //! post may carry (a message of `"` comes back twice its size) is answered with an error instead.
+//!
+//! `$connect` is limited too (`admit`): a signed-in user's attempts per window
+//! (`ws_connects`) and open connections (`ws_connections_per_user`, counted through the user
+//! index before the row is written: two attempts at the same instant may both pass, one over),
+//! and attempts without a token per source address (`ws_connects_per_ip`). A refused `$connect`
+//! answers 429, which API Gateway hands the client as the upgrade's status, and writes no row.
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -13,6 +19,7 @@ use uuid::Uuid;
 use super::messages::{MAX_MESSAGE_BYTES, envelope};
 use super::{WsContext, epoch_millis};
 use crate::api::{ApiError, proxy_response};
+use crate::domain::limits::Action;
 use crate::store::{Connection, StoreError};
 
 fn connection_id(event: &Value) -> Option<&str> {
@@ -57,6 +64,9 @@ pub async fn connect(ctx: &WsContext, event: &Value) -> Value {
             Err(e) => return ApiError::from(e).into_proxy(),
         },
     };
+    if let Err(refused) = admit(ctx, uid.as_deref(), event).await {
+        return refused;
+    }
     let connected_at = event
         .pointer("/requestContext/connectedAt")
         .and_then(Value::as_i64)
@@ -67,6 +77,52 @@ pub async fn connect(ctx: &WsContext, event: &Value) -> Value {
     }
     tracing::debug!(connection_id = id, signed_in = uid.is_some(), "connected");
     proxy_response(200, &json!({"message": "Connected"}))
+}
+
+/// Applies the `$connect` limits to a connection of `uid` (or, without a token, of the event's
+/// source address); the proxy answer to give instead when one is reached.
+async fn admit(ctx: &WsContext, uid: Option<&str>, event: &Value) -> Result<(), Value> {
+    let Some(limiter) = ctx.limiter() else {
+        return Ok(());
+    };
+    let refused = |e: StoreError| match e {
+        e @ StoreError::RateLimited { .. } => ApiError::from(e).into_proxy(),
+        e => store_failure(&e, "Failed to connect"),
+    };
+    let Some(uid) = uid else {
+        let ip = event
+            .pointer("/requestContext/identity/sourceIp")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        return limiter
+            .check(Action::WsConnectAnonymous, true, ip)
+            .await
+            .map_err(refused);
+    };
+    limiter
+        .check(Action::WsConnect, false, uid)
+        .await
+        .map_err(refused)?;
+    let max = limiter.limits().ws_connections_per_user;
+    let open = ctx
+        .connections
+        .user_connections(uid, super::epoch_secs())
+        .await
+        .map_err(refused)?;
+    if open.len() >= max as usize {
+        tracing::info!(
+            open = open.len(),
+            max,
+            "refused a connection over the user's limit"
+        );
+        return Err(ApiError::new(
+            http::StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!("Too many open connections: at most {max} per user; close one first."),
+        )
+        .into_proxy());
+    }
+    Ok(())
 }
 
 /// `$disconnect`: removes the connection's row.

@@ -17,20 +17,34 @@ pub mod trigger;
 use std::sync::Arc;
 
 use crate::auth::Verifier;
-use crate::store::ConnectionStore;
+use crate::domain::limits::RateLimits;
+use crate::store::{ConnectionStore, ControlStore, Limiter};
 use fanout::{FanoutOptions, Poster};
 
 /// What the WebSocket handlers share, built once per process.
 #[derive(Clone)]
 pub struct WsContext {
-    /// Where connections and broadcast progress are kept.
+    /// Where connections are kept.
     pub connections: Arc<dyn ConnectionStore>,
+    /// Where broadcast progress, the fan-out's send budget and the rate-limit counters are
+    /// kept; `None` in handlers that use none of them (`$disconnect`, `$default`).
+    pub control: Option<Arc<dyn ControlStore>>,
+    /// The limits on `$connect` and on public fan-outs; `None` limits nothing.
+    pub limits: Option<RateLimits>,
     /// Verifies `?token=` on `$connect`; `None` in handlers that never see one.
     pub verifier: Option<Verifier>,
     /// Sends to connections (the management API).
     pub poster: Arc<dyn Poster>,
     /// How broadcasts fan out.
     pub fanout: FanoutOptions,
+}
+
+impl WsContext {
+    /// The limiter of `$connect` and of public fan-outs, when there are limits and a control
+    /// store to count them in.
+    pub fn limiter(&self) -> Option<Limiter> {
+        Some(Limiter::new(self.control.clone()?, self.limits?))
+    }
 }
 
 /// Epoch seconds now.

@@ -27,7 +27,7 @@
 //!   denied with the exception of the AWS account root user").
 
 mod condition;
-mod matching;
+pub(crate) mod matching;
 mod policy;
 mod principal;
 mod request;
@@ -137,6 +137,25 @@ pub fn evaluate(
         })
         .transpose()?;
     Ok(evaluate_policies(&identity, resource.as_ref(), request))
+}
+
+/// Whether identity policy `policy` allows `action` on `resource` for a role session of the
+/// resource's account (123456789012 when the ARN names none), as IAM decides without context:
+/// a shorthand for the tests of the policies a project ships. Panics on a policy IAM would
+/// refuse.
+pub fn allows(policy: &Value, action: &str, resource: &str) -> bool {
+    let account = resource
+        .split(':')
+        .nth(4)
+        .filter(|a| !a.is_empty())
+        .unwrap_or("123456789012");
+    let principal = Principal::Aws(format!(
+        "arn:aws:sts::{account}:assumed-role/tester/session"
+    ));
+    let request = Request::new(principal, action, resource);
+    evaluate(&[policy], None, &request)
+        .unwrap_or_else(|e| panic!("IAM would refuse the policy: {e}"))
+        .is_allowed()
 }
 
 /// A policy given to [`evaluate`] that AWS would refuse.

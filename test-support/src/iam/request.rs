@@ -108,6 +108,11 @@ impl Context {
         self.values.remove(&key.to_lowercase())
     }
 
+    /// Every key (lowercased) with its values.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
     /// The values of `key`.
     pub fn get(&self, key: &str) -> Option<&[String]> {
         self.values.get(&key.to_lowercase()).map(Vec::as_slice)

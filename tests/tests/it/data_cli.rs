@@ -1,5 +1,5 @@
 //! `noteapp data check|repair` against tables on a real `moto_server`: drift is found, named,
-//! exits 2, and one repair makes every counter exact again.
+//! exits 4, and one repair makes every counter exact again.
 
 use std::process::Command;
 
@@ -70,7 +70,7 @@ async fn data_check_names_each_drift_and_repair_fixes_them_all() {
         .expect("drop a gate");
 
     let (code, report, stderr) = data("check", server.endpoint(), &prefix);
-    assert_eq!(code, 2, "drift exits 2: {stderr}");
+    assert_eq!(code, 4, "differences exit 4: {stderr}");
     let drifts = report["drifts"].as_array().expect("drifts");
     let shard0 = drifts
         .iter()

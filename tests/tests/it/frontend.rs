@@ -238,7 +238,8 @@ fn open_page(
 #[tokio::test]
 async fn live_comments_leave_exactly_one_copy_on_every_page_whatever_the_timing() {
     let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(dir.path(), &[]);
+    // 40 rounds of a note and a comment, faster than anyone types: no limits here.
+    let server = LocalServer::start(dir.path(), &["--rate-limits", "off"]);
     let author = server.token(&["--uid", "author", "--name", "Author"]);
     let poster = server.token(&["--uid", "poster", "--anonymous"]);
     use reqwest::Method as M;

@@ -29,7 +29,8 @@ struct Stack {
 impl Stack {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let server = LocalServer::start(dir.path(), &[]);
+        // Pages of the largest notes are written faster than anyone types: no limits here.
+        let server = LocalServer::start(dir.path(), &["--rate-limits", "off"]);
         Self {
             server,
             http: noteapp_tests::http_client(),

@@ -1,15 +1,26 @@
-//! No log line carries a secret, even at `LOG_LEVEL=trace`: the real `bootstrap` handlers run
-//! against a stand-in Lambda Runtime API with AWS's own event shapes (`runtime/tests/data`)
-//! carrying an `Authorization: Bearer` token, a `?token=` query, an email (in the token's
-//! claims and in bodies) and SigV4 credentials, with DynamoDB on moto and the management API on
-//! a loopback stand-in. Everything the processes write is searched for each secret.
+//! Every handler, run as its function runs in AWS: the real `bootstrap` against a stand-in
+//! Lambda Runtime API with AWS's own event shapes (`runtime/tests/data`), signing as its
+//! function's execution role (the rendered staging template's, resolved for the test's
+//! tables), with IAM in front of moto and of the management API deciding each request for that
+//! role (`noteapp_tests::roles`): a handler that needs more than its role holds is refused as
+//! AWS refuses it, and the test fails.
+//!
+//! And no log line carries a secret, even at `LOG_LEVEL=trace`: the events carry an
+//! `Authorization: Bearer` token, a `?token=` query, an email (in the token's claims and in
+//! bodies) and SigV4 credentials. Everything the processes write is searched for each secret.
 
+use aws_credential_types::Credentials;
 use base64::Engine as _;
 use noteapp_runtime::auth::TokenClaims;
+use noteapp_runtime::functions::Function;
+use noteapp_runtime::store::Store;
+use noteapp_runtime::store::dynamodb::TableNames;
+use noteapp_test_support::kit::Endpoint;
 use noteapp_test_support::loopback::{Reply, Server};
 use noteapp_tests::api::{PROJECT, signer};
 use noteapp_tests::dynamodb;
 use noteapp_tests::lambda::{Answer, BootstrapRun, run_bootstrap};
+use noteapp_tests::roles::{self, roles};
 use serde_json::{Value, json};
 
 const EMAIL: &str = "ada.secret@example.com";
@@ -52,6 +63,13 @@ fn secrets(token: &str) -> Vec<String> {
         SESSION_TOKEN.to_owned(),
         SIGNATURE.to_owned(),
     ];
+    all.extend(
+        ROLE_CREDENTIALS
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.secret_access_key().to_owned()),
+    );
     // The token's claims (which hold the email) and its signature, each on its own.
     all.extend(token.split('.').skip(1).map(str::to_owned));
     // The email as it would look inside a JSON string or base64.
@@ -122,16 +140,34 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// What every function gets: a deployed environment at `trace`, credentials, DynamoDB on moto.
+/// What every function gets: a deployed environment at `trace`, a session token, DynamoDB on
+/// moto behind IAM.
 fn common(dynamodb: &str) -> Vec<(String, String)> {
     env(&[
         ("ENVIRONMENT", "staging"),
         ("LOG_LEVEL", "trace"),
-        ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEYID0001"),
-        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
         ("AWS_SESSION_TOKEN", SESSION_TOKEN),
         ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb),
     ])
+}
+
+/// The roles' credentials given to the handlers: their secrets are never to be logged either.
+static ROLE_CREDENTIALS: std::sync::Mutex<Vec<Credentials>> = std::sync::Mutex::new(Vec::new());
+
+/// `base` with the credentials of `function`'s role for `tables`.
+fn as_role(
+    base: &[(String, String)],
+    function: Function,
+    tables: &TableNames,
+) -> Vec<(String, String)> {
+    let credentials = roles().credentials(function, tables);
+    ROLE_CREDENTIALS.lock().unwrap().push(credentials.clone());
+    let mut vars = base.to_vec();
+    vars.extend(env(&[
+        ("AWS_ACCESS_KEY_ID", credentials.access_key_id()),
+        ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key()),
+    ]));
+    vars
 }
 
 #[tokio::test]
@@ -139,17 +175,31 @@ async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() 
     let Some(server) = dynamodb::shared() else {
         return;
     };
-    let (_, tables) = dynamodb::tables_on(server).await;
-    let management = Server::answering(|_| Reply::json(200, "{}")).await;
+    let (admin, tables) = dynamodb::tables_on(server).await;
+    // The WebSocket stage's management API, behind IAM: `execute-api:ManageConnections`.
+    let kit = roles().kit().clone();
+    let api = roles().reference("WebSocketApi", &tables);
+    let management = Server::answering(move |request| {
+        let endpoint = Endpoint::ExecuteApi {
+            api: &api,
+            stage: "staging",
+        };
+        match kit.admit(request, endpoint) {
+            Ok(_) => Reply::json(200, "{}"),
+            Err(refusal) => refusal,
+        }
+    })
+    .await;
     let token = token();
-    let mut base = common(server.endpoint());
+    let mut base = common(&roles::guard_of(server));
     base.extend(env(&[
         ("FIREBASE_PROJECT_ID", PROJECT),
         ("NOTES_TABLE", &tables.notes),
         ("USERS_TABLE", &tables.users),
         ("COMMENTS_TABLE", &tables.comments),
         ("CONNECTIONS_TABLE", &tables.connections),
-        ("WEBSOCKET_ENDPOINT", &management.url),
+        ("CONTROL_TABLE", &tables.control),
+        ("WEBSOCKET_ENDPOINT", &format!("{}/staging", management.url)),
     ]));
 
     // The API: signed-in routes (the keys cannot be fetched here, so they are refused), a body
@@ -157,7 +207,7 @@ async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() 
     let note = uuid::Uuid::new_v4().to_string();
     let api = run_bootstrap(
         "api",
-        &base,
+        &as_role(&base, Function::Api, &tables),
         vec![
             function_url("GET", "/me", &[("token", &token)], Some(&token), None),
             function_url(
@@ -200,7 +250,12 @@ async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() 
     fields.remove("multiValueQueryStringParameters");
     anonymous["requestContext"]["connectionId"] = CONNECTION.into();
     anonymous["requestContext"]["connectedAt"] = chrono::Utc::now().timestamp_millis().into();
-    let connect = run_bootstrap("ws-connect", &base, vec![signed_in, anonymous]).await;
+    let connect = run_bootstrap(
+        "ws-connect",
+        &as_role(&base, Function::WsConnect, &tables),
+        vec![signed_in, anonymous],
+    )
+    .await;
     assert_ne!(status(&connect.answers[0]), 200, "{:?}", connect.answers[0]);
     assert_eq!(status(&connect.answers[1]), 200, "{:?}", connect.answers[1]);
     assert!(
@@ -216,7 +271,12 @@ async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() 
     message["body"] = json!({"note": format!("mail {EMAIL}"), "token": token})
         .to_string()
         .into();
-    let default = run_bootstrap("ws-default", &base, vec![message]).await;
+    let default = run_bootstrap(
+        "ws-default",
+        &as_role(&base, Function::WsDefault, &tables),
+        vec![message],
+    )
+    .await;
     assert_eq!(status(&default.answers[0]), 200, "{:?}", default.answers[0]);
     assert_no_secret(&default, &token, "ws-default");
 
@@ -237,7 +297,12 @@ async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() 
     http["body"] = json!({"type": "ping", "data": {"email": EMAIL}})
         .to_string()
         .into();
-    let broadcast = run_bootstrap("ws-broadcast", &base, vec![direct, http]).await;
+    let broadcast = run_bootstrap(
+        "ws-broadcast",
+        &as_role(&base, Function::WsBroadcast, &tables),
+        vec![direct, http],
+    )
+    .await;
     assert!(!broadcast.answers[0].error, "{:?}", broadcast.answers[0]);
     assert_eq!(broadcast.answers[0].body["results"]["sent"], 1);
     assert_eq!(
@@ -260,7 +325,7 @@ async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() 
 
     let disconnect = run_bootstrap(
         "ws-disconnect",
-        &base,
+        &as_role(&base, Function::WsDisconnect, &tables),
         vec![{
             let mut event = fixture("ws_disconnect.json");
             event["requestContext"]["connectionId"] = CONNECTION.into();
@@ -270,4 +335,41 @@ async fn no_handler_logs_a_token_an_authorization_header_or_an_email_at_trace() 
     .await;
     assert_eq!(status(&disconnect.answers[0]), 200);
     assert_no_secret(&disconnect, &token, "ws-disconnect");
+
+    // The cleanup function, after a note with comments is deleted: invoked by the API for that
+    // note, and by its schedule (EventBridge's scheduled event) for whatever is left.
+    let seeded = noteapp_runtime::store::dynamodb::DynamoStore::new(admin, tables.store_tables());
+    let note = noteapp_tests::seed::note("ada", 1, true);
+    noteapp_tests::seed::notes(&seeded, std::slice::from_ref(&note)).await;
+    noteapp_tests::seed::comments(&seeded, &note, 3).await;
+    let store = dynamodb::api_store(server, &tables);
+    store.delete_note(note.id, "ada").await.unwrap();
+    let note = note.id;
+    let scheduled = json!({
+        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-12-07T03:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/noteapp-staging-cleanup"],
+        "detail": {},
+    });
+    let cleanup = run_bootstrap(
+        "cleanup",
+        &as_role(&base, Function::Cleanup, &tables),
+        vec![json!({"noteId": note}), scheduled],
+    )
+    .await;
+    assert!(!cleanup.answers[0].error, "{:?}", cleanup.answers[0]);
+    assert_eq!(
+        cleanup.answers[0].body["comments"], 3,
+        "{:?}",
+        cleanup.answers[0]
+    );
+    assert!(!cleanup.answers[1].error, "{:?}", cleanup.answers[1]);
+    assert_no_secret(&cleanup, &token, "cleanup");
+    let used = ROLE_CREDENTIALS.lock().unwrap().clone();
+    let denials = roles().kit().take_denials_of(&used);
+    assert!(
+        denials.is_empty(),
+        "a handler needed more than its function's role holds: {denials:#?}"
+    );
 }

@@ -2,6 +2,7 @@
 //! `noteapp local` over real sockets, the real Firebase Auth emulator and moto. The harness they
 //! share is this crate's library (`noteapp_tests`).
 
+mod abuse;
 mod auth_tokens;
 mod budgets;
 mod contract;

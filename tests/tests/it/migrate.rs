@@ -594,7 +594,7 @@ async fn notes_written_and_edited_on_the_seed_during_the_copy_arrive_with_the_ca
     let (store, _) = target(&server, &prefix);
     assert_served(store, &notes, &users).await;
 
-    // A note deleted on the seed after it was copied: named by the verification, exit 2.
+    // A note deleted on the seed after it was copied: named by the verification, exit 4.
     seed.dynamodb
         .delete_item()
         .table_name(&seed.notes)
@@ -607,7 +607,7 @@ async fn notes_written_and_edited_on_the_seed_during_the_copy_arrive_with_the_ca
         &prefix,
         &["--from-stack", STACK, "--yes", "--json"],
     );
-    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(code, 4, "differences exit 4: {stderr}");
     assert_eq!(report["result"], "differences");
     let differences = report["verification"]["differences"]
         .as_array()

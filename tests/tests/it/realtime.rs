@@ -416,7 +416,8 @@ async fn the_management_api_answers_like_api_gateway() {
 
 #[tokio::test]
 async fn a_thousand_clients_each_receive_one_broadcast_exactly_once() {
-    let stack = Stack::start();
+    // A thousand connections without a token from one address, in seconds.
+    let stack = Stack::start_with(&["--rate-limits", "ws_connects_per_ip=2000/min"]);
     let operator = stack.operator();
     let mut connecting = tokio::task::JoinSet::new();
     let url = format!("{}/", stack.server.ws_url());

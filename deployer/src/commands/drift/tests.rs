@@ -1,5 +1,5 @@
 //! `noteapp drift` against replayed CloudFormation answers: in sync, drifted (each resource and
-//! property listed, exit 2) and a failed detection (exit 1), every call held against the deploy
+//! property listed, exit 4) and a failed detection (exit 1), every call held against the deploy
 //! policy.
 
 use aws_sdk_cloudformation::types::StackResourceDriftStatus;
@@ -113,7 +113,7 @@ async fn a_drifted_stack_lists_each_resource_and_property_and_exits_2() {
     assert_eq!(json["resources"][0]["differences"][0]["actual"], "1024");
     assert_eq!(json["resources"][2]["drift"], "DELETED");
     let err = report.check().unwrap_err();
-    assert_eq!(err.exit_code(), 2);
+    assert_eq!(err.exit_code(), crate::EXIT_DIFFERENCES);
     assert!(err.to_string().contains("3 resources differ"), "{err}");
 }
 

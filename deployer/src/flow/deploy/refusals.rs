@@ -387,3 +387,49 @@ async fn an_operation_that_outlasts_the_wait_says_how_to_follow_it() {
     );
     assert_eq!(create.num_calls(), 0);
 }
+
+#[tokio::test]
+async fn reserved_concurrency_the_account_cannot_hold_is_refused_before_any_change_set() {
+    use noteapp_test_support::loopback::{Reply, Server};
+    let sts = identity("123456789012");
+    let describe =
+        mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+    let create = create_change_set(ChangeSetType::Update);
+    // An account at a new account's limits: 400 in all, 150 of them unreserved; the request
+    // signed by the deployer and decided by the kit.
+    let kit = replay::kit();
+    let lambda = Server::answering(move |request| {
+        if let Err(refusal) = kit.admit(request, noteapp_test_support::kit::Endpoint::Lambda) {
+            return refusal;
+        }
+        Reply::json(
+            200,
+            r#"{"AccountLimit":{"ConcurrentExecutions":400,"UnreservedConcurrentExecutions":150},"AccountUsage":{"FunctionCount":9}}"#,
+        )
+    })
+    .await;
+    let clients = clients(&sts, RuleMode::MatchAny, &[&describe, &create])
+        .with_signed_endpoint(replay::signer(replay::DEPLOYER), &lambda.url);
+    let mut plan = replay::plan("staging");
+    for (key, value) in [
+        ("ApiReservedConcurrency", "40"),
+        ("WsConnectReservedConcurrency", "20"),
+        ("CleanupReservedConcurrency", "-1"),
+    ] {
+        plan.parameters.push((key.to_owned(), value.to_owned()));
+    }
+    let (result, _) = run_flow(&clients, &plan, options(), Prompt::Closed).await;
+    let message = result.unwrap_err().to_string();
+    for fragment in [
+        "reserve 60 concurrent executions (api 40, ws-connect 20)",
+        "limit in eu-west-1 is 400",
+        "150 are unreserved",
+        "at most 50 can be reserved",
+        "environments/staging.yaml",
+        "nothing was changed",
+    ] {
+        assert!(message.contains(fragment), "{fragment:?} in {message}");
+    }
+    assert_eq!(create.num_calls(), 0, "no change set was made");
+    assert_eq!(lambda.requests().len(), 1);
+}

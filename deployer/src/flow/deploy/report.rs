@@ -56,6 +56,9 @@ pub struct RollbackOutcome {
     pub smoke_passed: Option<bool>,
     /// Why the rollback could not run.
     pub error: Option<String>,
+    /// Why no rollback was attempted (the failed release was the first the stack recorded):
+    /// it stays live.
+    pub not_attempted: Option<String>,
 }
 
 impl DeployReport {
@@ -142,6 +145,13 @@ impl fmt::Display for DeployReport {
             write!(f, "{smoke}")?;
         }
         match &self.rollback {
+            Some(RollbackOutcome {
+                not_attempted: Some(why),
+                ..
+            }) => writeln!(
+                f,
+                "the smoke check failed and nothing was rolled back: {why}"
+            )?,
             Some(RollbackOutcome { error: Some(e), .. }) => writeln!(
                 f,
                 "the smoke check failed and the rollback to the previous release could not \

@@ -8,10 +8,12 @@ use aws_sdk_cloudformation::types::ChangeSetType;
 use aws_smithy_mocks::{Rule, RuleMode, mock};
 
 use super::tests::{
-    computed, create_change_set, delete_change_set, describe, events, execute, identity, options,
-    run_flow,
+    computed, create_change_set, delete_change_set, events, execute, identity, options, run_flow,
 };
 use super::*;
+use crate::progress::Captured;
+use noteapp_runtime::store::schema;
+
 use crate::aws::replay;
 
 const NOTES: &str = "noteapp-staging-NotesTable-1Q2W3E4R5T6Y";
@@ -46,12 +48,12 @@ fn account_tables(extra_notes: Option<&'static str>) -> Vec<Rule> {
     rules.push(
         mock!(aws_sdk_dynamodb::Client::describe_table)
             .match_requests(|r| r.table_name() == Some(NOTES))
-            .then_http_response(|| replay::table(NOTES, "id", None)),
+            .then_http_response(|| replay::table(NOTES, &schema::NOTES)),
     );
     rules.push(
         mock!(aws_sdk_dynamodb::Client::describe_table)
             .match_requests(|r| r.table_name() == Some(COMMENTS))
-            .then_http_response(|| replay::table(COMMENTS, "note_id", Some("comment_key"))),
+            .then_http_response(|| replay::table(COMMENTS, &schema::COMMENTS)),
     );
     rules
 }
@@ -151,6 +153,8 @@ async fn tables_a_deleted_stack_kept_are_imported_back_before_the_rest_is_create
         .parent()
         .unwrap();
     plan.template_body = crate::template::read_template(root).unwrap();
+    // Too large to send inline: the deploy kept it as the release's and sends its URL.
+    plan.template_url = Some(replay::template_url(&plan, 1));
     let (result, lines) = run_flow(&clients, &plan, options(), Prompt::Closed).await;
     let report = result.unwrap();
     assert_eq!((import.num_calls(), update.num_calls()), (1, 1));
@@ -291,42 +295,62 @@ async fn renaming_a_tables_logical_id_is_blocked_and_names_the_table() {
     );
 }
 
-#[tokio::test]
-async fn allow_replacement_lifts_the_table_policy_for_that_update_and_puts_it_back() {
+/// The replacement `CHANGES_TABLE_REPLACEMENT` makes, as the stack policy sees it.
+const REPLACES_NOTES_TABLE: &[(&str, &str, &str)] = &[
+    ("NotesTable", "AWS::DynamoDB::Table", "Update:Replace"),
+    ("ApiFunction", "AWS::Lambda::Function", "Update:Modify"),
+];
+
+/// A deploy of the table replacement against a stack holding the table policy, which
+/// CloudFormation enforces when the update runs.
+async fn replace_notes_table(
+    allow_replacement: bool,
+) -> (Result<DeployReport, Error>, Captured, replay::PolicedStack) {
     let sts = identity("123456789012");
-    let describe = describe(&["UPDATE_COMPLETE", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"]);
-    let (create, computed, execute) = (
+    let stack = replay::PolicedStack::holding(&crate::template::stack_policy(
+        &replay::plan("staging").stateful_resources,
+    ));
+    let (create, computed) = (
         create_change_set(ChangeSetType::Update),
         computed(replay::CHANGES_TABLE_REPLACEMENT),
-        execute(),
     );
-    let events = events(&["before_update", "update_complete"]);
-    let policies = mock!(Client::set_stack_policy).then_http_response(replay::stack_policy_set);
-    let current = mock!(Client::get_stack_policy)
-        .sequence()
-        .http_response(|| {
-            replay::stack_policy(Some(&crate::template::stack_policy(
-                &replay::plan("staging").stateful_resources,
-            )))
-        })
-        .http_response(|| replay::stack_policy(Some(&crate::template::open_stack_policy())))
-        .build();
+    let (describe, execute, events) = (
+        stack.describe(),
+        stack.execute(REPLACES_NOTES_TABLE),
+        stack.events(),
+    );
+    let [get_policy, set_policy] = stack.policy_rules();
     let clients = super::tests::clients(
         &sts,
         RuleMode::MatchAny,
         &[
-            &describe, &create, &computed, &execute, &events, &current, &policies,
+            &describe,
+            &create,
+            &computed,
+            &execute,
+            &events,
+            &get_policy,
+            &set_policy,
         ],
     );
     let options = DeployOptions {
-        allow_replacement: true,
+        allow_replacement,
         ..options()
     };
     let (result, lines) =
         run_flow(&clients, &replay::plan("staging"), options, Prompt::Closed).await;
-    assert_eq!(result.unwrap().result, DeployResult::Updated);
-    assert_eq!(policies.num_calls(), 2, "lifted, then put back");
+    (result, lines, stack)
+}
+
+#[tokio::test]
+async fn allow_replacement_lifts_the_table_policy_for_that_update_and_puts_it_back() {
+    let (result, lines, stack) = replace_notes_table(true).await;
     let text = lines.text();
+    assert_eq!(
+        result.unwrap_or_else(|e| panic!("{e}\n{text}")).result,
+        DeployResult::Updated,
+        "the stack policy let the replacement through: {text}"
+    );
     assert!(
         text.contains("lifting stack noteapp-staging's table policy"),
         "{text}"
@@ -334,5 +358,54 @@ async fn allow_replacement_lifts_the_table_policy_for_that_update_and_puts_it_ba
     assert!(
         text.contains("replacing or deleting a table is denied"),
         "{text}"
+    );
+    assert_eq!(
+        stack.policy(),
+        Some(crate::template::stack_policy(
+            &replay::plan("staging").stateful_resources
+        )),
+        "the table policy is back"
+    );
+}
+
+#[tokio::test]
+async fn the_table_policy_stops_a_replacement_cloudformation_runs_and_the_deploy_names_it() {
+    // What the policy is for: an update that replaces a table anyway (here: the replay runs
+    // the update as if the deploy's own check had let it through) is stopped by CloudFormation.
+    let stack = replay::PolicedStack::holding(&crate::template::stack_policy(
+        &replay::plan("staging").stateful_resources,
+    ));
+    let execute = stack.execute(REPLACES_NOTES_TABLE);
+    let (describe, events) = (stack.describe(), stack.events());
+    let client = replay::cloudformation(RuleMode::MatchAny, &[&execute, &describe, &events]);
+    let marker = crate::aws::wait::event_marker(&client, "noteapp-staging")
+        .await
+        .unwrap();
+    client
+        .execute_change_set()
+        .stack_name("noteapp-staging")
+        .change_set_name("noteapp-1")
+        .send()
+        .await
+        .unwrap();
+    let finished = crate::aws::wait::follow_operation(
+        &client,
+        &crate::aws::wait::Operation {
+            stack_id: "noteapp-staging",
+            stack_name: "noteapp-staging",
+            environment: "staging",
+        },
+        marker,
+        Waits::every(Duration::from_millis(1)).operation,
+        &Progress::captured().0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(finished.status, "UPDATE_ROLLBACK_COMPLETE");
+    let explained = finished.explain("the update failed", "fix it");
+    assert!(explained.contains("NotesTable"), "{explained}");
+    assert!(
+        explained.contains("Action denied by stack policy"),
+        "{explained}"
     );
 }

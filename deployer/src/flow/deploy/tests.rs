@@ -438,3 +438,153 @@ async fn a_failed_first_create_leaves_no_stack_and_no_table() {
     );
     assert_eq!(report.check().unwrap_err().exit_code(), crate::EXIT_FAILURE);
 }
+
+/// The production plan, as rendered: its tables' deletion protection is on.
+fn production_plan() -> Plan {
+    let mut plan = replay::plan("production");
+    plan.parameters.push((
+        change_set::PROTECTION_PARAMETER.to_owned(),
+        "true".to_owned(),
+    ));
+    plan
+}
+
+/// CreateChangeSet of `kind`, noting the deletion protection it asks for in `asked`.
+fn create_noting_protection(
+    kind: ChangeSetType,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> Rule {
+    mock!(Client::create_change_set)
+        .match_requests(move |r| {
+            let protection = r
+                .parameters()
+                .iter()
+                .find(|p| p.parameter_key() == Some(change_set::PROTECTION_PARAMETER))
+                .and_then(|p| p.parameter_value())
+                .unwrap_or_default()
+                .to_owned();
+            if r.change_set_type() == Some(&kind) {
+                asked.lock().unwrap().push(protection);
+                true
+            } else {
+                false
+            }
+        })
+        .then_http_response(replay::change_set_created)
+}
+
+#[tokio::test]
+async fn a_failed_first_create_in_production_deletes_its_tables_because_they_are_not_protected_yet()
+{
+    let sts = identity("123456789012");
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let create = create_noting_protection(ChangeSetType::Create, asked.clone());
+    // CloudFormation as it behaves: the delete after a failed create cannot remove a table
+    // whose deletion protection is on, and the stack ends DELETE_FAILED.
+    let protected = asked.clone();
+    let end = move || {
+        let on = protected
+            .lock()
+            .unwrap()
+            .last()
+            .is_some_and(|p| p == "true");
+        replay::stack(if on {
+            "DELETE_FAILED"
+        } else {
+            "DELETE_COMPLETE"
+        })
+    };
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .http_response(replay::stack_missing)
+        .http_response(|| replay::stack("CREATE_IN_PROGRESS"))
+        .http_response(|| replay::stack("DELETE_IN_PROGRESS"))
+        .http_response(end)
+        .build();
+    let (computed, execute) = (computed(replay::CHANGES_CREATE), execute());
+    let events = events(&["before_create", "create_deleted"]);
+    let clients = clients(
+        &sts,
+        RuleMode::MatchAny,
+        &[&describe, &create, &computed, &execute, &events],
+    );
+    let mut options = options();
+    options.yes = true;
+    let (result, lines) = run_flow(&clients, &production_plan(), options, Prompt::Closed).await;
+    let report = result.unwrap();
+    assert_eq!(
+        *asked.lock().unwrap(),
+        ["false"],
+        "the create leaves protection off"
+    );
+    assert_eq!(
+        report.stack_status.as_deref(),
+        Some("DELETE_COMPLETE"),
+        "nothing is left to block the next deploy: {}",
+        lines.text()
+    );
+    assert!(lines.text().contains("no table or other resource is left"));
+}
+
+#[tokio::test]
+async fn a_first_create_in_production_turns_deletion_protection_on_once_it_succeeded() {
+    let sts = identity("123456789012");
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let create = create_noting_protection(ChangeSetType::Create, asked.clone());
+    let update = create_noting_protection(ChangeSetType::Update, asked.clone());
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .http_response(replay::stack_missing)
+        .http_response(|| replay::stack("CREATE_IN_PROGRESS"))
+        .http_response(|| replay::stack("CREATE_COMPLETE"))
+        .http_response(|| replay::stack("CREATE_COMPLETE"))
+        .http_response(|| replay::stack("UPDATE_IN_PROGRESS"))
+        .http_response(|| replay::stack("UPDATE_COMPLETE"))
+        .build();
+    let computed = mock!(Client::describe_change_set)
+        .sequence()
+        .http_response(|| replay::change_set("CREATE_COMPLETE", "", replay::CHANGES_CREATE))
+        .http_response(|| replay::change_set("CREATE_COMPLETE", "", replay::CHANGES_IMAGE_UPDATE))
+        .build();
+    let execute = execute();
+    let events = events(&[
+        "before_create",
+        "create_complete",
+        "before_update",
+        "update_in_progress",
+        "update_complete",
+    ]);
+    let protect = mock!(Client::update_termination_protection)
+        .then_http_response(replay::termination_protection_set);
+    let no_policy =
+        mock!(Client::get_stack_policy).then_http_response(|| replay::stack_policy(None));
+    let set_policy = mock!(Client::set_stack_policy).then_http_response(replay::stack_policy_set);
+    let clients = clients(
+        &sts,
+        RuleMode::MatchAny,
+        &[
+            &describe,
+            &create,
+            &update,
+            &computed,
+            &execute,
+            &events,
+            &protect,
+            &no_policy,
+            &set_policy,
+        ],
+    );
+    let mut options = options();
+    options.yes = true;
+    let (result, lines) = run_flow(&clients, &production_plan(), options, Prompt::Closed).await;
+    let report = result.unwrap();
+    assert_eq!(report.result, DeployResult::Created, "{}", lines.text());
+    assert_eq!(*asked.lock().unwrap(), ["false", "true"]);
+    assert_eq!(execute.num_calls(), 2);
+    assert_eq!(report.stack_status.as_deref(), Some("UPDATE_COMPLETE"));
+    assert!(
+        lines.text().contains("turning on the deletion protection"),
+        "{}",
+        lines.text()
+    );
+}

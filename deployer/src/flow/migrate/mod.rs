@@ -19,7 +19,7 @@
 //! Resumable without a checkpoint: every write compares with what the target holds and is
 //! conditional on it, so a run killed at any point and started again ends with the same
 //! tables. A note deleted on the seed after it was copied is not deleted from noteapp: the
-//! verification names it (it could as well be a note made in noteapp), exit 2.
+//! verification names it (it could as well be a note made in noteapp), exit 4.
 //!
 //! Test hook: with `NOTEAPP_MIGRATE_PAUSE_FILE=PATH` set, the command writes `PATH` once the
 //! copy pass is done and waits (up to ten minutes) until the file is removed before it starts
@@ -81,7 +81,7 @@ pub struct Migration<'a> {
 }
 
 /// Runs the migration; the report says what was done (differences included: the caller turns
-/// them into exit 2).
+/// them into exit 4).
 pub async fn migrate(m: Migration<'_>) -> Result<MigrateReport, Error> {
     let (source, target, options, progress) = (&m.source, &m.target, m.options, m.progress);
     let store = &target.store;

@@ -33,7 +33,7 @@ pub enum MigrateResult {
     Planned,
     /// Copied and verified: every item agrees.
     Migrated,
-    /// Copied, but the verification found differences (exit 2).
+    /// Copied, but the verification found differences (exit 4).
     Differences,
 }
 

@@ -15,6 +15,8 @@ use crate::flow::deploy;
 use crate::flow::deploy::{DeployReport, DeployResult};
 use crate::flow::recording as releases;
 use crate::progress::Captured;
+use noteapp_test_support::kit::SignedServices;
+use noteapp_test_support::kit::services::Objects;
 
 const TEMPLATE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -170,13 +172,22 @@ fn stack_policy() -> Rule {
     })
 }
 
-fn clients(cfn: &[&Rule], ecr: &[&Rule]) -> Clients {
+/// The signed services a test's deploy keeps its templates in (S3, decided by the kit).
+fn services() -> SignedServices {
+    let services = SignedServices::start_on_thread(replay::kit());
+    // The account has its CloudWatch role for API Gateway: the stack uses it.
+    services.set_log_role("arn:aws:iam::123456789012:role/apigw-logs");
+    services
+}
+
+fn clients(cfn: &[&Rule], ecr: &[&Rule], services: &SignedServices) -> Clients {
     let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
         .then_http_response(|| replay::caller_identity("123456789012"));
     let mut clients = replay::clients(
         replay::cloudformation(RuleMode::MatchAny, cfn),
         replay::sts(&sts),
-    );
+    )
+    .with_signed_endpoint(replay::signer(replay::DEPLOYER), services.url());
     clients.ecr = replay::ecr(RuleMode::MatchAny, ecr);
     clients
 }
@@ -192,7 +203,12 @@ fn options() -> DeployOptions {
 
 /// An update change set whose parameters say `image` and `log_level` and whose template's
 /// newest release record holds `history_starts`.
-fn change_set_for(image: String, log_level: &'static str, history_starts: &'static str) -> Rule {
+fn change_set_for(
+    image: String,
+    log_level: &'static str,
+    history_starts: &'static str,
+    objects: Objects,
+) -> Rule {
     mock!(Client::create_change_set)
         .match_requests(move |r| {
             let param = |key: &str| {
@@ -204,8 +220,8 @@ fn change_set_for(image: String, log_level: &'static str, history_starts: &'stat
             };
             param("ImageUri").as_deref() == Some(image.as_str())
                 && param("LogLevel").as_deref() == Some(log_level)
-                && r.template_body().is_some_and(|t| {
-                    release::read(t)
+                && replay::sent_template(r, &objects).is_some_and(|t| {
+                    release::read(&t)
                         .live()
                         .is_some_and(|l| serde_json::to_string(l).unwrap().contains(history_starts))
                 })
@@ -250,7 +266,7 @@ async fn run_rollback(
             &pending,
         )
         .await?;
-        releases::finish(&clients.ecr, "staging", &recording, &progress).await;
+        releases::finish(clients, "staging", "noteapp-staging", &recording, &progress).await;
         Ok((report, recording))
     }
     .await;
@@ -259,10 +275,11 @@ async fn run_rollback(
 
 #[tokio::test]
 async fn a_deploy_records_its_release_in_the_template_and_tags_its_image() {
+    let services = services();
     let image = format!("{REGISTRY}@{}", digest(4));
     let (describe, computed, execute, events) = update_flow();
     let template = get_template(&[3, 2, 1]);
-    let create = change_set_for(image.clone(), "debug", "\"sequence\":4");
+    let create = change_set_for(image.clone(), "debug", "\"sequence\":4", services.objects());
     let policy = stack_policy();
     let cfn = [
         &template, &describe, &create, &computed, &execute, &events, &policy,
@@ -273,7 +290,7 @@ async fn a_deploy_records_its_release_in_the_template_and_tags_its_image() {
         put_tag("release-staging-4"),
     );
     let untag = untagged();
-    let clients = clients(&cfn, &[&tags, &get, &put, &untag]);
+    let clients = clients(&cfn, &[&tags, &get, &put, &untag], &services);
     let mut plan = template::plan(&config(), TEMPLATE, &image).unwrap();
     let provenance = Provenance {
         commit: Some("4bb2d0e".into()),
@@ -308,7 +325,14 @@ async fn a_deploy_records_its_release_in_the_template_and_tags_its_image() {
     .unwrap();
     assert_eq!(report.result, DeployResult::Updated);
     assert_eq!(create.num_calls(), 1);
-    releases::finish(&clients.ecr, "staging", &recording, &progress).await;
+    releases::finish(
+        &clients,
+        "staging",
+        "noteapp-staging",
+        &recording,
+        &progress,
+    )
+    .await;
     assert_eq!(put.num_calls(), 1, "{}", lines.text());
     assert_eq!(
         untag.num_calls(),
@@ -326,9 +350,10 @@ async fn a_deploy_records_its_release_in_the_template_and_tags_its_image() {
 
 #[tokio::test]
 async fn history_lists_releases_newest_first_marking_the_live_one_and_gone_images() {
+    let services = services();
     let template = get_template(&[3, 2, 1]);
     let tags = images(&[3, 2]);
-    let clients = clients(&[&template], &[&tags]);
+    let clients = clients(&[&template], &[&tags], &services);
     let report = history::history(&clients, "staging", "noteapp-staging", "noteapp")
         .await
         .unwrap();
@@ -372,13 +397,14 @@ async fn history_lists_releases_newest_first_marking_the_live_one_and_gone_image
 
 #[tokio::test]
 async fn rollback_redeploys_the_previous_release_with_its_digest_and_parameters() {
+    let services = services();
     let (describe, computed, execute, events) = update_flow();
     let template = get_template(&[3, 2, 1]);
     // Release 2 ran log level "warn"; the rollback is recorded as release 4.
     let create = change_set_for(
         format!("{REGISTRY}@{}", digest(2)),
         "warn",
-        "\"sequence\":4",
+        "\"sequence\":4", services.objects(),
     );
     let policy = stack_policy();
     let cfn = [
@@ -396,7 +422,7 @@ async fn rollback_redeploys_the_previous_release_with_its_digest_and_parameters(
     );
     let clients = clients(
         &cfn,
-        &[&tags, &target, &running, &current, &previous, &release],
+        &[&tags, &target, &running, &current, &previous, &release], &services,
     );
     let (result, lines) = run_rollback(&clients, None).await;
     let (report, recording) = result.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
@@ -424,12 +450,13 @@ async fn rollback_redeploys_the_previous_release_with_its_digest_and_parameters(
 
 #[tokio::test]
 async fn rollback_to_release_n_uses_that_releases_digest_and_parameters() {
+    let services = services();
     let (describe, computed, execute, events) = update_flow();
     let template = get_template(&[3, 2, 1]);
     let create = change_set_for(
         format!("{REGISTRY}@{}", digest(1)),
         "info",
-        "\"rollback_of\":1",
+        "\"rollback_of\":1", services.objects(),
     );
     let policy = stack_policy();
     let cfn = [
@@ -447,7 +474,7 @@ async fn rollback_to_release_n_uses_that_releases_digest_and_parameters() {
     );
     let clients = clients(
         &cfn,
-        &[&tags, &target, &running, &current, &previous, &release],
+        &[&tags, &target, &running, &current, &previous, &release], &services,
     );
     let (result, lines) = run_rollback(&clients, Some(1)).await;
     let (_, recording) = result.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
@@ -458,12 +485,13 @@ async fn rollback_to_release_n_uses_that_releases_digest_and_parameters() {
 
 #[tokio::test]
 async fn rollback_refuses_when_the_releases_image_is_gone_and_changes_nothing() {
+    let services = services();
     let template = get_template(&[3, 2, 1]);
     let create = mock!(Client::create_change_set).then_http_response(replay::change_set_created);
     let gone = manifest(digest(2), false);
     let put = mock!(aws_sdk_ecr::Client::put_image)
         .then_http_response(|| replay::ecr_json(200, json!({})));
-    let clients = clients(&[&template, &create], &[&gone, &put]);
+    let clients = clients(&[&template, &create], &[&gone, &put], &services);
     let (result, _) = run_rollback(&clients, None).await;
     let err = result.unwrap_err();
     let text = err.to_string();
@@ -499,6 +527,7 @@ async fn rollback_refuses_a_release_not_in_the_history_or_already_live() {
 
 #[tokio::test]
 async fn continue_from_update_rollback_failed_names_the_skipped_resource_and_asks_first() {
+    let services = services();
     let describe = describe(&[
         // Once for the declined run, once for the confirmed one.
         "UPDATE_ROLLBACK_FAILED",
@@ -517,7 +546,7 @@ async fn continue_from_update_rollback_failed_names_the_skipped_resource_and_ask
             r.resources_to_skip() == ["ApiFunction"] && r.client_request_token().is_some()
         })
         .then_http_response(replay::update_rollback_continued);
-    let clients = clients(&[&describe, &events, &resume], &[]);
+    let clients = clients(&[&describe, &events, &resume], &[], &services);
     let (progress, lines) = Progress::captured();
     let options = DeployOptions {
         yes: false,
@@ -557,6 +586,7 @@ async fn continue_from_update_rollback_failed_names_the_skipped_resource_and_ask
 
 #[tokio::test]
 async fn continue_from_update_failed_rolls_the_stack_back() {
+    let services = services();
     let describe = describe(&[
         "UPDATE_FAILED",
         "UPDATE_ROLLBACK_IN_PROGRESS",
@@ -566,7 +596,7 @@ async fn continue_from_update_failed_rolls_the_stack_back() {
     let rollback = mock!(Client::rollback_stack)
         .match_requests(|r| r.client_request_token().is_some())
         .then_http_response(replay::stack_rolled_back);
-    let clients = clients(&[&describe, &events, &rollback], &[]);
+    let clients = clients(&[&describe, &events, &rollback], &[], &services);
     let (progress, _) = Progress::captured();
     let report = recover(&clients, &config(), &options(), &Prompt::Closed, &progress)
         .await
@@ -586,6 +616,7 @@ async fn continue_from_update_failed_rolls_the_stack_back() {
 
 #[tokio::test]
 async fn releases_past_the_last_n_lose_their_tags_so_the_lifecycle_keeps_exactly_n() {
+    let services = services();
     let put = put_tag("release-staging-7");
     let get = manifest(digest(7), true);
     let untag = mock!(aws_sdk_ecr::Client::batch_delete_image)
@@ -594,7 +625,7 @@ async fn releases_past_the_last_n_lose_their_tags_so_the_lifecycle_keeps_exactly
             tags == ["release-staging-1", "release-staging-2"]
         })
         .then_http_response(|| replay::ecr_json(200, json!({"imageIds": [], "failures": []})));
-    let clients = clients(&[], &[&get, &put, &untag]);
+    let clients = clients(&[], &[&get, &put, &untag], &services);
     let mut release = recorded(7);
     release.image_digest = digest(7);
     let recording = Recording {
@@ -602,9 +633,19 @@ async fn releases_past_the_last_n_lose_their_tags_so_the_lifecycle_keeps_exactly
         repository: Some("noteapp".into()),
         kept: 5,
         tagged: (1..=6).map(|s| (s, digest(s))).collect(),
+        previous: Some(6),
+        templates: None,
+        earlier: (2..=6).rev().collect(),
     };
     let (progress, lines) = Progress::captured();
-    releases::finish(&clients.ecr, "staging", &recording, &progress).await;
+    releases::finish(
+        &clients,
+        "staging",
+        "noteapp-staging",
+        &recording,
+        &progress,
+    )
+    .await;
     assert_eq!(put.num_calls(), 1);
     assert_eq!(untag.num_calls(), 1, "{}", lines.text());
     assert!(
@@ -623,13 +664,14 @@ async fn releases_past_the_last_n_lose_their_tags_so_the_lifecycle_keeps_exactly
 
 #[tokio::test]
 async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release_before() {
+    let services = services();
     let (describe, computed, execute, events) = update_flow();
     // Release 4 went live and failed its smoke check; release 3 was live before it.
     let template = get_template(&[4, 3, 2]);
     let create = change_set_for(
         format!("{REGISTRY}@{}", digest(3)),
         "debug",
-        "\"rollback_of\":3",
+        "\"rollback_of\":3", services.objects(),
     );
     let policy = stack_policy();
     let cfn = [
@@ -641,7 +683,7 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
         put_tag("deployed-staging-previous"),
         put_tag("release-staging-5"),
     );
-    let clients = clients(&cfn, &[&tags, &target, &current, &previous, &release]);
+    let clients = clients(&cfn, &[&tags, &target, &current, &previous, &release], &services);
     let stand_ins =
         crate::smoke::stand_in::StandIns::start((503, "{}"), crate::smoke::stand_in::Stage::Echo)
             .await;
@@ -723,4 +765,288 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["rollback"]["to"], 3);
     assert_eq!(json["smoke"]["passed"], false);
+}
+
+#[tokio::test]
+async fn a_first_release_that_fails_its_smoke_check_stays_live_and_says_so() {
+    use aws_sdk_cloudformation::types::ChangeSetType;
+    let services = services();
+    // A new stack: nothing recorded before, so nothing to roll back to.
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        // Before the change set: the image's protection, the log role's and the reserved
+        // concurrency's decisions, and the stack's state.
+        .http_response(replay::stack_missing)
+        .times(4)
+        .http_response(|| replay::stack("CREATE_IN_PROGRESS"))
+        .http_response(|| replay::stack("CREATE_COMPLETE"))
+        .repeatedly()
+        .build();
+    let no_template = mock!(Client::get_template).then_http_response(replay::stack_missing);
+    let create = mock!(Client::create_change_set)
+        .match_requests(|r| r.change_set_type() == Some(&ChangeSetType::Create))
+        .then_http_response(replay::change_set_created);
+    let computed = mock!(Client::describe_change_set)
+        .then_http_response(|| replay::change_set("CREATE_COMPLETE", "", replay::CHANGES_CREATE));
+    let execute = mock!(Client::execute_change_set).then_http_response(replay::executed);
+    let events = events(&["before_create", "create_complete"]);
+    let set_policy = mock!(Client::set_stack_policy).then_http_response(replay::stack_policy_set);
+    let no_policy =
+        mock!(Client::get_stack_policy).then_http_response(|| replay::stack_policy(None));
+    let cfn = [
+        &describe,
+        &no_template,
+        &create,
+        &computed,
+        &execute,
+        &events,
+        &set_policy,
+        &no_policy,
+    ];
+    let repository_policy =
+        mock!(aws_sdk_ecr::Client::get_repository_policy).then_http_response(|| {
+            replay::ecr_json(
+                400,
+                json!({"__type": "RepositoryPolicyNotFoundException", "message": "no policy"}),
+            )
+        });
+    let set_repository_policy = mock!(aws_sdk_ecr::Client::set_repository_policy)
+        .then_http_response(|| replay::ecr_json(200, json!({"registryId": "123456789012", "repositoryName": "noteapp", "policyText": "{}"})));
+    let no_tags = images(&[]);
+    let (current, release) = (
+        put_tag("deployed-staging-current"),
+        put_tag("release-staging-1"),
+    );
+    let manifest = manifest(digest(1), true);
+    let ecr = [
+        &repository_policy,
+        &set_repository_policy,
+        &no_tags,
+        &current,
+        &release,
+        &manifest,
+    ];
+    let no_tables = mock!(aws_sdk_dynamodb::Client::list_tables)
+        .then_http_response(|| replay::table_names(&[]));
+    let clients =
+        clients(&cfn, &ecr, &services).with_dynamodb(replay::dynamodb(RuleMode::MatchAny, &[&no_tables]));
+    let (root, config) = (noteapp_test_support::workspace(), config());
+    let build = crate::image::ship::BuildOptions {
+        base: "scratch".into(),
+        registry_endpoint: None,
+        repository: "noteapp".into(),
+        bootstrap: None,
+    };
+    let image = format!("{REGISTRY}@{}", digest(1));
+    let request = deploy::DeployRequest {
+        root: &root,
+        config: &config,
+        image_uri: Some(&image),
+        build: &build,
+        options: options(),
+        finish: deploy::Finish {
+            smoke_timeout: Some(Duration::from_secs_f64(0.2)),
+        },
+        rollback_on_failure: true,
+    };
+    let (progress, lines) = Progress::captured();
+    let report = deploy::deploy_environment(&clients, &request, &progress)
+        .await
+        .unwrap();
+    assert_eq!(report.result, DeployResult::Created, "{}", lines.text());
+    assert!(
+        report.smoke.as_ref().is_some_and(|s| !s.passed),
+        "the stack's endpoints are not reachable here"
+    );
+    let back = report.rollback.clone().expect("a rollback outcome");
+    let why = back.not_attempted.clone().expect("not attempted, and why");
+    assert!(
+        why.contains("release 1 is the first this stack recorded")
+            && why.contains("stays live")
+            && why.contains("noteapp destroy staging"),
+        "{why}"
+    );
+    assert_eq!((back.to, back.release, back.error), (None, None, None));
+    assert_eq!(create.num_calls(), 1, "no second change set");
+    let text = report.to_string();
+    assert!(
+        text.contains("nothing was rolled back: release 1 is the first"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(
+        json["rollback"]["not_attempted"]
+            .as_str()
+            .unwrap()
+            .contains("stays live")
+    );
+    assert_eq!(
+        report.check().unwrap_err().exit_code(),
+        crate::EXIT_FAILURE,
+        "the deploy still fails"
+    );
+}
+
+/// Release 2's template: another than the stack runs now (release 3's), as a fix in the
+/// template would make it.
+fn release_2_template() -> String {
+    TEMPLATE.replacen(
+        "Description:",
+        "# release 2: the template before the change release 3 made\nDescription:",
+        1,
+    )
+}
+
+/// The stack's template holding releases 3, 2, 1, release 2 having run [`release_2_template`].
+fn get_template_with_release_2_apart() -> Rule {
+    mock!(Client::get_template).then_http_response(|| {
+        let mut second = recorded(2);
+        second.template_sha256 = release::sha256(&release_2_template());
+        let live = release::write(TEMPLATE, &recorded(3), &[second, recorded(1)], 5);
+        replay::template(&live)
+    })
+}
+
+/// The rollback to release 2 against the replayed stack and `services` (S3, signed, decided by
+/// the kit): its change set only if its template is release 2's and its image and parameters
+/// release 2's.
+async fn roll_back_to_2(
+    services: &noteapp_test_support::kit::SignedServices,
+) -> (Result<(DeployReport, Recording), Error>, Captured, Rule) {
+    let (describe, computed, execute, events) = update_flow();
+    let template = get_template_with_release_2_apart();
+    let image = format!("{REGISTRY}@{}", digest(2));
+    let objects = services.objects();
+    let create = mock!(Client::create_change_set)
+        .match_requests(move |r| {
+            let param = |key: &str| {
+                r.parameters()
+                    .iter()
+                    .find(|p| p.parameter_key() == Some(key))
+                    .and_then(|p| p.parameter_value())
+            };
+            param("ImageUri") == Some(image.as_str())
+                && param("LogLevel") == Some("warn")
+                && replay::sent_template(r, &objects)
+                    .is_some_and(|t| release::strip(&t) == release_2_template())
+        })
+        .then_http_response(replay::change_set_created);
+    let policy = stack_policy();
+    let cfn = [
+        &template, &describe, &create, &computed, &execute, &events, &policy,
+    ];
+    let (tags, target, running) = (
+        images(&[1, 2, 3]),
+        manifest(digest(2), true),
+        manifest(digest(3), true),
+    );
+    let (current, previous, release) = (
+        put_tag("deployed-staging-current"),
+        put_tag("deployed-staging-previous"),
+        put_tag("release-staging-4"),
+    );
+    let clients = clients(
+        &cfn,
+        &[&tags, &target, &running, &current, &previous, &release], &services,
+    )
+    .with_signed_endpoint(replay::signer(replay::DEPLOYER), services.url());
+    let (result, lines) = run_rollback(&clients, Some(2)).await;
+    (result, lines, create)
+}
+
+const BUCKET: &str = "noteapp-releases-123456789012-eu-west-1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_restores_the_releases_template_with_its_image_and_parameters() {
+    use noteapp_test_support::kit::SignedServices;
+    let services = SignedServices::start(replay::kit()).await;
+    // Release 2's deploy kept its template, as every deploy does.
+    services.put_object(
+        BUCKET,
+        "noteapp-staging/releases/2.yaml",
+        &release_2_template(),
+    );
+    let (result, lines, create) = roll_back_to_2(&services).await;
+    let (report, recording) = result.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+    assert_eq!(report.result, DeployResult::Updated);
+    assert_eq!(create.num_calls(), 1, "{}", lines.text());
+    assert!(
+        lines
+            .text()
+            .contains("release 2's template, parameters and image are restored together"),
+        "{}",
+        lines.text()
+    );
+    // The rollback is release 4, and its template is kept like any release's.
+    assert_eq!(recording.release.sequence, 4);
+    assert_eq!(
+        recording.release.template_sha256,
+        release::sha256(&release_2_template())
+    );
+    let kept = services
+        .object(BUCKET, "noteapp-staging/releases/4.yaml")
+        .expect("release 4's template is kept");
+    assert_eq!(release::strip(&kept), release_2_template());
+    assert_eq!(release::read(&kept).live().map(|r| r.sequence), Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_template_that_is_not_the_recorded_one_is_refused_and_nothing_changes() {
+    use noteapp_test_support::kit::SignedServices;
+    let services = SignedServices::start(replay::kit()).await;
+    services.put_object(
+        BUCKET,
+        "noteapp-staging/releases/2.yaml",
+        &format!("{}\n# edited\n", release_2_template()),
+    );
+    let (result, lines, create) = roll_back_to_2(&services).await;
+    let error = result.map(|_| ()).expect_err("refused").to_string();
+    assert!(error.contains("the template kept for release 2"), "{error}");
+    assert!(
+        error.contains(
+            "s3://noteapp-releases-123456789012-eu-west-1/noteapp-staging/releases/2.yaml"
+        ),
+        "{error}"
+    );
+    assert_eq!(create.num_calls(), 0, "{}", lines.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_recorded_before_templates_were_kept_comes_back_on_the_current_template_and_says_so()
+ {
+    let services = noteapp_test_support::kit::SignedServices::start(replay::kit()).await;
+    let (describe, computed, execute, events) = update_flow();
+    let template = get_template_with_release_2_apart();
+    let create = change_set_for(
+        format!("{REGISTRY}@{}", digest(2)),
+        "warn",
+        "\"sequence\":4", services.objects(),
+    );
+    let policy = stack_policy();
+    let cfn = [
+        &template, &describe, &create, &computed, &execute, &events, &policy,
+    ];
+    let (tags, target, running) = (
+        images(&[1, 2, 3]),
+        manifest(digest(2), true),
+        manifest(digest(3), true),
+    );
+    let (current, previous, release) = (
+        put_tag("deployed-staging-current"),
+        put_tag("deployed-staging-previous"),
+        put_tag("release-staging-4"),
+    );
+    let clients = clients(
+        &cfn,
+        &[&tags, &target, &running, &current, &previous, &release], &services,
+    )
+    .with_signed_endpoint(replay::signer(replay::DEPLOYER), services.url());
+    let (result, lines) = run_rollback(&clients, Some(2)).await;
+    result.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+    assert_eq!(create.num_calls(), 1);
+    assert!(
+        lines.text().contains("that template was not kept"),
+        "{}",
+        lines.text()
+    );
 }

@@ -5,8 +5,10 @@
 //! ids, at most a set number) and the message counter of the current rate window (`window`,
 //! `messages`). Reads filter on `ttl` themselves because DynamoDB removes expired rows up to two
 //! days late; scans page on `LastEvaluatedKey`, whose `connectionId` is the cursor, and can be
-//! split into parallel segments. A broadcast's progress is a row of its own
-//! (`connectionId = broadcast#<event id>`, `pending_broadcast`), which scans leave out.
+//! split into parallel segments. Only connections are written here (broadcast progress is in the
+//! control table); rows of broadcast progress an older version wrote
+//! (`connectionId = broadcast#<event id>`, `pending_broadcast`) are still left out of reads until
+//! their TTL removes them.
 
 use std::collections::HashMap;
 
@@ -18,13 +20,10 @@ use uuid::Uuid;
 use super::items::Item;
 use super::{condition_failed, sdk_error};
 use crate::store::schema::USER_CONNECTIONS_INDEX;
-use crate::store::{
-    BroadcastProgress, Connection, ConnectionPage, ConnectionStore, ScanPosition, Segment,
-    StoreError,
-};
+use crate::store::{Connection, ConnectionPage, ConnectionStore, Segment, StoreError};
 
 const ID: &str = "connectionId";
-/// The attribute only broadcast progress rows carry.
+/// The attribute only broadcast progress rows of older versions carry.
 const PROGRESS: &str = "pending_broadcast";
 
 /// The connections store on DynamoDB: one table, nothing else.
@@ -112,29 +111,6 @@ fn from_item(item: &Item) -> Result<Connection, StoreError> {
         expires_at: number(item, "ttl")?,
         subscriptions,
     })
-}
-
-fn progress_key(event_id: &str) -> String {
-    format!("broadcast#{event_id}")
-}
-
-fn encode_position(position: &ScanPosition) -> String {
-    match position {
-        ScanPosition::Start => String::new(),
-        ScanPosition::Done => "#done".to_owned(),
-        ScanPosition::After(cursor) => format!(">{cursor}"),
-    }
-}
-
-fn decode_position(text: &str) -> ScanPosition {
-    match text {
-        "" => ScanPosition::Start,
-        "#done" => ScanPosition::Done,
-        other => other
-            .strip_prefix('>')
-            .map(|c| ScanPosition::After(c.to_owned()))
-            .unwrap_or(ScanPosition::Start),
-    }
 }
 
 #[async_trait]
@@ -351,69 +327,6 @@ impl ConnectionStore for DynamoConnections {
             }
         }
     }
-
-    async fn broadcast_progress(
-        &self,
-        event_id: &str,
-        now: i64,
-    ) -> Result<Option<BroadcastProgress>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(ID, AttributeValue::S(progress_key(event_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("read a broadcast's progress", e))?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        let expires_at = number(&item, "ttl")?;
-        if expires_at <= now {
-            return Ok(None);
-        }
-        let list = |name: &str| -> Vec<String> {
-            match item.get(name) {
-                Some(AttributeValue::L(values)) => values
-                    .iter()
-                    .filter_map(|v| v.as_s().ok().cloned())
-                    .collect(),
-                _ => Vec::new(),
-            }
-        };
-        Ok(Some(BroadcastProgress {
-            event_id: event_id.to_owned(),
-            failed: list("failed"),
-            segments: list("segments")
-                .iter()
-                .map(|s| decode_position(s))
-                .collect(),
-            expires_at,
-        }))
-    }
-
-    async fn put_broadcast_progress(&self, progress: &BroadcastProgress) -> Result<(), StoreError> {
-        let strings = |values: Vec<String>| {
-            AttributeValue::L(values.into_iter().map(AttributeValue::S).collect())
-        };
-        let expires_at = progress.expires_at;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(ID, AttributeValue::S(progress_key(&progress.event_id)))
-            .item(PROGRESS, AttributeValue::Bool(true))
-            .item("ttl", AttributeValue::N(expires_at.to_string()))
-            .item("failed", strings(progress.failed.clone()))
-            .item(
-                "segments",
-                strings(progress.segments.iter().map(encode_position).collect()),
-            )
-            .send()
-            .await
-            .map_err(|e| sdk_error("record a broadcast's progress", e))?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -430,16 +343,5 @@ mod tests {
         let mut broken = connection_item(&anonymous);
         broken.remove("ttl");
         assert!(from_item(&broken).unwrap_err().to_string().contains("ttl"));
-    }
-
-    #[test]
-    fn scan_positions_round_trip() {
-        for position in [
-            ScanPosition::Start,
-            ScanPosition::Done,
-            ScanPosition::After("abc=".into()),
-        ] {
-            assert_eq!(decode_position(&encode_position(&position)), position);
-        }
     }
 }

@@ -14,11 +14,13 @@
 //! Every rule two concurrent requests could race on lives in a condition of the write itself.
 //! Transaction conflicts and throttling are retried with backoff, then reported as
 //! [`StoreError::Conflict`] (409) or [`StoreError::Throttled`] (429). The code is split by
-//! concern: `tables`, [`items`], `notes`, `comments`, [`counts`], `connections`, and
+//! concern: `tables`, [`items`], `notes`, `comments`, [`counts`], `connections`, `control`
+//! (rate-limit counters and broadcast progress), and
 //! [`import`] (notes and profiles made elsewhere, for `noteapp migrate`).
 
 mod comments;
 mod connections;
+mod control;
 pub mod counts;
 pub mod import;
 pub mod items;
@@ -36,6 +38,7 @@ use uuid::Uuid;
 
 pub use comments::Purger;
 pub use connections::{DynamoConnections, connection_item};
+pub use control::DynamoControl;
 pub use items::{Gate, Item, comment_item, feed_shard, gate_item, note_from_item, note_item};
 pub use tables::{StoreTables, TableNames, create_tables};
 

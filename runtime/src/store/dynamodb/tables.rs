@@ -26,7 +26,7 @@ pub struct StoreTables {
     pub comments: String,
 }
 
-/// The physical names of the four tables.
+/// The physical names of the five tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
     /// The Notes table's name.
@@ -37,16 +37,20 @@ pub struct TableNames {
     pub comments: String,
     /// The Connections table's name.
     pub connections: String,
+    /// The Control table's name (rate limits, broadcast progress).
+    pub control: String,
 }
 
 impl TableNames {
-    /// Tables named `{prefix}-notes`, `{prefix}-users`, `{prefix}-comments`, `{prefix}-connections`.
+    /// Tables named `{prefix}-notes`, `{prefix}-users`, `{prefix}-comments`,
+    /// `{prefix}-connections`, `{prefix}-control`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             notes: format!("{prefix}-notes"),
             users: format!("{prefix}-users"),
             comments: format!("{prefix}-comments"),
             connections: format!("{prefix}-connections"),
+            control: format!("{prefix}-control"),
         }
     }
 
@@ -66,6 +70,7 @@ impl TableNames {
             id if id == schema::USERS.logical_id => Some(&self.users),
             id if id == schema::COMMENTS.logical_id => Some(&self.comments),
             id if id == schema::CONNECTIONS.logical_id => Some(&self.connections),
+            id if id == schema::CONTROL.logical_id => Some(&self.control),
             _ => None,
         }
     }

@@ -1,7 +1,7 @@
 //! The WebSocket connections of the embedded store: [`ConnectionStore`], in memory only.
 //!
 //! A restart of `noteapp local` closes every socket, so a persisted row could only ever be
-//! stale: connections, their message counts and the broadcasts' progress are never logged.
+//! stale: connections and their message counts are never logged.
 //! Scans page in connection-id order and split the rows into segments by a hash of their id, as
 //! DynamoDB's parallel scan splits them.
 
@@ -12,9 +12,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::EmbeddedStore;
-use crate::store::{
-    BroadcastProgress, Connection, ConnectionPage, ConnectionStore, Segment, StoreError,
-};
+use crate::store::{Connection, ConnectionPage, ConnectionStore, Segment, StoreError};
 
 /// The live connections and what is counted about them.
 #[derive(Default)]
@@ -23,8 +21,6 @@ pub(super) struct Connections {
     rows: RwLock<BTreeMap<String, Connection>>,
     /// Messages per connection in its current rate window: (window, count).
     message_counts: Mutex<HashMap<String, (i64, u32)>>,
-    /// Broadcast progress by event id.
-    broadcasts: Mutex<HashMap<String, BroadcastProgress>>,
 }
 
 // Nothing panics while holding these locks; the guards recover the data if something ever does.
@@ -41,10 +37,6 @@ impl Connections {
         self.message_counts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn broadcasts(&self) -> MutexGuard<'_, HashMap<String, BroadcastProgress>> {
-        self.broadcasts.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -166,24 +158,6 @@ impl ConnectionStore for EmbeddedStore {
             .filter(|c| c.uid.as_deref() == Some(uid) && c.is_live(now))
             .cloned()
             .collect())
-    }
-
-    async fn broadcast_progress(
-        &self,
-        event_id: &str,
-        now: i64,
-    ) -> Result<Option<BroadcastProgress>, StoreError> {
-        let progress = self.connections.broadcasts();
-        Ok(progress
-            .get(event_id)
-            .filter(|p| p.expires_at > now)
-            .cloned())
-    }
-
-    async fn put_broadcast_progress(&self, progress: &BroadcastProgress) -> Result<(), StoreError> {
-        let mut all = self.connections.broadcasts();
-        all.insert(progress.event_id.clone(), progress.clone());
-        Ok(())
     }
 }
 

@@ -11,12 +11,15 @@
 //!
 //! The code is split by concern, as the DynamoDB store's is: `log` (the durable log, its
 //! records and the directory's lock), `notes` (notes, users and comments: [`Store`]) and
-//! `connections` (WebSocket connections, kept in memory only: [`ConnectionStore`]).
+//! `connections` (WebSocket connections, kept in memory only: [`ConnectionStore`]) and
+//! `control` (rate-limit counters and broadcast progress, in memory only: [`ControlStore`]).
 //!
 //! [`Store`]: crate::store::Store
 //! [`ConnectionStore`]: crate::store::ConnectionStore
+//! [`ControlStore`]: crate::store::ControlStore
 
 mod connections;
+mod control;
 mod log;
 mod notes;
 
@@ -28,6 +31,7 @@ pub use log::{LOCK_FILE, OpenError, SyncMode};
 
 use crate::store::StoreError;
 use connections::Connections;
+use control::Control;
 use log::{Log, Record};
 use notes::State;
 
@@ -41,6 +45,7 @@ struct Inner {
 pub struct EmbeddedStore {
     inner: RwLock<Inner>,
     connections: Connections,
+    control: Control,
     path: PathBuf,
     /// Locked for as long as the store is open.
     _lock: File,
@@ -79,6 +84,7 @@ impl EmbeddedStore {
         Ok(Self {
             inner: RwLock::new(Inner { state, log }),
             connections: Connections::default(),
+            control: Control::default(),
             path,
             _lock: lock,
         })

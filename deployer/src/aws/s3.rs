@@ -18,9 +18,7 @@ use noteapp_runtime::aws_http::{Partition, SignedError, Signer};
 
 use crate::error::Error;
 
-/// The largest template CloudFormation takes inline (`TemplateBody`); a larger one goes by URL
-/// from S3 (`TemplateURL`, up to 1 MB).
-pub const INLINE_TEMPLATE_LIMIT: usize = 51_200;
+pub use crate::template::TEMPLATE_BODY_LIMIT as INLINE_TEMPLATE_LIMIT;
 
 pub use crate::release::{bucket_name, template_key as release_key};
 

@@ -71,10 +71,10 @@ pub async fn run(args: RenderArgs) -> Result<(), Error> {
             plan.environment, plan.environment
         );
     }
-    if plan.template_body.len() > template::TEMPLATE_BODY_LIMIT {
+    if plan.template_body.len() > template::TEMPLATE_BODY_LIMIT && !args.json {
         eprintln!(
             "note: the template is {} bytes, over the {} CloudFormation takes in a request: a \
-             deploy must send it through S3 (TemplateURL)",
+             deploy keeps it in the releases bucket and sends its URL",
             plan.template_body.len(),
             template::TEMPLATE_BODY_LIMIT
         );

@@ -924,7 +924,7 @@ fn the_alarms_notify_the_operators_and_release_health_watches_the_canary_signals
         let alarm = resource(&template, &format!("{prefix}ConcurrencyAlarm"));
         assert_eq!(
             alarm["Condition"].as_str(),
-            Some(format!("{prefix}ReservedConcurrencyOn").as_str())
+            Some(format!("{prefix}Reserved").as_str())
         );
         // The duration alarm compares with this function's own timeout.
         let duration = serde_norway::to_string(

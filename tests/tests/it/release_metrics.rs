@@ -66,6 +66,7 @@ async fn the_real_api_writes_a_cold_start_and_one_line_per_request_with_its_rout
         ("NOTES_TABLE", "n"),
         ("USERS_TABLE", "u"),
         ("COMMENTS_TABLE", "c"),
+        ("CONTROL_TABLE", "ctl"),
         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
         ("AWS_SECRET_ACCESS_KEY", "secret"),
     ]);

@@ -8,6 +8,7 @@ mod ecr;
 mod image;
 mod logs;
 mod one_rule;
+mod readme;
 mod sts;
 mod template;
 mod workflow;

@@ -150,12 +150,18 @@ impl Stack {
                             None => "1".to_owned(),
                         };
                         let qualified = format!("{function}:{qualifier}");
-                        (qualified.clone(), vec![("Version", qualifier), ("Arn", qualified)])
+                        (
+                            qualified.clone(),
+                            vec![("Version", qualifier), ("Arn", qualified)],
+                        )
                     }
                     "AWS::SNS::Topic" => {
                         let name = named("TopicName")?.unwrap_or(physical);
                         let topic = arn("sns", name.clone());
-                        (topic.clone(), vec![("TopicArn", topic), ("TopicName", name)])
+                        (
+                            topic.clone(),
+                            vec![("TopicArn", topic), ("TopicName", name)],
+                        )
                     }
                     "AWS::CloudWatch::Alarm" | "AWS::CloudWatch::CompositeAlarm" => {
                         let name = named("AlarmName")?.unwrap_or(physical);

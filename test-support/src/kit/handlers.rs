@@ -202,8 +202,16 @@ pub const NOT_USED: &[(&str, &str, &str)] = &[
         "lambda:DeleteProvisionedConcurrencyConfig",
         "ProvisionedConcurrencyConfig",
     ),
-    ("AWS::SNS::*", "iam:GetRole", "delivery status logging roles, SubscriptionRoleArn"),
-    ("AWS::SNS::Topic", "sns:PutDataProtectionPolicy", "DataProtectionPolicy"),
+    (
+        "AWS::SNS::*",
+        "iam:GetRole",
+        "delivery status logging roles, SubscriptionRoleArn",
+    ),
+    (
+        "AWS::SNS::Topic",
+        "sns:PutDataProtectionPolicy",
+        "DataProtectionPolicy",
+    ),
 ];
 
 /// Actions IAM authorizes on no resource (`*`).

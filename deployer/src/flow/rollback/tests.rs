@@ -404,7 +404,8 @@ async fn rollback_redeploys_the_previous_release_with_its_digest_and_parameters(
     let create = change_set_for(
         format!("{REGISTRY}@{}", digest(2)),
         "warn",
-        "\"sequence\":4", services.objects(),
+        "\"sequence\":4",
+        services.objects(),
     );
     let policy = stack_policy();
     let cfn = [
@@ -422,7 +423,8 @@ async fn rollback_redeploys_the_previous_release_with_its_digest_and_parameters(
     );
     let clients = clients(
         &cfn,
-        &[&tags, &target, &running, &current, &previous, &release], &services,
+        &[&tags, &target, &running, &current, &previous, &release],
+        &services,
     );
     let (result, lines) = run_rollback(&clients, None).await;
     let (report, recording) = result.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
@@ -456,7 +458,8 @@ async fn rollback_to_release_n_uses_that_releases_digest_and_parameters() {
     let create = change_set_for(
         format!("{REGISTRY}@{}", digest(1)),
         "info",
-        "\"rollback_of\":1", services.objects(),
+        "\"rollback_of\":1",
+        services.objects(),
     );
     let policy = stack_policy();
     let cfn = [
@@ -474,7 +477,8 @@ async fn rollback_to_release_n_uses_that_releases_digest_and_parameters() {
     );
     let clients = clients(
         &cfn,
-        &[&tags, &target, &running, &current, &previous, &release], &services,
+        &[&tags, &target, &running, &current, &previous, &release],
+        &services,
     );
     let (result, lines) = run_rollback(&clients, Some(1)).await;
     let (_, recording) = result.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
@@ -671,7 +675,8 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
     let create = change_set_for(
         format!("{REGISTRY}@{}", digest(3)),
         "debug",
-        "\"rollback_of\":3", services.objects(),
+        "\"rollback_of\":3",
+        services.objects(),
     );
     let policy = stack_policy();
     let cfn = [
@@ -683,7 +688,11 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
         put_tag("deployed-staging-previous"),
         put_tag("release-staging-5"),
     );
-    let clients = clients(&cfn, &[&tags, &target, &current, &previous, &release], &services);
+    let clients = clients(
+        &cfn,
+        &[&tags, &target, &current, &previous, &release],
+        &services,
+    );
     let stand_ins =
         crate::smoke::stand_in::StandIns::start((503, "{}"), crate::smoke::stand_in::Stage::Echo)
             .await;
@@ -828,8 +837,8 @@ async fn a_first_release_that_fails_its_smoke_check_stays_live_and_says_so() {
     ];
     let no_tables = mock!(aws_sdk_dynamodb::Client::list_tables)
         .then_http_response(|| replay::table_names(&[]));
-    let clients =
-        clients(&cfn, &ecr, &services).with_dynamodb(replay::dynamodb(RuleMode::MatchAny, &[&no_tables]));
+    let clients = clients(&cfn, &ecr, &services)
+        .with_dynamodb(replay::dynamodb(RuleMode::MatchAny, &[&no_tables]));
     let (root, config) = (noteapp_test_support::workspace(), config());
     let build = crate::image::ship::BuildOptions {
         base: "scratch".into(),
@@ -947,7 +956,8 @@ async fn roll_back_to_2(
     );
     let clients = clients(
         &cfn,
-        &[&tags, &target, &running, &current, &previous, &release], &services,
+        &[&tags, &target, &running, &current, &previous, &release],
+        &services,
     )
     .with_signed_endpoint(replay::signer(replay::DEPLOYER), services.url());
     let (result, lines) = run_rollback(&clients, Some(2)).await;
@@ -1020,7 +1030,8 @@ async fn a_release_recorded_before_templates_were_kept_comes_back_on_the_current
     let create = change_set_for(
         format!("{REGISTRY}@{}", digest(2)),
         "warn",
-        "\"sequence\":4", services.objects(),
+        "\"sequence\":4",
+        services.objects(),
     );
     let policy = stack_policy();
     let cfn = [
@@ -1038,7 +1049,8 @@ async fn a_release_recorded_before_templates_were_kept_comes_back_on_the_current
     );
     let clients = clients(
         &cfn,
-        &[&tags, &target, &running, &current, &previous, &release], &services,
+        &[&tags, &target, &running, &current, &previous, &release],
+        &services,
     )
     .with_signed_endpoint(replay::signer(replay::DEPLOYER), services.url());
     let (result, lines) = run_rollback(&clients, Some(2)).await;

@@ -1,0 +1,51 @@
+//! The README's "Who needs what" table against the policies as rendered: every statement of the
+//! deploy policy, the bootstrap policy and each function's role is in it, by its Sid.
+
+fn sids(policy: &serde_json::Value) -> Vec<String> {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["Sid"]
+                .as_str()
+                .expect("every statement has a Sid")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_who_needs_what_table_names_every_statement_of_every_identity() {
+    let root = noteapp_test_support::workspace();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let table = readme
+        .split("**Who needs what.**")
+        .nth(1)
+        .and_then(|rest| rest.split("**3. The first deploy.**").next())
+        .expect("README has the Who needs what table");
+    let scope = noteapp::policy::Scope {
+        region: "eu-west-1".into(),
+        account: "123456789012".into(),
+        stack: "noteapp-staging".into(),
+        repository: "noteapp".into(),
+    };
+    let mut statements = sids(&noteapp::policy::deploy_policy(&scope));
+    statements.extend(sids(&noteapp::policy::bootstrap_policy(&scope)));
+    let template = std::fs::read_to_string(root.join("templates/noteapp.yaml")).unwrap();
+    statements.extend(
+        template
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- Sid: "))
+            .map(str::to_owned),
+    );
+    assert!(statements.len() > 30, "{statements:?}");
+    let missing: Vec<&String> = statements
+        .iter()
+        .filter(|sid| !table.contains(&format!("`{sid}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README's Who needs what table lacks: {missing:?}"
+    );
+}

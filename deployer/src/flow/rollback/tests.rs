@@ -957,7 +957,7 @@ async fn roll_back_to_2(
     let clients = clients(
         &cfn,
         &[&tags, &target, &running, &current, &previous, &release],
-        &services,
+        services,
     )
     .with_signed_endpoint(replay::signer(replay::DEPLOYER), services.url());
     let (result, lines) = run_rollback(&clients, Some(2)).await;

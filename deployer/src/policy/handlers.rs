@@ -18,6 +18,7 @@ mod tests {
 
     /// The denials of the handlers' calls for `template` deployed as `stack` under `policy`.
     fn denied(
+        identity: &str,
         template: &Value,
         stack: &str,
         scope: &Scope,
@@ -26,7 +27,7 @@ mod tests {
     ) -> Vec<String> {
         let kit = Kit::new(&scope.account, &scope.region);
         let credentials = kit.identity(
-            "deployer",
+            identity,
             &format!(
                 "arn:aws:sts::{}:assumed-role/noteapp-operators/alice",
                 scope.account
@@ -69,6 +70,7 @@ mod tests {
             };
             let parameters = plan.parameters.iter().cloned().collect();
             let denied = denied(
+                "deployer",
                 &template,
                 &config.stack_name,
                 &scope,
@@ -99,6 +101,7 @@ mod tests {
             "create".to_owned(),
         )]);
         let denied = denied(
+            "ci-bootstrap",
             &template,
             &crate::policy::ci::stack_name(&scope.stack),
             &scope,
@@ -129,7 +132,14 @@ mod tests {
             }
         }
         let parameters = plan.parameters.iter().cloned().collect();
-        let denied = denied(&template, &config.stack_name, &scope, policy, parameters);
+        let denied = denied(
+            "deployer",
+            &template,
+            &config.stack_name,
+            &scope,
+            policy,
+            parameters,
+        );
         assert_eq!(denied.len(), 1, "{denied:#?}");
         assert!(
             denied[0].contains("(AWS::Lambda::Url)")

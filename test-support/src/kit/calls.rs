@@ -237,6 +237,10 @@ pub enum Endpoint<'a> {
     Lambda,
     /// Amazon S3, path-style (`/bucket/key`).
     S3,
+    /// CloudWatch's JSON protocol (`GraniteServiceVersion20100801.<Operation>`).
+    CloudWatch,
+    /// Amazon SNS (query protocol).
+    Sns,
 }
 
 impl Endpoint<'_> {
@@ -260,17 +264,20 @@ impl Endpoint<'_> {
             Endpoint::Iam => "iam",
             Endpoint::Lambda => "lambda",
             Endpoint::S3 => "s3",
+            Endpoint::CloudWatch => "monitoring",
+            Endpoint::Sns => "sns",
         }
     }
 }
 
-/// The authorization of a hand-signed HTTP request to `endpoint` (`path` and `query` as sent),
-/// or `None` when the kit does not know the request.
+/// The authorization of a hand-signed HTTP request to `endpoint` (`path` and `query` as sent,
+/// `target` the operation an `X-Amz-Target` header names, else empty), or `None` when the kit
+/// does not know the request.
 pub fn http(
     place: &Place,
     endpoint: Endpoint<'_>,
     method: &str,
-    (path, query): (&str, &str),
+    (path, query, target): (&str, &str, &str),
     body: &[u8],
 ) -> Option<Call> {
     match endpoint {
@@ -310,7 +317,38 @@ pub fn http(
         {
             Some(Call::new("lambda:GetAccountSettings", "*"))
         }
+        // An alias, read or moved: the action on the function (the Lambda developer guide's
+        // table of alias actions names the function's ARN).
+        Endpoint::Lambda if path.contains("/aliases/") => {
+            let operation = match method {
+                "GET" => "GetAlias",
+                "PUT" => "UpdateAlias",
+                "DELETE" => "DeleteAlias",
+                _ => return None,
+            };
+            let function = path.split("/aliases/").next()?;
+            lambda(place, operation, function).and_then(|mut calls| calls.pop())
+        }
         Endpoint::Lambda => lambda(place, "InvokeFunction", path).and_then(|mut calls| calls.pop()),
+        // DescribeAlarms: on `*`, which CloudWatch requires of a caller describing composite
+        // alarms (the alarms' own ARNs do not suffice for them).
+        Endpoint::CloudWatch => match target {
+            "DescribeAlarms" => Some(Call::new("cloudwatch:DescribeAlarms", "*")),
+            _ => None,
+        },
+        Endpoint::Sns => {
+            let text = String::from_utf8_lossy(body);
+            let form: Vec<(String, String)> = text
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| (decode(k), decode(v)))
+                .collect();
+            let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            match field("Action")?.as_str() {
+                "Publish" => Some(Call::new("sns:Publish", field("TopicArn")?)),
+                _ => None,
+            }
+        }
     }
 }
 
@@ -527,7 +565,7 @@ mod tests {
             api: "a1b2c3",
             stage: "$default",
         };
-        let invoke = http(&p, default, "POST", ("/websocket/broadcast", ""), b"{}").unwrap();
+        let invoke = http(&p, default, "POST", ("/websocket/broadcast", "", ""), b"{}").unwrap();
         assert_eq!(
             (invoke.action.as_str(), invoke.resource.as_str()),
             (
@@ -543,13 +581,13 @@ mod tests {
             &p,
             staging,
             "POST",
-            ("/staging/@connections/Zx%3D", ""),
+            ("/staging/@connections/Zx%3D", "", ""),
             b"{}",
         )
         .unwrap();
         assert_eq!(manage.action, "execute-api:ManageConnections");
         assert!(manage.resource.ends_with("/staging/POST/@connections/Zx="));
-        let account = http(&p, Endpoint::ApiGateway, "GET", ("/account", ""), b"").unwrap();
+        let account = http(&p, Endpoint::ApiGateway, "GET", ("/account", "", ""), b"").unwrap();
         assert_eq!(account.resource, "arn:aws:apigateway:eu-west-1::/account");
     }
 
@@ -557,7 +595,7 @@ mod tests {
     fn s3_requests_map_to_the_bucket_or_the_object() {
         let p = place();
         let call = |method: &str, path: &str, query: &str| {
-            http(&p, Endpoint::S3, method, (path, query), b"")
+            http(&p, Endpoint::S3, method, (path, query, ""), b"")
                 .map(|c| (c.action, c.resource))
                 .unwrap()
         };
@@ -585,7 +623,7 @@ mod tests {
         );
         assert_eq!(call("DELETE", &object, "").0, "s3:DeleteObject");
         assert_eq!(call("GET", &object, "").0, "s3:GetObject");
-        assert!(http(&p, Endpoint::S3, "PUT", (path, "acl"), b"").is_none());
+        assert!(http(&p, Endpoint::S3, "PUT", (path, "acl", ""), b"").is_none());
     }
 
     #[test]

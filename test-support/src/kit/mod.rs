@@ -361,7 +361,7 @@ impl Kit {
         let method = request.method.as_str();
         let path = request.uri.path();
         let query = request.uri.query().unwrap_or_default();
-        let target = (path, query);
+        let target = (path, query, request.operation());
         let Some(call) = calls::http(&self.inner.place, endpoint, method, target, &request.body)
         else {
             panic!(

@@ -9,6 +9,7 @@ mod contract;
 mod data_cli;
 mod dynamodb_connections;
 mod dynamodb_store;
+mod each_role;
 mod frontend;
 mod fuzz_requests;
 mod hardening;

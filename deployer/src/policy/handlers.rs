@@ -18,7 +18,7 @@ mod tests {
 
     /// The denials of the handlers' calls for `template` deployed as `stack` under `policy`.
     fn denied(
-        identity: &str,
+        (identity, altered): (&str, bool),
         template: &Value,
         stack: &str,
         scope: &Scope,
@@ -26,7 +26,13 @@ mod tests {
         parameters: BTreeMap<String, String>,
     ) -> Vec<String> {
         let kit = Kit::new(&scope.account, &scope.region);
-        let credentials = kit.identity(
+        let register = if altered {
+            Kit::altered_identity
+        } else {
+            Kit::identity
+        };
+        let credentials = register(
+            &kit,
             identity,
             &format!(
                 "arn:aws:sts::{}:assumed-role/noteapp-operators/alice",
@@ -70,7 +76,7 @@ mod tests {
             };
             let parameters = plan.parameters.iter().cloned().collect();
             let denied = denied(
-                "deployer",
+                ("deployer", false),
                 &template,
                 &config.stack_name,
                 &scope,
@@ -101,7 +107,7 @@ mod tests {
             "create".to_owned(),
         )]);
         let denied = denied(
-            "ci-bootstrap",
+            ("ci-bootstrap", false),
             &template,
             &crate::policy::ci::stack_name(&scope.stack),
             &scope,
@@ -133,7 +139,7 @@ mod tests {
         }
         let parameters = plan.parameters.iter().cloned().collect();
         let denied = denied(
-            "deployer",
+            ("deployer", true),
             &template,
             &config.stack_name,
             &scope,

@@ -183,3 +183,47 @@ fn a_missing_output_is_named() {
         "https://x.lambda-url.eu-west-1.on.aws/healthz"
     );
 }
+
+#[tokio::test]
+async fn the_ci_role_passes_the_broadcast_check_and_the_policy_without_its_statement_is_refused() {
+    use aws_credential_types::provider::SharedCredentialsProvider;
+
+    use crate::aws::replay;
+    let stand_ins = StandIns::start(HEALTHY, Stage::Echo).await;
+    let http = noteapp_runtime::aws_http::https_client(Duration::from_secs(30)).unwrap();
+    // The role `ci bootstrap` makes, holding the deploy policy as rendered.
+    let ci = replay::signer(replay::CI_ROLE);
+    let report = run_checks(
+        &stand_ins.endpoints,
+        &http,
+        Some(&ci),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(report.passed, "{report}");
+    // The deploy policy as it was shipped before: no `execute-api:Invoke` on the route.
+    let kit = replay::kit();
+    let mut policy = crate::policy::deploy_policy(&replay::scope());
+    let statements = policy["Statement"].as_array_mut().unwrap();
+    statements.retain(|s| s["Sid"] != "SmokeCheckBroadcast");
+    let before = kit.altered_identity(
+        "deployer-without-the-smoke-statement",
+        "arn:aws:sts::123456789012:assumed-role/noteapp-operators/carol",
+        vec![policy],
+    );
+    let signer = noteapp_runtime::aws_http::Signer::new(
+        SharedCredentialsProvider::new(before.clone()),
+        "eu-west-1",
+    );
+    let report = run_checks(
+        &stand_ins.endpoints,
+        &http,
+        Some(&signer),
+        Duration::from_secs(5),
+    )
+    .await;
+    let check = failed(&report, "broadcast");
+    assert_eq!(check.status, Some(403), "{report}");
+    assert!(check.detail.contains("execute-api:Invoke"), "{report}");
+    assert_eq!(kit.take_denials_of(&[before]).len(), 1);
+}

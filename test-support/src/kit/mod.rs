@@ -175,6 +175,28 @@ impl Kit {
     /// Registers identity `name` as `principal` holding `policies` (each checked to be one AWS
     /// would accept); its credentials, a key pair of its own.
     pub fn identity(&self, name: &str, principal: &str, policies: Vec<Value>) -> Credentials {
+        self.register(name, principal, policies, true)
+    }
+
+    /// As [`Kit::identity`], for a policy a test altered (a statement taken out, to show the
+    /// refusal that follows): not one the project ships, so the coverage report leaves its
+    /// statements out.
+    pub fn altered_identity(
+        &self,
+        name: &str,
+        principal: &str,
+        policies: Vec<Value>,
+    ) -> Credentials {
+        self.register(name, principal, policies, false)
+    }
+
+    fn register(
+        &self,
+        name: &str,
+        principal: &str,
+        policies: Vec<Value>,
+        shipped: bool,
+    ) -> Credentials {
         for (index, policy) in policies.iter().enumerate() {
             if let Err(e) = Policy::identity(policy) {
                 panic!("{name}'s policy [{index}] would be refused by IAM: {e}");
@@ -201,7 +223,9 @@ impl Kit {
             access_key: access_key.clone(),
             secret: secret.clone(),
         };
-        coverage::declare(&identity);
+        if shipped {
+            coverage::declare(&identity);
+        }
         identities.push(identity);
         Credentials::new(access_key, secret, None, None, "noteapp-test-kit")
     }

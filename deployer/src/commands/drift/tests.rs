@@ -75,7 +75,7 @@ async fn a_stack_in_sync_exits_0_after_waiting_for_the_detection() {
 }
 
 #[tokio::test]
-async fn a_drifted_stack_lists_each_resource_and_property_and_exits_2() {
+async fn a_drifted_stack_lists_each_resource_and_property_and_exits_4() {
     let (start, detection) = (
         started(),
         detection(|| replay::drift_detection("DETECTION_COMPLETE", Some("DRIFTED"), None, Some(3))),

@@ -49,3 +49,39 @@ fn the_who_needs_what_table_names_every_statement_of_every_identity() {
         "README's Who needs what table lacks: {missing:?}"
     );
 }
+
+#[test]
+fn the_readme_tree_lists_every_folder_of_the_checkout_and_no_other() {
+    let root = noteapp_test_support::workspace();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme
+        .split("## The tree")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has The tree");
+    let listed: std::collections::BTreeSet<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("- `"))
+        .filter_map(|l| l.split_once("/`"))
+        .map(|(folder, _)| folder.to_owned())
+        .collect();
+    let files = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["ls-files", "--cached", "--others", "--exclude-standard"])
+        .output()
+        .expect("git");
+    assert!(files.status.success());
+    let folders: std::collections::BTreeSet<String> = String::from_utf8_lossy(&files.stdout)
+        .lines()
+        .filter_map(|f| std::path::Path::new(f).parent())
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let missing: Vec<_> = folders.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&folders).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "README's tree: add {missing:?}, remove {stale:?}"
+    );
+}

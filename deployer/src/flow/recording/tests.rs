@@ -35,6 +35,12 @@ struct Account {
 
 impl Account {
     fn of(config: EnvironmentConfig) -> Self {
+        Self::holding(config, |_| {})
+    }
+
+    /// The deployer holding the deploy policy as `alter` leaves it (a test taking an action out
+    /// of it, to show the refusal).
+    fn holding(config: EnvironmentConfig, alter: impl FnOnce(&mut serde_json::Value)) -> Self {
         let kit = Kit::strict(&config.account_id, &config.region);
         let scope = crate::policy::Scope {
             region: config.region.clone(),
@@ -42,14 +48,18 @@ impl Account {
             stack: config.stack_name.clone(),
             repository: crate::aws::ecr::DEFAULT_REPOSITORY.into(),
         };
-        kit.identity(
-            "deployer",
-            &format!(
-                "arn:aws:sts::{}:assumed-role/noteapp-operators/alice",
-                config.account_id
-            ),
-            vec![crate::policy::deploy_policy(&scope)],
+        let mut policy = crate::policy::deploy_policy(&scope);
+        alter(&mut policy);
+        let principal = format!(
+            "arn:aws:sts::{}:assumed-role/noteapp-operators/alice",
+            config.account_id
         );
+        let unaltered = policy == crate::policy::deploy_policy(&scope);
+        if unaltered {
+            kit.identity("deployer", &principal, vec![policy]);
+        } else {
+            kit.altered_identity("deployer", &principal, vec![policy]);
+        }
         Self { kit, config }
     }
 
@@ -303,4 +313,28 @@ async fn the_templates_of_releases_past_the_kept_ones_are_deleted() {
         .map(|s| s3::release_key("noteapp-staging", s))
         .collect();
     assert_eq!(keys, expected, "{}", lines.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployer_without_an_action_the_deploy_needs_is_refused_naming_it_and_nothing_is_sent() {
+    // The deploy policy without s3:PutObject: the release's template cannot be kept.
+    let account = Account::holding(environment("staging"), |policy| {
+        for statement in policy["Statement"].as_array_mut().unwrap() {
+            if let Some(actions) = statement["Action"].as_array_mut() {
+                actions.retain(|a| a != "s3:PutObject");
+            }
+        }
+    });
+    let services = SignedServices::start(account.kit.clone()).await;
+    let (template, create) = (get_template(String::new()), change_set_created());
+    let clients = account.clients(&[&template, &create], &services);
+    let mut plan = oversized_plan();
+    let error = record(&clients, &mut plan, None, 5, Provenance::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("s3:PutObject"), "{error}");
+    assert!(error.contains("noteapp-staging/releases/1.yaml"), "{error}");
+    assert_eq!(create.num_calls(), 0);
+    assert_eq!(account.kit.take_denials().len(), 1);
 }

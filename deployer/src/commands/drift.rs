@@ -22,8 +22,10 @@ use std::fmt;
 /// Longest wait for a detection (a few seconds to a minute in practice).
 const MAX_WAIT: Duration = Duration::from_secs(10 * 60);
 
+/// `noteapp drift ENV [--json]`.
 #[derive(Debug, clap::Args)]
 pub struct DriftArgs {
+    /// The environment, and how often to poll the detection (`--poll-interval`).
     #[command(flatten)]
     pub stack: StackArgs,
     /// Print the report as JSON on stdout.
@@ -31,6 +33,8 @@ pub struct DriftArgs {
     pub json: bool,
 }
 
+/// Runs `noteapp drift`: the report on stdout, then exit 4 ([`Error::Differences`]) when the
+/// stack drifted.
 pub async fn run(args: DriftArgs) -> Result<(), Error> {
     let loaded = args.stack.env.load_deployable()?;
     let progress = Progress::stderr();
@@ -115,7 +119,9 @@ pub async fn detect(
 /// What `noteapp drift` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct DriftReport {
+    /// The environment.
     pub environment: String,
+    /// Its stack.
     pub stack_name: String,
     /// `IN_SYNC` or `DRIFTED`.
     pub status: String,

@@ -9,10 +9,13 @@ use crate::output;
 use crate::progress::Progress;
 use crate::smoke;
 
+/// `noteapp smoke ENV [--smoke-timeout SECONDS] [--json]`.
 #[derive(Debug, clap::Args)]
 pub struct SmokeArgs {
+    /// The environment whose live stack is checked.
     #[command(flatten)]
     pub env: EnvArgs,
+    /// How long each check may take.
     #[command(flatten)]
     pub smoke: SmokeOptions,
     /// Print the result as JSON on stdout.

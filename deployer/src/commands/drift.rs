@@ -3,7 +3,7 @@
 //! CloudFormation's drift detection is started on the stack and waited for on the usual bounded
 //! poll (its status on stderr), then every resource modified or deleted outside CloudFormation is
 //! listed with each property that differs, expected (the template) against actual. Exit 0: in
-//! sync; 2: drifted (the report says where); 1: the detection failed or could not run.
+//! sync; 4: drifted (the report says where); 1: the detection failed or could not run.
 
 use std::time::Duration;
 
@@ -130,7 +130,7 @@ pub struct DriftReport {
 }
 
 impl DriftReport {
-    /// Exit 2 once a drifted stack's report was printed.
+    /// Exit 4 ([`Error::Differences`]) once a drifted stack's report was printed.
     pub fn check(&self) -> Result<(), Error> {
         if self.status == "IN_SYNC" {
             return Ok(());

@@ -3,7 +3,7 @@
 //! `noteapp local --dynamodb-endpoint` uses), verified, with the cutover steps. The steps and
 //! the rules are in [`crate::flow::migrate`]; this module resolves the flags into a migration.
 //!
-//! Exit codes: 0 every item agrees (or a dry run), 2 the verification found differences (the
+//! Exit codes: 0 every item agrees (or a dry run), 4 the verification found differences (the
 //! report names each), 1 the migration failed, 3 refused without `--yes` and no terminal,
 //! 130 interrupted (run it again: it resumes).
 

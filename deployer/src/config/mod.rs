@@ -52,7 +52,7 @@ pub enum EnvFileError {
         file: String,
         /// The line of the offending key or value (1 when it cannot be found).
         line: usize,
-        /// What is wrong, starting with the key's path (`rate_limits.writes: …`).
+        /// What is wrong, and with which key (`rate_limits.comments: …`).
         message: String,
     },
     /// A problem the parser could not place on a line (an empty file, say).

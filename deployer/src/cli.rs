@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::commands;
 use crate::output::ColorChoice;
 
+/// `noteapp [-v] [--color WHEN] COMMAND`: the global flags and one subcommand.
 #[derive(Parser)]
 #[command(
     name = "noteapp",
@@ -20,10 +21,12 @@ pub struct Cli {
     /// Colour noteapp's output: auto (a terminal, unless NO_COLOR is set), always or never.
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Every subcommand, with its flags; each variant's doc comment is its line in `noteapp --help`.
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the whole stack here: the HTTP API on 127.0.0.1:8000, WebSocket on 3001, no cloud.

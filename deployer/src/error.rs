@@ -27,25 +27,41 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// A failure of the image pipeline outside AWS calls.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
+    /// The environment's architecture needs a Rust target that is not installed (exit 2): the
+    /// message gives the `rustup` command, and the other architecture to choose instead.
     #[error(
         "the {architecture} environment {environment} needs the {triple} target: rustup target \
          add {triple}; or set `architecture: x86_64` in environments/{environment}.yaml"
     )]
     MissingTarget {
+        /// The environment being built for.
         environment: String,
+        /// Its architecture (`arm64` or `x86_64`).
         architecture: &'static str,
+        /// The target triple it needs (`aarch64-unknown-linux-gnu`).
         triple: &'static str,
     },
+    /// `cargo build` of `bootstrap` could not run or failed (its messages are printed above).
     #[error("{0}")]
     Cargo(String),
+    /// The prebuilt binary `--bootstrap` names cannot go in the image (exit 2).
     #[error("--bootstrap {}: {reason}", path.display())]
-    Bootstrap { path: PathBuf, reason: String },
+    Bootstrap {
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it: unreadable, not a file, not executable, not a Linux (ELF) binary.
+        reason: String,
+    },
+    /// The Docker engine is unreachable, or refused a container or a pull.
     #[error("{0}")]
     Engine(String),
+    /// The engine could not build the image (the build's own error inside).
     #[error("image build failed: {0}")]
     Build(String),
+    /// The push to the registry failed, or the registry does not hold what was pushed.
     #[error("{0}")]
     Push(String),
+    /// Reading the build's inputs (the binary, the Dockerfile) or packing them failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -53,21 +69,35 @@ pub enum ImageError {
 /// Every failure of a command: what the binary prints and turns into an exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Bad usage (exit 2): a flag, argument or environment the command cannot take; the message
+    /// names it and what to do instead.
     #[error("{0}")]
     Usage(String),
+    /// `noteapp local` cannot open its data directory's store.
     #[error("cannot open the local store: {0}")]
     Store(#[from] noteapp_runtime::store::embedded::OpenError),
+    /// The local signing key (made on the first run) cannot be read, made or used.
     #[error("local signing key in {dir}: {reason}")]
-    SigningKey { dir: PathBuf, reason: String },
+    SigningKey {
+        /// The data directory holding the key.
+        dir: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// `noteapp local` cannot listen on a port it was given.
     #[error(
         "cannot listen on {addr}: {source} (is another `noteapp local` running? pick another port with --port)"
     )]
     Bind {
+        /// The address asked for (`127.0.0.1:PORT`).
         addr: String,
+        /// The system's refusal (most often: the address is in use).
         source: std::io::Error,
     },
+    /// Reading or writing a file or a stream failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// An environment file is missing or wrong (exit 2); the message names the file and field.
     #[error("{0}")]
     Config(#[from] crate::config::EnvFileError),
     /// The image pipeline (cargo, the engine, the registry) failed outside an AWS call.
@@ -76,6 +106,7 @@ pub enum Error {
     /// The local stack could not start or stopped with an error.
     #[error("{0}")]
     LocalStack(#[from] noteapp_runtime::local::LocalStackError),
+    /// The template cannot be read, or what is rendered into it is wrong (exit 2).
     #[error("{0}")]
     Template(#[from] crate::template::TemplateError),
     /// The credential chain gave nothing usable; the message says how to sign in.
@@ -83,13 +114,23 @@ pub enum Error {
     Credentials(String),
     /// An AWS call failed: `failed to create change set for stack X: <the service's reason>`.
     #[error("{action}: {reason}")]
-    Aws { action: String, reason: String },
+    Aws {
+        /// What was being done: `failed to create change set for stack X`.
+        action: String,
+        /// The service's own words (`message (Code)`), or the transport failure with its causes.
+        reason: String,
+    },
     /// The stack is in a state the command cannot go on from; the message says what to do.
     #[error("{0}")]
     StackState(String),
     /// A stack operation ended in a failed state (its failed resources were printed).
     #[error("deploy of stack {stack} failed: the stack is {status}")]
-    StackFailed { stack: String, status: String },
+    StackFailed {
+        /// The stack's name.
+        stack: String,
+        /// The status it ended in (`UPDATE_ROLLBACK_COMPLETE`, `CREATE_FAILED`…).
+        status: String,
+    },
     /// The smoke check failed after the stack was deployed (or on its own): exit 1; the
     /// message names each failed check's URL, its status or error and the time taken.
     #[error("{0}")]

@@ -13,7 +13,9 @@ pub struct Plan {
     /// The environment is never deployed (`EnvironmentConfig::is_local_only`): every flow
     /// refuses the plan before any AWS call.
     pub local_only: bool,
+    /// The CloudFormation stack deployed.
     pub stack_name: String,
+    /// The region it lives in; every client of the deploy is made for it.
     pub region: String,
     /// The AWS account the environment file says this environment belongs to.
     pub account_id: String,

@@ -33,6 +33,7 @@ enum Sink {
 pub struct Captured(Arc<Mutex<Vec<String>>>);
 
 impl Captured {
+    /// Every line received so far, in order, joined with newlines.
     pub fn text(&self) -> String {
         self.0.lock().expect("lines").join("\n")
     }

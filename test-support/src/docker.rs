@@ -52,7 +52,9 @@ pub fn engine_and_registry(test: &str) -> Option<String> {
 
 /// Everything an image test talks to: the registry and a `moto_server` for ECR and STS.
 pub struct Peers {
+    /// The test registry, as `127.0.0.1:PORT`.
     pub registry: String,
+    /// A `moto_server` of the test's own, answering ECR and STS; stops when dropped.
     pub moto: crate::moto::MotoServer,
 }
 

@@ -19,10 +19,13 @@ use hyper_util::rt::TokioIo;
 /// One request as the server received it.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The HTTP method.
     pub method: http::Method,
     /// The path and query, as sent.
     pub uri: http::Uri,
+    /// The headers, as sent.
     pub headers: http::HeaderMap,
+    /// The whole body, read before the handler runs.
     pub body: Bytes,
 }
 
@@ -54,8 +57,11 @@ impl Request {
 /// What the server answers.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The HTTP status code.
     pub status: u16,
+    /// The headers, as (name, value), in order.
     pub headers: Vec<(String, String)>,
+    /// The body, sent whole.
     pub body: Bytes,
 }
 

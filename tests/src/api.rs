@@ -50,8 +50,11 @@ pub fn anon(uid: &str) -> String {
 /// An answer from the API.
 #[derive(Debug)]
 pub struct Reply {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The response headers, as the handler set them.
     pub headers: http::HeaderMap,
+    /// The body, parsed: every answer of the API is JSON.
     pub json: Value,
 }
 
@@ -87,6 +90,8 @@ pub fn assert_error_body(json: &Value) {
 /// The API over one store.
 #[derive(Clone)]
 pub struct Api {
+    /// The handlers' shared state (store and token verifier), for a test that calls
+    /// `noteapp_runtime::api::handle` itself.
     pub app: App,
     _dir: Option<Arc<tempfile::TempDir>>,
 }
@@ -143,20 +148,24 @@ impl Api {
         }
     }
 
+    /// `GET path`, as the owner of `token` (`None`: no `authorization` header).
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
         self.call("GET", path, token, None).await
     }
 
+    /// `POST path` with `body` as JSON, as the owner of `token`.
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
         self.call("POST", path, token, Some(&body.to_string()))
             .await
     }
 
+    /// `PATCH path` with `body` as JSON, as the owner of `token`.
     pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
         self.call("PATCH", path, token, Some(&body.to_string()))
             .await
     }
 
+    /// `DELETE path`, as the owner of `token`.
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
         self.call("DELETE", path, token, None).await
     }

@@ -14,6 +14,7 @@ pub const PROJECT: &str = "demo-noteapp";
 
 /// A running Auth emulator, stopped on drop.
 pub struct AuthEmulator {
+    /// Where it listens, as `127.0.0.1:PORT`: the value of `FIREBASE_AUTH_EMULATOR_HOST`.
     pub host: String,
     child: Child,
     _config: tempfile::TempDir,

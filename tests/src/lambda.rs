@@ -25,9 +25,12 @@ pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:n
 /// How the handler answered one event.
 #[derive(Debug, Clone)]
 pub struct Answer {
+    /// The event's request id; `init` for an init failure, `exit` when `bootstrap` exited
+    /// before answering.
     pub request_id: String,
     /// `true` for `…/error`, `false` for `…/response`.
     pub error: bool,
+    /// What the handler posted, as JSON, or as a JSON string when it was not JSON.
     pub body: Value,
 }
 
@@ -139,6 +142,7 @@ async fn answer(shared: Arc<Shared>, request: Request) -> Reply {
 /// What one `bootstrap` run produced.
 #[derive(Debug)]
 pub struct BootstrapRun {
+    /// One per event, in the order they came.
     pub answers: Vec<Answer>,
     /// Everything the process wrote to stdout, then everything it wrote to stderr.
     pub output: String,

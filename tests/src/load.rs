@@ -13,14 +13,18 @@ use hyper_util::rt::TokioIo;
 /// What one run measured.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
+    /// Requests answered, on every connection together (errors included).
     pub requests: u64,
+    /// Answers with another status than [`Template::expect`], and connections that failed.
     pub errors: u64,
+    /// Wall time from the start to the last connection's end.
     pub elapsed: Duration,
     /// Sorted latencies in microseconds.
     pub latencies_us: Vec<u32>,
 }
 
 impl LoadReport {
+    /// Requests answered per second of [`LoadReport::elapsed`].
     pub fn per_second(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -38,9 +42,13 @@ impl LoadReport {
 /// One request template: method, path, headers, body.
 #[derive(Clone)]
 pub struct Template {
+    /// The HTTP method.
     pub method: http::Method,
+    /// The path and query, such as `/me/notes`.
     pub path: String,
+    /// Headers added to each request, after `host`.
     pub headers: Vec<(String, String)>,
+    /// The body of each request (empty for none).
     pub body: Bytes,
     /// The status a successful answer has.
     pub expect: u16,

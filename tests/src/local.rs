@@ -31,8 +31,11 @@ pub use noteapp_test_support::{free_port, wait_for_port};
 
 /// A running `noteapp local`, stopped on drop.
 pub struct LocalServer {
+    /// The HTTP API's port on 127.0.0.1 (`--port`).
     pub port: u16,
+    /// The WebSocket gateway's port on 127.0.0.1 (`--ws-port`).
     pub ws_port: u16,
+    /// Where the server keeps its data (`--data-dir`); the test owns it.
     pub data_dir: PathBuf,
     child: Child,
 }

@@ -28,6 +28,7 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// How many `operation` calls were made (`Query`, `GetItem`…); 0 for none.
     pub fn calls_of(&self, operation: &str) -> u64 {
         self.calls.get(operation).copied().unwrap_or(0)
     }

@@ -20,9 +20,9 @@ use noteapp_test_support::loopback::Server;
 use noteapp_test_support::moto::MotoServer;
 use serde_json::Value;
 
-/// The account and region of every test stack (moto's default account; the region the
-/// runtime's loopback clients sign for).
+/// The account of every test stack (moto's default account).
 pub const ACCOUNT: &str = "123456789012";
+/// The region of every test stack (the region the runtime's loopback clients sign for).
 pub const REGION: &str = "us-east-1";
 /// The stack the roles belong to.
 pub const STACK: &str = "noteapp-staging";

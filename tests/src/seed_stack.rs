@@ -91,10 +91,15 @@ Resources:
 
 /// The seed's tables on one moto server, and clients in the seed's region.
 pub struct SeedStack {
+    /// The notes table's physical name (`NotesTable` in the stack).
     pub notes: String,
+    /// The users table's physical name (`UsersTable`).
     pub users: String,
+    /// The WebSocket connections table's physical name (`WebSocketConnectionsTable`).
     pub connections: String,
+    /// A DynamoDB client on the moto server, in [`REGION`].
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// A CloudFormation client on the moto server, in [`REGION`].
     pub cloudformation: aws_sdk_cloudformation::Client,
 }
 

@@ -28,6 +28,7 @@ pub fn refused_status(error: &tungstenite::Error) -> Option<u16> {
 }
 
 impl WsClient {
+    /// Sends `value` as one text frame.
     pub async fn send_json(&mut self, value: &Value) {
         self.ws
             .send(Message::text(value.to_string()))

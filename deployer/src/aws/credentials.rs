@@ -52,7 +52,10 @@ pub enum Problem {
     /// No provider of the chain had anything.
     NothingFound,
     /// An IAM Identity Center session that ended (or was never started on this machine).
-    SsoSession { expired: bool },
+    SsoSession {
+        /// `true`: the session expired; `false`: this machine has none (no `aws sso login` yet).
+        expired: bool,
+    },
     /// An `aws login` session that ended or is missing.
     LoginSession,
     /// Anything else: the innermost cause that reads as a sentence.

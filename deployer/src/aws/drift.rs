@@ -17,18 +17,24 @@ pub struct Detection {
     pub status: String,
     /// `IN_SYNC`, `DRIFTED`, `NOT_CHECKED` or `UNKNOWN`, once known.
     pub drift_status: Option<String>,
+    /// CloudFormation's reason for the status (why a detection failed), when it gives one.
     pub reason: Option<String>,
+    /// How many resources drifted; `None` until the detection is complete.
     pub drifted_resources: Option<i32>,
 }
 
 /// One resource that is not as the template has it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResourceDrift {
+    /// The resource's logical id in the template.
     pub logical_id: String,
+    /// Its physical id (a table's or function's name), when CloudFormation gives one.
     pub physical_id: Option<String>,
+    /// Its type, such as `AWS::Lambda::Function`.
     pub resource_type: String,
     /// `MODIFIED` or `DELETED`.
     pub drift: String,
+    /// Each property that differs; empty for a deleted resource.
     pub differences: Vec<PropertyDifference>,
 }
 
@@ -37,7 +43,9 @@ pub struct ResourceDrift {
 pub struct PropertyDifference {
     /// A JSON pointer into the resource's properties (`/Environment/Variables/LOG_LEVEL`).
     pub path: String,
+    /// The value the template (with the stack's parameters) gives it, as CloudFormation writes it.
     pub expected: String,
+    /// The value the resource has now.
     pub actual: String,
     /// `ADD`, `REMOVE` or `NOT_EQUAL`.
     pub kind: String,

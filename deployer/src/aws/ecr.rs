@@ -48,10 +48,13 @@ pub const LIFECYCLE_POLICY: &str = include_str!("ecr_lifecycle_policy.json");
 /// What [`ensure_repository`] found and changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RepositorySetup {
+    /// The repository's name (`noteapp` unless told otherwise).
     pub name: String,
     /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME`.
     pub uri: String,
+    /// The repository did not exist and was created.
     pub created: bool,
+    /// Scan-on-push was off and was turned on.
     pub scanning_changed: bool,
     /// The lifecycle policy was set or replaced.
     pub policy_changed: bool,
@@ -60,6 +63,7 @@ pub struct RepositorySetup {
 }
 
 impl RepositorySetup {
+    /// Whether anything was created or changed (a second run reports `false`).
     pub fn changed(&self) -> bool {
         self.created || self.scanning_changed || self.policy_changed || self.pull_policy_changed
     }
@@ -74,8 +78,11 @@ impl RepositorySetup {
 /// `Sid` names the stack), next to whatever else the policy holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaPuller {
+    /// The stack whose functions (`<stack>-*`) may pull; its name is in the statement's `Sid`.
     pub stack: String,
+    /// The region of those functions.
     pub region: String,
+    /// The account of those functions.
     pub account: String,
 }
 
@@ -185,9 +192,13 @@ pub async fn ensure_pull_policy(
 /// An image in ECR, pinned by digest: `ACCOUNT.dkr.ecr.REGION.SUFFIX/REPOSITORY@sha256:…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EcrImage {
+    /// The registry's account (12 digits).
     pub account: String,
+    /// The registry's region.
     pub region: String,
+    /// The repository's name, after the host.
     pub repository: String,
+    /// `sha256:` and 64 lowercase hex digits.
     pub digest: String,
 }
 
@@ -267,7 +278,9 @@ pub fn deployable_image(uri: &str, account: &str, region: &str) -> Result<EcrIma
 /// Registry credentials from an ECR authorization token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RegistryLogin {
+    /// The user the token names (`AWS`).
     pub username: String,
+    /// The token's secret; kept out of `Debug`.
     pub password: String,
     /// The registry host ECR names (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`), no scheme.
     pub registry: String,

@@ -35,7 +35,9 @@ pub const POLL_LOOKBACK: Duration = Duration::from_secs(30);
 /// One function's log group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
+    /// The function's name in the stack, as `--function` takes it (`api`).
     pub function: String,
+    /// `/aws/lambda/<stack>-<function>`.
     pub log_group: String,
     /// The group's ARN (without `:*`), how Live Tail names it.
     pub arn: String,
@@ -61,11 +63,15 @@ pub fn sources(stack: &str, region: &str, account: &str, functions: &[String]) -
 /// One log event of one function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEvent {
+    /// The function it came from, as `--function` names it.
     pub function: String,
+    /// The function's log group.
     pub log_group: String,
+    /// The stream within the group (one per function instance).
     pub log_stream: String,
     /// Milliseconds since the Unix epoch, as written.
     pub timestamp: i64,
+    /// The line as written, untouched.
     pub message: String,
     /// FilterLogEvents' id (Live Tail gives none).
     pub event_id: Option<String>,

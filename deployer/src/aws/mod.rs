@@ -40,10 +40,15 @@ use crate::error::Error;
 /// once per command.
 #[derive(Debug)]
 pub struct Clients {
+    /// The stack: change sets, events, outputs, drift.
     pub cloudformation: aws_sdk_cloudformation::Client,
+    /// Who the credentials belong to (`GetCallerIdentity`), asked once.
     pub sts: aws_sdk_sts::Client,
+    /// The image repository, its policies and the registry login.
     pub ecr: aws_sdk_ecr::Client,
+    /// The stack's tables: kept ones found again (`tables`), `noteapp data` and `noteapp migrate`.
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The functions' log groups (`noteapp logs`).
     pub logs: aws_sdk_cloudwatchlogs::Client,
     /// SigV4 for the calls made without an SDK crate (SQS, API Gateway settings, logs).
     pub signer: Option<noteapp_runtime::aws_http::Signer>,
@@ -220,7 +225,9 @@ pub fn local_dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
 /// How often to ask, and for how long, before telling the person what to do instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitLimit {
+    /// The pause between two polls.
     pub interval: Duration,
+    /// How long to poll in all before giving up with a message saying what to do.
     pub max_wait: Duration,
 }
 

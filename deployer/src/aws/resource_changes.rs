@@ -13,8 +13,11 @@ use serde::Serialize;
 pub struct ResourceChange {
     /// `Add`, `Modify`, `Remove`, `Import` or `Dynamic`, as CloudFormation names them.
     pub action: String,
+    /// The resource's logical id in the template.
     pub logical_id: String,
+    /// Its physical id; `None` for a resource not created yet.
     pub physical_id: Option<String>,
+    /// Its type, such as `AWS::DynamoDB::Table`.
     pub resource_type: String,
     /// `True`, `False` or `Conditional` for a modification; absent otherwise.
     pub replacement: Option<String>,
@@ -111,7 +114,10 @@ pub fn blocked_summary(changes: &[ResourceChange], stateful: &[String]) -> Strin
 /// The diff as people read it: one line per resource, `+` add, `~` modify, `!` may replace,
 /// `-` remove.
 pub struct Diff<'a> {
+    /// The change set's changes, one line each.
     pub changes: &'a [ResourceChange],
+    /// The logical ids of the stateful resources (the tables), whose replacement or removal is
+    /// marked blocked.
     pub stateful: &'a [String],
 }
 

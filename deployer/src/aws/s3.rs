@@ -25,7 +25,9 @@ pub use crate::release::{bucket_name, template_key as release_key};
 /// Where the bucket is reached: a custom endpoint (path style), or AWS's (virtual hosted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
+    /// The bucket's name (`noteapp-releases-<account>-<region>`).
     pub name: String,
+    /// The region it is made in and signed for.
     pub region: String,
     /// `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`), when set.
     pub endpoint: Option<String>,

@@ -24,30 +24,44 @@ use crate::plan::Plan;
 /// What DescribeStacks says about one stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackInfo {
+    /// The stack's id (an ARN), which still answers once a stack of that name is deleted.
     pub id: String,
+    /// `CREATE_COMPLETE`, `UPDATE_IN_PROGRESS`, `UPDATE_ROLLBACK_FAILED`…
     pub status: String,
+    /// CloudFormation's reason for the status, when it gives one.
     pub reason: Option<String>,
+    /// When the stack was created (RFC 3339, UTC).
     pub created: Option<String>,
+    /// When it was last updated (RFC 3339, UTC); `None` if never.
     pub last_updated: Option<String>,
+    /// Its outputs by key (`FunctionUrlEndpoint`, `WebSocketURL`…).
     pub outputs: BTreeMap<String, String>,
     /// The parameter values the stack runs with.
     pub parameters: BTreeMap<String, String>,
+    /// Whether termination protection is on (a delete is refused until it is turned off).
     pub termination_protection: bool,
 }
 
 /// One stack event, as printed while an operation runs and listed when it fails.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StackEvent {
+    /// CloudFormation's id of the event: how a follow knows the events it has printed.
     #[serde(skip)]
     pub event_id: String,
+    /// When it happened (RFC 3339, UTC).
     pub timestamp: String,
+    /// The resource's logical id (the stack's own name for a stack event).
     pub logical_id: String,
+    /// The resource's type (`AWS::CloudFormation::Stack` for the stack itself).
     pub resource_type: String,
+    /// The resource's status, such as `CREATE_FAILED`.
     pub status: String,
+    /// CloudFormation's reason for the status, when it gives one.
     pub reason: Option<String>,
 }
 
 impl StackEvent {
+    /// Whether the status is a `*_FAILED` one.
     pub fn is_failure(&self) -> bool {
         self.status.ends_with("_FAILED")
     }
@@ -76,9 +90,13 @@ impl std::fmt::Display for StackEvent {
 /// DescribeChangeSet, all pages of changes gathered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeSetInfo {
+    /// `CREATE_PENDING`, `CREATE_IN_PROGRESS`, `CREATE_COMPLETE` or `FAILED`, …
     pub status: String,
+    /// Why, when CloudFormation says: a `FAILED` change set with no changes says so here.
     pub reason: Option<String>,
+    /// `AVAILABLE` once it can be executed; `UNAVAILABLE`, `EXECUTE_IN_PROGRESS`, … otherwise.
     pub execution_status: String,
+    /// Every resource change, all pages together.
     pub changes: Vec<ResourceChange>,
 }
 
@@ -132,12 +150,16 @@ pub async fn describe_stack(client: &Client, stack: &str) -> Result<Option<Stack
 pub enum ChangeSetKind {
     /// A new stack; should its create fail, CloudFormation deletes it with everything it made.
     Create,
+    /// An existing stack, brought to the plan's template and parameters.
     Update,
     /// Brings existing tables (logical id, table name) into a new stack, with `template_body`
     /// holding just them and declaring only `parameters` (of the plan's).
     Import {
+        /// A template of just the tables imported.
         template_body: String,
+        /// The parameters that template declares: only these of the plan's are passed.
         parameters: Vec<String>,
+        /// Each table imported, as (logical id, table name).
         tables: Vec<(String, String)>,
     },
 }
@@ -359,8 +381,11 @@ pub async fn events_since(
 /// One resource of a stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackResource {
+    /// Its logical id in the template.
     pub logical_id: String,
+    /// Its type, such as `AWS::DynamoDB::Table`.
     pub resource_type: String,
+    /// Its physical id (a table's name), once it has one.
     pub physical_id: Option<String>,
 }
 

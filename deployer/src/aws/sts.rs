@@ -7,6 +7,7 @@ use crate::error::Error;
 /// Who the credentials in use belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The account ID (12 digits), checked against the environment file's.
     pub account: String,
     /// The caller's ARN (a user, an assumed role's session).
     pub arn: String,

@@ -30,7 +30,9 @@ pub const TABLE_TAG: &str = "noteapp:table";
 /// A table a deleted stack left, and where it goes back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetainedTable {
+    /// The table's logical id in the template: where it goes back.
     pub logical_id: String,
+    /// The kept table's name (`<stack>-<logical id>-<suffix>`).
     pub name: String,
 }
 
@@ -42,7 +44,13 @@ pub enum Retained {
     /// Tables to import, one per logical id.
     Importable(Vec<RetainedTable>),
     /// Tables of this stack that cannot go back in as they are.
-    Conflicting { tables: Vec<String>, reason: String },
+    Conflicting {
+        /// The names of the tables at fault.
+        tables: Vec<String>,
+        /// Why they cannot go back: several claim one logical id, a shape differs from the
+        /// template's, or a table is not `ACTIVE`.
+        reason: String,
+    },
 }
 
 /// Searches the account for the tables stack `stack` kept when it was deleted.

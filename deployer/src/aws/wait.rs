@@ -127,7 +127,9 @@ pub struct Operation<'a> {
 /// How an operation ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
+    /// The stack's status at the end (`DELETE_COMPLETE` once the stack is gone).
     pub status: String,
+    /// CloudFormation's reason for that status, when it gives one.
     pub reason: Option<String>,
     /// The stack afterwards (`None` once deleted).
     pub stack: Option<StackInfo>,

@@ -12,20 +12,25 @@ use crate::policy::ci as identity;
 use crate::progress::Progress;
 use crate::template::ci::{self, PROVIDER_PARAMETER, Subject};
 
+/// `noteapp ci COMMAND`: how CI signs in to AWS.
 #[derive(Debug, clap::Args)]
 pub struct CiArgs {
+    /// What to do (`bootstrap`, today the only one).
     #[command(subcommand)]
     pub command: CiCommand,
 }
 
+/// The subcommands of `noteapp ci`.
 #[derive(Debug, clap::Subcommand)]
 pub enum CiCommand {
     /// Create or update the CI sign-in stack of ENV (GitHub OIDC and a deploy role); print the role ARN.
     Bootstrap(BootstrapArgs),
 }
 
+/// `ci bootstrap ENV --github OWNER/REPO [--branch B | --environment NAME] [--dry-run]`.
 #[derive(Debug, clap::Args)]
 pub struct BootstrapArgs {
+    /// The environment the role deploys, and how long to wait for the CI stack's operation.
     #[command(flatten)]
     pub stack: StackArgs,
     /// The GitHub repository whose workflows may deploy ENV.

@@ -6,6 +6,7 @@ use clap_complete::Shell;
 
 use crate::error::Error;
 
+/// `noteapp completions SHELL`.
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {
     /// The shell to complete in.
@@ -16,9 +17,13 @@ pub struct CompletionsArgs {
 /// The shells a script is generated for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CompletionShell {
+    /// Bash: source the script from `~/.bashrc`.
     Bash,
+    /// Zsh: save the script as `_noteapp` in a directory on `$fpath`.
     Zsh,
+    /// Fish: save the script as `~/.config/fish/completions/noteapp.fish`.
     Fish,
+    /// PowerShell: dot-source the script from `$PROFILE`.
     Powershell,
 }
 

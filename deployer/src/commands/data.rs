@@ -21,12 +21,15 @@ use crate::error::Error;
 use crate::output;
 use crate::progress::Progress;
 
+/// `noteapp data check|repair ENV`.
 #[derive(Debug, clap::Args)]
 pub struct DataArgs {
+    /// Check the counters, or repair them.
     #[command(subcommand)]
     pub command: DataCommand,
 }
 
+/// The subcommands of `noteapp data`.
 #[derive(Debug, clap::Subcommand)]
 pub enum DataCommand {
     /// Compare every counter with the tables (one scan of each); exit 4 if any disagrees.
@@ -35,8 +38,11 @@ pub enum DataCommand {
     Repair(DataTarget),
 }
 
+/// The tables a data command (and `noteapp migrate`) works on: the stack's, or with
+/// `--dynamodb-endpoint` a local DynamoDB API's.
 #[derive(Debug, clap::Args)]
 pub struct DataTarget {
+    /// The environment; its stack's tables, unless `--dynamodb-endpoint` names others.
     #[command(flatten)]
     pub env: EnvArgs,
     /// Use the tables at this DynamoDB API instead of the stack's (`noteapp local`'s).
@@ -57,8 +63,11 @@ pub struct DataTarget {
 /// What `noteapp data` found (and did).
 #[derive(Debug, Serialize)]
 pub struct DataReport {
+    /// The environment, as given (the report's `repair` command names it).
     pub environment: String,
+    /// Which tables: `stack S's tables` or `tables P-* at URL`.
     pub tables: String,
+    /// What the scan found and, for `repair`, what it wrote.
     #[serde(flatten)]
     pub counts: CountReport,
 }
@@ -113,6 +122,7 @@ impl fmt::Display for DataReport {
 
 /// The tables a data command works on, and where they are.
 pub struct DataTables {
+    /// The store over those tables.
     pub store: DynamoStore,
     /// `stack S's tables` or `tables P-* at URL`.
     pub description: String,
@@ -164,6 +174,8 @@ pub async fn target_tables(target: &DataTarget, progress: &Progress) -> Result<D
     })
 }
 
+/// Runs `noteapp data`: the report on stdout; exit 4 ([`Error::Differences`]) when `check` finds
+/// a counter or a comment gate that disagrees with the tables.
 pub async fn run(args: DataArgs) -> Result<(), Error> {
     let (target, repair) = match &args.command {
         DataCommand::Check(target) => (target, false),

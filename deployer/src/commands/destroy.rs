@@ -8,8 +8,10 @@ use crate::flow::destroy::{Target, destroy_until_interrupted};
 use crate::output;
 use crate::progress::{Progress, Prompt};
 
+/// `noteapp destroy ENV [--yes [--i-mean-production]] [--json]`.
 #[derive(Debug, clap::Args)]
 pub struct DestroyArgs {
+    /// The environment whose stack is deleted, and how the delete is followed.
     #[command(flatten)]
     pub stack: StackArgs,
     /// Delete without asking (production also needs --i-mean-production).

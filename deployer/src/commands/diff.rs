@@ -18,8 +18,10 @@ use crate::template;
 use serde::Serialize;
 use std::fmt;
 
+/// `noteapp diff ENV --image-uri URI [--json]`.
 #[derive(Debug, clap::Args)]
 pub struct DiffArgs {
+    /// The environment, and how CloudFormation is polled.
     #[command(flatten)]
     pub stack: StackArgs,
     /// The image the deploy would use (REGISTRY/REPO@sha256:DIGEST).
@@ -30,6 +32,8 @@ pub struct DiffArgs {
     pub json: bool,
 }
 
+/// Runs `noteapp diff`; on Ctrl-C the change set (and a stack only it created) is deleted, and
+/// the exit is 130.
 pub async fn run(args: DiffArgs) -> Result<(), Error> {
     let Loaded { root, config } = args.stack.env.load_deployable()?;
     let plan = template::load_plan(&root, &config, &args.image_uri)?;
@@ -76,12 +80,18 @@ pub async fn diff(
 /// What `noteapp diff` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct DiffReport {
+    /// The environment.
     pub environment: String,
+    /// Its stack.
     pub stack_name: String,
     /// `create`, `update` or `none`.
     pub action: &'static str,
+    /// What the change set would do to each resource (empty for `none`).
     pub changes: Vec<ResourceChange>,
+    /// The logical ids of the tables it would replace or remove: a deploy refuses them without
+    /// `--allow-replacement`.
     pub blocked: Vec<String>,
+    /// The logical ids of the plan's stateful resources, to mark them in the printed diff.
     #[serde(skip)]
     pub stateful: Vec<String>,
     /// Tables a deleted stack kept, which the deploy would import back first.

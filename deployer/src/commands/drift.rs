@@ -3,7 +3,7 @@
 //! CloudFormation's drift detection is started on the stack and waited for on the usual bounded
 //! poll (its status on stderr), then every resource modified or deleted outside CloudFormation is
 //! listed with each property that differs, expected (the template) against actual. Exit 0: in
-//! sync; 2: drifted (the report says where); 1: the detection failed or could not run.
+//! sync; 4: drifted (the report says where); 1: the detection failed or could not run.
 
 use std::time::Duration;
 
@@ -22,8 +22,10 @@ use std::fmt;
 /// Longest wait for a detection (a few seconds to a minute in practice).
 const MAX_WAIT: Duration = Duration::from_secs(10 * 60);
 
+/// `noteapp drift ENV [--json]`.
 #[derive(Debug, clap::Args)]
 pub struct DriftArgs {
+    /// The environment, and how often to poll the detection (`--poll-interval`).
     #[command(flatten)]
     pub stack: StackArgs,
     /// Print the report as JSON on stdout.
@@ -31,6 +33,8 @@ pub struct DriftArgs {
     pub json: bool,
 }
 
+/// Runs `noteapp drift`: the report on stdout, then exit 4 ([`Error::Differences`]) when the
+/// stack drifted.
 pub async fn run(args: DriftArgs) -> Result<(), Error> {
     let loaded = args.stack.env.load_deployable()?;
     let progress = Progress::stderr();
@@ -115,7 +119,9 @@ pub async fn detect(
 /// What `noteapp drift` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct DriftReport {
+    /// The environment.
     pub environment: String,
+    /// Its stack.
     pub stack_name: String,
     /// `IN_SYNC` or `DRIFTED`.
     pub status: String,
@@ -124,7 +130,7 @@ pub struct DriftReport {
 }
 
 impl DriftReport {
-    /// Exit 2 once a drifted stack's report was printed.
+    /// Exit 4 ([`Error::Differences`]) once a drifted stack's report was printed.
     pub fn check(&self) -> Result<(), Error> {
         if self.status == "IN_SYNC" {
             return Ok(());

@@ -15,8 +15,10 @@ use crate::output;
 use crate::progress::Progress;
 use crate::release::Release;
 
+/// `noteapp history ENV [--repository NAME] [--json]`.
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
+    /// The environment whose stack's releases are listed.
     #[command(flatten)]
     pub env: EnvArgs,
     /// The ECR repository holding the releases' images.
@@ -30,8 +32,10 @@ pub struct HistoryArgs {
 /// One release as `history` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
+    /// The release as the stack's template records it.
     #[serde(flatten)]
     pub release: Release,
+    /// It is the one the stack runs now (the newest recorded).
     pub live: bool,
     /// Whether ECR still holds its image (`None`: not asked).
     pub image_present: Option<bool>,
@@ -40,9 +44,13 @@ pub struct Entry {
 /// `noteapp history`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryReport {
+    /// The environment.
     pub environment: String,
+    /// Its stack.
     pub stack_name: String,
+    /// The live release's sequence; `None` when no release is recorded.
     pub live: Option<u64>,
+    /// Every release kept, newest first.
     pub releases: Vec<Entry>,
 }
 
@@ -83,6 +91,7 @@ impl fmt::Display for HistoryReport {
     }
 }
 
+/// Runs `noteapp history`.
 pub async fn run(args: HistoryArgs) -> Result<(), Error> {
     let loaded = args.env.load_deployable()?;
     let progress = Progress::stderr();

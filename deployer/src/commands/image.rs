@@ -16,10 +16,13 @@ use crate::image::ship::{BuildOptions, ship};
 use crate::output;
 use crate::progress::Progress;
 
+/// `noteapp image ENV [--base IMAGE] [--repository NAME] [--bootstrap PATH] [--json]`.
 #[derive(Debug, clap::Args)]
 pub struct ImageArgs {
+    /// The environment whose account, region and architecture the image is for.
     #[command(flatten)]
     pub env: EnvArgs,
+    /// How the image is built and where it is pushed.
     #[command(flatten)]
     pub image: BuildOptions,
     /// Print the outcome as JSON on stdout (progress stays on stderr).
@@ -38,6 +41,7 @@ impl std::fmt::Display for ImageResult {
     }
 }
 
+/// Runs `noteapp image`: the image's URI, pinned by digest, on stdout.
 pub async fn run(args: ImageArgs) -> Result<(), Error> {
     let loaded = args.env.load_deployable()?;
     let progress = Progress::stderr();

@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use crate::error::Error;
 use crate::image::containers::{self, LocalContainer};
 
+/// `noteapp local [--port P] [--ws-port P] [--data-dir DIR] …`, or `noteapp local token …`.
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct LocalArgs {
@@ -173,6 +174,8 @@ struct TokenArgs {
     firebase_project: String,
 }
 
+/// Runs `noteapp local`: serves until Ctrl-C or SIGTERM; `local token` prints a token and
+/// returns.
 pub async fn run(args: LocalArgs) -> Result<(), Error> {
     match args.command {
         Some(LocalCommand::Token(token)) => print_token(token),

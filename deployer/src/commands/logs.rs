@@ -26,8 +26,11 @@ use crate::commands::args::EnvArgs;
 use crate::error::Error;
 use crate::progress::Progress;
 
+/// `noteapp logs ENV [--function F]… [--since WHEN] [--follow] [--filter TEXT] [--request-id ID]
+/// [--json]`.
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
+    /// The environment whose functions' logs are read.
     #[command(flatten)]
     pub env: EnvArgs,
     /// Only this function's logs (repeatable; default: every function).
@@ -56,10 +59,13 @@ pub struct LogsArgs {
 /// What to show, resolved from the flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
+    /// The log groups read: those of `--function`, else every function's.
     pub sources: Vec<Source>,
     /// Milliseconds since the epoch.
     pub start: i64,
+    /// `--filter`: only events whose line contains this text.
     pub filter: Option<String>,
+    /// `--request-id`: only events whose line contains this id.
     pub request_id: Option<String>,
 }
 
@@ -113,12 +119,18 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<i64, Error> {
 pub struct Entry {
     /// RFC 3339 UTC, milliseconds.
     pub timestamp: String,
+    /// The function, as `--function` names it.
     pub function: String,
+    /// Its log group.
     pub log_group: String,
+    /// The stream the event was written to (one per execution environment).
     pub log_stream: String,
     /// `ERROR`, `WARN`, `INFO`, `DEBUG`, `TRACE`; null for platform and plain lines.
     pub level: Option<String>,
+    /// The invocation's request id: a runtime line's span's, or a platform line's `RequestId`;
+    /// null otherwise.
     pub request_id: Option<String>,
+    /// A runtime line's message, a platform line's word and details, or a plain line as written.
     pub message: String,
     /// The runtime line's other fields (its span's too), in order of name.
     pub fields: BTreeMap<String, Value>,
@@ -243,8 +255,11 @@ pub fn render(entry: &Entry, colour: bool) -> String {
 
 /// How events reach stdout; false once stdout is closed.
 pub struct Printer {
+    /// `--json`: one JSON object per event, else one line for people.
     pub json: bool,
+    /// Colour the lines for people (`--color`, `NO_COLOR` and whether stdout is a terminal).
     pub colour: bool,
+    /// What to show.
     pub query: Query,
 }
 
@@ -277,6 +292,8 @@ impl Printer {
     }
 }
 
+/// Runs `noteapp logs`: the events since `--since`, then, with `--follow`, new ones until Ctrl-C
+/// or stdout closes.
 pub async fn run(args: LogsArgs) -> Result<(), Error> {
     let loaded = args.env.load_deployable()?;
     let config = &loaded.config;

@@ -3,7 +3,7 @@
 //! `noteapp local --dynamodb-endpoint` uses), verified, with the cutover steps. The steps and
 //! the rules are in [`crate::flow::migrate`]; this module resolves the flags into a migration.
 //!
-//! Exit codes: 0 every item agrees (or a dry run), 2 the verification found differences (the
+//! Exit codes: 0 every item agrees (or a dry run), 4 the verification found differences (the
 //! report names each), 1 the migration failed, 3 refused without `--yes` and no terminal,
 //! 130 interrupted (run it again: it resumes).
 
@@ -20,11 +20,13 @@ use crate::output;
 use crate::policy::migrate::{MigrateScope, migrate_policy};
 use crate::progress::{Progress, Prompt};
 
+/// `noteapp migrate ENV --from-stack NAME | --from-tables notes=T,users=T [--dry-run] [--yes] …`.
 #[derive(Debug, clap::Args)]
 #[command(group(
     clap::ArgGroup::new("from").required(true).args(["from_stack", "from_tables"])
 ))]
 pub struct MigrateArgs {
+    /// Where the seed's items go: ENV's stack's tables, or a local DynamoDB API's.
     #[command(flatten)]
     pub target: DataTarget,
     /// The seed's SAM stack, e.g. next-fastapi-note-app-staging (its NotesTable and UsersTable).
@@ -56,6 +58,8 @@ pub struct MigrateArgs {
     pub print_policy: bool,
 }
 
+/// Runs `noteapp migrate`: the report on stdout; exit 4 ([`Error::Differences`]) when the
+/// verification finds the target differs from the seed.
 pub async fn run(args: MigrateArgs) -> Result<(), Error> {
     let loaded = args.target.env.load()?;
     if loaded.config.is_local_only() && args.target.dynamodb_endpoint.is_none() {

@@ -14,8 +14,10 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// `noteapp outputs ENV [--json]`.
 #[derive(Debug, clap::Args)]
 pub struct OutputsArgs {
+    /// The environment whose stack's outputs are printed.
     #[command(flatten)]
     pub stack: StackArgs,
     /// Print one JSON object, output key → value.
@@ -23,6 +25,7 @@ pub struct OutputsArgs {
     pub json: bool,
 }
 
+/// Runs `noteapp outputs`.
 pub async fn run(args: OutputsArgs) -> Result<(), Error> {
     let loaded = args.stack.env.load_deployable()?;
     let progress = Progress::stderr();

@@ -18,8 +18,10 @@ use crate::plan::Plan;
 use crate::template;
 use crate::template::alarms::{AlarmCost, alarm_cost};
 
+/// `noteapp render ENV [--image-uri URI] [--json | --template-only | --deploy-policy]`.
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
+    /// The environment whose file is rendered.
     #[command(flatten)]
     pub env: EnvArgs,
     /// The image to render (REGISTRY/REPO@sha256:DIGEST); default: an all-zero placeholder.
@@ -45,6 +47,7 @@ pub struct RenderArgs {
     pub repository: String,
 }
 
+/// Runs `noteapp render`: offline, nothing asked of AWS.
 pub async fn run(args: RenderArgs) -> Result<(), Error> {
     if args.deploy_policy {
         let Loaded { config, .. } = args.env.load_deployable()?;

@@ -1,6 +1,6 @@
 //! `noteapp smoke ENV [--json]`: the live stack of ENV checked from outside (see `smoke`), on
 //! its own; `deploy` and `rollback` end with the same check. Exit 0 when every check passed, 1
-//! when one failed (the report names it), 2 when the stack has no endpoints to check.
+//! when one failed (the report names it) or the stack has no endpoints to check.
 
 use crate::aws::stack;
 use crate::commands::args::{EnvArgs, SmokeOptions};
@@ -9,10 +9,13 @@ use crate::output;
 use crate::progress::Progress;
 use crate::smoke;
 
+/// `noteapp smoke ENV [--smoke-timeout SECONDS] [--json]`.
 #[derive(Debug, clap::Args)]
 pub struct SmokeArgs {
+    /// The environment whose live stack is checked.
     #[command(flatten)]
     pub env: EnvArgs,
+    /// How long each check may take.
     #[command(flatten)]
     pub smoke: SmokeOptions,
     /// Print the result as JSON on stdout.

@@ -31,40 +31,63 @@ pub use release::{
 /// A problem with an environment file, or with finding one.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvFileError {
+    /// A name that is not `development`, `staging` or `production`.
     #[error("unknown environment {name:?}: choose one of development, staging, production")]
-    UnknownEnvironment { name: String },
+    UnknownEnvironment {
+        /// The name given.
+        name: String,
+    },
+    /// The environment's file cannot be read (most often: it does not exist).
     #[error("cannot read {}: {source} (each environment has a file environments/<name>.yaml)", path.display())]
     Read {
+        /// The file tried: `<root>/environments/<name>.yaml`.
         path: PathBuf,
+        /// Why it cannot be read.
         source: std::io::Error,
     },
     /// A bad key or value; `line` is 1-based.
     #[error("{file}, line {line}: {message}")]
     Invalid {
+        /// The file, as messages name it (`environments/staging.yaml`).
         file: String,
+        /// The line of the offending key or value (1 when it cannot be found).
         line: usize,
+        /// What is wrong, and with which key (`rate_limits.comments: …`).
         message: String,
     },
     /// A problem the parser could not place on a line (an empty file, say).
     #[error("{file}: {message}")]
-    Unplaced { file: String, message: String },
+    Unplaced {
+        /// The file, as messages name it.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No directory holding `environments/` was found: the command was not run in a checkout.
     #[error(
         "cannot find the noteapp repository (a directory holding environments/) from {}: run inside it, or pass --root DIR or set NOTEAPP_ROOT",
         start.display()
     )]
-    RootNotFound { start: PathBuf },
+    RootNotFound {
+        /// Where the search began: the current directory, or the root given (`--root`,
+        /// `NOTEAPP_ROOT`), which must itself hold `environments/`.
+        start: PathBuf,
+    },
 }
 
 /// The instruction set the functions run on; the image must be built for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum Architecture {
+    /// `x86_64`: Intel and AMD (`x86_64-unknown-linux-gnu`).
     #[serde(rename = "x86_64")]
     X86_64,
+    /// `arm64`: Graviton (`aarch64-unknown-linux-gnu`).
     #[serde(rename = "arm64")]
     Arm64,
 }
 
 impl Architecture {
+    /// The name the environment files and Lambda's `Architectures` use.
     pub fn as_str(self) -> &'static str {
         match self {
             Architecture::X86_64 => "x86_64",
@@ -76,7 +99,9 @@ impl Architecture {
 /// Memory, timeout and reserved concurrency of one function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FunctionSettings {
+    /// Memory in MB (128 to 10,240); CPU grows with it.
     pub memory_mb: u32,
+    /// The longest one invocation may run, in seconds (1 to 900).
     pub timeout_seconds: u32,
     /// Concurrent executions reserved for the function, which are also the most it may run
     /// (`ReservedConcurrentExecutions`); `None` reserves none.
@@ -113,29 +138,41 @@ pub fn file_key(function: Function) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableSettings {
+    /// Point-in-time recovery: a table can be restored (to a new one) as it was at any second of
+    /// the last 35 days.
     pub point_in_time_recovery: bool,
+    /// DynamoDB refuses every `DeleteTable` of the tables, by anyone, until this is turned off.
     pub deletion_protection: bool,
 }
 
 /// One environment, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvironmentConfig {
+    /// Which environment this is (the file's name).
     pub environment: Environment,
+    /// The CloudFormation stack's name; its functions are named `<stack>-<function>`.
     pub stack_name: String,
+    /// The AWS region the stack lives in (`ap-northeast-1`).
     pub region: String,
     /// The 12-digit account the stack belongs to.
     pub account_id: String,
+    /// The functions' `LOG_LEVEL`.
     pub log_level: LogLevel,
+    /// How long the functions' log groups keep events, in days (one of CloudWatch's values).
     pub log_retention_days: u32,
     /// CORS origins of the Function URL (`*` never in production).
     pub allowed_origins: Vec<String>,
+    /// The Firebase project whose ID tokens the API accepts.
     pub firebase_project_id: FirebaseProjectId,
+    /// What the functions run on, and so what the image is built for.
     pub architecture: Architecture,
+    /// Memory, timeout and reserved concurrency of every function.
     pub functions: Functions,
     /// Extra stack tags from the file, sorted by key.
     pub tags: BTreeMap<String, String>,
     /// Whether a change set waits for confirmation before it runs.
     pub confirm_changes: bool,
+    /// What protects the tables' data.
     pub tables: TableSettings,
     /// Posts per second one broadcast sends at most.
     pub broadcast_send_rate: u32,

@@ -35,7 +35,9 @@ use crate::progress::Progress;
 /// mounted at [`LocalSettings::CONTAINER_DATA_DIR`]).
 #[derive(Debug, Clone)]
 pub struct LocalContainer {
+    /// The image to run (`NAME:TAG` or `NAME@sha256:…`).
     pub image: String,
+    /// What `bootstrap local` serves with: ports, limits, CORS, the host's data directory.
     pub settings: LocalSettings,
 }
 

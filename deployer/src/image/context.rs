@@ -19,7 +19,9 @@ pub const DOCKERFILE: &str = "Dockerfile.lambda";
 /// Every input of one image build.
 #[derive(Clone)]
 pub struct BuildInputs {
+    /// `Dockerfile.lambda`'s bytes.
     pub dockerfile: Vec<u8>,
+    /// The `bootstrap` binary's bytes, built or given with `--bootstrap`.
     pub binary: Vec<u8>,
     /// The `BASE` build argument (`scratch`, or an image the engine has or can pull).
     pub base: String,

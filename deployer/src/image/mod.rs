@@ -40,6 +40,7 @@ pub use crate::error::ImageError;
 
 /// Where the image goes.
 pub struct Destination<'a> {
+    /// ECR in the environment's account and region: the repository and the registry login.
     pub ecr: &'a aws_sdk_ecr::Client,
     /// The ECR repository name (`noteapp`).
     pub repository: &'a str,
@@ -53,7 +54,9 @@ pub struct Destination<'a> {
 pub struct Source<'a> {
     /// The workspace root (Cargo.toml, Dockerfile.lambda).
     pub root: &'a Path,
+    /// The environment built for, as messages name it.
     pub environment: &'a str,
+    /// What the functions run on: the target `bootstrap` is built for and the image's platform.
     pub architecture: Architecture,
     /// The `BASE` build argument.
     pub base: &'a str,
@@ -70,11 +73,13 @@ pub struct ImageOutcome {
     pub name: String,
     /// The content tag, `build-<hash>`.
     pub tag: String,
+    /// `sha256:…`, as the registry holds it.
     pub digest: String,
     /// True when the registry already held these inputs: nothing was built or pushed.
     pub reused: bool,
     /// Whether the image is in ECR itself (false with a registry override).
     pub in_ecr: bool,
+    /// What making sure of the ECR repository found and changed.
     pub repository: RepositorySetup,
 }
 

@@ -83,6 +83,7 @@ pub struct DeployedImage<'a> {
     pub repository: &'a str,
     /// `REGISTRY/REPOSITORY`, as the stack's `ImageUri` spells it before the `@`.
     pub name: &'a str,
+    /// `sha256:…`, the image the tags go on.
     pub digest: &'a str,
 }
 

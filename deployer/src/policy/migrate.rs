@@ -13,13 +13,17 @@ use serde_json::{Value, json};
 /// What the policy is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrateScope {
+    /// The environment's account, the seed's tables' too (a migration stays in one account).
     pub account: String,
+    /// The seed's region (`--from-region`, else the environment's).
     pub source_region: String,
     /// `--from-stack`.
     pub seed_stack: Option<String>,
     /// `--from-tables`: the notes and users tables.
     pub source_tables: Vec<String>,
+    /// The environment's region.
     pub target_region: String,
+    /// The environment's stack, whose tables (`<stack>-*`) receive the items.
     pub target_stack: String,
 }
 

@@ -29,9 +29,13 @@ pub use deploy::deploy_policy;
 /// What the policy is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
+    /// The environment's region.
     pub region: String,
+    /// The environment's account.
     pub account: String,
+    /// The stack's name; the policy names the stack's resources as `<stack>-*`.
     pub stack: String,
+    /// The ECR repository the deploys push to (`noteapp`).
     pub repository: String,
 }
 

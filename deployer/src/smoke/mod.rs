@@ -34,9 +34,11 @@ pub mod stand_in;
 #[cfg(test)]
 pub(crate) mod tests;
 
-/// The stack outputs the checks read their endpoints from.
+/// The stack output the `healthz` check reads its endpoint from: the Function URL.
 pub const HEALTH_OUTPUT: &str = "FunctionUrlEndpoint";
+/// The stack output the `websocket` check connects to: the WebSocket stage's `wss://` URL.
 pub const WEBSOCKET_OUTPUT: &str = "WebSocketURL";
+/// The stack output the `broadcast` check posts to: the IAM-authorized broadcast route.
 pub const BROADCAST_OUTPUT: &str = "WebSocketBroadcastEndpoint";
 
 /// Each check's time limit unless `--smoke-timeout` says otherwise.
@@ -84,19 +86,24 @@ impl Endpoints {
 pub struct Check {
     /// `healthz`, `websocket` or `broadcast`.
     pub name: &'static str,
+    /// The URL tried (empty when the check could not run).
     pub url: String,
+    /// Whether the endpoint gave the expected answer within the timeout.
     pub passed: bool,
     /// The HTTP status answered (101 for an accepted WebSocket upgrade), if any.
     pub status: Option<u16>,
     /// What was seen: `ok`, or what went wrong.
     pub detail: String,
+    /// How long the check took, in milliseconds.
     pub millis: u64,
 }
 
 /// What the smoke check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SmokeReport {
+    /// Every check passed.
     pub passed: bool,
+    /// Each check's outcome: `healthz`, `websocket`, `broadcast`, in that order.
     pub checks: Vec<Check>,
     /// The whole check's wall time (the checks run at once).
     pub millis: u64,

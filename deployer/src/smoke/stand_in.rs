@@ -36,6 +36,7 @@ pub const BROADCAST_API: &str = "b7cast0001";
 
 /// Loopback stand-ins of a stack's three endpoints.
 pub struct StandIns {
+    /// Where the stand-ins listen, as the smoke check would read them from the stack outputs.
     pub endpoints: Endpoints,
     /// The `authorization` header of each broadcast request.
     pub signatures: Arc<Mutex<Vec<String>>>,
@@ -154,6 +155,7 @@ impl StandIns {
     }
 }
 
+/// The `/healthz` answer of a healthy Function URL, for [`StandIns::start`].
 pub const HEALTHY: (u16, &str) = (200, r#"{"status":"ok"}"#);
 
 /// A signer for the replay tests' deployer (`replay::DEPLOYER`): a person holding the deploy

@@ -29,7 +29,9 @@ const COMPOSITE_CENTS: u64 = 50;
 pub struct AlarmCost {
     /// Every alarm, metric and composite.
     pub count: u32,
+    /// The metric alarms: billed per metric they read.
     pub metric_alarms: u32,
+    /// The composite alarms: $0.50 a month each.
     pub composite_alarms: u32,
     /// The metrics the metric alarms read (what they are billed by).
     pub alarm_metrics: u32,

@@ -55,28 +55,44 @@ const STATEFUL_TYPE: &str = "AWS::DynamoDB::Table";
 /// A problem with the template or with what is rendered into it.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
+    /// The template file cannot be read.
     #[error("cannot read the template {}: {source}", path.display())]
     Read {
+        /// `<root>/templates/noteapp.yaml`.
         path: PathBuf,
+        /// Why it cannot be read.
         source: std::io::Error,
     },
+    /// The template (or a rendered one) does not parse as YAML; the parser's message inside.
     #[error("{TEMPLATE_PATH} is not valid YAML: {0}")]
     Yaml(String),
+    /// The template lacks what noteapp reads from it: a section, a resource to import, an
+    /// alarm's metric, a condition it can evaluate offline.
     #[error("{TEMPLATE_PATH}: {0}")]
     Shape(String),
+    /// The template's `Parameters` and those rendered from the environment differ: one was
+    /// changed without the other.
     #[error(
         "{TEMPLATE_PATH} and the environment disagree on parameters (declared but not rendered: [{}]; rendered but not declared: [{}]): update the template's Parameters or deployer/src/template/mod.rs together",
         missing.join(", "),
         unknown.join(", ")
     )]
     Parameters {
+        /// Declared by the template, but given no value.
         missing: Vec<String>,
+        /// Given a value, but not declared by the template.
         unknown: Vec<String>,
     },
+    /// `--image-uri` is not `REGISTRY/REPO@sha256:<64 hex>` or `REGISTRY/REPO:TAG`.
     #[error(
         "--image-uri {uri:?} {reason}: expected REGISTRY/REPO@sha256:<64 hex digits> (or REGISTRY/REPO:TAG), e.g. 123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/noteapp@sha256:…"
     )]
-    ImageUri { uri: String, reason: &'static str },
+    ImageUri {
+        /// The URI given.
+        uri: String,
+        /// What is wrong with it: `has neither a digest nor a tag`, `names no registry`…
+        reason: &'static str,
+    },
 }
 
 /// Resolves what a deploy of `config` with image `image_uri` sends. Pure: no I/O.

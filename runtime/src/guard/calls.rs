@@ -90,9 +90,13 @@ pub async fn get_alias(
 /// An alias pointed at one version alone (no routing).
 #[derive(Debug, Clone, Copy)]
 pub struct AliasUpdate<'a> {
+    /// The function's name.
     pub function: &'a str,
+    /// The alias's name (`live`).
     pub alias: &'a str,
+    /// The version the alias is to point at, taking all the traffic.
     pub version: &'a str,
+    /// The alias's new description (a `release_shift::AliasNote`, written out).
     pub description: &'a str,
     /// The revision the update was decided on: a later change makes Lambda refuse it (412).
     pub revision: Option<&'a str>,
@@ -131,6 +135,7 @@ pub fn is_stale_revision(error: &SignedError) -> bool {
 /// One alarm's state, as CloudWatch describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmState {
+    /// The alarm's name.
     pub name: String,
     /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
     pub state: String,

@@ -26,6 +26,7 @@ pub enum Health {
 /// One alias moved back to its good version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Move {
+    /// The function whose `live` alias moves.
     pub function: String,
     /// The version it pointed at (the canary).
     pub from: String,
@@ -50,7 +51,12 @@ pub enum Decision {
         deadline: DateTime<Utc>,
     },
     /// Every shifting alias goes back to its good version.
-    RollBack { cause: Cause, moves: Vec<Move> },
+    RollBack {
+        /// Why: the alarm, a passed deadline, or a shift without one.
+        cause: Cause,
+        /// One per shifting alias, all made together.
+        moves: Vec<Move>,
+    },
 }
 
 /// The good version of a shifting alias: the version its note names when the routing has it,

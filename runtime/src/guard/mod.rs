@@ -27,8 +27,11 @@ use decide::{Decision, Health, Move};
 /// Where the guard's calls go.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
+    /// Lambda's base URL, for the `live` aliases (`GetAlias`, `UpdateAlias`).
     pub lambda: String,
+    /// CloudWatch's base URL, for the release-health alarm's state (`DescribeAlarms`).
     pub cloudwatch: String,
+    /// SNS's base URL, for telling the operators' topic of a rollback (`Publish`).
     pub sns: String,
 }
 
@@ -56,9 +59,13 @@ impl Endpoints {
 
 /// What one run of the guard needs, built once per instance.
 pub struct Guard {
+    /// The HTTPS client every call goes through (`aws_http::https_client`).
     pub http: reqwest::Client,
+    /// Signs each call with the function's credentials, for its region.
     pub signer: Signer,
+    /// Where each service's calls go.
     pub endpoints: Endpoints,
+    /// The functions to watch, the release-health alarm and the operators' topic.
     pub config: GuardConfig,
 }
 

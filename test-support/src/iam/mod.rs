@@ -48,11 +48,13 @@ pub use request::{Context, Principal, Request};
 /// What AWS would decide.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// An `Allow` applies and no `Deny` does (or the root user of the resource's account asks).
     Allow,
     /// Nothing allows it.
     ImplicitDeny,
     /// A `Deny` statement applies; `sid` is its `Sid`.
     ExplicitDeny {
+        /// The `Sid` of the first deciding `Deny`; `None` when it has none.
         sid: Option<String>,
     },
 }
@@ -62,6 +64,7 @@ pub enum Decision {
 pub enum PolicyRef {
     /// The identity policy at this index of those given.
     Identity(usize),
+    /// The resource policy (a bucket, repository, function or key policy, or a trust policy).
     Resource,
 }
 
@@ -77,7 +80,9 @@ impl fmt::Display for PolicyRef {
 /// One statement of one policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatementRef {
+    /// The policy it is in.
     pub policy: PolicyRef,
+    /// Its place in that policy, and its `Sid`.
     pub statement: StatementId,
 }
 
@@ -91,6 +96,7 @@ impl fmt::Display for StatementRef {
 /// statements, or why nothing allowed the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {
+    /// Allowed, or denied explicitly or implicitly.
     pub decision: Decision,
     /// The statements that decided: every applicable `Deny` for an explicit deny, the `Allow`s
     /// relied on for an allow, nothing for an implicit deny.
@@ -161,7 +167,9 @@ pub fn allows(policy: &Value, action: &str, resource: &str) -> bool {
 /// A policy given to [`evaluate`] that AWS would refuse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvaluateError {
+    /// The policy refused, as given to [`evaluate`].
     pub policy: PolicyRef,
+    /// What is wrong with it.
     pub error: PolicyError,
 }
 

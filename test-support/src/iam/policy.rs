@@ -36,7 +36,9 @@ pub struct Policy {
 /// object) and its `Sid`, if it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatementId {
+    /// Its index in the `Statement` array, from 0.
     pub index: usize,
+    /// Its `Sid`; `None` when it has none.
     pub sid: Option<String>,
 }
 
@@ -57,8 +59,11 @@ pub enum PolicyError {
     Document(String),
     /// One statement: which one, the element at fault, and what is wrong with it.
     Statement {
+        /// The statement at fault.
         statement: StatementId,
+        /// The element at fault, as the policy grammar names it (`Sid`, `Action`, `Condition`).
         element: &'static str,
+        /// What is wrong with it, as a sentence.
         problem: String,
     },
 }

@@ -122,11 +122,13 @@ impl Context {
 /// One request to AWS, as the policies see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// Who makes the request.
     pub principal: Principal,
     /// `service:Action`, such as `ecr:BatchGetImage`.
     pub action: String,
     /// The resource's ARN, or `*` for an action that names none.
     pub resource: String,
+    /// The condition keys the request carries, global (`aws:PrincipalArn`) and the action's own.
     pub context: Context,
     /// The account owning the resource when its ARN does not say (S3 buckets); `None` takes the
     /// ARN's account field, and with none there, the principal's account.

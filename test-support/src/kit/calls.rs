@@ -30,6 +30,7 @@ pub struct Call {
 }
 
 impl Call {
+    /// `action` on `resource`, with no condition keys of its own.
     pub fn new(action: impl Into<String>, resource: impl Into<String>) -> Self {
         Self {
             action: action.into(),
@@ -42,8 +43,11 @@ impl Call {
 /// Where the requests go: the account and region resources live in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Place {
+    /// The ARN partition (`aws`, `aws-cn`, `aws-us-gov`).
     pub partition: String,
+    /// The region (`eu-west-1`).
     pub region: String,
+    /// The 12-digit account ID.
     pub account: String,
 }
 

@@ -251,8 +251,11 @@ pub fn not_used(resource_type: &str, permission: &str) -> bool {
 /// One authorization a resource handler needs: for resource `logical_id` of `resource_type`.
 #[derive(Debug, Clone)]
 pub struct HandlerCall {
+    /// The resource's logical ID in the template.
     pub logical_id: String,
+    /// Its type, such as `AWS::Lambda::Function`.
     pub resource_type: String,
+    /// The permission, on the resource it acts on, made with the deployer's credentials.
     pub call: Call,
 }
 
@@ -426,9 +429,13 @@ pub fn authorizations(
 
 /// One handler's permissions.
 pub struct Handler {
+    /// The permissions (`service:Action`) of the `create` handler.
     pub create: &'static [&'static str],
+    /// Those of the `read` handler (see the module doc for when it runs).
     pub read: &'static [&'static str],
+    /// Those of the `update` handler.
     pub update: &'static [&'static str],
+    /// Those of the `delete` handler.
     pub delete: &'static [&'static str],
 }
 

@@ -78,8 +78,11 @@ impl Identity {
 pub struct Denial {
     /// The access key of the identity refused (empty for an unverified caller).
     pub access_key: String,
+    /// Who was refused, for people: `name (principal ARN)`, or `an unverified caller`.
     pub identity: String,
+    /// The `service:Action` refused; for a bad signature, the service, method and path.
     pub action: String,
+    /// The resource ARN (`*` for actions without one); for a bad signature, the URI.
     pub resource: String,
     /// The evaluation's reason, or the signature's refusal.
     pub reason: String,

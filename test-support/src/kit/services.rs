@@ -32,6 +32,7 @@ struct State {
 
 /// The stand-in (see the module doc); `url` goes in `AWS_ENDPOINT_URL` of the caller.
 pub struct SignedServices {
+    /// The loopback server answering; the stand-in stops when it is dropped.
     pub server: Server,
     state: Arc<Mutex<State>>,
 }

@@ -362,7 +362,9 @@ impl Kit {
         let path = request.uri.path();
         let query = request.uri.query().unwrap_or_default();
         let target = (path, query);
-        let Some(call) = calls::http(&self.inner.place, endpoint, method, target, &request.body)
+        let amz_target = request.header("x-amz-target");
+        let place = &self.inner.place;
+        let Some(call) = calls::http(place, endpoint, method, target, amz_target, &request.body)
         else {
             panic!(
                 "the test kit does not know what IAM checks for {service} {method} {}: add it \

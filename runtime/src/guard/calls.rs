@@ -1,7 +1,8 @@
 //! The AWS calls around releases, each one signed request made with [`Signer`] (no SDK crate):
-//! Lambda's `GetAlias` and `UpdateAlias` (REST JSON), CloudWatch's `DescribeAlarms` (JSON 1.0)
-//! and SNS's `Publish` (query). The guard makes them; `noteapp status` reads the same aliases and
-//! alarms through them.
+//! Lambda's `GetAlias`, `UpdateAlias` and `GetFunctionConfiguration` of a version (REST JSON),
+//! CloudWatch's `DescribeAlarms` (JSON 1.0) and SNS's `Publish` (query). The guard makes them;
+//! `noteapp` reads and moves the same aliases and reads the same alarms through them (status,
+//! the deploy's canary, rollback).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -121,6 +122,40 @@ pub async fn update_alias(
         .map_err(|e| SignedError::Signing(e.to_string()))?;
     let (_, body) = signer.send(http, "lambda", request).await?;
     alias_from(function, &body)
+}
+
+/// `GetFunctionConfiguration` of version `version` of `function`: its description (`noteapp
+/// release <id>`), or `None` when there is no such version.
+pub async fn version_description(
+    http: &reqwest::Client,
+    signer: &Signer,
+    endpoint: &str,
+    function: &str,
+    version: &str,
+) -> Result<Option<String>, SignedError> {
+    let url = format!(
+        "{endpoint}/2015-03-31/functions/{}/configuration?Qualifier={}",
+        crate::aws_http::percent_encode(function),
+        crate::aws_http::percent_encode(version)
+    );
+    let request = http::Request::get(url)
+        .body(bytes::Bytes::new())
+        .map_err(|e| SignedError::Signing(e.to_string()))?;
+    match signer.send(http, "lambda", request).await {
+        Ok((_, body)) => {
+            let answer: Value = serde_json::from_slice(&body).map_err(|e| {
+                SignedError::Transport(format!("Lambda's configuration answer is not JSON: {e}"))
+            })?;
+            Ok(Some(
+                answer["Description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ))
+        }
+        Err(SignedError::Status { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether Lambda refused an update because the alias changed since it was read.

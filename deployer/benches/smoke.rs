@@ -145,6 +145,7 @@ fn recorded(sequence: u64) -> Release {
         deployed_by: "arn:aws:sts::123456789012:assumed-role/ci/run-7".into(),
         result: "deployed".into(),
         rollback_of: None,
+        versions: None,
     }
 }
 

@@ -1,16 +1,20 @@
-//! The deploy flow (`noteapp deploy ENV [--image-uri URI]`, and under rollback and the CI
-//! bootstrap): the environment's stack brought to the rendered template through a
-//! CloudFormation change set, and the report of what happened.
+//! The deploy flow (`noteapp deploy ENV [--image-uri URI | --image-from ENV|URI]`, and under
+//! rollback and the CI bootstrap): the environment's stack brought to the rendered template
+//! through a CloudFormation change set, and the report of what happened.
 //!
-//! Steps: refuse `development`; without `--image-uri`, build and push the image (or reuse it when
-//! its inputs did not change) and tag the stack's current and new images against the ECR lifecycle
-//! policy (`image::ship`); check the credentials' account against the environment file;
+//! Steps: refuse `development`; with `--image-from`, take the digest another environment runs
+//! from this one's repository (`promote`); without an image, build and push one (or reuse it
+//! when its inputs did not change) and tag the stack's current and new images against the ECR
+//! lifecycle policy (`image::ship`); read the live aliases (refused while a canary shifts) and,
+//! where the environment releases by canary, release health (`canary`: refused while it is in
+//! ALARM); check the credentials' account against the environment file;
 //! refuse reserved concurrency the account cannot hold (`aws::lambda`);
 //! wait out an operation already running; for a new stack, bring back the tables a deleted one
 //! kept (`change_set`); create a change set and print its diff; refuse replacing or removing a
 //! table unless `--allow-replacement`; ask where the environment wants a confirmation (`--yes`
 //! skips it; with no terminal to ask on, refuse); execute; print the stack events as they come;
-//! put the table policy (and production's termination protection) on the stack; report the
+//! put the table policy (and production's termination protection) on the stack (a canary: the
+//! shift, the watch, then the second update or the return to the last good release); report the
 //! outputs, or every failed resource with its reason; smoke check the stack it created or
 //! updated (`smoke`; `--no-smoke` skips it), whose failure exits 1. A failed first create
 //! leaves no stack and no table. Nothing to change: the empty change set is deleted and the command exits 0 at once.
@@ -21,8 +25,11 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
+use super::canary::{self, CanarySettings, Start};
 use super::change_set::{self, Computed, Intent, Pending, Prepared};
+use super::promote::{self, Source};
 use super::recording::{self, Provenance, Recording};
+use super::traffic::Traffic;
 use crate::aws::resource_changes::{Diff, blocked_replacements, blocked_summary};
 use crate::aws::wait::Operation;
 use crate::aws::{Clients, Waits, apigateway, ecr, lambda, protection, stack, wait};
@@ -51,13 +58,19 @@ pub struct DeployRequest<'a> {
     /// The repository (the template, Cargo.toml, Dockerfile.lambda).
     pub root: &'a Path,
     pub config: &'a EnvironmentConfig,
-    /// The image to run (`--image-uri`); without it the deploy builds and pushes one.
+    /// The image to run (`--image-uri`); without it (or `image_from`) the deploy builds and
+    /// pushes one.
     pub image_uri: Option<&'a str>,
+    /// Where to take the image's digest from instead (`--image-from`): another environment's
+    /// stack, or an image it ran.
+    pub image_from: Option<Source>,
     pub build: &'a BuildOptions,
     pub options: DeployOptions,
     pub finish: Finish,
     /// Roll back to the release before at once when the smoke check fails.
     pub rollback_on_failure: bool,
+    /// How a canary runs (where the environment releases by canary).
+    pub canary: CanarySettings,
 }
 
 /// How a deploy (or a rollback) ends once its change set ran.
@@ -78,7 +91,15 @@ pub async fn deploy_environment(
 ) -> Result<DeployReport, Error> {
     let (root, config) = (request.root, request.config);
     let template_body = template::read_template(root)?;
-    let built = match request.image_uri {
+    let given = match &request.image_from {
+        Some(source) => {
+            let repository = &request.build.repository;
+            let uri = promote::promoted_image(clients, root, config, source, repository, progress);
+            Some(uri.await?)
+        }
+        None => request.image_uri.map(str::to_owned),
+    };
+    let built = match given {
         Some(_) => None,
         None => {
             let engine = Engine::default();
@@ -88,7 +109,7 @@ pub async fn deploy_environment(
     let image_uri = built
         .as_ref()
         .map(|image| image.uri.clone())
-        .or_else(|| request.image_uri.map(str::to_owned))
+        .or(given)
         .unwrap_or_default();
     let mut plan = template::plan(config, &template_body, &image_uri)?;
     apigateway::decide_log_role(&mut plan, clients, progress).await?;
@@ -113,26 +134,51 @@ pub async fn deploy_environment(
         Some(_) => None,
         None => ecr::EcrImage::parse(&image_uri).ok().map(|i| i.repository),
     };
+    let before = canary::before(clients, config, progress).await?;
+    let start = canary::start(
+        clients,
+        config,
+        &plan,
+        before.as_ref(),
+        &request.canary,
+        progress,
+    )
+    .await?;
     let (commit, dirty) = recording::git_state(root);
     let provenance = Provenance {
         commit,
         dirty,
         rollback_of: None,
+        live_versions: before
+            .as_ref()
+            .and_then(|b| Traffic::steady_versions(&b.aliases)),
     };
     let kept = config.releases_kept;
     let recording =
         recording::record(clients, &mut plan, repository.as_deref(), kept, provenance).await?;
     let options = &request.options;
-    let report = deploy_until(
-        ctrl_c(),
-        clients,
-        &plan,
-        options,
-        &Prompt::stdin(),
-        progress,
-    )
-    .await;
-    let mut report = conclude(clients, report, &recording, &request.finish, progress).await?;
+    let mut report = match start {
+        Start::AllAtOnce => {
+            let report = deploy_until(
+                ctrl_c(),
+                clients,
+                &plan,
+                options,
+                &Prompt::stdin(),
+                progress,
+            )
+            .await;
+            conclude(clients, report, &recording, &request.finish, progress).await?
+        }
+        Start::Canary(shift) => {
+            let settings = &request.canary;
+            let finish = &request.finish;
+            canary::run(
+                clients, config, &plan, &recording, shift, settings, options, finish, progress,
+            )
+            .await?
+        }
+    };
     if request.rollback_on_failure && report.smoke.as_ref().is_some_and(|s| !s.passed) {
         match recording.previous {
             Some(_) => {
@@ -321,6 +367,7 @@ pub async fn deploy(
         imported_tables: Vec::new(),
         release: None,
         rollback: None,
+        canary: None,
         smoke: None,
     };
     let intent = Intent::Deploy {

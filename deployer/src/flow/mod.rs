@@ -10,14 +10,22 @@
 //! - [`destroy`]: the stack deleted, its tables kept.
 //! - [`ci`]: the CI sign-in stack deployed through the deploy flow.
 //! - [`recording`]: each deploy's release written into the plan and tagged in ECR.
+//! - [`canary`]: a release shifted to a share of the traffic, watched, then finished, or
+//!   returned to the last good release; `noteapp release finish|undo` for one left half-way.
+//! - [`traffic`]: where the `live` aliases stand (steady, shifting, returned, moved back).
+//! - [`promote`]: `--image-from`: the digest another environment runs, found in this one's
+//!   repository.
 //!
 //! Each flow takes its clients and a plain description of what is asked, and returns a report
 //! (`Serialize` + `Display`) that the command prints.
 
+pub mod canary;
 pub mod change_set;
 pub mod ci;
 pub mod deploy;
 pub mod destroy;
 pub mod migrate;
+pub mod promote;
 pub mod recording;
 pub mod rollback;
+pub mod traffic;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::aws::resource_changes::ResourceChange;
 use crate::aws::stack::StackEvent;
 use crate::error::Error;
+use crate::flow::canary::CanaryReport;
 use crate::output::write_map;
 use crate::release::Release;
 use crate::smoke::SmokeReport;
@@ -41,6 +42,8 @@ pub struct DeployReport {
     pub smoke: Option<SmokeReport>,
     /// What `--rollback-on-failure` did after a failed smoke check.
     pub rollback: Option<RollbackOutcome>,
+    /// The canary the release went live through (`None`: all at once).
+    pub canary: Option<CanaryReport>,
 }
 
 /// The rollback a failed smoke check set off (`deploy --rollback-on-failure`).
@@ -64,6 +67,9 @@ pub struct RollbackOutcome {
 impl DeployReport {
     /// The error a failed deploy exits with, after the report was printed.
     pub fn check(&self) -> Result<(), Error> {
+        if let Some(canary) = &self.canary {
+            canary.check()?;
+        }
         match self.result {
             DeployResult::Failed => Err(Error::StackFailed {
                 stack: self.stack_name.clone(),
@@ -140,6 +146,9 @@ impl fmt::Display for DeployReport {
                 release.image_digest,
                 release.commit.as_deref().unwrap_or("no commit")
             )?;
+        }
+        if let Some(canary) = &self.canary {
+            write!(f, "{canary}")?;
         }
         if let Some(smoke) = &self.smoke {
             write!(f, "{smoke}")?;

@@ -64,6 +64,7 @@ fn recorded(sequence: u64) -> Release {
         deployed_by: "arn:aws:sts::123456789012:assumed-role/ci/run-7".into(),
         result: "deployed".into(),
         rollback_of: None,
+        versions: None,
     }
 }
 
@@ -296,6 +297,7 @@ async fn a_deploy_records_its_release_in_the_template_and_tags_its_image() {
         commit: Some("4bb2d0e".into()),
         dirty: true,
         rollback_of: None,
+        live_versions: None,
     };
     let recording = releases::record(&clients, &mut plan, Some("noteapp"), 5, provenance)
         .await
@@ -640,6 +642,7 @@ async fn releases_past_the_last_n_lose_their_tags_so_the_lifecycle_keeps_exactly
         previous: Some(6),
         templates: None,
         earlier: (2..=6).rev().collect(),
+        history: Vec::new(),
     };
     let (progress, lines) = Progress::captured();
     releases::finish(
@@ -716,6 +719,7 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
         release: Some(recorded(4)),
         smoke: Some(smoke),
         rollback: None,
+        canary: None,
     };
     let (progress, lines) = Progress::captured();
     let (root, config, build) = (
@@ -732,12 +736,14 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
         root: &root,
         config: &config,
         image_uri: None,
+        image_from: None,
         build: &build,
         options: options(),
         finish: deploy::Finish {
             smoke_timeout: Some(Duration::from_secs_f64(0.2)),
         },
         rollback_on_failure: true,
+        canary: Default::default(),
     };
     deploy::roll_back_on_failure(
         &clients,
@@ -851,12 +857,14 @@ async fn a_first_release_that_fails_its_smoke_check_stays_live_and_says_so() {
         root: &root,
         config: &config,
         image_uri: Some(&image),
+        image_from: None,
         build: &build,
         options: options(),
         finish: deploy::Finish {
             smoke_timeout: Some(Duration::from_secs_f64(0.2)),
         },
         rollback_on_failure: true,
+        canary: Default::default(),
     };
     let (progress, lines) = Progress::captured();
     let report = deploy::deploy_environment(&clients, &request, &progress)

@@ -1,0 +1,869 @@
+//! The canary against a replayed stack that does to the functions what CloudFormation does
+//! (each change set's versions published and aliases pointed, in the signed-services
+//! stand-in), the aliases and alarms answered by that stand-in, every request decided by the
+//! kit, and a virtual clock: five minutes of watching run in milliseconds.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_cloudformation::Client;
+use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock};
+use chrono::{DateTime, Utc};
+use noteapp_runtime::functions::Function;
+use noteapp_test_support::kit::SignedServices;
+use noteapp_test_support::kit::services::{AliasChange, AliasState, Lambda};
+use serde_json::json;
+
+use super::*;
+use crate::aws::{Waits, replay};
+use crate::config::ReleaseStrategy;
+use crate::flow::deploy::{DeployRequest, deploy_environment};
+use crate::image::ship::BuildOptions;
+use crate::progress::Captured;
+use crate::release::Release;
+
+const TEMPLATE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../templates/noteapp.yaml"
+));
+const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/noteapp";
+const STACK: &str = "noteapp-staging";
+const HEALTH: &str = "noteapp-staging-release-health";
+const API_5XX: &str = "noteapp-staging-api-5xx-rate";
+const INTERVAL: Duration = Duration::from_secs(5);
+
+pub(crate) fn config() -> EnvironmentConfig {
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../environments/staging.yaml"
+    ));
+    let mut config =
+        crate::config::parse("staging", &text.replace("ap-northeast-1", "eu-west-1")).unwrap();
+    config.release = ReleaseStrategy::Canary {
+        share: 10,
+        minutes: 5,
+    };
+    config
+}
+
+/// Release `n`'s image digest (3: the one `describe_stacks.xml` says the stack runs).
+pub(crate) fn digest(n: u64) -> String {
+    match n {
+        3 => "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        n => format!("sha256:{n:0>64}"),
+    }
+}
+
+pub(crate) fn image(n: u64) -> String {
+    format!("{REGISTRY}@{}", digest(n))
+}
+
+/// Release `n` as a deploy of this template recorded it (only the image differs).
+pub(crate) fn recorded(n: u64) -> Release {
+    let plan = template::plan(&config(), TEMPLATE, &image(n)).unwrap();
+    Release {
+        sequence: n,
+        commit: Some(format!("{n}aa1c0ffee")),
+        dirty: false,
+        image_uri: image(n),
+        image_digest: digest(n),
+        template_sha256: release::sha256(TEMPLATE),
+        parameters: plan.parameters.into_iter().collect(),
+        time: format!("2026-12-0{n}T10:00:00Z"),
+        deployed_by: "arn:aws:sts::123456789012:assumed-role/ci/run-7".into(),
+        result: "deployed".into(),
+        rollback_of: None,
+        versions: None,
+    }
+}
+
+/// The release id of release `n`.
+pub(crate) fn release_id(n: u64) -> String {
+    recorded(n).parameters[template::RELEASE_ID].clone()
+}
+
+/// What the replayed stack holds: its template (as last sent) and the parameters and templates
+/// of every change set, with each function's current `AWS::Lambda::Version` (its release id
+/// and number).
+#[derive(Default)]
+pub(crate) struct StackState {
+    pub template: String,
+    pub created: Vec<(BTreeMap<String, String>, String)>,
+    pub executed: Vec<BTreeMap<String, String>>,
+    pub versions: BTreeMap<String, (String, String)>,
+    pub tags: Vec<String>,
+}
+
+/// A stack whose functions serve release `live.first()` and whose history is `live`
+/// (sequences, newest first), with the stand-in's functions and alarms.
+pub(crate) struct World {
+    pub services: SignedServices,
+    pub lambda: Lambda,
+    pub stack: Arc<Mutex<StackState>>,
+    pub clock: Clock,
+    cfn: Vec<Rule>,
+    ecr: Vec<Rule>,
+}
+
+impl World {
+    pub(crate) fn new(history: Vec<Release>) -> Self {
+        let services = SignedServices::start_on_thread(replay::kit());
+        services.set_log_role("arn:aws:iam::123456789012:role/apigw-logs");
+        let clock = Clock::skipping();
+        let lambda = services.lambda();
+        let stamp = clock.clone();
+        lambda.set_clock(move || stamp.system_time());
+        // Each release of the history published a version of every function, oldest first
+        // (release 1 is version 1, and so on); the aliases serve the live one's.
+        let live = &history[0];
+        let id = live.parameters[template::RELEASE_ID].clone();
+        let mut versions = BTreeMap::new();
+        for function in Function::ALL {
+            let name = format!("{STACK}-{}", function.name());
+            let mut version = String::new();
+            for release in history.iter().rev() {
+                let published = &release.parameters[template::RELEASE_ID];
+                version = lambda.publish(&name, &format!("noteapp release {published}"));
+            }
+            lambda.point(&name, &version, &[], &format!("noteapp live release={id}"));
+            versions.insert(name, (id.clone(), version));
+        }
+        services.set_alarm(HEALTH, true, "OK", "no child alarm in ALARM");
+        services.set_alarm(API_5XX, false, "OK", "Threshold not crossed");
+        let state = StackState {
+            template: release::write(TEMPLATE, live, &history[1..], 5),
+            versions,
+            ..StackState::default()
+        };
+        let stack = Arc::new(Mutex::new(state));
+        let cfn = cloudformation_rules(&stack, &lambda, &services);
+        let ecr = ecr_rules(&stack);
+        Self {
+            services,
+            lambda,
+            stack,
+            clock,
+            cfn,
+            ecr,
+        }
+    }
+
+    /// The release-health alarm (and the API's 5xx alarm under it) in ALARM from `at` on.
+    pub(crate) fn health_turns_bad_at(&self, at: DateTime<Utc>) {
+        let clock = self.clock.clone();
+        self.services
+            .script_alarm(HEALTH, true, move || match clock.now() >= at {
+                true => ("ALARM".into(), format!("{API_5XX} is in ALARM")),
+                false => ("OK".into(), "no child alarm in ALARM".into()),
+            });
+        let clock = self.clock.clone();
+        self.services
+            .script_alarm(API_5XX, false, move || match clock.now() >= at {
+                true => (
+                    "ALARM".into(),
+                    "Threshold Crossed: 2 out of the last 3 datapoints".into(),
+                ),
+                false => ("OK".into(), "Threshold not crossed".into()),
+            });
+    }
+
+    pub(crate) fn clients(&self) -> Clients {
+        let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
+            .then_http_response(|| replay::caller_identity("123456789012"));
+        let cfn: Vec<&Rule> = self.cfn.iter().collect();
+        let ecr: Vec<&Rule> = self.ecr.iter().collect();
+        let no_tables = mock!(aws_sdk_dynamodb::Client::list_tables)
+            .then_http_response(|| replay::table_names(&[]));
+        let mut clients = replay::clients(
+            replay::cloudformation(RuleMode::MatchAny, &cfn),
+            replay::sts(&sts),
+        )
+        .with_signed_endpoint(replay::signer(replay::DEPLOYER), self.services.url())
+        .with_dynamodb(replay::dynamodb(RuleMode::MatchAny, &[&no_tables]));
+        clients.ecr = replay::ecr(RuleMode::MatchAny, &ecr);
+        clients
+    }
+
+    /// CloudFormation calls made, by operation.
+    pub(crate) fn cfn_calls(&self) -> BTreeMap<&'static str, usize> {
+        let names = [
+            "GetTemplate",
+            "DescribeStacks",
+            "CreateChangeSet",
+            "DescribeChangeSet",
+            "ExecuteChangeSet",
+            "DescribeStackEvents",
+            "GetStackPolicy",
+            "DeleteChangeSet",
+        ];
+        names
+            .into_iter()
+            .zip(&self.cfn)
+            .map(|(name, rule)| (name, rule.num_calls()))
+            .collect()
+    }
+
+    pub(crate) fn alias(&self, function: Function) -> AliasState {
+        self.lambda
+            .alias(&format!("{STACK}-{}", function.name()))
+            .unwrap()
+    }
+
+    /// The changes of `function`'s alias, oldest first.
+    pub(crate) fn changes(&self, function: Function) -> Vec<AliasChange> {
+        let name = format!("{STACK}-{}", function.name());
+        self.lambda
+            .changes()
+            .into_iter()
+            .filter(|c| c.function == name)
+            .collect()
+    }
+
+    pub(crate) fn created(&self) -> Vec<(BTreeMap<String, String>, String)> {
+        self.stack.lock().unwrap().created.clone()
+    }
+
+    pub(crate) fn settings(&self) -> CanarySettings {
+        CanarySettings {
+            enabled: true,
+            interval: INTERVAL,
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+/// What CloudFormation does to the functions when a change set with `parameters` runs: a new
+/// `ReleaseId` publishes a version of each; each alias points at it, the previous version on
+/// `PreviousWeight` while a shift is asked for, as the template's conditions say.
+fn apply(stack: &mut StackState, lambda: &Lambda, parameters: &BTreeMap<String, String>) {
+    let id = parameters[template::RELEASE_ID].clone();
+    let deadline = parameters["ShiftDeadline"].clone();
+    let share = parameters["CanaryShare"].clone();
+    let weight: f64 = parameters["PreviousWeight"].parse().unwrap();
+    for function in Function::ALL {
+        let name = format!("{STACK}-{}", function.name());
+        let current = stack.versions[&name].clone();
+        let version = if current.0 == id {
+            current.1
+        } else {
+            lambda.publish(&name, &format!("noteapp release {id}"))
+        };
+        stack
+            .versions
+            .insert(name.clone(), (id.clone(), version.clone()));
+        let previous = &parameters[&template::previous_version_parameter(function)];
+        let shifting = !previous.is_empty() && share != "100" && !deadline.is_empty();
+        if shifting {
+            let note = format!("noteapp shift release={id} good={previous} deadline={deadline}");
+            lambda.point(&name, &version, &[(previous.as_str(), weight)], &note);
+        } else {
+            lambda.point(&name, &version, &[], &format!("noteapp live release={id}"));
+        }
+    }
+}
+
+fn cloudformation_rules(
+    stack: &Arc<Mutex<StackState>>,
+    lambda: &Lambda,
+    services: &SignedServices,
+) -> Vec<Rule> {
+    let (read, create, execute) = (stack.clone(), stack.clone(), stack.clone());
+    let (objects, lambda) = (services.objects(), lambda.clone());
+    vec![
+        mock!(Client::get_template).then_compute_response(move |_| {
+            let body = read.lock().unwrap().template.clone();
+            MockResponse::Http(replay::template(&body))
+        }),
+        mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE")),
+        mock!(Client::create_change_set)
+            .match_requests(move |r| {
+                let parameters = r
+                    .parameters()
+                    .iter()
+                    .filter_map(|p| {
+                        Some((
+                            p.parameter_key()?.to_owned(),
+                            p.parameter_value()?.to_owned(),
+                        ))
+                    })
+                    .collect();
+                let sent = replay::sent_template(r, &objects).unwrap_or_default();
+                create.lock().unwrap().created.push((parameters, sent));
+                true
+            })
+            .then_http_response(replay::change_set_created),
+        mock!(Client::describe_change_set).then_http_response(|| {
+            replay::change_set("CREATE_COMPLETE", "", replay::CHANGES_IMAGE_UPDATE)
+        }),
+        mock!(Client::execute_change_set)
+            .match_requests(move |_| {
+                let mut state = execute.lock().unwrap();
+                let (parameters, sent) = state.created.last().cloned().unwrap();
+                apply(&mut state, &lambda, &parameters);
+                state.template = sent;
+                state.executed.push(parameters);
+                true
+            })
+            .then_http_response(replay::executed),
+        mock!(Client::describe_stack_events)
+            .then_http_response(|| replay::events("update_complete")),
+        mock!(Client::get_stack_policy).then_http_response(|| {
+            let plan = template::plan(&config(), TEMPLATE, &image(3)).unwrap();
+            replay::stack_policy(Some(&template::stack_policy(&plan.stateful_resources)))
+        }),
+        mock!(Client::delete_change_set).then_http_response(replay::change_set_deleted),
+    ]
+}
+
+fn ecr_rules(stack: &Arc<Mutex<StackState>>) -> Vec<Rule> {
+    let tags = stack.clone();
+    vec![
+        mock!(aws_sdk_ecr::Client::get_repository_policy).then_http_response(|| {
+            replay::ecr_json(
+                400,
+                json!({"__type": "RepositoryPolicyNotFoundException", "message": "no policy"}),
+            )
+        }),
+        mock!(aws_sdk_ecr::Client::set_repository_policy).then_http_response(|| {
+            replay::ecr_json(
+                200,
+                json!({"registryId": "123456789012", "repositoryName": "noteapp", "policyText": "{}"}),
+            )
+        }),
+        mock!(aws_sdk_ecr::Client::describe_images).then_http_response(|| {
+            let details: Vec<_> = [1u64, 2, 3]
+                .iter()
+                .map(|s| {
+                    json!({
+                        "registryId": "123456789012",
+                        "repositoryName": "noteapp",
+                        "imageDigest": digest(*s),
+                        "imageTags": [release::tag("staging", *s)],
+                    })
+                })
+                .collect();
+            replay::ecr_json(200, json!({ "imageDetails": details }))
+        }),
+        mock!(aws_sdk_ecr::Client::batch_get_image).then_compute_response(|r| {
+            let digest = r.image_ids()[0].image_digest().unwrap_or_default().to_owned();
+            MockResponse::Http(replay::ecr_json(
+                200,
+                json!({"images": [{
+                    "registryId": "123456789012",
+                    "repositoryName": "noteapp",
+                    "imageId": {"imageDigest": digest},
+                    "imageManifest": "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\",\"size\":1470,\"digest\":\"sha256:5e3b\"},\"layers\":[]}",
+                    "imageManifestMediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                }], "failures": []}),
+            ))
+        }),
+        mock!(aws_sdk_ecr::Client::put_image).then_compute_response(move |r| {
+            let tag = r.image_tag().unwrap_or_default().to_owned();
+            tags.lock().unwrap().tags.push(tag.clone());
+            MockResponse::Http(replay::ecr_json(
+                200,
+                json!({"image": {"registryId": "123456789012", "repositoryName": "noteapp",
+                    "imageId": {"imageTag": tag}, "imageManifest": "{}"}}),
+            ))
+        }),
+        mock!(aws_sdk_ecr::Client::batch_delete_image).then_http_response(|| {
+            replay::ecr_json(200, json!({"imageIds": [], "failures": []}))
+        }),
+    ]
+}
+
+pub(crate) fn options() -> DeployOptions {
+    DeployOptions {
+        yes: true,
+        allow_replacement: false,
+        new_tables: false,
+        waits: Waits::every(Duration::from_millis(1)),
+    }
+}
+
+fn build() -> BuildOptions {
+    BuildOptions {
+        base: "scratch".into(),
+        registry_endpoint: None,
+        repository: "noteapp".into(),
+        bootstrap: None,
+    }
+}
+
+/// `noteapp deploy staging --image-uri <release 4's>` with the canary's `settings`.
+pub(crate) async fn deploy(
+    world: &World,
+    config: &EnvironmentConfig,
+    settings: CanarySettings,
+) -> (Result<DeployReport, Error>, Captured) {
+    let clients = world.clients();
+    let (root, build) = (noteapp_test_support::workspace(), build());
+    let uri = image(4);
+    let request = DeployRequest {
+        root: &root,
+        config,
+        image_uri: Some(&uri),
+        image_from: None,
+        build: &build,
+        options: options(),
+        finish: Finish {
+            smoke_timeout: None,
+        },
+        rollback_on_failure: false,
+        canary: settings,
+    };
+    let (progress, lines) = Progress::captured();
+    let report = deploy_environment(&clients, &request, &progress).await;
+    (report, lines)
+}
+
+fn seconds_between(a: std::time::SystemTime, b: std::time::SystemTime) -> f64 {
+    b.duration_since(a).unwrap_or_default().as_secs_f64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_shifts_its_share_watches_its_minutes_then_moves_every_alias_to_the_release() {
+    let world = World::new(vec![recorded(3), recorded(2), recorded(1)]);
+    let started = world.clock.now();
+    let (report, lines) = deploy(&world, &config(), world.settings()).await;
+    let report = report.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+    assert_eq!(report.result, DeployResult::Updated, "{}", lines.text());
+    let canary = report.canary.clone().expect("a canary");
+    assert_eq!(canary.outcome, Outcome::Finished, "{}", lines.text());
+    // Five minutes, read every five seconds: at 0, 5, …, 300.
+    assert_eq!(canary.polls, 61, "{}", lines.text());
+    report.check().unwrap();
+
+    // The weights over time, per function: the old release alone, 90/10, the new one alone.
+    for function in Function::ALL {
+        let changes = world.changes(function);
+        let shares: Vec<BTreeMap<String, f64>> = changes.iter().map(|c| c.alias.shares()).collect();
+        assert_eq!(
+            shares,
+            [
+                BTreeMap::from([("3".to_owned(), 1.0)]),
+                BTreeMap::from([("3".to_owned(), 0.9), ("4".to_owned(), 0.1)]),
+                BTreeMap::from([("4".to_owned(), 1.0)]),
+            ],
+            "{function}"
+        );
+        let watched = seconds_between(changes[1].at, changes[2].at);
+        assert!((300.0..330.0).contains(&watched), "{function}: {watched}s");
+        assert!(changes[1].alias.description.starts_with(&format!(
+            "noteapp shift release={} good=3 deadline=",
+            release_id(4)
+        )));
+        assert_eq!(
+            changes[2].alias.description,
+            format!("noteapp live release={}", release_id(4))
+        );
+    }
+
+    // Update 1 shifted with the deadline; the release was not in its history, only apart.
+    let created = world.created();
+    assert_eq!(created.len(), 2);
+    let (first, first_template) = &created[0];
+    assert_eq!(first["CanaryShare"], "10");
+    assert_eq!(first["PreviousWeight"], "0.9");
+    assert_eq!(first["ApiPreviousVersion"], "3");
+    let deadline = DateTime::parse_from_rfc3339(&first["ShiftDeadline"]).unwrap();
+    let margin = (deadline.with_timezone(&Utc) - started).num_seconds();
+    assert!(
+        (1200..1230).contains(&margin),
+        "5 minutes and 15 of margin: {margin}s"
+    );
+    assert_eq!(canary.deadline, first["ShiftDeadline"]);
+    assert_eq!(release::read(first_template).live().unwrap().sequence, 3);
+    assert_eq!(release::pending(first_template).unwrap().sequence, 4);
+    // Update 2: no shift; release 4 live in the history, release 3's versions recorded.
+    let (second, second_template) = &created[1];
+    assert_eq!(second["ShiftDeadline"], "");
+    assert_eq!(second["ApiPreviousVersion"], "");
+    let history = release::read(second_template);
+    assert_eq!(history.live().unwrap().sequence, 4);
+    assert_eq!(release::pending(second_template), None);
+    let three = history.find(3).unwrap();
+    assert_eq!(three.versions.as_ref().unwrap()["api"], "3");
+    assert_eq!(three.versions.as_ref().unwrap().len(), Function::ALL.len());
+    assert!(
+        world
+            .stack
+            .lock()
+            .unwrap()
+            .tags
+            .contains(&"release-staging-4".to_owned())
+    );
+    let text = report.to_string();
+    assert!(
+        text.contains("canary finished: every alias on the new release"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_turning_bad_returns_every_alias_within_a_poll_and_one_update_round() {
+    let world = World::new(vec![recorded(3), recorded(2), recorded(1)]);
+    // Two minutes into the watch (which starts once update 1 completes, within a second).
+    let bad_at = world.clock.now() + chrono::Duration::seconds(122);
+    world.health_turns_bad_at(bad_at);
+    let (report, lines) = deploy(&world, &config(), world.settings()).await;
+    let report = report.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+    let canary = report.canary.clone().unwrap();
+    let Outcome::Returned(returned) = &canary.outcome else {
+        panic!("not returned: {canary:?}\n{}", lines.text());
+    };
+    assert_eq!(returned.by, "deploy");
+    assert!(returned.signal.contains(HEALTH), "{}", returned.signal);
+    assert!(returned.signal.contains("is ALARM"), "{}", returned.signal);
+    assert_eq!(returned.in_alarm, [API_5XX]);
+    assert_eq!(returned.moved.len(), Function::ALL.len());
+    assert!(returned.errors.is_empty(), "{:?}", returned.errors);
+    // The bound: the read that saw it at most one interval after it turned, then one round of
+    // UpdateAlias (all together).
+    let bad = std::time::SystemTime::from(bad_at);
+    for function in Function::ALL {
+        let back = world
+            .changes(function)
+            .into_iter()
+            .find(|c| c.by == replay::DEPLOYER)
+            .expect("moved back by the deploy");
+        assert_eq!(back.alias.shares(), BTreeMap::from([("3".to_owned(), 1.0)]));
+        assert!(
+            back.alias.description.ends_with("cause=alarm"),
+            "{}",
+            back.alias.description
+        );
+        let after = seconds_between(bad, back.at);
+        assert!(
+            after <= INTERVAL.as_secs_f64() + 1.0,
+            "{function}: back {after}s after"
+        );
+    }
+    assert!(returned.restored_after_seconds.unwrap() < 1.0);
+    // Then the stack went back to release 3 through CloudFormation: its image and parameters,
+    // the history as it was, no canary left in the template.
+    let created = world.created();
+    assert_eq!(created.len(), 2, "update 1, then the stack back");
+    let (back, template_back) = &created[1];
+    assert_eq!(back["ImageUri"], image(3));
+    assert_eq!(back["ShiftDeadline"], "");
+    assert_eq!(release::read(template_back).live().unwrap().sequence, 3);
+    assert_eq!(release::pending(template_back), None);
+    assert_eq!(returned.reconciled.as_deref(), Some("UPDATE_COMPLETE"));
+    // Every alias serves release 3 (a version published again from the same image and
+    // configuration) and says so; release 4 was never recorded or tagged.
+    let api = world.alias(Function::Api);
+    assert_eq!(
+        api.description,
+        format!("noteapp live release={}", release_id(3))
+    );
+    assert!(api.weights.is_empty());
+    assert!(
+        !world
+            .stack
+            .lock()
+            .unwrap()
+            .tags
+            .contains(&"release-staging-4".to_owned())
+    );
+    let error = report.check().unwrap_err();
+    assert_eq!(error.exit_code(), crate::EXIT_FAILURE);
+    assert!(error.to_string().contains(HEALTH), "{error}");
+    let text = report.to_string();
+    assert!(
+        text.contains("canary returned to the last good release (deploy)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("in ALARM: noteapp-staging-api-5xx-rate"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_already_red_refuses_the_canary_and_changes_nothing() {
+    let world = World::new(vec![recorded(3), recorded(2), recorded(1)]);
+    world.health_turns_bad_at(world.clock.now() - chrono::Duration::minutes(3));
+    let (report, lines) = deploy(&world, &config(), world.settings()).await;
+    let error = report.map(|_| ()).expect_err("refused");
+    assert_eq!(error.exit_code(), crate::EXIT_REFUSED);
+    let text = error.to_string();
+    for part in [
+        "release health is in ALARM, so the canary cannot start",
+        HEALTH,
+        "noteapp-staging-api-5xx-rate is in ALARM",
+        "in ALARM: noteapp-staging-api-5xx-rate",
+        "Nothing was changed",
+        "--no-canary",
+    ] {
+        assert!(
+            text.contains(part),
+            "{part:?} not in {text}\n{}",
+            lines.text()
+        );
+    }
+    assert_eq!(world.cfn_calls()["CreateChangeSet"], 0);
+    assert_eq!(world.changes(Function::Api).len(), 1, "no alias moved");
+
+    // `--no-canary` deploys all at once, on purpose, and says so.
+    let settings = CanarySettings {
+        enabled: false,
+        ..world.settings()
+    };
+    let (report, lines) = deploy(&world, &config(), settings).await;
+    let report = report.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+    assert_eq!(report.canary, None);
+    assert!(
+        lines.text().contains("--no-canary: the release takes all"),
+        "{}",
+        lines.text()
+    );
+    let created = world.created();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].0["ShiftDeadline"], "");
+    assert_eq!(
+        world.alias(Function::Api).shares(),
+        BTreeMap::from([("4".to_owned(), 1.0)])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_of_the_release_the_aliases_serve_has_nothing_to_shift() {
+    let world = World::new(vec![recorded(3), recorded(2), recorded(1)]);
+    let clients = world.clients();
+    let (root, build) = (noteapp_test_support::workspace(), build());
+    let (config, uri) = (config(), image(3));
+    let request = DeployRequest {
+        root: &root,
+        config: &config,
+        image_uri: Some(&uri),
+        image_from: None,
+        build: &build,
+        options: options(),
+        finish: Finish {
+            smoke_timeout: None,
+        },
+        rollback_on_failure: false,
+        canary: world.settings(),
+    };
+    let (progress, lines) = Progress::captured();
+    let report = deploy_environment(&clients, &request, &progress).await;
+    let report = report.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+    assert_eq!(report.canary, None);
+    assert!(
+        lines
+            .text()
+            .contains("the live aliases already serve release"),
+        "{}",
+        lines.text()
+    );
+    assert!(
+        world
+            .created()
+            .iter()
+            .all(|(p, _)| p["ShiftDeadline"].is_empty())
+    );
+}
+
+/// Update 1 of a canary run by a deploy that is then killed (as a closed laptop or a
+/// cancelled CI job would): the aliases are left shifting.
+async fn killed_mid_shift(world: &World) {
+    let settings = CanarySettings {
+        clock: Clock::system(),
+        ..world.settings()
+    };
+    let (clients, config) = (world.clients(), config());
+    let task = tokio::spawn(async move {
+        let (root, build) = (noteapp_test_support::workspace(), build());
+        let uri = image(4);
+        let request = DeployRequest {
+            root: &root,
+            config: &config,
+            image_uri: Some(&uri),
+            image_from: None,
+            build: &build,
+            options: options(),
+            finish: Finish {
+                smoke_timeout: None,
+            },
+            rollback_on_failure: false,
+            canary: settings,
+        };
+        let (progress, _lines) = Progress::captured();
+        let _ = deploy_environment(&clients, &request, &progress).await;
+    });
+    for _ in 0..2000 {
+        if !world.alias(Function::Api).weights.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    assert!(
+        !world.alias(Function::Api).weights.is_empty(),
+        "the deploy shifted"
+    );
+}
+
+/// The real guard of the stack (its role's policies, decided by the kit), run at `now`.
+async fn guard_run(world: &World, now: DateTime<Utc>) -> serde_json::Value {
+    use noteapp_runtime::config::{CommonConfig, GuardConfig};
+    use noteapp_runtime::guard::{Endpoints, Guard};
+    use noteapp_runtime::settings::{Environment, LogLevel};
+    let guard = Guard {
+        http: noteapp_runtime::aws_http::https_client(Duration::from_secs(5)).unwrap(),
+        signer: replay::signer(replay::GUARD),
+        endpoints: Endpoints::all_at(world.services.url()),
+        config: GuardConfig {
+            common: CommonConfig {
+                environment: Environment::Staging,
+                log_level: LogLevel::Info,
+                in_lambda: true,
+                release: None,
+            },
+            functions: Function::ALL
+                .iter()
+                .map(|f| format!("{STACK}-{}", f.name()))
+                .collect(),
+            health_alarm: HEALTH.into(),
+            operators_topic: Some(
+                "arn:aws:sns:eu-west-1:123456789012:noteapp-staging-operators".into(),
+            ),
+        },
+    };
+    let schedule = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+    guard.run(&schedule, now).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_shift_is_caught_by_the_guard_and_undone_by_the_next_command() {
+    let world = World::new(vec![recorded(3), recorded(2), recorded(1)]);
+    killed_mid_shift(&world).await;
+    let clients = world.clients();
+    let (progress, lines) = Progress::captured();
+    // The next deploy says what is going on and refuses to start another release.
+    let refused = before(&clients, &config(), &progress).await.unwrap_err();
+    let text = refused.to_string();
+    assert!(
+        text.contains("is shifting") && text.contains("release undo staging"),
+        "{text}"
+    );
+    // The guard, past the deadline, returns every alias to the last good release.
+    let deadline = world.created()[0].0["ShiftDeadline"].clone();
+    let past = DateTime::parse_from_rfc3339(&deadline)
+        .unwrap()
+        .with_timezone(&Utc)
+        + chrono::Duration::seconds(30);
+    let summary = guard_run(&world, past).await;
+    assert_eq!(summary["action"], "rolled back", "{summary}");
+    assert_eq!(summary["cause"], "deadline");
+    assert_eq!(
+        world.services.published().len(),
+        1,
+        "the operators are told"
+    );
+    assert!(
+        world
+            .alias(Function::Api)
+            .description
+            .contains("cause=deadline")
+    );
+    // status (and any command) says what happened and what to do.
+    let aliases = LiveCalls::of(&clients, "eu-west-1")
+        .unwrap()
+        .unwrap()
+        .aliases(STACK)
+        .await
+        .unwrap();
+    let traffic = Traffic::read(&aliases, None);
+    let advice = traffic.advice("staging").unwrap();
+    assert!(advice.contains("the shift's deadline passed"), "{advice}");
+    assert!(
+        advice.contains("`noteapp release undo staging`"),
+        "{advice}"
+    );
+    let noted = before(&clients, &config(), &progress).await.unwrap();
+    assert!(noted.is_some());
+    assert!(
+        lines.text().contains("note: the canary of release"),
+        "{}",
+        lines.text()
+    );
+    // `noteapp release undo staging`: the stack back on release 3, the canary gone from it.
+    let finish = Finish {
+        smoke_timeout: None,
+    };
+    let undone = undo_pending(&clients, &config(), &options(), &finish, &progress)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+    assert!(undone.returned.moved.is_empty(), "the guard had moved them");
+    assert_eq!(
+        undone.returned.reconciled.as_deref(),
+        Some("UPDATE_COMPLETE")
+    );
+    undone.check().unwrap();
+    let created = world.created();
+    let (back, template_back) = created.last().unwrap();
+    assert_eq!(back["ImageUri"], image(3));
+    assert_eq!(release::pending(template_back), None);
+    assert_eq!(
+        world.alias(Function::Api).description,
+        format!("noteapp live release={}", release_id(3))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_shift_is_finished_by_release_finish_and_recorded_as_it_was_made() {
+    let world = World::new(vec![recorded(3), recorded(2), recorded(1)]);
+    killed_mid_shift(&world).await;
+    let clients = world.clients();
+    let (progress, lines) = Progress::captured();
+    let finish = Finish {
+        smoke_timeout: None,
+    };
+    let report = finish_pending(
+        &clients,
+        &config(),
+        "noteapp",
+        &options(),
+        &finish,
+        &progress,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+    assert_eq!(report.result, DeployResult::Updated, "{}", lines.text());
+    let recorded_4 = report.release.clone().unwrap();
+    assert_eq!(recorded_4.sequence, 4);
+    let (commit, _) = recording::git_state(&noteapp_test_support::workspace());
+    assert_eq!(recorded_4.commit, commit, "as the deploy made it");
+    let api = world.alias(Function::Api);
+    assert_eq!(api.shares(), BTreeMap::from([("4".to_owned(), 1.0)]));
+    let (last, template_last) = world.created().last().cloned().unwrap();
+    assert_eq!(last["ShiftDeadline"], "");
+    assert_eq!(release::read(&template_last).live().unwrap().sequence, 4);
+    assert!(
+        world
+            .stack
+            .lock()
+            .unwrap()
+            .tags
+            .contains(&"release-staging-4".to_owned())
+    );
+    // Nothing is left to finish.
+    let again = finish_pending(
+        &clients,
+        &config(),
+        "noteapp",
+        &options(),
+        &finish,
+        &progress,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        again.to_string().contains("holds no canary to finish"),
+        "{again}"
+    );
+}

@@ -12,6 +12,8 @@ use noteapp_test_support::kit::Kit;
 
 use crate::plan::Plan;
 
+pub mod releases;
+
 macro_rules! data {
     ($name:literal) => {
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/", $name))

@@ -512,8 +512,8 @@ mod tests {
             mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
         let events = mock!(Client::describe_stack_events)
             .then_http_response(|| replay::events("update_complete"));
-        let live = crate::flow::canary::tests::recorded(3);
-        let pending = crate::flow::canary::tests::recorded(4);
+        let live = crate::aws::replay::releases::recorded(3);
+        let pending = crate::aws::replay::releases::recorded(4);
         let body = release::write_pending(TEMPLATE, std::slice::from_ref(&live), &pending);
         let template =
             mock!(Client::get_template).then_http_response(move || replay::template(&body));

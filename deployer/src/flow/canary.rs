@@ -28,7 +28,6 @@
 //! the alarm) and says how to finish or undo it now: `noteapp release finish ENV`
 //! ([`finish_pending`]) or `noteapp release undo ENV` ([`undo_pending`]).
 
-pub mod clock;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -47,6 +46,7 @@ use super::traffic::Traffic;
 use crate::aws::aliases::{Move, OnChanged};
 use crate::aws::live::{FunctionAlias, LiveCalls, ReleaseHealth};
 use crate::aws::{Clients, ecr, stack};
+pub use crate::clock::Clock;
 use crate::config::{EnvironmentConfig, ReleaseStrategy};
 use crate::error::Error;
 use crate::interrupt::ctrl_c;
@@ -54,7 +54,6 @@ use crate::plan::Plan;
 use crate::progress::{Progress, Prompt};
 use crate::release;
 use crate::template;
-pub use clock::Clock;
 
 /// Room past the watch in a shift's deadline, for the two CloudFormation updates around it:
 /// the guard never ends a canary the CLI is still running.

@@ -131,7 +131,7 @@ mod tests {
 
     use super::*;
     use crate::aws::replay;
-    use crate::flow::canary::tests::{World, config as canary_config, digest, image};
+    use crate::aws::replay::releases::{World, config as canary_config, digest, image, recorded};
     use crate::flow::deploy::{DeployRequest, Finish, deploy_environment};
     use crate::image::ship::BuildOptions;
 
@@ -269,10 +269,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_promoting_deploy_sends_exactly_that_digest_and_builds_nothing() {
-        let world = World::new(vec![
-            crate::flow::canary::tests::recorded(3),
-            crate::flow::canary::tests::recorded(2),
-        ]);
+        let world = World::new(vec![recorded(3), recorded(2)]);
         let clients = world.clients();
         let config = canary_config();
         let root = noteapp_test_support::workspace();
@@ -298,7 +295,7 @@ mod tests {
                 smoke_timeout: None,
             },
             rollback_on_failure: false,
-            canary: world.settings(),
+            canary: crate::flow::canary::tests::settings(&world),
         };
         let (progress, lines) = Progress::captured();
         let report = deploy_environment(&clients, &request, &progress)

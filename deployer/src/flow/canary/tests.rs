@@ -4,373 +4,30 @@
 //! kit, and a virtual clock: five minutes of watching run in milliseconds.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_cloudformation::Client;
-use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock};
 use chrono::{DateTime, Utc};
 use noteapp_runtime::functions::Function;
-use noteapp_test_support::kit::SignedServices;
-use noteapp_test_support::kit::services::{AliasChange, AliasState, Lambda};
 use serde_json::json;
 
 use super::*;
+use crate::aws::replay::releases::{
+    API_5XX, HEALTH, STACK, World, config, image, recorded, release_id,
+};
 use crate::aws::{Waits, replay};
-use crate::config::ReleaseStrategy;
 use crate::flow::deploy::{DeployRequest, deploy_environment};
 use crate::image::ship::BuildOptions;
 use crate::progress::Captured;
-use crate::release::Release;
 
-const TEMPLATE: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../templates/noteapp.yaml"
-));
-const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/noteapp";
-const STACK: &str = "noteapp-staging";
-const HEALTH: &str = "noteapp-staging-release-health";
-const API_5XX: &str = "noteapp-staging-api-5xx-rate";
 const INTERVAL: Duration = Duration::from_secs(5);
 
-pub(crate) fn config() -> EnvironmentConfig {
-    let text = include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../environments/staging.yaml"
-    ));
-    let mut config =
-        crate::config::parse("staging", &text.replace("ap-northeast-1", "eu-west-1")).unwrap();
-    config.release = ReleaseStrategy::Canary {
-        share: 10,
-        minutes: 5,
-    };
-    config
-}
-
-/// Release `n`'s image digest (3: the one `describe_stacks.xml` says the stack runs).
-pub(crate) fn digest(n: u64) -> String {
-    match n {
-        3 => "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-        n => format!("sha256:{n:0>64}"),
+/// The canary's settings on `world`'s virtual clock, release health read every [`INTERVAL`].
+pub(crate) fn settings(world: &World) -> CanarySettings {
+    CanarySettings {
+        enabled: true,
+        interval: INTERVAL,
+        clock: world.clock.clone(),
     }
-}
-
-pub(crate) fn image(n: u64) -> String {
-    format!("{REGISTRY}@{}", digest(n))
-}
-
-/// Release `n` as a deploy of this template recorded it (only the image differs).
-pub(crate) fn recorded(n: u64) -> Release {
-    let plan = template::plan(&config(), TEMPLATE, &image(n)).unwrap();
-    Release {
-        sequence: n,
-        commit: Some(format!("{n}aa1c0ffee")),
-        dirty: false,
-        image_uri: image(n),
-        image_digest: digest(n),
-        template_sha256: release::sha256(TEMPLATE),
-        parameters: plan.parameters.into_iter().collect(),
-        time: format!("2026-12-0{n}T10:00:00Z"),
-        deployed_by: "arn:aws:sts::123456789012:assumed-role/ci/run-7".into(),
-        result: "deployed".into(),
-        rollback_of: None,
-        versions: None,
-    }
-}
-
-/// The release id of release `n`.
-pub(crate) fn release_id(n: u64) -> String {
-    recorded(n).parameters[template::RELEASE_ID].clone()
-}
-
-/// What the replayed stack holds: its template (as last sent) and the parameters and templates
-/// of every change set, with each function's current `AWS::Lambda::Version` (its release id
-/// and number).
-#[derive(Default)]
-pub(crate) struct StackState {
-    pub template: String,
-    pub created: Vec<(BTreeMap<String, String>, String)>,
-    pub executed: Vec<BTreeMap<String, String>>,
-    pub versions: BTreeMap<String, (String, String)>,
-    pub tags: Vec<String>,
-}
-
-/// A stack whose functions serve release `live.first()` and whose history is `live`
-/// (sequences, newest first), with the stand-in's functions and alarms.
-pub(crate) struct World {
-    pub services: SignedServices,
-    pub lambda: Lambda,
-    pub stack: Arc<Mutex<StackState>>,
-    pub clock: Clock,
-    cfn: Vec<Rule>,
-    ecr: Vec<Rule>,
-}
-
-impl World {
-    pub(crate) fn new(history: Vec<Release>) -> Self {
-        let services = SignedServices::start_on_thread(replay::kit());
-        services.set_log_role("arn:aws:iam::123456789012:role/apigw-logs");
-        let clock = Clock::skipping();
-        let lambda = services.lambda();
-        let stamp = clock.clone();
-        lambda.set_clock(move || stamp.system_time());
-        // Each release of the history published a version of every function, oldest first
-        // (release 1 is version 1, and so on); the aliases serve the live one's.
-        let live = &history[0];
-        let id = live.parameters[template::RELEASE_ID].clone();
-        let mut versions = BTreeMap::new();
-        for function in Function::ALL {
-            let name = format!("{STACK}-{}", function.name());
-            let mut version = String::new();
-            for release in history.iter().rev() {
-                let published = &release.parameters[template::RELEASE_ID];
-                version = lambda.publish(&name, &format!("noteapp release {published}"));
-            }
-            lambda.point(&name, &version, &[], &format!("noteapp live release={id}"));
-            versions.insert(name, (id.clone(), version));
-        }
-        services.set_alarm(HEALTH, true, "OK", "no child alarm in ALARM");
-        services.set_alarm(API_5XX, false, "OK", "Threshold not crossed");
-        let state = StackState {
-            template: release::write(TEMPLATE, live, &history[1..], 5),
-            versions,
-            ..StackState::default()
-        };
-        let stack = Arc::new(Mutex::new(state));
-        let cfn = cloudformation_rules(&stack, &lambda, &services);
-        let ecr = ecr_rules(&stack);
-        Self {
-            services,
-            lambda,
-            stack,
-            clock,
-            cfn,
-            ecr,
-        }
-    }
-
-    /// The release-health alarm (and the API's 5xx alarm under it) in ALARM from `at` on.
-    pub(crate) fn health_turns_bad_at(&self, at: DateTime<Utc>) {
-        let clock = self.clock.clone();
-        self.services
-            .script_alarm(HEALTH, true, move || match clock.now() >= at {
-                true => ("ALARM".into(), format!("{API_5XX} is in ALARM")),
-                false => ("OK".into(), "no child alarm in ALARM".into()),
-            });
-        let clock = self.clock.clone();
-        self.services
-            .script_alarm(API_5XX, false, move || match clock.now() >= at {
-                true => (
-                    "ALARM".into(),
-                    "Threshold Crossed: 2 out of the last 3 datapoints".into(),
-                ),
-                false => ("OK".into(), "Threshold not crossed".into()),
-            });
-    }
-
-    pub(crate) fn clients(&self) -> Clients {
-        let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
-            .then_http_response(|| replay::caller_identity("123456789012"));
-        let cfn: Vec<&Rule> = self.cfn.iter().collect();
-        let ecr: Vec<&Rule> = self.ecr.iter().collect();
-        let no_tables = mock!(aws_sdk_dynamodb::Client::list_tables)
-            .then_http_response(|| replay::table_names(&[]));
-        let mut clients = replay::clients(
-            replay::cloudformation(RuleMode::MatchAny, &cfn),
-            replay::sts(&sts),
-        )
-        .with_signed_endpoint(replay::signer(replay::DEPLOYER), self.services.url())
-        .with_dynamodb(replay::dynamodb(RuleMode::MatchAny, &[&no_tables]));
-        clients.ecr = replay::ecr(RuleMode::MatchAny, &ecr);
-        clients
-    }
-
-    /// CloudFormation calls made, by operation.
-    pub(crate) fn cfn_calls(&self) -> BTreeMap<&'static str, usize> {
-        let names = [
-            "GetTemplate",
-            "DescribeStacks",
-            "CreateChangeSet",
-            "DescribeChangeSet",
-            "ExecuteChangeSet",
-            "DescribeStackEvents",
-            "GetStackPolicy",
-            "DeleteChangeSet",
-        ];
-        names
-            .into_iter()
-            .zip(&self.cfn)
-            .map(|(name, rule)| (name, rule.num_calls()))
-            .collect()
-    }
-
-    pub(crate) fn alias(&self, function: Function) -> AliasState {
-        self.lambda
-            .alias(&format!("{STACK}-{}", function.name()))
-            .unwrap()
-    }
-
-    /// The changes of `function`'s alias, oldest first.
-    pub(crate) fn changes(&self, function: Function) -> Vec<AliasChange> {
-        let name = format!("{STACK}-{}", function.name());
-        self.lambda
-            .changes()
-            .into_iter()
-            .filter(|c| c.function == name)
-            .collect()
-    }
-
-    pub(crate) fn created(&self) -> Vec<(BTreeMap<String, String>, String)> {
-        self.stack.lock().unwrap().created.clone()
-    }
-
-    pub(crate) fn settings(&self) -> CanarySettings {
-        CanarySettings {
-            enabled: true,
-            interval: INTERVAL,
-            clock: self.clock.clone(),
-        }
-    }
-}
-
-/// What CloudFormation does to the functions when a change set with `parameters` runs: a new
-/// `ReleaseId` publishes a version of each; each alias points at it, the previous version on
-/// `PreviousWeight` while a shift is asked for, as the template's conditions say.
-fn apply(stack: &mut StackState, lambda: &Lambda, parameters: &BTreeMap<String, String>) {
-    let id = parameters[template::RELEASE_ID].clone();
-    let deadline = parameters["ShiftDeadline"].clone();
-    let share = parameters["CanaryShare"].clone();
-    let weight: f64 = parameters["PreviousWeight"].parse().unwrap();
-    for function in Function::ALL {
-        let name = format!("{STACK}-{}", function.name());
-        let current = stack.versions[&name].clone();
-        let version = if current.0 == id {
-            current.1
-        } else {
-            lambda.publish(&name, &format!("noteapp release {id}"))
-        };
-        stack
-            .versions
-            .insert(name.clone(), (id.clone(), version.clone()));
-        let previous = &parameters[&template::previous_version_parameter(function)];
-        let shifting = !previous.is_empty() && share != "100" && !deadline.is_empty();
-        if shifting {
-            let note = format!("noteapp shift release={id} good={previous} deadline={deadline}");
-            lambda.point(&name, &version, &[(previous.as_str(), weight)], &note);
-        } else {
-            lambda.point(&name, &version, &[], &format!("noteapp live release={id}"));
-        }
-    }
-}
-
-fn cloudformation_rules(
-    stack: &Arc<Mutex<StackState>>,
-    lambda: &Lambda,
-    services: &SignedServices,
-) -> Vec<Rule> {
-    let (read, create, execute) = (stack.clone(), stack.clone(), stack.clone());
-    let (objects, lambda) = (services.objects(), lambda.clone());
-    vec![
-        mock!(Client::get_template).then_compute_response(move |_| {
-            let body = read.lock().unwrap().template.clone();
-            MockResponse::Http(replay::template(&body))
-        }),
-        mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE")),
-        mock!(Client::create_change_set)
-            .match_requests(move |r| {
-                let parameters = r
-                    .parameters()
-                    .iter()
-                    .filter_map(|p| {
-                        Some((
-                            p.parameter_key()?.to_owned(),
-                            p.parameter_value()?.to_owned(),
-                        ))
-                    })
-                    .collect();
-                let sent = replay::sent_template(r, &objects).unwrap_or_default();
-                create.lock().unwrap().created.push((parameters, sent));
-                true
-            })
-            .then_http_response(replay::change_set_created),
-        mock!(Client::describe_change_set).then_http_response(|| {
-            replay::change_set("CREATE_COMPLETE", "", replay::CHANGES_IMAGE_UPDATE)
-        }),
-        mock!(Client::execute_change_set)
-            .match_requests(move |_| {
-                let mut state = execute.lock().unwrap();
-                let (parameters, sent) = state.created.last().cloned().unwrap();
-                apply(&mut state, &lambda, &parameters);
-                state.template = sent;
-                state.executed.push(parameters);
-                true
-            })
-            .then_http_response(replay::executed),
-        mock!(Client::describe_stack_events)
-            .then_http_response(|| replay::events("update_complete")),
-        mock!(Client::get_stack_policy).then_http_response(|| {
-            let plan = template::plan(&config(), TEMPLATE, &image(3)).unwrap();
-            replay::stack_policy(Some(&template::stack_policy(&plan.stateful_resources)))
-        }),
-        mock!(Client::delete_change_set).then_http_response(replay::change_set_deleted),
-    ]
-}
-
-fn ecr_rules(stack: &Arc<Mutex<StackState>>) -> Vec<Rule> {
-    let tags = stack.clone();
-    vec![
-        mock!(aws_sdk_ecr::Client::get_repository_policy).then_http_response(|| {
-            replay::ecr_json(
-                400,
-                json!({"__type": "RepositoryPolicyNotFoundException", "message": "no policy"}),
-            )
-        }),
-        mock!(aws_sdk_ecr::Client::set_repository_policy).then_http_response(|| {
-            replay::ecr_json(
-                200,
-                json!({"registryId": "123456789012", "repositoryName": "noteapp", "policyText": "{}"}),
-            )
-        }),
-        mock!(aws_sdk_ecr::Client::describe_images).then_http_response(|| {
-            let details: Vec<_> = [1u64, 2, 3]
-                .iter()
-                .map(|s| {
-                    json!({
-                        "registryId": "123456789012",
-                        "repositoryName": "noteapp",
-                        "imageDigest": digest(*s),
-                        "imageTags": [release::tag("staging", *s)],
-                    })
-                })
-                .collect();
-            replay::ecr_json(200, json!({ "imageDetails": details }))
-        }),
-        mock!(aws_sdk_ecr::Client::batch_get_image).then_compute_response(|r| {
-            let digest = r.image_ids()[0].image_digest().unwrap_or_default().to_owned();
-            MockResponse::Http(replay::ecr_json(
-                200,
-                json!({"images": [{
-                    "registryId": "123456789012",
-                    "repositoryName": "noteapp",
-                    "imageId": {"imageDigest": digest},
-                    "imageManifest": "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\",\"size\":1470,\"digest\":\"sha256:5e3b\"},\"layers\":[]}",
-                    "imageManifestMediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                }], "failures": []}),
-            ))
-        }),
-        mock!(aws_sdk_ecr::Client::put_image).then_compute_response(move |r| {
-            let tag = r.image_tag().unwrap_or_default().to_owned();
-            tags.lock().unwrap().tags.push(tag.clone());
-            MockResponse::Http(replay::ecr_json(
-                200,
-                json!({"image": {"registryId": "123456789012", "repositoryName": "noteapp",
-                    "imageId": {"imageTag": tag}, "imageManifest": "{}"}}),
-            ))
-        }),
-        mock!(aws_sdk_ecr::Client::batch_delete_image).then_http_response(|| {
-            replay::ecr_json(200, json!({"imageIds": [], "failures": []}))
-        }),
-    ]
 }
 
 pub(crate) fn options() -> DeployOptions {
@@ -426,7 +83,7 @@ fn seconds_between(a: std::time::SystemTime, b: std::time::SystemTime) -> f64 {
 async fn a_canary_shifts_its_share_watches_its_minutes_then_moves_every_alias_to_the_release() {
     let world = World::new(vec![recorded(3), recorded(2), recorded(1)]);
     let started = world.clock.now();
-    let (report, lines) = deploy(&world, &config(), world.settings()).await;
+    let (report, lines) = deploy(&world, &config(), settings(&world)).await;
     let report = report.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
     assert_eq!(report.result, DeployResult::Updated, "{}", lines.text());
     let canary = report.canary.clone().expect("a canary");
@@ -507,7 +164,7 @@ async fn health_turning_bad_returns_every_alias_within_a_poll_and_one_update_rou
     // Two minutes into the watch (which starts once update 1 completes, within a second).
     let bad_at = world.clock.now() + chrono::Duration::seconds(122);
     world.health_turns_bad_at(bad_at);
-    let (report, lines) = deploy(&world, &config(), world.settings()).await;
+    let (report, lines) = deploy(&world, &config(), settings(&world)).await;
     let report = report.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
     let canary = report.canary.clone().unwrap();
     let Outcome::Returned(returned) = &canary.outcome else {
@@ -585,7 +242,7 @@ async fn health_turning_bad_returns_every_alias_within_a_poll_and_one_update_rou
 async fn an_alarm_already_red_refuses_the_canary_and_changes_nothing() {
     let world = World::new(vec![recorded(3), recorded(2), recorded(1)]);
     world.health_turns_bad_at(world.clock.now() - chrono::Duration::minutes(3));
-    let (report, lines) = deploy(&world, &config(), world.settings()).await;
+    let (report, lines) = deploy(&world, &config(), settings(&world)).await;
     let error = report.map(|_| ()).expect_err("refused");
     assert_eq!(error.exit_code(), crate::EXIT_REFUSED);
     let text = error.to_string();
@@ -609,7 +266,7 @@ async fn an_alarm_already_red_refuses_the_canary_and_changes_nothing() {
     // `--no-canary` deploys all at once, on purpose, and says so.
     let settings = CanarySettings {
         enabled: false,
-        ..world.settings()
+        ..settings(&world)
     };
     let (report, lines) = deploy(&world, &config(), settings).await;
     let report = report.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
@@ -645,7 +302,7 @@ async fn a_deploy_of_the_release_the_aliases_serve_has_nothing_to_shift() {
             smoke_timeout: None,
         },
         rollback_on_failure: false,
-        canary: world.settings(),
+        canary: settings(&world),
     };
     let (progress, lines) = Progress::captured();
     let report = deploy_environment(&clients, &request, &progress).await;
@@ -671,7 +328,7 @@ async fn a_deploy_of_the_release_the_aliases_serve_has_nothing_to_shift() {
 async fn killed_mid_shift(world: &World) {
     let settings = CanarySettings {
         clock: Clock::system(),
-        ..world.settings()
+        ..settings(&world)
     };
     let (clients, config) = (world.clients(), config());
     let task = tokio::spawn(async move {

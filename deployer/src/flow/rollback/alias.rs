@@ -214,7 +214,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::flow::canary::tests::{World, config, image, options, recorded, release_id};
+    use crate::aws::replay::releases::{World, config, image, recorded, release_id};
+    use crate::flow::canary::tests::options;
     use crate::flow::deploy::Finish;
     use crate::flow::rollback::{Rolled, roll_back};
     use crate::flow::traffic::Traffic;

@@ -111,7 +111,7 @@ fn production_promotes_the_image_staging_ran_and_both_builds_are_cached() {
     // Staging reports the image of its live release, pinned by digest…
     let image = steps(staging)
         .iter()
-        .find(|s| s["id"] == Value::from("image"))
+        .find(|s| s["id"] == "image")
         .expect("a step reporting the image");
     let script = image["run"].as_str().unwrap();
     assert!(

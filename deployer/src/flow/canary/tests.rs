@@ -328,7 +328,7 @@ async fn a_deploy_of_the_release_the_aliases_serve_has_nothing_to_shift() {
 async fn killed_mid_shift(world: &World) {
     let settings = CanarySettings {
         clock: Clock::system(),
-        ..settings(&world)
+        ..settings(world)
     };
     let (clients, config) = (world.clients(), config());
     let task = tokio::spawn(async move {

@@ -222,6 +222,27 @@ impl World {
     pub fn created(&self) -> Vec<(BTreeMap<String, String>, String)> {
         self.stack.lock().unwrap().created.clone()
     }
+
+    /// ECR calls made.
+    pub fn ecr_calls(&self) -> usize {
+        self.ecr.iter().map(Rule::num_calls).sum()
+    }
+
+    /// The hand-signed requests the stand-in answered, by the service they were signed for
+    /// (`lambda`, `monitoring`, `s3`, `apigateway`).
+    pub fn signed_calls(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for request in self.services.server.requests() {
+            let service = request
+                .header("authorization")
+                .and_then(|a| a.split("Credential=").nth(1))
+                .and_then(|c| c.split('/').nth(3))
+                .unwrap_or("unsigned")
+                .to_owned();
+            *out.entry(service).or_default() += 1;
+        }
+        out
+    }
 }
 
 /// What CloudFormation does to the functions when a change set with `parameters` runs: a new

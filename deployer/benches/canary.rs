@@ -24,14 +24,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use noteapp::aws::replay::releases::{World, config, image, recorded};
-use noteapp::aws::{Clients, Waits};
-use noteapp::flow::canary::{CanarySettings, Outcome};
-use noteapp::flow::deploy::{DeployOptions, DeployRequest, Finish, deploy_environment};
-use noteapp::flow::rollback::{Rolled, roll_back};
-use noteapp::image::ship::BuildOptions;
-use noteapp::progress::Progress;
-use noteapp::release::{Release, Versions};
+use noteapp::aws::replay::releases::{World, config, image, recorded, with_versions};
+use noteapp::flow::canary::CanarySettings;
+use noteapp::flow::deploy::Outcome;
+use noteapp::flow::replayed::{Image, deploy_image, roll_back_before};
+use noteapp::flow::rollback::Rolled;
 use noteapp_runtime::functions::Function;
 
 const RUNS: usize = 15;
@@ -42,15 +39,6 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn options() -> DeployOptions {
-    DeployOptions {
-        yes: true,
-        allow_replacement: false,
-        new_tables: false,
-        waits: Waits::every(Duration::from_millis(1)),
-    }
-}
-
 /// One canary whose health turns bad `offset` into its third minute: seconds from the alarm
 /// turning to the last alias back, and the `UpdateAlias` round's own seconds.
 async fn canary_returned(offset: Duration) -> (f64, f64) {
@@ -59,35 +47,15 @@ async fn canary_returned(offset: Duration) -> (f64, f64) {
         + chrono::Duration::seconds(120)
         + chrono::Duration::from_std(offset).unwrap();
     world.health_turns_bad_at(bad_at);
-    let clients = world.clients();
-    let (root, config, uri) = (noteapp_test_support::workspace(), config(), image(4));
-    let build = BuildOptions {
-        base: "scratch".into(),
-        registry_endpoint: None,
-        repository: "noteapp".into(),
-        bootstrap: None,
+    let settings = CanarySettings {
+        enabled: true,
+        interval: INTERVAL,
+        clock: world.clock.clone(),
     };
-    let request = DeployRequest {
-        root: &root,
-        config: &config,
-        image_uri: Some(&uri),
-        image_from: None,
-        build: &build,
-        options: options(),
-        finish: Finish {
-            smoke_timeout: None,
-        },
-        rollback_on_failure: false,
-        canary: CanarySettings {
-            enabled: true,
-            interval: INTERVAL,
-            clock: world.clock.clone(),
-        },
-    };
-    let (progress, lines) = Progress::captured();
-    let report = deploy_environment(&clients, &request, &progress)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+    let uri = image(4);
+    let (report, lines) =
+        deploy_image(&world.clients(), &config(), Image::Uri(&uri), settings).await;
+    let report = report.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
     let Some(Outcome::Returned(returned)) = report.canary.map(|c| c.outcome) else {
         panic!("the canary was not returned:\n{}", lines.text());
     };
@@ -110,38 +78,13 @@ async fn canary_returned(offset: Duration) -> (f64, f64) {
     (back, returned.restored_after_seconds.unwrap_or_default())
 }
 
-/// The stack of release 4, whose history holds 3 (versions recorded) and 2.
-fn rollback_world() -> World {
-    let mut three: Release = recorded(3);
-    let versions: Versions = Function::ALL
-        .iter()
-        .map(|f| (f.name().to_owned(), "2".to_owned()))
-        .collect();
-    three.versions = Some(versions);
-    World::new(vec![recorded(4), three, recorded(2)])
-}
-
 /// `noteapp rollback staging` (or `--full`): wall seconds, and the AWS calls by service.
 async fn rolled_back(full: bool) -> (f64, BTreeMap<String, usize>) {
-    let world = rollback_world();
-    let clients: Clients = world.clients();
-    let (progress, lines) = Progress::captured();
-    let finish = Finish {
-        smoke_timeout: None,
-    };
+    let world = World::new(vec![recorded(4), with_versions(3, "2"), recorded(2)]);
+    let clients = world.clients();
     let started = Instant::now();
-    let rolled = roll_back(
-        &clients,
-        &config(),
-        None,
-        full,
-        "noteapp",
-        &options(),
-        &finish,
-        &progress,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+    let (rolled, lines) = roll_back_before(&clients, &config(), full).await;
+    let rolled = rolled.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(
         matches!(rolled, Rolled::Aliases(_)),

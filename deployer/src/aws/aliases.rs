@@ -10,7 +10,7 @@ use noteapp_runtime::aws_http::SignedError;
 use noteapp_runtime::functions::LIVE_ALIAS;
 use noteapp_runtime::guard::calls::{self, Alias, AliasUpdate};
 
-use super::live::LiveCalls;
+use super::live::{FunctionAlias, LiveCalls};
 use crate::error::Error;
 
 /// One alias pointed at one version alone.
@@ -34,6 +34,15 @@ pub enum OnChanged {
     ReadAgain,
     /// Refuse (a rollback does not overwrite a change it did not see).
     Refuse,
+}
+
+/// What a set of moves did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pointed {
+    /// `function: version A -> B`, for each alias moved.
+    pub moved: Vec<String>,
+    /// Why each of the others was not.
+    pub errors: Vec<String>,
 }
 
 impl LiveCalls<'_> {
@@ -87,13 +96,30 @@ impl LiveCalls<'_> {
         }
     }
 
-    /// Every move at once; each one's outcome, in order.
+    /// Every move at once, `from` the aliases as read: each one done, or why not.
     pub async fn point_all(
         &self,
         moves: &[Move],
+        from: &[FunctionAlias],
         on_changed: OnChanged,
-    ) -> Vec<Result<Alias, Error>> {
-        futures_util::future::join_all(moves.iter().map(|m| self.point(m, on_changed))).await
+    ) -> Pointed {
+        let outcomes =
+            futures_util::future::join_all(moves.iter().map(|m| self.point(m, on_changed))).await;
+        let mut pointed = Pointed::default();
+        for (step, outcome) in moves.iter().zip(outcomes) {
+            let was = from
+                .iter()
+                .find(|a| a.name == step.function)
+                .and_then(|a| a.alias.as_ref())
+                .map_or("?".to_owned(), |a| a.version.clone());
+            match outcome {
+                Ok(_) => pointed
+                    .moved
+                    .push(format!("{}: version {was} -> {}", step.function, step.to)),
+                Err(e) => pointed.errors.push(e.to_string()),
+            }
+        }
+        pointed
     }
 
     /// The description of version `version` of `function` (`noteapp release <id>`), `None`

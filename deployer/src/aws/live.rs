@@ -41,6 +41,20 @@ impl<'a> LiveCalls<'a> {
     }
 }
 
+impl<'a> LiveCalls<'a> {
+    /// As [`LiveCalls::of`], refused without credentials to sign with.
+    pub fn required(clients: &'a Clients, region: &str) -> Result<Self, Error> {
+        Self::of(clients, region)?.ok_or_else(|| {
+            Error::Refused(
+                "the live aliases and the release-health alarm are read (and the aliases moved) \
+                 with signed requests, and these credentials cannot sign them: sign in with \
+                 credentials that can (`noteapp status` says who this is)"
+                    .into(),
+            )
+        })
+    }
+}
+
 /// One function's `live` alias as Lambda describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionAlias {

@@ -13,8 +13,9 @@ use crate::error::Error;
 use std::time::Duration;
 
 use crate::flow::canary::{self, CanarySettings};
-use crate::flow::deploy::{DeployOptions, DeployRequest, deploy_environment};
+use crate::flow::deploy::DeployOptions;
 use crate::flow::promote::Source;
+use crate::flow::rollout::{DeployRequest, deploy_environment};
 use crate::image::ship::BuildOptions;
 use crate::output;
 use crate::progress::Progress;

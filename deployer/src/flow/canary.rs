@@ -2,7 +2,7 @@
 //! function shifts to the new release together, as one release, while release health is
 //! watched.
 //!
-//! 1. Before anything changes ([`start`]): each function's `live` alias is read (the version
+//! 1. Before anything changes (`traffic::before`, then [`start`]): each function's `live` alias is read (the version
 //!    it serves is the last good release's), and the stack's `<stack>-release-health` alarm.
 //!    An alarm already in ALARM refuses the deploy (exit 3), naming it, its reason and the
 //!    alarms in ALARM under it; `--no-canary` deploys all at once on purpose. A stack with no
@@ -40,7 +40,10 @@ use noteapp_runtime::functions::Function;
 use noteapp_runtime::release_shift::{AliasNote, Cause, format_time};
 use serde::Serialize;
 
-use super::deploy::{DeployOptions, DeployReport, DeployResult, Finish, conclude, deploy_until};
+use super::deploy::{
+    CanaryReport, DeployOptions, DeployReport, DeployResult, Finish, Outcome, Returned,
+    deploy_recorded, deploy_until,
+};
 use super::recording::{self, Recording};
 use super::traffic::Traffic;
 use crate::aws::aliases::{Move, OnChanged};
@@ -86,13 +89,6 @@ impl Default for CanarySettings {
     }
 }
 
-/// The live aliases a deploy read before its change set.
-#[derive(Debug, Clone)]
-pub struct Before {
-    pub aliases: Vec<FunctionAlias>,
-    pub traffic: Traffic,
-}
-
 /// A canary about to start: the last good version of every function.
 #[derive(Debug, Clone)]
 pub struct Canary {
@@ -109,47 +105,12 @@ pub enum Start {
     Canary(Canary),
 }
 
-/// Reads the live aliases before a deploy; refuses while a canary shifts. A failed read stops
-/// a canary deploy (it cannot start without them) and is a warning otherwise (the live
-/// release's versions go unrecorded).
-pub async fn before(
-    clients: &Clients,
-    config: &EnvironmentConfig,
-    progress: &Progress,
-) -> Result<Option<Before>, Error> {
-    let canary = matches!(config.release, ReleaseStrategy::Canary { .. });
-    let Some(calls) = LiveCalls::of(clients, &config.region)? else {
-        return Ok(None);
-    };
-    let aliases = match calls.aliases(&config.stack_name).await {
-        Ok(aliases) => aliases,
-        Err(e) if !canary => {
-            progress.line(format!(
-                "warning: {e}; the live release's versions are not recorded, so a rollback to it \
-                 goes through CloudFormation"
-            ));
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
-    };
-    let traffic = Traffic::read(&aliases, None);
-    if let Some(advice) = traffic.advice(config.name()) {
-        if traffic.is_shifting() {
-            return Err(Error::StackState(format!(
-                "{advice}; nothing was changed: finish or undo it before another release"
-            )));
-        }
-        progress.line(format!("note: {advice}"));
-    }
-    Ok(Some(Before { aliases, traffic }))
-}
-
 /// Decides how the plan's release goes live (see the module doc, step 1).
 pub async fn start(
     clients: &Clients,
     config: &EnvironmentConfig,
     plan: &Plan,
-    before: Option<&Before>,
+    before: Option<&super::traffic::Before>,
     settings: &CanarySettings,
     progress: &Progress,
 ) -> Result<Start, Error> {
@@ -250,123 +211,6 @@ pub fn shift_plan(
     }
     first.set_parameter("ShiftDeadline", &format_time(deadline));
     first
-}
-
-/// What a canary did, in the deploy's report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CanaryReport {
-    /// Percent of the traffic the new release took.
-    pub share: u32,
-    pub minutes: u32,
-    /// Seconds between two reads of release health.
-    pub interval_seconds: f64,
-    /// The guard's deadline (UTC).
-    pub deadline: String,
-    /// When the watch began (update 1 complete).
-    pub watched_from: Option<String>,
-    /// Reads of release health.
-    pub polls: u32,
-    /// Each function's last good version.
-    pub previous: Vec<(String, String)>,
-    pub outcome: Outcome,
-}
-
-/// How a canary ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum Outcome {
-    /// Healthy for its minutes: every alias on the new release.
-    Finished,
-    /// Update 1 did not complete: nothing shifted (CloudFormation rolled it back).
-    NotStarted,
-    /// Returned to the last good release.
-    Returned(Returned),
-}
-
-/// A canary returned to the last good release.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Returned {
-    /// `deploy` (the deploy saw the signal and moved the aliases), `guard` (it found the guard
-    /// had done it), `operator` (`release undo`).
-    pub by: String,
-    /// What was seen: the alarm, its reason and the alarms in ALARM under it.
-    pub signal: String,
-    /// The alarms in ALARM under the release-health alarm.
-    pub in_alarm: Vec<String>,
-    /// Seconds from the read that saw the signal to the last alias moved back.
-    pub restored_after_seconds: Option<f64>,
-    /// `function: from -> to`.
-    pub moved: Vec<String>,
-    /// Aliases that could not be moved, and why (the guard still will).
-    pub errors: Vec<String>,
-    /// The stack's status after it was brought back to the last good release.
-    pub reconciled: Option<String>,
-    pub reconcile_error: Option<String>,
-}
-
-impl CanaryReport {
-    /// The error a deploy whose canary was returned exits with (1), after its report.
-    pub fn check(&self) -> Result<(), Error> {
-        match &self.outcome {
-            Outcome::Returned(returned) => Err(Error::Canary(format!(
-                "the canary was returned to the last good release: {}",
-                returned.signal
-            ))),
-            _ => Ok(()),
-        }
-    }
-}
-
-impl fmt::Display for CanaryReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let previous: Vec<String> = self
-            .previous
-            .iter()
-            .map(|(function, version)| format!("{function} {version}"))
-            .collect();
-        writeln!(
-            f,
-            "canary: {}% of the traffic for {} minutes, release health read every {}s ({} \
-             reads), deadline {}; last good versions: {}",
-            self.share,
-            self.minutes,
-            self.interval_seconds,
-            self.polls,
-            self.deadline,
-            previous.join(", ")
-        )?;
-        match &self.outcome {
-            Outcome::Finished => writeln!(f, "canary finished: every alias on the new release"),
-            Outcome::NotStarted => writeln!(f, "canary not started: the first update failed"),
-            Outcome::Returned(r) => {
-                writeln!(
-                    f,
-                    "canary returned to the last good release ({}): {}",
-                    r.by, r.signal
-                )?;
-                if let Some(seconds) = r.restored_after_seconds {
-                    writeln!(f, "  weights back {seconds:.2}s after the signal was read")?;
-                }
-                for moved in &r.moved {
-                    writeln!(f, "  {moved}")?;
-                }
-                for error in &r.errors {
-                    writeln!(f, "  not moved: {error}")?;
-                }
-                match (&r.reconciled, &r.reconcile_error) {
-                    (Some(status), _) => {
-                        writeln!(f, "  the stack is back on the last good release ({status})")
-                    }
-                    (None, Some(e)) => writeln!(
-                        f,
-                        "  the stack still holds the canary's template ({e}); `noteapp release \
-                         undo` brings it back"
-                    ),
-                    (None, None) => Ok(()),
-                }
-            }
-        }
-    }
 }
 
 /// What the watch saw.
@@ -488,21 +332,8 @@ pub async fn restore(
     from: &[FunctionAlias],
     clock: &Clock,
 ) -> (Vec<String>, Vec<String>, DateTime<Utc>) {
-    let outcomes = calls.point_all(moves, OnChanged::ReadAgain).await;
-    let done = clock.now();
-    let (mut moved, mut errors) = (Vec::new(), Vec::new());
-    for (step, outcome) in moves.iter().zip(outcomes) {
-        let was = from
-            .iter()
-            .find(|a| a.name == step.function)
-            .and_then(|a| a.alias.as_ref())
-            .map_or("?".to_owned(), |a| a.version.clone());
-        match outcome {
-            Ok(_) => moved.push(format!("{}: version {was} -> {}", step.function, step.to)),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    (moved, errors, done)
+    let pointed = calls.point_all(moves, from, OnChanged::ReadAgain).await;
+    (pointed.moved, pointed.errors, clock.now())
 }
 
 /// Runs the canary of `plan`'s release (recorded in `recording`, its template kept), decided
@@ -520,8 +351,7 @@ pub async fn run(
     progress: &Progress,
 ) -> Result<DeployReport, Error> {
     let (stack, env) = (&plan.stack_name, config.name());
-    let calls = LiveCalls::of(clients, &plan.region)?
-        .ok_or_else(|| Error::Refused("the canary needs credentials to sign with".into()))?;
+    let calls = LiveCalls::required(clients, &plan.region)?;
     let clock = &settings.clock;
     let deadline = deadline(clock.now(), canary.minutes);
     let mut first = shift_plan(plan, recording, &canary.previous, deadline);
@@ -685,8 +515,10 @@ pub async fn finish_release(
         yes: options.yes || matches!(prompt, Prompt::Closed),
         ..*options
     };
-    let report = deploy_until(ctrl_c(), clients, &last, &options, prompt, progress).await;
-    conclude(clients, report, recording, finish, progress).await
+    deploy_recorded(
+        clients, &last, recording, &options, prompt, finish, progress,
+    )
+    .await
 }
 
 /// The canary a stack's template carries, with its traffic, for `release finish` and `undo`.
@@ -703,9 +535,7 @@ async fn pending(
         .ok_or_else(|| {
             Error::StackState(format!("stack {stack} does not exist: there is no canary"))
         })?;
-    let calls = LiveCalls::of(clients, &config.region)?.ok_or_else(|| {
-        Error::Refused("reading the live aliases needs credentials to sign with".into())
-    })?;
+    let calls = LiveCalls::required(clients, &config.region)?;
     let aliases = calls.aliases(stack).await?;
     let pending = release::pending(&template);
     Ok((template, pending, aliases))
@@ -742,8 +572,7 @@ pub async fn finish_pending(
             pending.sequence
         )));
     }
-    let calls = LiveCalls::of(clients, &config.region)?
-        .ok_or_else(|| Error::Refused("the canary needs credentials to sign with".into()))?;
+    let calls = LiveCalls::required(clients, &config.region)?;
     let health = calls.release_health(stack).await?;
     if health.is_alarm() {
         return Err(Error::Refused(format!(
@@ -855,8 +684,7 @@ pub async fn undo_pending(
         reconcile_error: None,
     };
     if traffic.is_shifting() {
-        let calls = LiveCalls::of(clients, &config.region)?
-            .ok_or_else(|| Error::Refused("undo needs credentials to sign with".into()))?;
+        let calls = LiveCalls::required(clients, &config.region)?;
         let started = clock.now();
         let moves = return_moves(&aliases, &release, Cause::Operator, started);
         let (moved, errors, done) = restore(&calls, &moves, &aliases, &clock).await;

@@ -3,8 +3,11 @@
 //!
 //! - [`change_set`]: the first half of every stack change — account and stack-state checks, kept
 //!   tables brought back, a change set computed — and the way back out (`discard`, Ctrl-C).
-//! - [`deploy`]: the image shipped, the plan rendered, the release recorded, the change set shown,
-//!   confirmed, executed and followed, the release tagged and smoke checked.
+//! - [`rollout`]: the whole deploy of an environment: the image shipped (or promoted), the plan
+//!   rendered, the release recorded, then all at once or by [`canary`], and a failed smoke
+//!   check rolled back.
+//! - [`deploy`]: a plan's change set shown, confirmed, executed and followed, the release tagged
+//!   and smoke checked; the deploy's report.
 //! - [`rollback`]: an earlier release deployed again through the deploy flow, and the recovery
 //!   of a stuck stack (`--continue`).
 //! - [`destroy`]: the stack deleted, its tables kept.
@@ -27,5 +30,8 @@ pub mod destroy;
 pub mod migrate;
 pub mod promote;
 pub mod recording;
+#[cfg(feature = "test-util")]
+pub mod replayed;
 pub mod rollback;
+pub mod rollout;
 pub mod traffic;

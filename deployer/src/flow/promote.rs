@@ -132,8 +132,7 @@ mod tests {
     use super::*;
     use crate::aws::replay;
     use crate::aws::replay::releases::{World, config as canary_config, digest, image, recorded};
-    use crate::flow::deploy::{DeployRequest, Finish, deploy_environment};
-    use crate::image::ship::BuildOptions;
+    use crate::flow::replayed::{Image, deploy_image};
 
     const STAGING_RUNS: &str =
         "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -183,58 +182,44 @@ mod tests {
         clients
     }
 
+    /// `--image-from source` for `target`, from a repository holding `held`.
+    async fn promote(
+        held: &'static [&'static str],
+        target: &EnvironmentConfig,
+        source: &str,
+    ) -> Result<String, Error> {
+        let root = root();
+        let (progress, _) = Progress::captured();
+        let source = Source::parse(source);
+        let clients = clients(held);
+        promoted_image(&clients, root.path(), target, &source, "noteapp", &progress).await
+    }
+
+    fn production() -> EnvironmentConfig {
+        config::load(root().path(), "production").unwrap()
+    }
+
     #[tokio::test]
     async fn the_digest_staging_runs_is_promoted_from_this_environments_repository() {
-        let root = root();
-        let production = config::load(root.path(), "production").unwrap();
-        let (progress, _) = Progress::captured();
-        let staging = Source::parse("staging");
-        let uri = promoted_image(
-            &clients(&[STAGING_RUNS]),
-            root.path(),
-            &production,
-            &staging,
-            "noteapp",
-            &progress,
-        )
-        .await
-        .unwrap();
+        let uri = promote(&[STAGING_RUNS], &production(), "staging")
+            .await
+            .unwrap();
         assert_eq!(
             uri,
             format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/noteapp@{STAGING_RUNS}")
         );
         // An image staging ran, named from its own account: only its digest is taken.
-        let elsewhere = Source::parse(&format!(
-            "210987654321.dkr.ecr.eu-west-1.amazonaws.com/noteapp@{STAGING_RUNS}"
-        ));
-        let uri = promoted_image(
-            &clients(&[STAGING_RUNS]),
-            root.path(),
-            &production,
-            &elsewhere,
-            "noteapp",
-            &progress,
-        )
-        .await
-        .unwrap();
+        let elsewhere =
+            format!("210987654321.dkr.ecr.eu-west-1.amazonaws.com/noteapp@{STAGING_RUNS}");
+        let uri = promote(&[STAGING_RUNS], &production(), &elsewhere)
+            .await
+            .unwrap();
         assert!(uri.starts_with("123456789012.dkr.ecr.eu-west-1.amazonaws.com/noteapp@"));
     }
 
     #[tokio::test]
     async fn a_digest_missing_from_the_repository_is_refused_and_nothing_changes() {
-        let root = root();
-        let production = config::load(root.path(), "production").unwrap();
-        let (progress, _) = Progress::captured();
-        let error = promoted_image(
-            &clients(&[]),
-            root.path(),
-            &production,
-            &Source::parse("staging"),
-            "noteapp",
-            &progress,
-        )
-        .await
-        .unwrap_err();
+        let error = promote(&[], &production(), "staging").await.unwrap_err();
         let text = error.to_string();
         assert!(
             text.contains(&format!("staging's stack runs {STAGING_RUNS}")),
@@ -250,18 +235,9 @@ mod tests {
         );
         assert_eq!(error.exit_code(), crate::EXIT_FAILURE);
         // Another account's environment cannot be read with these credentials: say what to do.
-        let mut other = production.clone();
+        let mut other = production();
         other.account_id = "210987654321".into();
-        let error = promoted_image(
-            &clients(&[]),
-            root.path(),
-            &other,
-            &Source::parse("staging"),
-            "noteapp",
-            &progress,
-        )
-        .await
-        .unwrap_err();
+        let error = promote(&[], &other, "staging").await.unwrap_err();
         let text = error.to_string();
         assert!(text.contains("noteapp history staging --json"), "{text}");
         assert_eq!(error.exit_code(), crate::EXIT_USAGE);
@@ -270,37 +246,16 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_promoting_deploy_sends_exactly_that_digest_and_builds_nothing() {
         let world = World::new(vec![recorded(3), recorded(2)]);
-        let clients = world.clients();
-        let config = canary_config();
-        let root = noteapp_test_support::workspace();
-        // No Docker engine here: a build would fail.
-        let build = BuildOptions {
-            base: "scratch".into(),
-            registry_endpoint: Some("127.0.0.1:1".into()),
-            repository: "noteapp".into(),
-            bootstrap: None,
-        };
         let from = format!(
             "210987654321.dkr.ecr.eu-west-1.amazonaws.com/noteapp@{}",
             digest(4)
         );
-        let request = DeployRequest {
-            root: &root,
-            config: &config,
-            image_uri: None,
-            image_from: Some(Source::parse(&from)),
-            build: &build,
-            options: crate::flow::canary::tests::options(),
-            finish: Finish {
-                smoke_timeout: None,
-            },
-            rollback_on_failure: false,
-            canary: crate::flow::canary::tests::settings(&world),
-        };
-        let (progress, lines) = Progress::captured();
-        let report = deploy_environment(&clients, &request, &progress)
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+        // Nothing is built: a build would fail (no Docker engine, no registry there).
+        let image_from = Image::From(Source::parse(&from));
+        let settings = crate::flow::canary::tests::settings(&world);
+        let (report, lines) =
+            deploy_image(&world.clients(), &canary_config(), image_from, settings).await;
+        let report = report.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
         report.check().unwrap();
         let created = world.created();
         assert!(!created.is_empty());

@@ -25,7 +25,9 @@ use std::fmt;
 use serde::Serialize;
 
 use super::change_set::change_set_name;
-use super::deploy::{DeployOptions, DeployReport, Finish, conclude, deploy_until, smoke_check};
+use super::deploy::{
+    DeployOptions, DeployReport, Finish, deploy_recorded, deploy_until, smoke_check,
+};
 use super::recording::{self, Provenance, Recording};
 use crate::aws::live::{FunctionAlias, LiveCalls};
 use crate::aws::wait::Operation;
@@ -310,7 +312,7 @@ pub async fn roll_back(
     clients
         .ensure_account(config.name(), &config.account_id)
         .await?;
-    let before = super::canary::before(clients, config, progress).await?;
+    let before = super::traffic::before(clients, config, progress).await?;
     if !full && let Some(before) = &before {
         match by_alias(clients, config, to, &before.aliases, progress).await? {
             Ok(done) => return Ok(Rolled::Aliases(done)),
@@ -321,16 +323,11 @@ pub async fn roll_back(
         }
     }
     let (plan, recording) = prepare(clients, config, to, repository, progress).await?;
-    let report = deploy_until(
-        ctrl_c(),
-        clients,
-        &plan,
-        options,
-        &Prompt::stdin(),
-        progress,
+    let prompt = &Prompt::stdin();
+    let report = deploy_recorded(
+        clients, &plan, &recording, options, prompt, finish, progress,
     )
-    .await;
-    let report = conclude(clients, report, &recording, finish, progress).await?;
+    .await?;
     Ok(Rolled::Stack(Box::new(report)))
 }
 

@@ -3,7 +3,8 @@
 //! shifting, a canary the guard (or an operator, or the deploy watching it) returned to the last
 //! good release, or the aliases moved back by `noteapp rollback` while the template still says
 //! the newer release. `status`, `deploy`, `rollback` and `release` read it the same way and say
-//! what happened and what to do next. Pure: aliases in, a [`Traffic`] out.
+//! what happened and what to do next. [`Traffic::read`] is pure: aliases in, a [`Traffic`]
+//! out; [`before`] reads them for a command about to change the stack.
 
 use std::fmt;
 
@@ -11,7 +12,11 @@ use chrono::{DateTime, Utc};
 use noteapp_runtime::release_shift::{AliasNote, Cause, format_time};
 use serde::Serialize;
 
-use crate::aws::live::FunctionAlias;
+use crate::aws::Clients;
+use crate::aws::live::{FunctionAlias, LiveCalls};
+use crate::config::{EnvironmentConfig, ReleaseStrategy};
+use crate::error::Error;
+use crate::progress::Progress;
 use crate::release::Versions;
 
 /// One function's part in a shift or a return.
@@ -263,6 +268,48 @@ impl fmt::Display for Traffic {
             }
         }
     }
+}
+
+/// The live aliases a deploy read before its change set.
+#[derive(Debug, Clone)]
+pub struct Before {
+    pub aliases: Vec<FunctionAlias>,
+    pub traffic: Traffic,
+}
+
+/// Reads the live aliases before a deploy; refuses while a canary shifts. A failed read stops
+/// a canary deploy (it cannot start without them) and is a warning otherwise (the live
+/// release's versions go unrecorded).
+pub async fn before(
+    clients: &Clients,
+    config: &EnvironmentConfig,
+    progress: &Progress,
+) -> Result<Option<Before>, Error> {
+    let canary = matches!(config.release, ReleaseStrategy::Canary { .. });
+    let Some(calls) = LiveCalls::of(clients, &config.region)? else {
+        return Ok(None);
+    };
+    let aliases = match calls.aliases(&config.stack_name).await {
+        Ok(aliases) => aliases,
+        Err(e) if !canary => {
+            progress.line(format!(
+                "warning: {e}; the live release's versions are not recorded, so a rollback to it \
+                 goes through CloudFormation"
+            ));
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let traffic = Traffic::read(&aliases, None);
+    if let Some(advice) = traffic.advice(config.name()) {
+        if traffic.is_shifting() {
+            return Err(Error::StackState(format!(
+                "{advice}; nothing was changed: finish or undo it before another release"
+            )));
+        }
+        progress.line(format!("note: {advice}"));
+    }
+    Ok(Some(Before { aliases, traffic }))
 }
 
 #[cfg(test)]

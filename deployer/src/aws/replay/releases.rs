@@ -77,6 +77,17 @@ pub fn recorded(n: u64) -> Release {
     }
 }
 
+/// Release `n`, recorded with every function on version `version`.
+pub fn with_versions(n: u64, version: &str) -> Release {
+    let mut release = recorded(n);
+    let versions = Function::ALL
+        .iter()
+        .map(|f| (f.name().to_owned(), version.to_owned()))
+        .collect();
+    release.versions = Some(versions);
+    release
+}
+
 /// The release id of release `n`.
 pub fn release_id(n: u64) -> String {
     recorded(n).parameters[template::RELEASE_ID].clone()
@@ -290,16 +301,7 @@ fn cloudformation_rules(
         mock!(Client::describe_stacks).then_http_response(|| super::stack("UPDATE_COMPLETE")),
         mock!(Client::create_change_set)
             .match_requests(move |r| {
-                let parameters = r
-                    .parameters()
-                    .iter()
-                    .filter_map(|p| {
-                        Some((
-                            p.parameter_key()?.to_owned(),
-                            p.parameter_value()?.to_owned(),
-                        ))
-                    })
-                    .collect();
+                let parameters = crate::aws::stack::parameter_map(r.parameters());
                 let sent = super::sent_template(r, &objects).unwrap_or_default();
                 create.lock().unwrap().created.push((parameters, sent));
                 true

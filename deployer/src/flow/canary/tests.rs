@@ -11,12 +11,12 @@ use noteapp_runtime::functions::Function;
 use serde_json::json;
 
 use super::*;
+use crate::aws::replay;
 use crate::aws::replay::releases::{
     API_5XX, HEALTH, STACK, World, config, image, recorded, release_id,
 };
-use crate::aws::{Waits, replay};
-use crate::flow::deploy::{DeployRequest, deploy_environment};
-use crate::image::ship::BuildOptions;
+use crate::flow::replayed::{Image, deploy_image, finish, options};
+use crate::flow::traffic::before;
 use crate::progress::Captured;
 
 const INTERVAL: Duration = Duration::from_secs(5);
@@ -30,49 +30,13 @@ pub(crate) fn settings(world: &World) -> CanarySettings {
     }
 }
 
-pub(crate) fn options() -> DeployOptions {
-    DeployOptions {
-        yes: true,
-        allow_replacement: false,
-        new_tables: false,
-        waits: Waits::every(Duration::from_millis(1)),
-    }
-}
-
-fn build() -> BuildOptions {
-    BuildOptions {
-        base: "scratch".into(),
-        registry_endpoint: None,
-        repository: "noteapp".into(),
-        bootstrap: None,
-    }
-}
-
 /// `noteapp deploy staging --image-uri <release 4's>` with the canary's `settings`.
 pub(crate) async fn deploy(
     world: &World,
     config: &EnvironmentConfig,
     settings: CanarySettings,
 ) -> (Result<DeployReport, Error>, Captured) {
-    let clients = world.clients();
-    let (root, build) = (noteapp_test_support::workspace(), build());
-    let uri = image(4);
-    let request = DeployRequest {
-        root: &root,
-        config,
-        image_uri: Some(&uri),
-        image_from: None,
-        build: &build,
-        options: options(),
-        finish: Finish {
-            smoke_timeout: None,
-        },
-        rollback_on_failure: false,
-        canary: settings,
-    };
-    let (progress, lines) = Progress::captured();
-    let report = deploy_environment(&clients, &request, &progress).await;
-    (report, lines)
+    deploy_image(&world.clients(), config, Image::Uri(&image(4)), settings).await
 }
 
 fn seconds_between(a: std::time::SystemTime, b: std::time::SystemTime) -> f64 {
@@ -288,24 +252,9 @@ async fn an_alarm_already_red_refuses_the_canary_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_of_the_release_the_aliases_serve_has_nothing_to_shift() {
     let world = World::new(vec![recorded(3), recorded(2), recorded(1)]);
-    let clients = world.clients();
-    let (root, build) = (noteapp_test_support::workspace(), build());
-    let (config, uri) = (config(), image(3));
-    let request = DeployRequest {
-        root: &root,
-        config: &config,
-        image_uri: Some(&uri),
-        image_from: None,
-        build: &build,
-        options: options(),
-        finish: Finish {
-            smoke_timeout: None,
-        },
-        rollback_on_failure: false,
-        canary: settings(&world),
-    };
-    let (progress, lines) = Progress::captured();
-    let report = deploy_environment(&clients, &request, &progress).await;
+    let (clients, uri) = (world.clients(), image(3));
+    let (report, lines) =
+        deploy_image(&clients, &config(), Image::Uri(&uri), settings(&world)).await;
     let report = report.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
     assert_eq!(report.canary, None);
     assert!(
@@ -332,23 +281,7 @@ async fn killed_mid_shift(world: &World) {
     };
     let (clients, config) = (world.clients(), config());
     let task = tokio::spawn(async move {
-        let (root, build) = (noteapp_test_support::workspace(), build());
-        let uri = image(4);
-        let request = DeployRequest {
-            root: &root,
-            config: &config,
-            image_uri: Some(&uri),
-            image_from: None,
-            build: &build,
-            options: options(),
-            finish: Finish {
-                smoke_timeout: None,
-            },
-            rollback_on_failure: false,
-            canary: settings,
-        };
-        let (progress, _lines) = Progress::captured();
-        let _ = deploy_environment(&clients, &request, &progress).await;
+        let _ = deploy_image(&clients, &config, Image::Uri(&image(4)), settings).await;
     });
     for _ in 0..2000 {
         if !world.alias(Function::Api).weights.is_empty() {
@@ -449,9 +382,7 @@ async fn an_interrupted_shift_is_caught_by_the_guard_and_undone_by_the_next_comm
         lines.text()
     );
     // `noteapp release undo staging`: the stack back on release 3, the canary gone from it.
-    let finish = Finish {
-        smoke_timeout: None,
-    };
+    let finish = finish();
     let undone = undo_pending(&clients, &config(), &options(), &finish, &progress)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
@@ -477,9 +408,7 @@ async fn an_interrupted_shift_is_finished_by_release_finish_and_recorded_as_it_w
     killed_mid_shift(&world).await;
     let clients = world.clients();
     let (progress, lines) = Progress::captured();
-    let finish = Finish {
-        smoke_timeout: None,
-    };
+    let finish = finish();
     let report = finish_pending(
         &clients,
         &config(),

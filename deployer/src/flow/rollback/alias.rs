@@ -16,7 +16,7 @@ use noteapp_runtime::functions::Function;
 use noteapp_runtime::release_shift::AliasNote;
 use serde::Serialize;
 
-use crate::aws::aliases::{Move, OnChanged};
+use crate::aws::aliases::{Move, OnChanged, Pointed};
 use crate::aws::live::{FunctionAlias, LiveCalls};
 use crate::error::Error;
 use crate::release::Release;
@@ -148,19 +148,10 @@ pub async fn move_back(
     moves: &[Move],
     aliases: &[FunctionAlias],
 ) -> Result<Vec<String>, Error> {
-    let outcomes = calls.point_all(moves, OnChanged::Refuse).await;
-    let (mut moved, mut failed) = (Vec::new(), Vec::new());
-    for (step, outcome) in moves.iter().zip(outcomes) {
-        let was = aliases
-            .iter()
-            .find(|a| a.name == step.function)
-            .and_then(|a| a.alias.as_ref())
-            .map_or("?".to_owned(), |a| a.version.clone());
-        match outcome {
-            Ok(_) => moved.push(format!("{}: version {was} -> {}", step.function, step.to)),
-            Err(e) => failed.push(e.to_string()),
-        }
-    }
+    let Pointed {
+        moved,
+        errors: failed,
+    } = calls.point_all(moves, aliases, OnChanged::Refuse).await;
     if failed.is_empty() {
         Ok(moved)
     } else {
@@ -214,49 +205,19 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::aws::replay::releases::{World, config, image, recorded, release_id};
-    use crate::flow::canary::tests::options;
-    use crate::flow::deploy::Finish;
-    use crate::flow::rollback::{Rolled, roll_back};
+    use crate::aws::replay::releases::{World, config, image, recorded, release_id, with_versions};
+    use crate::flow::replayed::roll_back_before;
+    use crate::flow::rollback::Rolled;
     use crate::flow::traffic::Traffic;
-    use crate::progress::Progress;
-    use crate::release::{self, Versions};
-
-    /// Release `n`, recorded with every function on version `version`.
-    fn with_versions(n: u64, version: &str) -> Release {
-        let mut release = recorded(n);
-        let versions: Versions = Function::ALL
-            .iter()
-            .map(|f| (f.name().to_owned(), version.to_owned()))
-            .collect();
-        release.versions = Some(versions);
-        release
-    }
-
-    fn finish() -> Finish {
-        Finish {
-            smoke_timeout: None,
-        }
-    }
+    use crate::release;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rollback_moves_every_alias_back_with_no_stack_operation() {
         // Releases 2, 3, 4 published versions 1, 2, 3; release 3's were recorded.
         let world = World::new(vec![recorded(4), with_versions(3, "2"), recorded(2)]);
         let clients = world.clients();
-        let (progress, lines) = Progress::captured();
-        let rolled = roll_back(
-            &clients,
-            &config(),
-            None,
-            false,
-            "noteapp",
-            &options(),
-            &finish(),
-            &progress,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+        let (rolled, lines) = roll_back_before(&clients, &config(), false).await;
+        let rolled = rolled.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
         let Rolled::Aliases(report) = &rolled else {
             panic!("the full path ran:\n{}", lines.text());
         };
@@ -315,19 +276,8 @@ mod tests {
         let world = World::new(vec![recorded(4), with_versions(3, "2"), recorded(2)]);
         world.lambda.delete_version("noteapp-staging-api", "2");
         let clients = world.clients();
-        let (progress, lines) = Progress::captured();
-        let rolled = roll_back(
-            &clients,
-            &config(),
-            None,
-            false,
-            "noteapp",
-            &options(),
-            &finish(),
-            &progress,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+        let (rolled, lines) = roll_back_before(&clients, &config(), false).await;
+        let rolled = rolled.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
         assert!(matches!(rolled, Rolled::Stack(_)));
         let text = lines.text();
         assert!(

@@ -11,9 +11,9 @@ use serde_json::json;
 use super::*;
 use crate::aws::{Waits, replay};
 use crate::commands::history;
-use crate::flow::deploy;
 use crate::flow::deploy::{DeployReport, DeployResult};
 use crate::flow::recording as releases;
+use crate::flow::{deploy, rollout};
 use crate::progress::Captured;
 use noteapp_test_support::kit::SignedServices;
 use noteapp_test_support::kit::services::Objects;
@@ -732,7 +732,7 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
             bootstrap: None,
         },
     );
-    let request = deploy::DeployRequest {
+    let request = rollout::DeployRequest {
         root: &root,
         config: &config,
         image_uri: None,
@@ -745,7 +745,7 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
         rollback_on_failure: true,
         canary: Default::default(),
     };
-    deploy::roll_back_on_failure(
+    rollout::roll_back_on_failure(
         &clients,
         &config,
         &mut report,
@@ -853,7 +853,7 @@ async fn a_first_release_that_fails_its_smoke_check_stays_live_and_says_so() {
         bootstrap: None,
     };
     let image = format!("{REGISTRY}@{}", digest(1));
-    let request = deploy::DeployRequest {
+    let request = rollout::DeployRequest {
         root: &root,
         config: &config,
         image_uri: Some(&image),
@@ -867,7 +867,7 @@ async fn a_first_release_that_fails_its_smoke_check_stays_live_and_says_so() {
         canary: Default::default(),
     };
     let (progress, lines) = Progress::captured();
-    let report = deploy::deploy_environment(&clients, &request, &progress)
+    let report = rollout::deploy_environment(&clients, &request, &progress)
         .await
         .unwrap();
     assert_eq!(report.result, DeployResult::Created, "{}", lines.text());

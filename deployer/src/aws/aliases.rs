@@ -122,6 +122,28 @@ impl LiveCalls<'_> {
         pointed
     }
 
+    /// The newest version of `function` published for release `release_id` (described
+    /// `noteapp release <id>`), if any.
+    pub async fn release_version(
+        &self,
+        function: &str,
+        release_id: &str,
+    ) -> Result<Option<String>, Error> {
+        let versions = calls::list_versions(self.http, self.signer, &self.lambda, function)
+            .await
+            .map_err(|e| Error::Aws {
+                action: format!("failed to list the versions of {function}"),
+                reason: e.to_string(),
+            })?;
+        let described = format!("noteapp release {release_id}");
+        Ok(versions
+            .into_iter()
+            .filter(|(_, description)| *description == described)
+            .filter_map(|(version, _)| version.parse::<u64>().ok())
+            .max()
+            .map(|v| v.to_string()))
+    }
+
     /// The description of version `version` of `function` (`noteapp release <id>`), `None`
     /// when there is no such version (deleted, or never published).
     pub async fn version_description(

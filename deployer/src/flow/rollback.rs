@@ -29,7 +29,8 @@ use super::deploy::{
     DeployOptions, DeployReport, Finish, deploy_recorded, deploy_until, smoke_check,
 };
 use super::recording::{self, Provenance, Recording};
-use crate::aws::live::{FunctionAlias, LiveCalls};
+use super::traffic::{Before, Traffic};
+use crate::aws::live::LiveCalls;
 use crate::aws::wait::Operation;
 use crate::aws::{Clients, ecr, stack, wait};
 use crate::config::EnvironmentConfig;
@@ -314,7 +315,7 @@ pub async fn roll_back(
         .await?;
     let before = super::traffic::before(clients, config, progress).await?;
     if !full && let Some(before) = &before {
-        match by_alias(clients, config, to, &before.aliases, progress).await? {
+        match by_alias(clients, config, to, before, progress).await? {
             Ok(done) => return Ok(Rolled::Aliases(done)),
             Err(why) => progress.line(format!(
                 "{why}: rolling back through CloudFormation instead (the release's template, \
@@ -336,17 +337,32 @@ async fn by_alias(
     clients: &Clients,
     config: &EnvironmentConfig,
     to: Option<u64>,
-    aliases: &[FunctionAlias],
+    before: &Before,
     progress: &Progress,
 ) -> Result<Result<AliasRollback, String>, Error> {
     let started = std::time::Instant::now();
-    let stack = &config.stack_name;
+    let (stack, aliases) = (&config.stack_name, before.aliases.as_slice());
     let Some(calls) = LiveCalls::of(clients, &config.region)? else {
         return Ok(Err("these credentials cannot sign Lambda's requests".into()));
     };
     let history = release::read(&live_template(clients, stack, progress).await?);
-    let target = target(&history, to, stack)?;
-    let live = history.live().cloned().unwrap_or_else(|| target.clone());
+    let live = history.live().cloned();
+    // Aliases moved back by an earlier rollback return to the release the stack says the same
+    // way: its versions are the newest published for it.
+    let stack_release = live
+        .as_ref()
+        .and_then(|r| r.parameter(template::RELEASE_ID));
+    let forward = matches!(Traffic::read(aliases, stack_release), Traffic::Moved { .. })
+        && to.is_some()
+        && to == live.as_ref().map(|r| r.sequence);
+    let target = match (forward, &live) {
+        (true, Some(live)) => match alias::with_published_versions(&calls, stack, live).await? {
+            Ok(live) => live,
+            Err(why) => return Ok(Err(why)),
+        },
+        _ => target(&history, to, stack)?,
+    };
+    let live = live.unwrap_or_else(|| target.clone());
     let moves = match alias::plan(&live, &target, aliases) {
         Ok(moves) => moves,
         Err(why) => return Ok(Err(why)),

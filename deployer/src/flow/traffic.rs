@@ -188,7 +188,8 @@ impl Traffic {
                  without CloudFormation) while the stack's template says {stack}: the next \
                  deploy of a new release publishes new versions and points the aliases at them; \
                  `noteapp rollback {environment} --to N --full` makes the stack say release N \
-                 too"
+                 too, and `noteapp rollback {environment} --to N` with N the stack's release \
+                 (`noteapp history {environment}`) moves the aliases back to it"
             )),
         }
     }

@@ -158,6 +158,48 @@ pub async fn version_description(
     }
 }
 
+/// `ListVersionsByFunction`, every page: each published version of `function` with its
+/// description, oldest first.
+pub async fn list_versions(
+    http: &reqwest::Client,
+    signer: &Signer,
+    endpoint: &str,
+    function: &str,
+) -> Result<Vec<(String, String)>, SignedError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut url = format!(
+            "{endpoint}/2015-03-31/functions/{}/versions?MaxItems=50",
+            crate::aws_http::percent_encode(function)
+        );
+        if let Some(marker) = &marker {
+            url.push_str(&format!(
+                "&Marker={}",
+                crate::aws_http::percent_encode(marker)
+            ));
+        }
+        let request = http::Request::get(url)
+            .body(bytes::Bytes::new())
+            .map_err(|e| SignedError::Signing(e.to_string()))?;
+        let (_, body) = signer.send(http, "lambda", request).await?;
+        let answer: Value = serde_json::from_slice(&body).map_err(|e| {
+            SignedError::Transport(format!("Lambda's versions answer is not JSON: {e}"))
+        })?;
+        for version in answer["Versions"].as_array().into_iter().flatten() {
+            let text = |field: &str| version[field].as_str().unwrap_or_default().to_owned();
+            out.push((text("Version"), text("Description")));
+        }
+        marker = answer["NextMarker"]
+            .as_str()
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned);
+        if marker.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
 /// Whether Lambda refused an update because the alias changed since it was read.
 pub fn is_stale_revision(error: &SignedError) -> bool {
     matches!(error, SignedError::Status { status: 412, .. })
@@ -363,6 +405,60 @@ mod tests {
             .await
             .unwrap_err();
         assert!(is_stale_revision(&err), "{err}");
+    }
+
+    #[tokio::test]
+    async fn versions_are_listed_across_pages_and_a_version_read_with_its_description() {
+        let server = Server::answering(|request| {
+            let query = request.uri.query().unwrap_or_default().to_owned();
+            if request.path().ends_with("/configuration") {
+                return match query.as_str() {
+                    "Qualifier=7" => Reply::json(200, r#"{"Version":"7","Description":"noteapp release 0-aaaaaaaaaaaa-cccccccccccc"}"#),
+                    _ => Reply::json(404, r#"{"Type":"User","Message":"Function not found"}"#),
+                };
+            }
+            if query.contains("Marker=") {
+                Reply::json(200, r#"{"Versions":[{"Version":"8","Description":"b"}]}"#)
+            } else {
+                Reply::json(200, r#"{"Versions":[{"Version":"$LATEST","Description":""},{"Version":"7","Description":"a"}],"NextMarker":"m-2"}"#)
+            }
+        })
+        .await;
+        let versions = list_versions(&client(), &signer(), &server.url, "noteapp-staging-api")
+            .await
+            .unwrap();
+        let numbers: Vec<&str> = versions.iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(numbers, ["$LATEST", "7", "8"]);
+        assert!(
+            server.requests()[1]
+                .uri
+                .query()
+                .unwrap()
+                .contains("Marker=m-2")
+        );
+        let described = version_description(
+            &client(),
+            &signer(),
+            &server.url,
+            "noteapp-staging-api",
+            "7",
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            described.as_deref(),
+            Some("noteapp release 0-aaaaaaaaaaaa-cccccccccccc")
+        );
+        let gone = version_description(
+            &client(),
+            &signer(),
+            &server.url,
+            "noteapp-staging-api",
+            "9",
+        )
+        .await
+        .unwrap();
+        assert_eq!(gone, None);
     }
 
     #[tokio::test]

@@ -141,6 +141,36 @@ pub async fn check_versions(
     Ok(Ok(()))
 }
 
+/// `release` with the versions published for it (the newest of each function described
+/// `noteapp release <id>`): the stack's own release, whose record the next deploy fills, when
+/// the aliases serve an older one; why not, when a function has none.
+pub async fn with_published_versions(
+    calls: &LiveCalls<'_>,
+    stack: &str,
+    release: &Release,
+) -> Result<Result<Release, String>, Error> {
+    let id = release.parameter(RELEASE_ID).unwrap_or_default();
+    let reads = Function::ALL.map(|function| async move {
+        let name = format!("{stack}-{}", function.name());
+        (function, calls.release_version(&name, id).await)
+    });
+    let mut versions = crate::release::Versions::new();
+    for (function, read) in futures_util::future::join_all(reads).await {
+        match read? {
+            Some(version) => versions.insert(function.name().to_owned(), version),
+            None => {
+                return Ok(Err(format!(
+                    "function {function} has no version of release {}",
+                    release.sequence
+                )));
+            }
+        };
+    }
+    let mut with = release.clone();
+    with.versions = Some(versions);
+    Ok(Ok(with))
+}
+
 /// Moves every alias (none is overwritten if it changed since it was read); what moved, or
 /// the error naming what did not.
 pub async fn move_back(
@@ -190,12 +220,27 @@ impl std::fmt::Display for AliasRollback {
                 writeln!(f, "  {moved}")?;
             }
         }
+        if self.to == self.stack_release {
+            return writeln!(
+                f,
+                "the live aliases serve release {}, the one stack {}'s template says",
+                self.to, self.stack_name
+            );
+        }
         writeln!(
             f,
             "stack {}'s template still says release {}: the next deploy of a new release \
              publishes new versions and points the aliases at them; `noteapp rollback {} --to {} \
-             --full` makes the stack say release {} too",
-            self.stack_name, self.stack_release, self.environment, self.to, self.to
+             --full` makes the stack say release {} too, and `noteapp rollback {} --to {}` moves \
+             the aliases back to release {}",
+            self.stack_name,
+            self.stack_release,
+            self.environment,
+            self.to,
+            self.to,
+            self.environment,
+            self.stack_release,
+            self.stack_release
         )
     }
 }
@@ -206,7 +251,7 @@ mod tests {
 
     use super::*;
     use crate::aws::replay::releases::{World, config, image, recorded, release_id, with_versions};
-    use crate::flow::replayed::roll_back_before;
+    use crate::flow::replayed::{finish, options, roll_back_before};
     use crate::flow::rollback::Rolled;
     use crate::flow::traffic::Traffic;
     use crate::release;
@@ -269,6 +314,32 @@ mod tests {
         );
         let json = serde_json::to_value(&rolled).unwrap();
         assert_eq!(json["path"], "aliases");
+        // And forward again, to the release the stack says, the same way.
+        let (options, finish) = (options(), finish());
+        let (progress, lines) = crate::progress::Progress::captured();
+        let forward = crate::flow::rollback::roll_back(
+            &clients,
+            &config(),
+            Some(4),
+            false,
+            "noteapp",
+            &options,
+            &finish,
+            &progress,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
+        let Rolled::Aliases(report) = &forward else {
+            panic!("the full path ran:\n{}", lines.text());
+        };
+        assert_eq!((report.to, report.stack_release), (4, 4));
+        assert_eq!(world.alias(Function::Api).version, "3");
+        assert!(
+            forward
+                .to_string()
+                .contains("the one stack noteapp-staging's template says")
+        );
+        assert_eq!(world.cfn_calls()["CreateChangeSet"], 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,7 @@ use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
+use noteapp::aws::replay::releases::{digest, recorded};
 use noteapp::aws::{Clients, Waits};
 use noteapp::flow::change_set::Pending;
 use noteapp::flow::deploy::DeployResult;
@@ -30,7 +31,7 @@ use noteapp::flow::deploy::{self, DeployOptions};
 use noteapp::flow::recording as releases;
 use noteapp::flow::rollback;
 use noteapp::progress::{Progress, Prompt};
-use noteapp::release::{self, Release};
+use noteapp::release;
 use noteapp::smoke::{self, stand_in};
 use serde_json::json;
 
@@ -120,32 +121,6 @@ fn config() -> noteapp::config::EnvironmentConfig {
     ));
     noteapp::config::parse("staging", &text.replace("ap-northeast-1", "eu-west-1"))
         .expect("environments/staging.yaml")
-}
-
-fn digest(sequence: u64) -> String {
-    match sequence {
-        3 => RUNNING.to_owned(),
-        n => format!("sha256:{n:0>64}"),
-    }
-}
-
-/// Release `sequence` as a deploy recorded it.
-fn recorded(sequence: u64) -> Release {
-    let uri = format!("{REGISTRY}@{}", digest(sequence));
-    let plan = noteapp::template::plan(&config(), TEMPLATE, &uri).expect("a plan");
-    Release {
-        sequence,
-        commit: Some(format!("{sequence}aa1c0ffee")),
-        dirty: false,
-        image_uri: uri,
-        image_digest: digest(sequence),
-        template_sha256: release::sha256(TEMPLATE),
-        parameters: plan.parameters.into_iter().collect(),
-        time: format!("2026-11-0{sequence}T10:00:00Z"),
-        deployed_by: "arn:aws:sts::123456789012:assumed-role/ci/run-7".into(),
-        result: "deployed".into(),
-        rollback_of: None,
-    }
 }
 
 /// GetTemplate of a stack whose history holds releases 3, 2, 1 (3 live).

@@ -45,8 +45,10 @@ pub enum Command {
     Status(commands::status::StatusArgs),
     /// List the releases of ENV, newest first, the live one marked (`--json` for CI).
     History(commands::history::HistoryArgs),
-    /// Redeploy the previous release of ENV (or `--to N`): its image and parameters, no build.
+    /// Go back to the previous release of ENV (or `--to N`): the aliases moved back in seconds when its template matches, else redeployed; no build.
     Rollback(commands::rollback::RollbackArgs),
+    /// Finish or undo a canary left half-way (`release finish ENV`, `release undo ENV`).
+    Release(commands::release::ReleaseArgs),
     /// Check the live stack of ENV from outside: /healthz, a WebSocket echo, a signed broadcast.
     Smoke(commands::smoke::SmokeArgs),
     /// Delete the stack of ENV; its tables are kept (DeletionPolicy Retain).

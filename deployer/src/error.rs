@@ -5,11 +5,13 @@ use std::path::PathBuf;
 /// Exit codes:
 /// - 0: success, including a deploy with nothing to change;
 /// - 1: an operation failed (an AWS call, a failed smoke check, a stack that ended failed or rolled back, a stack in a
-///   state that must be cleared first, a wait that ran out);
+///   state that must be cleared first (a canary shifting), a canary returned to the last good
+///   release, a wait that ran out);
 /// - 2: bad usage or configuration (flags, environment files, `development` deployed, no usable
 ///   AWS credentials, or credentials for another account than the environment's);
 /// - 3: refused without an explicit confirmation or flag (production without `--yes` and no
-///   terminal, a declined prompt, a table replacement without `--allow-replacement`);
+///   terminal, a declined prompt, a table replacement without `--allow-replacement`, a canary
+///   while release health is in ALARM without `--no-canary`);
 /// - 4: a check ran and found differences (`drift`: the stack drifted; `data check`: counters
 ///   disagree with the tables; `migrate`: the target differs from the source); the report says
 ///   which. Distinct from 1 and 2, so a CI gate tells "differs" from "could not check";
@@ -135,6 +137,10 @@ pub enum Error {
     /// message names each failed check's URL, its status or error and the time taken.
     #[error("{0}")]
     SmokeFailed(String),
+    /// A canary's release was returned to the last good release (its health turned bad, or
+    /// the guard ended it): exit 1, after the report naming the signal.
+    #[error("{0}")]
+    Canary(String),
     /// Refused without an explicit flag or confirmation (exit 3); the message names the flag.
     #[error("{0}")]
     Refused(String),

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
             Command::Status(args) => commands::status::run(args).await,
             Command::History(args) => commands::history::run(args).await,
             Command::Rollback(args) => commands::rollback::run(args).await,
+            Command::Release(args) => commands::release::run(args).await,
             Command::Smoke(args) => commands::smoke::run(args).await,
             Command::Destroy(args) => commands::destroy::run(args).await,
             Command::Data(args) => commands::data::run(args).await,

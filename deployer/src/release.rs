@@ -13,6 +13,10 @@
 //!   and the deploy removes the tags of releases older than the last `releases_kept`, so exactly
 //!   their images are kept (`aws::ecr`).
 //!
+//! A canary's release is not in the history while it shifts (only a finished release is
+//! live there): the template its first update sends carries it apart, as the line's
+//! `noteapp:pending` record, so `noteapp release finish` can record it as it was made.
+//!
 //! This module is pure: records in, template text out, and back.
 
 use std::collections::BTreeMap;
@@ -22,6 +26,11 @@ use sha2::{Digest, Sha256};
 
 /// The Metadata key holding the history.
 pub const METADATA_KEY: &str = "noteapp:releases";
+/// The key of the line holding a canary's release until it is finished.
+pub const PENDING_KEY: &str = "noteapp:pending";
+
+/// Each function's version a release ran, by the function's name (`api` → `8`).
+pub type Versions = BTreeMap<String, String>;
 const LINE_PREFIX: &str = "Metadata: ";
 
 /// One release, as recorded in the stack's template.
@@ -50,6 +59,19 @@ pub struct Release {
     /// The release a rollback went back to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<u64>,
+    /// Each function's version the release ran, read from the `live` aliases by the next deploy
+    /// (or rollback), before it changes them: what `noteapp rollback` can move the aliases back
+    /// to without CloudFormation. `None`: not known (a record made before noteapp read them, or
+    /// the aliases could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Versions>,
+}
+
+impl Release {
+    /// The value of parameter `key` the release ran with.
+    pub fn parameter(&self, key: &str) -> Option<&str> {
+        self.parameters.get(key).map(String::as_str)
+    }
 }
 
 /// Where the template stands on releases.
@@ -128,15 +150,41 @@ pub fn write(template: &str, release: &Release, earlier: &[Release], kept: usize
             .take(kept.saturating_sub(1))
             .cloned(),
     );
-    let line = serde_json::json!({ METADATA_KEY: records });
+    with_line(template, &records, None)
+}
+
+/// `template` (any history line dropped) with the history `releases` as it is, and `pending`
+/// (a canary's release, shifting) apart from it: what a canary's first update sends.
+pub fn write_pending(template: &str, releases: &[Release], pending: &Release) -> String {
+    with_line(template, releases, Some(pending))
+}
+
+fn with_line(template: &str, records: &[Release], pending: Option<&Release>) -> String {
+    let json = |value: serde_json::Value| value.to_string();
+    // The history key comes first: it is what marks the line as noteapp's.
+    let mut line = format!("{{\"{METADATA_KEY}\":{}", json(serde_json::json!(records)));
+    if let Some(pending) = pending {
+        line.push_str(&format!(
+            ",\"{PENDING_KEY}\":{}",
+            json(serde_json::json!(pending))
+        ));
+    }
+    line.push('}');
     let mut out = strip(template);
     if !out.ends_with('\n') {
         out.push('\n');
     }
     out.push_str(LINE_PREFIX);
-    out.push_str(&line.to_string());
+    out.push_str(&line);
     out.push('\n');
     out
+}
+
+/// The canary's release a template's history line carries apart (see [`write_pending`]).
+pub fn pending(template: &str) -> Option<Release> {
+    let line = template.lines().find(|l| is_history_line(l))?;
+    let value: serde_json::Value = serde_json::from_str(&line[LINE_PREFIX.len()..]).ok()?;
+    serde_json::from_value(value.get(PENDING_KEY)?.clone()).ok()
 }
 
 impl History {
@@ -206,6 +254,7 @@ mod tests {
             deployed_by: "arn:aws:iam::123456789012:user/ci".into(),
             result: "deployed".into(),
             rollback_of: None,
+            versions: None,
         }
     }
 
@@ -230,6 +279,34 @@ mod tests {
         assert!(!has_own_metadata(&again));
         assert!(has_own_metadata("Metadata:\n  Foo: 1\n"));
         assert_eq!(read(TEMPLATE).releases, []);
+    }
+
+    #[test]
+    fn a_pending_release_rides_apart_from_the_history_and_older_records_read_without_versions() {
+        let earlier = [release(2, "bb"), release(1, "aa")];
+        let mut pending_release = release(3, "cc");
+        pending_release.result = "canary".into();
+        let body = write_pending(TEMPLATE, &earlier, &pending_release);
+        assert_eq!(strip(&body), TEMPLATE);
+        let history = read(&body);
+        assert_eq!(
+            history.live().map(|r| r.sequence),
+            Some(2),
+            "only finished releases"
+        );
+        assert_eq!(pending(&body), Some(pending_release.clone()));
+        assert_eq!(
+            pending(&write(TEMPLATE, &pending_release, &earlier, 5)),
+            None
+        );
+        // A record written before releases kept their versions reads with none.
+        let old = r#"Metadata: {"noteapp:releases": [{"sequence": 1, "commit": null, "dirty": false, "image_uri": "u", "image_digest": "d", "template_sha256": "t", "parameters": {}, "time": "x", "deployed_by": "y", "result": "deployed"}]}"#;
+        let history = read(old);
+        assert_eq!(history.live().unwrap().versions, None);
+        let mut with_versions = release(4, "dd");
+        with_versions.versions = Some(Versions::from([("api".into(), "8".into())]));
+        let body = write(TEMPLATE, &with_versions, &[], 5);
+        assert_eq!(read(&body).live().unwrap().versions, with_versions.versions);
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //!   - `noteapp live release=<id>`: one version takes all the traffic;
 //!   - `noteapp shift release=<id> good=<version> deadline=<UTC time>`: a canary: the new version
 //!     takes part of the traffic, `good` (the version before it) the rest, until the deadline;
-//!   - `noteapp rolled-back release=<id> good=<version> at=<UTC time> cause=<cause>`: the guard
-//!     returned all the traffic to `good`.
+//!   - `noteapp rolled-back release=<id> good=<version> at=<UTC time> cause=<cause>`: the guard,
+//!     the deploy watching the canary (`alarm`) or an operator (`operator`: `noteapp release
+//!     undo`) returned all the traffic to `good`.
 //!
 //! Pure: text in, values out, and back.
 
@@ -100,6 +101,8 @@ pub enum Cause {
     Deadline,
     /// The alias was shifting without a readable deadline (nothing would ever end it).
     NoDeadline,
+    /// An operator undid the shift (`noteapp release undo`).
+    Operator,
 }
 
 impl Cause {
@@ -109,13 +112,20 @@ impl Cause {
             Cause::Alarm => "alarm",
             Cause::Deadline => "deadline",
             Cause::NoDeadline => "no-deadline",
+            Cause::Operator => "operator",
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
-        [Cause::Alarm, Cause::Deadline, Cause::NoDeadline]
-            .into_iter()
-            .find(|c| c.as_str() == text)
+    /// Reads the word of the alias note.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Cause::Alarm,
+            Cause::Deadline,
+            Cause::NoDeadline,
+            Cause::Operator,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == text)
     }
 }
 

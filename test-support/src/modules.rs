@@ -400,7 +400,7 @@ mod tests {
     ];
     const DEPLOYER_LAYERS: &[&[&str]] = &[
         &["config", "plan", "release", "policy", "template"],
-        &["error", "output", "progress", "interrupt"],
+        &["error", "output", "progress", "interrupt", "clock"],
         &["aws"],
         &["image", "smoke"],
         &["flow"],

@@ -1,19 +1,71 @@
-//! What serves traffic, read from AWS for `noteapp status`: each function's `live` alias (its
-//! version, and during a canary the previous version's share) and the stack's alarms with their
-//! states. The calls are the guard's own signed requests (`noteapp_runtime::guard::calls`),
-//! wrapped here with what was being read.
+//! What serves traffic, read from AWS: each function's `live` alias (its version, during a
+//! canary the previous version's share, its note and revision) and the stack's alarms with
+//! their states, the release-health alarm first among them. The calls are the guard's own
+//! signed requests (`noteapp_runtime::guard::calls`), wrapped here with what was being read;
+//! `noteapp status`, the deploy's canary and `noteapp rollback` read through them.
 
 use std::collections::BTreeMap;
 
 use noteapp_runtime::aws_http::{SignedError, Signer};
 use noteapp_runtime::functions::{Function, LIVE_ALIAS};
-use noteapp_runtime::guard::calls::{self, Alarms};
+use noteapp_runtime::guard::calls::{self, Alarms, Alias};
 use noteapp_runtime::release_shift::AliasNote;
 use serde::Serialize;
 
+use super::Clients;
 use crate::error::Error;
 
-/// One function's `live` alias.
+/// What the alias and alarm calls need: the command's HTTPS client and signer, and the Lambda
+/// and CloudWatch endpoints of the stack's region.
+#[derive(Debug, Clone)]
+pub struct LiveCalls<'a> {
+    pub http: &'a reqwest::Client,
+    pub signer: &'a Signer,
+    pub lambda: String,
+    pub cloudwatch: String,
+}
+
+impl<'a> LiveCalls<'a> {
+    /// The calls of `clients` in `region`; `None` for a command without credentials to sign
+    /// with.
+    pub fn of(clients: &'a Clients, region: &str) -> Result<Option<Self>, Error> {
+        let Some(signer) = &clients.signer else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            http: clients.https()?,
+            signer,
+            lambda: clients.endpoint("LAMBDA", "lambda", region),
+            cloudwatch: clients.endpoint("CLOUDWATCH", "monitoring", region),
+        }))
+    }
+}
+
+impl<'a> LiveCalls<'a> {
+    /// As [`LiveCalls::of`], refused without credentials to sign with.
+    pub fn required(clients: &'a Clients, region: &str) -> Result<Self, Error> {
+        Self::of(clients, region)?.ok_or_else(|| {
+            Error::Refused(
+                "the live aliases and the release-health alarm are read (and the aliases moved) \
+                 with signed requests, and these credentials cannot sign them: sign in with \
+                 credentials that can (`noteapp status` says who this is)"
+                    .into(),
+            )
+        })
+    }
+}
+
+/// One function's `live` alias as Lambda describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionAlias {
+    pub function: Function,
+    /// `<stack>-<function>`.
+    pub name: String,
+    /// `None`: the function has no `live` alias (deployed before releases had one).
+    pub alias: Option<Alias>,
+}
+
+/// One function's `live` alias, as `noteapp status` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LiveAlias {
     /// The function's name in the template (`api`).
@@ -32,56 +84,17 @@ impl LiveAlias {
     pub fn release(&self) -> Option<String> {
         AliasNote::parse(&self.note).map(|n| n.release().to_owned())
     }
-}
 
-/// One alarm's state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AlarmStatus {
-    pub name: String,
-    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
-    pub state: String,
-    pub reason: String,
-    pub composite: bool,
-}
-
-fn failed(what: String, e: SignedError) -> Error {
-    Error::Aws {
-        action: what,
-        reason: e.to_string(),
-    }
-}
-
-/// The `live` alias of every function of `stack`.
-pub async fn live_aliases(
-    http: &reqwest::Client,
-    signer: &Signer,
-    endpoint: &str,
-    stack: &str,
-) -> Result<Vec<LiveAlias>, Error> {
-    let reads = Function::ALL.map(|function| async move {
-        let name = format!("{stack}-{}", function.name());
-        let read = calls::get_alias(http, signer, endpoint, &name, LIVE_ALIAS).await;
-        (function, name, read)
-    });
-    let mut out = Vec::new();
-    for (function, name, read) in futures_util::future::join_all(reads).await {
-        let alias = match read {
-            Ok(alias) => alias,
-            Err(SignedError::Status { status: 404, .. }) => {
-                out.push(LiveAlias {
-                    function: function.name().to_owned(),
-                    version: None,
-                    weights: BTreeMap::new(),
-                    note: String::new(),
-                });
-                continue;
-            }
-            Err(e) => {
-                return Err(failed(
-                    format!("failed to read {name}'s {LIVE_ALIAS} alias"),
-                    e,
-                ));
-            }
+    /// The alias as read, for people.
+    pub fn of(read: &FunctionAlias) -> Self {
+        let function = read.function.name().to_owned();
+        let Some(alias) = &read.alias else {
+            return LiveAlias {
+                function,
+                version: None,
+                weights: BTreeMap::new(),
+                note: String::new(),
+            };
         };
         let mut weights: BTreeMap<String, f64> = alias
             .weights
@@ -94,36 +107,176 @@ pub async fn live_aliases(
             alias.version.clone(),
             ((1.0 - rest) * 1000.0).round() / 1000.0,
         );
-        out.push(LiveAlias {
-            function: function.name().to_owned(),
-            version: Some(alias.version),
+        LiveAlias {
+            function,
+            version: Some(alias.version.clone()),
             weights,
-            note: alias.description,
-        });
+            note: alias.description.clone(),
+        }
     }
-    Ok(out)
 }
 
-/// Every alarm of `stack` (named `<stack>-…`), with its state.
-pub async fn alarm_states(
-    http: &reqwest::Client,
-    signer: &Signer,
-    endpoint: &str,
-    stack: &str,
-) -> Result<Vec<AlarmStatus>, Error> {
-    let prefix = format!("{stack}-");
-    let alarms = calls::describe_alarms(http, signer, endpoint, Alarms::Prefix(&prefix))
+/// One alarm's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlarmStatus {
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    pub reason: String,
+    pub composite: bool,
+}
+
+impl AlarmStatus {
+    fn of(alarm: calls::AlarmState) -> Self {
+        AlarmStatus {
+            name: alarm.name,
+            state: alarm.state,
+            reason: alarm.reason,
+            composite: alarm.composite,
+        }
+    }
+
+    /// Whether it is in ALARM.
+    pub fn is_alarm(&self) -> bool {
+        self.state == "ALARM"
+    }
+}
+
+/// The release-health alarm of a stack (what a canary and the guard watch), and when it is in
+/// ALARM the stack's other alarms in ALARM: the signal, named.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReleaseHealth {
+    /// `<stack>-release-health`.
+    pub alarm: String,
+    /// Its state (`None`: the stack has no such alarm).
+    pub state: Option<AlarmStatus>,
+    /// The stack's other alarms in ALARM (read only when the release-health alarm is).
+    pub in_alarm: Vec<AlarmStatus>,
+}
+
+impl ReleaseHealth {
+    /// Whether the release-health alarm is in ALARM.
+    pub fn is_alarm(&self) -> bool {
+        self.state.as_ref().is_some_and(AlarmStatus::is_alarm)
+    }
+
+    /// `alarm <name> is in ALARM (<reason>); in ALARM: a, b`, for a report.
+    pub fn signal(&self) -> String {
+        let reason = self
+            .state
+            .as_ref()
+            .map(|s| s.reason.as_str())
+            .filter(|r| !r.is_empty())
+            .unwrap_or("no reason given");
+        let state = self.state.as_ref().map_or("missing", |s| s.state.as_str());
+        let mut text = format!("alarm {} is {state} ({reason})", self.alarm);
+        if !self.in_alarm.is_empty() {
+            let names: Vec<&str> = self.in_alarm.iter().map(|a| a.name.as_str()).collect();
+            text.push_str(&format!("; in ALARM: {}", names.join(", ")));
+        }
+        text
+    }
+}
+
+/// The name of a stack's release-health alarm.
+pub fn release_health_alarm(stack: &str) -> String {
+    format!("{stack}-release-health")
+}
+
+fn failed(what: String, e: SignedError) -> Error {
+    Error::Aws {
+        action: what,
+        reason: e.to_string(),
+    }
+}
+
+impl LiveCalls<'_> {
+    /// `function`'s `live` alias (`<stack>-<function>`), `None` when it has none.
+    pub async fn alias(&self, stack: &str, function: Function) -> Result<FunctionAlias, Error> {
+        let name = format!("{stack}-{}", function.name());
+        let read = calls::get_alias(self.http, self.signer, &self.lambda, &name, LIVE_ALIAS).await;
+        let alias = match read {
+            Ok(alias) => Some(alias),
+            Err(SignedError::Status { status: 404, .. }) => None,
+            Err(e) => {
+                return Err(failed(
+                    format!("failed to read {name}'s {LIVE_ALIAS} alias"),
+                    e,
+                ));
+            }
+        };
+        Ok(FunctionAlias {
+            function,
+            name,
+            alias,
+        })
+    }
+
+    /// The `live` alias of every function of `stack`, in the template's order, read at once.
+    pub async fn aliases(&self, stack: &str) -> Result<Vec<FunctionAlias>, Error> {
+        let reads = Function::ALL.map(|function| self.alias(stack, function));
+        futures_util::future::join_all(reads)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// The `live` alias of every function of `stack`, as status shows them.
+    pub async fn live_aliases(&self, stack: &str) -> Result<Vec<LiveAlias>, Error> {
+        Ok(self
+            .aliases(stack)
+            .await?
+            .iter()
+            .map(LiveAlias::of)
+            .collect())
+    }
+
+    /// Every alarm of `stack` (named `<stack>-…`), with its state.
+    pub async fn alarm_states(&self, stack: &str) -> Result<Vec<AlarmStatus>, Error> {
+        let prefix = format!("{stack}-");
+        let alarms = calls::describe_alarms(
+            self.http,
+            self.signer,
+            &self.cloudwatch,
+            Alarms::Prefix(&prefix),
+        )
         .await
         .map_err(|e| failed(format!("failed to read the alarms of stack {stack}"), e))?;
-    Ok(alarms
-        .into_iter()
-        .map(|a| AlarmStatus {
-            name: a.name,
-            state: a.state,
-            reason: a.reason,
-            composite: a.composite,
-        })
-        .collect())
+        Ok(alarms.into_iter().map(AlarmStatus::of).collect())
+    }
+
+    /// The release-health alarm of `stack` (one `DescribeAlarms`), and when it is in ALARM the
+    /// stack's other alarms in ALARM (a second).
+    pub async fn release_health(&self, stack: &str) -> Result<ReleaseHealth, Error> {
+        let alarm = release_health_alarm(stack);
+        let names = [alarm.as_str()];
+        let read = calls::describe_alarms(
+            self.http,
+            self.signer,
+            &self.cloudwatch,
+            Alarms::Named(&names),
+        )
+        .await
+        .map_err(|e| failed(format!("failed to read the alarm {alarm}"), e))?;
+        let state = read
+            .into_iter()
+            .find(|a| a.name == alarm)
+            .map(AlarmStatus::of);
+        let mut health = ReleaseHealth {
+            alarm,
+            state,
+            in_alarm: Vec::new(),
+        };
+        if health.is_alarm() {
+            health.in_alarm = self
+                .alarm_states(stack)
+                .await?
+                .into_iter()
+                .filter(|a| a.is_alarm() && !a.composite)
+                .collect();
+        }
+        Ok(health)
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +291,15 @@ mod tests {
 
     fn http() -> reqwest::Client {
         noteapp_runtime::aws_http::https_client(std::time::Duration::from_secs(5)).unwrap()
+    }
+
+    fn calls<'a>(http: &'a reqwest::Client, signer: &'a Signer, url: &str) -> LiveCalls<'a> {
+        LiveCalls {
+            http,
+            signer,
+            lambda: url.to_owned(),
+            cloudwatch: url.to_owned(),
+        }
     }
 
     #[tokio::test]
@@ -159,7 +321,9 @@ mod tests {
             }
         })
         .await;
-        let aliases = live_aliases(&http(), &signer(), &server.url, "noteapp-staging")
+        let (http, signer) = (http(), signer());
+        let aliases = calls(&http, &signer, &server.url)
+            .live_aliases("noteapp-staging")
             .await
             .unwrap();
         assert_eq!(aliases.len(), Function::ALL.len());
@@ -199,7 +363,9 @@ mod tests {
             )
         })
         .await;
-        let alarms = alarm_states(&http(), &signer(), &server.url, "noteapp-staging")
+        let (http, signer) = (http(), signer());
+        let alarms = calls(&http, &signer, &server.url)
+            .alarm_states("noteapp-staging")
             .await
             .unwrap();
         assert_eq!(alarms.len(), 2);
@@ -214,7 +380,9 @@ mod tests {
     async fn a_refused_read_names_what_was_read() {
         let server =
             Server::answering(|_| Reply::json(403, r#"{"Message":"not authorized"}"#)).await;
-        let err = alarm_states(&http(), &signer(), &server.url, "noteapp-staging")
+        let (http, signer) = (http(), signer());
+        let err = calls(&http, &signer, &server.url)
+            .alarm_states("noteapp-staging")
             .await
             .unwrap_err()
             .to_string();

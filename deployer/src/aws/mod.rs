@@ -1,5 +1,6 @@
 //! The AWS side of the commands: thin calls to CloudFormation, CloudWatch Logs, DynamoDB, ECR,
-//! IAM, Lambda (account settings; the `live` aliases, with CloudWatch's alarms), S3, SQS and STS,
+//! IAM, Lambda (account settings; the `live` aliases read and moved, versions checked, with
+//! CloudWatch's alarms), S3, SQS and STS,
 //! their error predicates, and bounded polling. Flows of several steps live in `flow/`, above
 //! this layer.
 //!
@@ -10,6 +11,7 @@
 //! with an injectable interval and maximum (the SDK's waiters sleep at least 30 s a poll, which
 //! makes replay tests crawl).
 
+pub mod aliases;
 pub mod apigateway;
 pub mod credentials;
 pub mod drift;

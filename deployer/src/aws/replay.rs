@@ -12,6 +12,8 @@ use noteapp_test_support::kit::Kit;
 
 use crate::plan::Plan;
 
+pub mod releases;
+
 macro_rules! data {
     ($name:literal) => {
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/", $name))
@@ -425,6 +427,9 @@ pub const DEPLOYER: &str = "deployer";
 pub const CI_BOOTSTRAP: &str = "ci-bootstrap";
 /// The role `ci bootstrap` makes for GitHub Actions, holding the deploy policy.
 pub const CI_ROLE: &str = "ci-role";
+/// The guard function's role in the staging stack of [`scope`], its policies as the rendered
+/// template gives them.
+pub const GUARD: &str = "function:guard";
 
 /// The scope of the replay tests' policies: the plan below.
 pub fn scope() -> crate::policy::Scope {
@@ -469,6 +474,40 @@ pub fn register(kit: &Kit) {
         &format!("arn:aws:sts::123456789012:assumed-role/{role}/GitHubActions"),
         vec![deploy],
     );
+    kit.identity(
+        GUARD,
+        "arn:aws:sts::123456789012:assumed-role/noteapp-staging-GuardRole-KIT/noteapp-staging-guard",
+        guard_policies(kit),
+    );
+}
+
+/// The guard's role policies in the staging stack of [`scope`], resolved from the rendered
+/// template.
+fn guard_policies(kit: &Kit) -> Vec<serde_json::Value> {
+    use noteapp_test_support::kit::cfn;
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../environments/staging.yaml"
+    ));
+    let config = crate::config::parse("staging", &text.replace("ap-northeast-1", "eu-west-1"))
+        .expect("environments/staging.yaml");
+    let body = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../templates/noteapp.yaml"
+    ));
+    let image = crate::template::placeholder_image_uri(&config);
+    let plan = crate::template::plan(&config, body, &image).expect("the staging plan");
+    let template = crate::template::cloudformation_json(&plan.template_body).expect("JSON");
+    let parameters = plan.parameters.iter().cloned().collect();
+    let stack = cfn::Stack::from_template(
+        &template,
+        &scope().stack,
+        kit.place(),
+        parameters,
+        &Default::default(),
+    )
+    .expect("the staging stack");
+    cfn::role_policies(&template, "GuardRole", &stack, kit.place()).expect("GuardRole")
 }
 
 /// Credentials of `identity` in the replay kit ([`kit`]).

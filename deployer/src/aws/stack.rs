@@ -110,6 +110,19 @@ fn non_empty(s: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// CloudFormation's parameters as keys and values (one without either left out).
+pub fn parameter_map(parameters: &[Parameter]) -> BTreeMap<String, String> {
+    parameters
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.parameter_key()?.to_owned(),
+                p.parameter_value()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
 /// The stack by name or id, or `None` when CloudFormation does not know it.
 pub async fn describe_stack(client: &Client, stack: &str) -> Result<Option<StackInfo>, Error> {
     let answer = match client.describe_stacks().stack_name(stack).send().await {
@@ -131,16 +144,7 @@ pub async fn describe_stack(client: &Client, stack: &str) -> Result<Option<Stack
             .iter()
             .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
             .collect(),
-        parameters: s
-            .parameters()
-            .iter()
-            .filter_map(|p| {
-                Some((
-                    p.parameter_key()?.to_owned(),
-                    p.parameter_value()?.to_owned(),
-                ))
-            })
-            .collect(),
+        parameters: parameter_map(s.parameters()),
         termination_protection: s.enable_termination_protection().unwrap_or(false),
     }))
 }

@@ -2,14 +2,20 @@
 //! template through a CloudFormation change set (`flow::deploy`), the report printed once.
 //!
 //! A deploy with nothing to change exits 0 at once; a refusal exits 3 (without `--yes` where the
-//! environment asks for confirmation, a table replacement without `--allow-replacement`); a
-//! failed stack operation or smoke check exits 1. Ctrl-C deletes an unexecuted change set; an
+//! environment asks for confirmation, a table replacement without `--allow-replacement`, a
+//! canary while release health is in ALARM without `--no-canary`); a failed stack operation or
+//! smoke check, and a canary returned to the last good release, exit 1. Ctrl-C deletes an unexecuted change set; an
 //! operation already started carries on in CloudFormation and the next run waits it out.
 
 use crate::aws::Clients;
 use crate::commands::args::{FinishArgs, StackArgs};
 use crate::error::Error;
-use crate::flow::deploy::{DeployOptions, DeployRequest, deploy_environment};
+use std::time::Duration;
+
+use crate::flow::canary::{self, CanarySettings};
+use crate::flow::deploy::DeployOptions;
+use crate::flow::promote::Source;
+use crate::flow::rollout::{DeployRequest, deploy_environment};
 use crate::image::ship::BuildOptions;
 use crate::output;
 use crate::progress::Progress;
@@ -20,8 +26,25 @@ pub struct DeployArgs {
     pub stack: StackArgs,
     /// The image every function runs (REGISTRY/REPO@sha256:DIGEST). Without it the deploy builds
     /// and pushes the image itself (reusing it when nothing changed): see `noteapp image`.
-    #[arg(long, value_name = "URI")]
+    #[arg(long, value_name = "URI", conflicts_with = "image_from")]
     pub image_uri: Option<String>,
+    /// Build nothing: run exactly the digest another environment's stack runs (`staging`), or
+    /// the digest of an image URI it ran, from this environment's ECR repository (refused when
+    /// the repository does not hold it).
+    #[arg(long, value_name = "ENV|URI")]
+    pub image_from: Option<String>,
+    /// Where the environment releases by canary: deploy all at once instead, on purpose
+    /// (release health is not read or watched).
+    #[arg(long)]
+    pub no_canary: bool,
+    /// Seconds between two reads of release health during a canary.
+    #[arg(
+        long,
+        env = "NOTEAPP_CANARY_INTERVAL",
+        value_name = "SECONDS",
+        default_value_t = canary::DEFAULT_INTERVAL.as_secs_f64()
+    )]
+    pub canary_interval: f64,
     #[command(flatten)]
     pub image: BuildOptions,
     /// Execute without asking, also where the environment asks for confirmation (CI).
@@ -58,8 +81,14 @@ pub async fn run(args: DeployArgs) -> Result<(), Error> {
             new_tables: args.new_tables,
             waits: args.stack.waits(),
         },
+        image_from: args.image_from.as_deref().map(Source::parse),
         finish: args.finish.finish(),
         rollback_on_failure: args.rollback_on_failure,
+        canary: CanarySettings {
+            enabled: !args.no_canary,
+            interval: Duration::from_secs_f64(args.canary_interval.clamp(0.1, 300.0)),
+            clock: canary::Clock::system(),
+        },
     };
     let report = async {
         let clients: Clients = loaded.connect(&progress).await?;

@@ -16,6 +16,7 @@ pub mod local;
 pub mod logs;
 pub mod migrate;
 pub mod outputs;
+pub mod release;
 pub mod render;
 pub mod rollback;
 pub mod smoke;

@@ -1,5 +1,7 @@
-//! `noteapp rollback ENV [--to N] [--continue]`: an earlier release deployed again, or a stuck
-//! stack recovered (`flow::rollback`), the report printed once.
+//! `noteapp rollback ENV [--to N] [--full] [--continue]`: an earlier release brought back — its
+//! versions behind the live aliases in seconds when its template and parameters are the
+//! stack's, else deployed again — or a stuck stack recovered (`flow::rollback`), the report
+//! printed once.
 
 use crate::aws::ecr;
 use crate::commands::args::{FinishArgs, StackArgs};
@@ -16,6 +18,10 @@ pub struct RollbackArgs {
     /// Roll back to release N (`noteapp history` lists them); default: the one before the live.
     #[arg(long, value_name = "N", conflicts_with = "resume")]
     pub to: Option<u64>,
+    /// Deploy the release again through CloudFormation (template, parameters and image), even
+    /// where moving the live aliases back would do: the stack then says that release too.
+    #[arg(long, conflicts_with = "resume")]
+    pub full: bool,
     /// Recover a stack stuck in UPDATE_ROLLBACK_FAILED (finish its rollback) or UPDATE_FAILED
     /// (roll it back) instead.
     #[arg(long = "continue", id = "resume")]
@@ -60,8 +66,9 @@ pub async fn run(args: RollbackArgs) -> Result<(), Error> {
         let clients = loaded.connect(&progress).await?;
         let finish = args.finish.finish();
         let (to, repository) = (args.to, &args.repository);
+        let full = args.full;
         roll_back(
-            &clients, config, to, repository, &options, &finish, &progress,
+            &clients, config, to, full, repository, &options, &finish, &progress,
         )
         .await
     }

@@ -8,15 +8,16 @@
 
 use aws_sdk_cloudformation::Client;
 
-use crate::aws::live::{self, AlarmStatus, LiveAlias};
+use crate::aws::live::{AlarmStatus, LiveAlias, LiveCalls};
 use crate::aws::stack::StackEvent;
 use crate::aws::{Clients, sqs, stack};
 use crate::commands::args::StackArgs;
 use crate::error::Error;
-use crate::flow::recording as releases;
+use crate::flow::traffic::Traffic;
 use crate::output;
 use crate::progress::Progress;
-use crate::release::Release;
+use crate::release::{self, Release};
+use crate::template;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -48,20 +49,26 @@ pub async fn run(args: StatusArgs) -> Result<(), Error> {
     output::emit(&report, args.json)
 }
 
-/// Each function's `live` alias (versions, weights) and the stack's alarms by state, asked of
-/// Lambda and CloudWatch in `region`; left unset without a stack or credentials to sign with.
+/// Each function's `live` alias (versions, weights), where the traffic stands (a canary
+/// shifting or returned, aliases moved back by a rollback) and the stack's alarms by state,
+/// asked of Lambda and CloudWatch in `region`; left unset without a stack or credentials to
+/// sign with.
 pub async fn read_live(
     clients: &Clients,
     region: &str,
     stack: &str,
     report: &mut StatusReport,
 ) -> Result<(), Error> {
-    if let (true, Some(signer)) = (report.exists, &clients.signer) {
-        let http = clients.https()?;
-        let lambda = clients.endpoint("LAMBDA", "lambda", region);
-        let cloudwatch = clients.endpoint("CLOUDWATCH", "monitoring", region);
-        report.live = live::live_aliases(http, signer, &lambda, stack).await?;
-        report.alarms = live::alarm_states(http, signer, &cloudwatch, stack).await?;
+    let calls = match report.exists {
+        true => LiveCalls::of(clients, region)?,
+        false => None,
+    };
+    if let Some(calls) = calls {
+        let aliases = calls.aliases(stack).await?;
+        report.live = aliases.iter().map(LiveAlias::of).collect();
+        let stack_release = report.parameters.get(template::RELEASE_ID);
+        report.traffic = Some(Traffic::read(&aliases, stack_release.map(String::as_str)));
+        report.alarms = calls.alarm_states(stack).await?;
     }
     Ok(())
 }
@@ -100,8 +107,11 @@ pub async fn status(
         failed_broadcasts: None,
         live_release: None,
         live: Vec::new(),
+        traffic: None,
+        pending_release: None,
         alarms: Vec::new(),
         outputs: Default::default(),
+        parameters: Default::default(),
     };
     let Some(info) = stack::describe_stack(client, stack_name).await? else {
         return Ok(report);
@@ -116,14 +126,18 @@ pub async fn status(
         }
     }
     report.recent_failures.reverse();
-    let history = releases::history(client, stack_name).await?;
-    report.live_release = history.live().cloned();
+    let template = stack::template(client, stack_name)
+        .await?
+        .unwrap_or_default();
+    report.live_release = release::read(&template).live().cloned();
+    report.pending_release = release::pending(&template);
     report.exists = true;
     report.status = Some(info.status);
     report.status_reason = info.reason;
     report.created = info.created;
     report.last_updated = info.last_updated;
     report.outputs = info.outputs;
+    report.parameters = info.parameters;
     Ok(report)
 }
 
@@ -144,10 +158,18 @@ pub struct StatusReport {
     pub live_release: Option<Release>,
     /// Each function's `live` alias: its version and the traffic's weights.
     pub live: Vec<LiveAlias>,
+    /// Where the traffic stands: steady, a canary shifting or returned to the last good
+    /// release, aliases moved back by a rollback.
+    pub traffic: Option<Traffic>,
+    /// A canary's release, shifting or stopped half-way: recorded once it is finished.
+    pub pending_release: Option<Release>,
     /// The stack's alarms and their states.
     pub alarms: Vec<AlarmStatus>,
     #[serde(skip)]
     pub outputs: BTreeMap<String, String>,
+    /// The stack's parameters.
+    #[serde(skip)]
+    pub parameters: BTreeMap<String, String>,
 }
 
 impl fmt::Display for StatusReport {
@@ -208,6 +230,22 @@ impl fmt::Display for StatusReport {
             for alias in &self.live {
                 writeln!(f, "  {:<14}{}", alias.function, traffic(alias))?;
             }
+        }
+        if let Some(advice) = self
+            .traffic
+            .as_ref()
+            .and_then(|t| t.advice(&self.environment))
+        {
+            writeln!(f, "release in progress: {advice}")?;
+        }
+        if let Some(pending) = &self.pending_release {
+            writeln!(
+                f,
+                "  canary release {}: {} ({}), not recorded until it is finished",
+                pending.sequence,
+                pending.image_digest,
+                pending.commit.as_deref().unwrap_or("no commit")
+            )?;
         }
         if !self.alarms.is_empty() {
             let count = |state: &str| self.alarms.iter().filter(|a| a.state == state).count();
@@ -324,6 +362,7 @@ mod tests {
             deployed_by: "arn:aws:sts::123456789012:assumed-role/ci/run-7".into(),
             result: result.into(),
             rollback_of: None,
+            versions: None,
         };
         let body = release::write(
             TEMPLATE,
@@ -464,6 +503,48 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["live"][0]["weights"]["7"], 0.9);
         assert_eq!(json["alarms"][0]["state"], "ALARM");
+    }
+
+    #[tokio::test]
+    async fn status_says_a_canary_is_shifting_and_how_to_finish_or_undo_it() {
+        use crate::flow::traffic::{Part, Traffic};
+        let describe =
+            mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
+        let events = mock!(Client::describe_stack_events)
+            .then_http_response(|| replay::events("update_complete"));
+        let live = crate::aws::replay::releases::recorded(3);
+        let pending = crate::aws::replay::releases::recorded(4);
+        let body = release::write_pending(TEMPLATE, std::slice::from_ref(&live), &pending);
+        let template =
+            mock!(Client::get_template).then_http_response(move || replay::template(&body));
+        let client = replay::cloudformation(RuleMode::Sequential, &[&describe, &events, &template]);
+        let mut report = status(&client, "production", "noteapp-staging")
+            .await
+            .unwrap();
+        assert_eq!(report.live_release.as_ref().map(|r| r.sequence), Some(3));
+        assert_eq!(report.pending_release.as_ref().map(|r| r.sequence), Some(4));
+        report.traffic = Some(Traffic::Shifting {
+            release: Some("0-bbbbbbbbbbbb-cccccccccccc".into()),
+            share: 10.0,
+            deadline: Some("2026-12-07T10:20:00Z".into()),
+            parts: vec![Part {
+                function: "api".into(),
+                version: "8".into(),
+                good: Some("7".into()),
+            }],
+        });
+        let text = report.to_string();
+        for line in [
+            "release in progress: release 0-bbbbbbbbbbbb-cccccccccccc is shifting (10% on the new versions until 2026-12-07T10:20:00Z: api 8 (good 7))",
+            "`noteapp release finish production`",
+            "`noteapp release undo production`",
+            "  canary release 4: sha256:0000000000000000000000000000000000000000000000000000000000000004 (4aa1c0ffee), not recorded until it is finished",
+        ] {
+            assert!(text.contains(line), "{line:?} not in:\n{text}");
+        }
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["traffic"]["state"], "shifting");
+        assert_eq!(json["pending_release"]["sequence"], 4);
     }
 
     #[tokio::test]

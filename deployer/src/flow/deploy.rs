@@ -1,10 +1,9 @@
-//! The deploy flow (`noteapp deploy ENV [--image-uri URI]`, and under rollback and the CI
-//! bootstrap): the environment's stack brought to the rendered template through a
-//! CloudFormation change set, and the report of what happened.
+//! The deploy flow's change set (`noteapp deploy`, and under the rollback, `release
+//! finish|undo` and the CI bootstrap): a stack brought to a plan through a CloudFormation change
+//! set, and the report of what happened. The whole deploy of an environment around it (image,
+//! release strategy, recording) is `rollout`.
 //!
-//! Steps: refuse `development`; without `--image-uri`, build and push the image (or reuse it when
-//! its inputs did not change) and tag the stack's current and new images against the ECR lifecycle
-//! policy (`image::ship`); check the credentials' account against the environment file;
+//! Steps: check the credentials' account against the environment file;
 //! refuse reserved concurrency the account cannot hold (`aws::lambda`);
 //! wait out an operation already running; for a new stack, bring back the tables a deleted one
 //! kept (`change_set`); create a change set and print its diff; refuse replacing or removing a
@@ -18,23 +17,18 @@
 //! CloudFormation and the next run waits it out, so re-running after any failure is safe.
 
 use std::future::Future;
-use std::path::Path;
 use std::time::Duration;
 
 use super::change_set::{self, Computed, Intent, Pending, Prepared};
-use super::recording::{self, Provenance, Recording};
+use super::recording::{self, Recording};
 use crate::aws::resource_changes::{Diff, blocked_replacements, blocked_summary};
 use crate::aws::wait::Operation;
-use crate::aws::{Clients, Waits, apigateway, ecr, lambda, protection, stack, wait};
-use crate::config::EnvironmentConfig;
+use crate::aws::{Clients, Waits, lambda, protection, stack, wait};
 use crate::error::Error;
-use crate::image::engine::Engine;
-use crate::image::ship::{BuildOptions, DeployedImage, adopt, protect, ship};
 use crate::interrupt::ctrl_c;
 use crate::plan::Plan;
 use crate::progress::{Progress, Prompt};
 use crate::smoke::{self, SmokeReport};
-use crate::template;
 
 /// What the person allowed up front.
 #[derive(Debug, Clone, Copy)]
@@ -45,21 +39,6 @@ pub struct DeployOptions {
     pub waits: Waits,
 }
 
-/// What a deploy of an environment is asked to do.
-#[derive(Debug, Clone)]
-pub struct DeployRequest<'a> {
-    /// The repository (the template, Cargo.toml, Dockerfile.lambda).
-    pub root: &'a Path,
-    pub config: &'a EnvironmentConfig,
-    /// The image to run (`--image-uri`); without it the deploy builds and pushes one.
-    pub image_uri: Option<&'a str>,
-    pub build: &'a BuildOptions,
-    pub options: DeployOptions,
-    pub finish: Finish,
-    /// Roll back to the release before at once when the smoke check fails.
-    pub rollback_on_failure: bool,
-}
-
 /// How a deploy (or a rollback) ends once its change set ran.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Finish {
@@ -67,170 +46,19 @@ pub struct Finish {
     pub smoke_timeout: Option<Duration>,
 }
 
-/// The whole deploy of an environment: the image built and pushed (or `--image-uri` adopted)
-/// and protected from the lifecycle policy, the plan rendered with the API Gateway log role
-/// decided, the release recorded, the change set computed, shown, confirmed and executed, then
-/// the release tagged, the stack smoke checked and, if asked, rolled back when that fails.
-pub async fn deploy_environment(
+/// The change set of `plan` run ([`deploy_until`] Ctrl-C, asking on `prompt`), then
+/// [`conclude`]d: `recording`'s release tagged, the stack smoke checked.
+pub async fn deploy_recorded(
     clients: &Clients,
-    request: &DeployRequest<'_>,
+    plan: &Plan,
+    recording: &Recording,
+    options: &DeployOptions,
+    prompt: &Prompt,
+    finish: &Finish,
     progress: &Progress,
 ) -> Result<DeployReport, Error> {
-    let (root, config) = (request.root, request.config);
-    let template_body = template::read_template(root)?;
-    let built = match request.image_uri {
-        Some(_) => None,
-        None => {
-            let engine = Engine::default();
-            Some(ship(root, config, request.build, &clients.ecr, &engine, progress).await?)
-        }
-    };
-    let image_uri = built
-        .as_ref()
-        .map(|image| image.uri.clone())
-        .or_else(|| request.image_uri.map(str::to_owned))
-        .unwrap_or_default();
-    let mut plan = template::plan(config, &template_body, &image_uri)?;
-    apigateway::decide_log_role(&mut plan, clients, progress).await?;
-    let (stack, env) = (&plan.stack_name, plan.environment.as_str());
-    let (ecr, cfn) = (&clients.ecr, &clients.cloudformation);
-    let repository = &request.build.repository;
-    match &built {
-        Some(image) if image.in_ecr => {
-            let deployed = DeployedImage {
-                repository,
-                name: &image.name,
-                digest: &image.digest,
-            };
-            protect(ecr, cfn, stack, env, deployed, progress).await?;
-        }
-        // Pushed to another registry (`--registry-endpoint`): no lifecycle policy there.
-        Some(_) => {}
-        None => adopt(ecr, cfn, config, &image_uri, progress).await?,
-    }
-    let repository = match &built {
-        Some(image) if image.in_ecr => Some(repository.clone()),
-        Some(_) => None,
-        None => ecr::EcrImage::parse(&image_uri).ok().map(|i| i.repository),
-    };
-    let (commit, dirty) = recording::git_state(root);
-    let provenance = Provenance {
-        commit,
-        dirty,
-        rollback_of: None,
-    };
-    let kept = config.releases_kept;
-    let recording =
-        recording::record(clients, &mut plan, repository.as_deref(), kept, provenance).await?;
-    let options = &request.options;
-    let report = deploy_until(
-        ctrl_c(),
-        clients,
-        &plan,
-        options,
-        &Prompt::stdin(),
-        progress,
-    )
-    .await;
-    let mut report = conclude(clients, report, &recording, &request.finish, progress).await?;
-    if request.rollback_on_failure && report.smoke.as_ref().is_some_and(|s| !s.passed) {
-        match recording.previous {
-            Some(_) => {
-                let repository = repository.as_deref().unwrap_or(&request.build.repository);
-                roll_back_on_failure(clients, config, &mut report, request, repository, progress)
-                    .await;
-            }
-            None => {
-                let why = first_release_stays(&report, config.name());
-                progress.line(format!("the smoke check failed: {why}"));
-                report.rollback = Some(RollbackOutcome {
-                    to: None,
-                    release: None,
-                    result: DeployResult::Unchanged,
-                    stack_status: report.stack_status.clone(),
-                    smoke_passed: None,
-                    error: None,
-                    not_attempted: Some(why),
-                });
-            }
-        }
-    }
-    Ok(report)
-}
-
-/// What `--rollback-on-failure` says when the release that failed its smoke check is the first
-/// the stack recorded: there is no earlier release, so it stays live, and how to go on.
-fn first_release_stays(report: &DeployReport, environment: &str) -> String {
-    let sequence = report.release.as_ref().map_or(1, |r| r.sequence);
-    let what = if report.result == DeployResult::Created {
-        format!(
-            "the stack was just created; `noteapp destroy {environment}` removes it (its tables \
-             are kept)"
-        )
-    } else {
-        "the stack ran no release noteapp recorded before it".to_owned()
-    };
-    format!(
-        "release {sequence} is the first this stack recorded, so there is no earlier release to \
-         roll back to and it stays live ({what}); fix the cause and deploy again"
-    )
-}
-
-/// `--rollback-on-failure`: the deploy's smoke check failed, so the release before it is
-/// deployed again (as `noteapp rollback` does, confirmed by the flag itself) and smoke checked;
-/// what happened goes into the report. The deploy still exits 1.
-pub async fn roll_back_on_failure(
-    clients: &Clients,
-    config: &EnvironmentConfig,
-    report: &mut DeployReport,
-    request: &DeployRequest<'_>,
-    repository: &str,
-    progress: &Progress,
-) {
-    let Some(failed) = report.release.as_ref().map(|r| r.sequence) else {
-        return;
-    };
-    progress.line(format!(
-        "the smoke check of release {failed} failed: rolling back to the release before it \
-         (--rollback-on-failure)"
-    ));
-    let options = DeployOptions {
-        yes: true,
-        ..request.options
-    };
-    let rolled = async {
-        let (plan, recording) =
-            super::rollback::prepare(clients, config, None, repository, progress).await?;
-        let back = deploy_until(
-            ctrl_c(),
-            clients,
-            &plan,
-            &options,
-            &Prompt::Closed,
-            progress,
-        );
-        conclude(clients, back.await, &recording, &request.finish, progress).await
-    };
-    report.rollback = Some(match rolled.await {
-        Ok(back) => RollbackOutcome {
-            to: back.release.as_ref().and_then(|r| r.rollback_of),
-            release: back.release.as_ref().map(|r| r.sequence),
-            result: back.result,
-            stack_status: back.stack_status,
-            smoke_passed: back.smoke.as_ref().map(|s| s.passed),
-            error: None,
-            not_attempted: None,
-        },
-        Err(e) => RollbackOutcome {
-            to: None,
-            release: None,
-            result: DeployResult::Failed,
-            stack_status: None,
-            smoke_passed: None,
-            error: Some(e.to_string()),
-            not_attempted: None,
-        },
-    });
+    let report = deploy_until(ctrl_c(), clients, plan, options, prompt, progress).await;
+    conclude(clients, report, recording, finish, progress).await
 }
 
 /// A stack that was created or updated gets its release tagged and is smoke checked.
@@ -321,6 +149,7 @@ pub async fn deploy(
         imported_tables: Vec::new(),
         release: None,
         rollback: None,
+        canary: None,
         smoke: None,
     };
     let intent = Intent::Deploy {
@@ -516,7 +345,7 @@ async fn approve_and_execute(
 
 mod report;
 
-pub use report::{DeployReport, DeployResult, RollbackOutcome};
+pub use report::{CanaryReport, DeployReport, DeployResult, Outcome, Returned, RollbackOutcome};
 
 #[cfg(test)]
 mod refusals;

@@ -10,7 +10,7 @@ use crate::aws::{Clients, ecr, stack};
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::release::{self, History, Release};
+use crate::release::{self, History, Release, Versions};
 
 /// A release written into a plan, to tag once its operation completed.
 #[derive(Debug, Clone)]
@@ -27,6 +27,9 @@ pub struct Recording {
     pub templates: Option<Bucket>,
     /// The sequences of the stack's history before this deploy.
     pub earlier: Vec<u64>,
+    /// The stack's history before this deploy, as this release writes it (the live release's
+    /// versions filled in).
+    pub history: Vec<Release>,
 }
 
 /// The stack's release history (none without a stack or a history line): one GetTemplate.
@@ -85,6 +88,10 @@ pub struct Provenance {
     pub dirty: bool,
     /// The release a rollback returns to.
     pub rollback_of: Option<u64>,
+    /// The versions the stack's live release runs, as its `live` aliases say (read before the
+    /// change set), with the release id their notes name: written into that release's record
+    /// if it has none and its `ReleaseId` is that one.
+    pub live_versions: Option<(String, Versions)>,
 }
 
 /// Writes the next release into `plan`'s template (the history the stack has now follows it,
@@ -131,9 +138,75 @@ pub async fn record(
             None => "deployed".to_owned(),
         },
         rollback_of: provenance.rollback_of,
+        versions: None,
     };
-    plan.template_body = release::write(&template, &release, &history.releases, kept as usize);
-    let templates = keep_template(clients, plan, release.sequence, &caller.account).await?;
+    let written = Written {
+        history,
+        tagged,
+        repository,
+        kept,
+        live_versions: provenance.live_versions,
+    };
+    write(clients, plan, release, written).await
+}
+
+/// Records `pending`, a canary's release as its first update carried it
+/// (`release::pending`), as `plan`'s release, once `noteapp release finish` finishes it.
+pub async fn record_pending(
+    clients: &Clients,
+    plan: &mut Plan,
+    pending: Release,
+    repository: Option<&str>,
+    kept: u32,
+) -> Result<Recording, Error> {
+    let env = plan.environment.as_str();
+    let history = history(&clients.cloudformation, &plan.stack_name).await?;
+    let tagged = match repository {
+        Some(repository) => tagged(&clients.ecr, repository, env).await?,
+        None => Vec::new(),
+    };
+    let written = Written {
+        history,
+        tagged,
+        repository,
+        kept,
+        live_versions: None,
+    };
+    write(clients, plan, pending, written).await
+}
+
+/// What a release is written over.
+struct Written<'a> {
+    history: History,
+    tagged: Vec<(u64, String)>,
+    repository: Option<&'a str>,
+    kept: u32,
+    live_versions: Option<(String, Versions)>,
+}
+
+async fn write(
+    clients: &Clients,
+    plan: &mut Plan,
+    release: Release,
+    written: Written<'_>,
+) -> Result<Recording, Error> {
+    let Written {
+        history,
+        tagged,
+        repository,
+        kept,
+        live_versions,
+    } = written;
+    let mut earlier = history.releases.clone();
+    if let (Some(live), Some((id, versions))) = (earlier.first_mut(), live_versions)
+        && live.parameter(crate::template::RELEASE_ID) == Some(id.as_str())
+    {
+        live.versions.get_or_insert(versions);
+    }
+    let template = release::strip(&plan.template_body);
+    plan.template_body = release::write(&template, &release, &earlier, kept as usize);
+    let account = clients.caller().await?.account.clone();
+    let templates = keep_template(clients, plan, release.sequence, &account).await?;
     Ok(Recording {
         release,
         repository: repository.map(str::to_owned),
@@ -142,7 +215,17 @@ pub async fn record(
         previous: history.live().map(|live| live.sequence),
         templates,
         earlier: history.releases.iter().map(|r| r.sequence).collect(),
+        history: earlier,
     })
+}
+
+/// Keeps `plan`'s template as release `sequence`'s in the releases bucket again (a canary's
+/// first update sends another history line than the release's own), and sends it by URL when
+/// it is over the inline limit.
+pub async fn keep(clients: &Clients, plan: &mut Plan, sequence: u64) -> Result<(), Error> {
+    let account = clients.caller().await?.account.clone();
+    keep_template(clients, plan, sequence, &account).await?;
+    Ok(())
 }
 
 /// Keeps the plan's template (with its history) as release `sequence`'s in the account's

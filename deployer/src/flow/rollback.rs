@@ -1,9 +1,16 @@
-//! The rollback flow (`noteapp rollback ENV [--to N] [--continue]`): the previous release (or
-//! release N) deployed again — its template (kept in the releases bucket), its parameters and its
-//! image digest together — through the deploy's own change-set flow: diff, the table guard
-//! (`--allow-replacement`), the confirmation, progress, outputs, the smoke check. Nothing is
-//! built or pushed. It is recorded as a new release (`rolled back to N`). A release recorded
-//! before templates were kept comes back on the template the stack runs now, and says so.
+//! The rollback flow (`noteapp rollback ENV [--to N] [--full] [--continue]`): the previous
+//! release (or release N) brought back. When it ran the template and parameters the stack runs
+//! now and its versions are still there, the `live` aliases move back to them in seconds, with
+//! no stack operation ([`alias`]). Otherwise (or with `--full`) it is deployed again — its
+//! template (kept in the releases bucket), its parameters and its image digest together —
+//! through the deploy's own change-set flow: diff, the table guard (`--allow-replacement`), the
+//! confirmation, progress, outputs, the smoke check. Nothing is built or pushed. It is recorded
+//! as a new release (`rolled back to N`). A release recorded before templates were kept comes
+//! back on the template the stack runs now, and says so. A canary shifting refuses either
+//! (`noteapp release finish|undo` first).
+//!
+//! [`reconcile`] brings the stack back to its live release after a canary's traffic went back to
+//! it outside CloudFormation (the canary's abort, `release undo`).
 //!
 //! It refuses, changing nothing, when that release's image is gone from ECR: CloudFormation
 //! would fail on "Source image … does not exist" and could leave the stack in
@@ -18,8 +25,12 @@ use std::fmt;
 use serde::Serialize;
 
 use super::change_set::change_set_name;
-use super::deploy::{DeployOptions, DeployReport, Finish, conclude, deploy_until};
+use super::deploy::{
+    DeployOptions, DeployReport, Finish, deploy_recorded, deploy_until, smoke_check,
+};
 use super::recording::{self, Provenance, Recording};
+use super::traffic::{Before, Traffic};
+use crate::aws::live::LiveCalls;
 use crate::aws::wait::Operation;
 use crate::aws::{Clients, ecr, stack, wait};
 use crate::config::EnvironmentConfig;
@@ -31,8 +42,11 @@ use crate::progress::{Progress, Prompt};
 use crate::release::{self, Release};
 use crate::template;
 
+pub mod alias;
 #[cfg(test)]
 mod tests;
+
+pub use alias::AliasRollback;
 
 /// The release to go back to: `to`, or the one before the live release.
 pub fn target(history: &release::History, to: Option<u64>, stack: &str) -> Result<Release, Error> {
@@ -87,16 +101,72 @@ pub async fn prepare(
     let stack = &config.stack_name;
     let env = config.name();
     clients.ensure_account(env, &config.account_id).await?;
+    let live = live_template(clients, stack, progress).await?;
+    let history = release::read(&live);
+    let target = target(&history, to, stack)?;
+    let (mut plan, image, repository) =
+        restore_plan(clients, config, &target, &live, repository, progress).await?;
+    progress.line(format!(
+        "rolling stack {stack} back to release {} ({}, commit {})",
+        target.sequence,
+        target.image_digest,
+        target.commit.as_deref().unwrap_or("unknown")
+    ));
+    let name = image.name();
+    let deployed = DeployedImage {
+        repository: &repository,
+        name: &name,
+        digest: &target.image_digest,
+    };
+    protect(
+        &clients.ecr,
+        &clients.cloudformation,
+        stack,
+        env,
+        deployed,
+        progress,
+    )
+    .await?;
+    let provenance = Provenance {
+        commit: target.commit.clone(),
+        dirty: target.dirty,
+        rollback_of: Some(target.sequence),
+        live_versions: None,
+    };
+    let kept = config.releases_kept;
+    let recording =
+        recording::record(clients, &mut plan, Some(&repository), kept, provenance).await?;
+    Ok((plan, recording))
+}
+
+/// The stack's template, with its history (refused when there is no stack).
+async fn live_template(
+    clients: &Clients,
+    stack: &str,
+    progress: &Progress,
+) -> Result<String, Error> {
     progress.status(format!("reading the release history of stack {stack}"));
-    let live = stack::template(&clients.cloudformation, stack)
+    stack::template(&clients.cloudformation, stack)
         .await?
         .ok_or_else(|| {
             Error::StackState(format!(
                 "stack {stack} does not exist: there is nothing to roll back"
             ))
-        })?;
-    let history = release::read(&live);
-    let target = target(&history, to, stack)?;
+        })
+}
+
+/// The plan that runs `target` again: its kept template (or, for a release recorded before
+/// templates were kept, the stack's `live` one), its parameters and its image, which must still
+/// be in ECR. Returns the plan (no history written yet), the image and its repository.
+async fn restore_plan(
+    clients: &Clients,
+    config: &EnvironmentConfig,
+    target: &Release,
+    live: &str,
+    repository: &str,
+    progress: &Progress,
+) -> Result<(Plan, ecr::EcrImage, String), Error> {
+    let (stack, env) = (&config.stack_name, config.name());
     let image = ecr::EcrImage::parse(&target.image_uri).map_err(|reason| {
         Error::StackState(format!(
             "release {} ran {} ({reason}): noteapp rolls back only to images in this \
@@ -125,8 +195,8 @@ pub async fn prepare(
             target.commit.as_deref().unwrap_or("unknown")
         )));
     }
-    let kept_template = recording::kept_template(clients, &config.region, stack, &target).await?;
-    let mut plan = match kept_template {
+    let kept_template = recording::kept_template(clients, &config.region, stack, target).await?;
+    let plan = match kept_template {
         Some(body) => {
             progress.line(format!(
                 "release {}'s template, parameters and image are restored together",
@@ -136,7 +206,7 @@ pub async fn prepare(
             template::plan_with(config, &body, parameters)?
         }
         None => {
-            let body = release::strip(&live);
+            let body = release::strip(live);
             let mut plan = template::plan(config, &body, &target.image_uri)?;
             for (key, value) in &target.parameters {
                 plan.set_parameter(key, value);
@@ -153,60 +223,178 @@ pub async fn prepare(
             plan
         }
     };
-    progress.line(format!(
-        "rolling stack {stack} back to release {} ({}, commit {})",
-        target.sequence,
-        target.image_digest,
-        target.commit.as_deref().unwrap_or("unknown")
-    ));
-    let name = image.name();
-    let deployed = DeployedImage {
-        repository: &repository,
-        name: &name,
-        digest: &target.image_digest,
-    };
-    protect(
-        &clients.ecr,
-        &clients.cloudformation,
-        stack,
-        env,
-        deployed,
-        progress,
-    )
-    .await?;
-    let provenance = Provenance {
-        commit: target.commit.clone(),
-        dirty: target.dirty,
-        rollback_of: Some(target.sequence),
-    };
-    let kept = config.releases_kept;
-    let recording =
-        recording::record(clients, &mut plan, Some(&repository), kept, provenance).await?;
-    Ok((plan, recording))
+    Ok((plan, image, repository))
 }
 
-/// The rollback to release `to` (or the one before the live release): [`prepare`], then the
-/// deploy flow, its release tagged and its stack smoke checked as a deploy's.
+/// The stack brought back to its live release (the last good one: a canary is not in the
+/// history until finished) after a canary's traffic went back to it outside CloudFormation:
+/// that release's kept template and parameters sent again, with the history as it is, through
+/// the change-set flow, then smoke checked. Nothing new is recorded: the stack runs exactly
+/// what it ran before the canary.
+pub async fn reconcile(
+    clients: &Clients,
+    config: &EnvironmentConfig,
+    options: &DeployOptions,
+    prompt: &Prompt,
+    finish: &Finish,
+    progress: &Progress,
+) -> Result<DeployReport, Error> {
+    let (stack, env) = (&config.stack_name, config.name());
+    clients.ensure_account(env, &config.account_id).await?;
+    let live = live_template(clients, stack, progress).await?;
+    let history = release::read(&live);
+    let Some(target) = history.live().cloned() else {
+        return Err(Error::StackState(format!(
+            "stack {stack} records no release to go back to: deploy {env} again"
+        )));
+    };
+    progress.line(format!(
+        "bringing stack {stack} back to release {}, the last good one",
+        target.sequence
+    ));
+    let repository = crate::aws::ecr::DEFAULT_REPOSITORY;
+    let (mut plan, _, _) =
+        restore_plan(clients, config, &target, &live, repository, progress).await?;
+    let body = release::strip(&plan.template_body);
+    let kept = config.releases_kept as usize;
+    plan.template_body = release::write(&body, &target, &history.releases[1..], kept);
+    recording::keep(clients, &mut plan, target.sequence).await?;
+    let mut report = deploy_until(ctrl_c(), clients, &plan, options, prompt, progress).await?;
+    if let Some(timeout) = finish.smoke_timeout {
+        smoke_check(clients, &mut report, timeout, progress).await;
+    }
+    Ok(report)
+}
+
+/// What a rollback did: the aliases moved back, or the stack deployed again.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "path", rename_all = "snake_case")]
+pub enum Rolled {
+    /// The `live` aliases moved back to the release's versions, no stack operation.
+    Aliases(AliasRollback),
+    /// The release's template, parameters and image deployed again.
+    Stack(Box<DeployReport>),
+}
+
+impl Rolled {
+    /// The error the command exits with, after the report.
+    pub fn check(&self) -> Result<(), Error> {
+        match self {
+            Rolled::Aliases(_) => Ok(()),
+            Rolled::Stack(report) => report.check(),
+        }
+    }
+}
+
+impl fmt::Display for Rolled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rolled::Aliases(report) => write!(f, "{report}"),
+            Rolled::Stack(report) => write!(f, "{report}"),
+        }
+    }
+}
+
+/// The rollback to release `to` (or the one before the live release): by moving the aliases
+/// when that release's template and parameters are the stack's and its versions are there
+/// (unless `full`), else [`prepare`] and the deploy flow, its release tagged and its stack
+/// smoke checked as a deploy's. Refused while a canary shifts.
+#[allow(clippy::too_many_arguments)]
 pub async fn roll_back(
     clients: &Clients,
     config: &EnvironmentConfig,
     to: Option<u64>,
+    full: bool,
     repository: &str,
     options: &DeployOptions,
     finish: &Finish,
     progress: &Progress,
-) -> Result<DeployReport, Error> {
+) -> Result<Rolled, Error> {
+    clients
+        .ensure_account(config.name(), &config.account_id)
+        .await?;
+    let before = super::traffic::before(clients, config, progress).await?;
+    if !full && let Some(before) = &before {
+        match by_alias(clients, config, to, before, progress).await? {
+            Ok(done) => return Ok(Rolled::Aliases(done)),
+            Err(why) => progress.line(format!(
+                "{why}: rolling back through CloudFormation instead (the release's template, \
+                 parameters and image together)"
+            )),
+        }
+    }
     let (plan, recording) = prepare(clients, config, to, repository, progress).await?;
-    let report = deploy_until(
-        ctrl_c(),
-        clients,
-        &plan,
-        options,
-        &Prompt::stdin(),
-        progress,
+    let prompt = &Prompt::stdin();
+    let report = deploy_recorded(
+        clients, &plan, &recording, options, prompt, finish, progress,
     )
-    .await;
-    conclude(clients, report, &recording, finish, progress).await
+    .await?;
+    Ok(Rolled::Stack(Box::new(report)))
+}
+
+/// The rollback by moving the aliases (see `alias`), or why it does not apply.
+async fn by_alias(
+    clients: &Clients,
+    config: &EnvironmentConfig,
+    to: Option<u64>,
+    before: &Before,
+    progress: &Progress,
+) -> Result<Result<AliasRollback, String>, Error> {
+    let started = std::time::Instant::now();
+    let (stack, aliases) = (&config.stack_name, before.aliases.as_slice());
+    let Some(calls) = LiveCalls::of(clients, &config.region)? else {
+        return Ok(Err("these credentials cannot sign Lambda's requests".into()));
+    };
+    let history = release::read(&live_template(clients, stack, progress).await?);
+    let live = history.live().cloned();
+    // Aliases moved back by an earlier rollback return to the release the stack says the same
+    // way: its versions are the newest published for it.
+    let stack_release = live
+        .as_ref()
+        .and_then(|r| r.parameter(template::RELEASE_ID));
+    let forward = matches!(Traffic::read(aliases, stack_release), Traffic::Moved { .. })
+        && to.is_some()
+        && to == live.as_ref().map(|r| r.sequence);
+    let target = match (forward, &live) {
+        (true, Some(live)) => match alias::with_published_versions(&calls, stack, live).await? {
+            Ok(live) => live,
+            Err(why) => return Ok(Err(why)),
+        },
+        _ => target(&history, to, stack)?,
+    };
+    let live = live.unwrap_or_else(|| target.clone());
+    let moves = match alias::plan(&live, &target, aliases) {
+        Ok(moves) => moves,
+        Err(why) => return Ok(Err(why)),
+    };
+    let release_id = target.parameter(template::RELEASE_ID).unwrap_or_default();
+    if let Err(why) = alias::check_versions(&calls, &moves, release_id).await? {
+        return Ok(Err(why));
+    }
+    let already = moves.iter().all(|m| {
+        aliases.iter().any(|a| {
+            a.name == m.function
+                && a.alias
+                    .as_ref()
+                    .is_some_and(|al| al.version == m.to && !al.is_shifting())
+        })
+    });
+    progress.status(format!(
+        "moving stack {stack}'s live aliases back to release {}",
+        target.sequence
+    ));
+    let moved = match already {
+        true => Vec::new(),
+        false => alias::move_back(&calls, &moves, aliases).await?,
+    };
+    Ok(Ok(AliasRollback {
+        environment: config.name().to_owned(),
+        stack_name: stack.clone(),
+        to: target.sequence,
+        stack_release: live.sequence,
+        moved,
+        seconds: alias::seconds_since(started),
+    }))
 }
 
 /// What `rollback --continue` did.

@@ -2,6 +2,7 @@
 //! against real peers (moto, a Docker engine and registry, loopback stand-ins). Each module is
 //! one concern; `common` holds what they share beyond `noteapp-test-support`.
 
+mod aliases;
 mod common;
 mod credentials;
 mod ecr;

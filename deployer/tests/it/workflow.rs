@@ -95,10 +95,91 @@ fn staging_deploys_from_main_and_production_waits_for_its_environment() {
         staging.contains(&words("noteapp smoke staging")),
         "{staging:?}"
     );
-    assert!(production.contains(&words(
-        "noteapp deploy production --yes --rollback-on-failure"
-    )));
+    assert!(
+        production.contains(&words(
+            "noteapp deploy production --yes --rollback-on-failure --image-from \"$IMAGE\""
+        )),
+        "{production:?}"
+    );
     assert!(production.contains(&words("noteapp smoke production")));
+}
+
+#[test]
+fn production_promotes_the_image_staging_ran_and_both_builds_are_cached() {
+    let (_, yaml) = workflow();
+    let (staging, production) = (&yaml["jobs"]["staging"], &yaml["jobs"]["production"]);
+    // Staging reports the image of its live release, pinned by digest…
+    let image = steps(staging)
+        .iter()
+        .find(|s| s["id"] == "image")
+        .expect("a step reporting the image");
+    let script = image["run"].as_str().unwrap();
+    assert!(
+        script.contains("noteapp history staging --json")
+            && script.contains(".releases[0].image_uri")
+            && script.contains("$GITHUB_OUTPUT"),
+        "{script}"
+    );
+    assert_eq!(
+        staging["outputs"]["image"],
+        Value::from("${{ steps.image.outputs.image }}")
+    );
+    // …and production deploys exactly it: it never builds the Lambda image.
+    let deploy = steps(production)
+        .iter()
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("noteapp deploy production"))
+        })
+        .unwrap();
+    assert_eq!(
+        deploy["env"]["IMAGE"],
+        Value::from("${{ needs.staging.outputs.image }}")
+    );
+    for step in steps(production) {
+        let run = step["run"].as_str().unwrap_or_default();
+        assert!(!run.contains("noteapp image"), "{run}");
+        assert!(
+            !run.contains("noteapp deploy production") || run.contains("--image-from"),
+            "{run}"
+        );
+    }
+    // Each job restores and saves cargo's registry, git checkouts and target.
+    for (name, job) in [("staging", staging), ("production", production)] {
+        let cache = steps(job)
+            .iter()
+            .find(|s| {
+                s["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("actions/cache@"))
+            })
+            .unwrap_or_else(|| panic!("{name} caches its cargo build"));
+        let paths = cache["with"]["path"].as_str().unwrap();
+        for path in [
+            "~/.cargo/registry/index",
+            "~/.cargo/registry/cache",
+            "~/.cargo/git/db",
+            "target",
+        ] {
+            assert!(
+                paths.lines().any(|l| l.trim() == path),
+                "{name}: {path} in {paths}"
+            );
+        }
+        let key = cache["with"]["key"].as_str().unwrap();
+        assert!(key.contains("hashFiles('Cargo.lock')"), "{name}: {key}");
+        let position = |prefix: &str| {
+            steps(job).iter().position(|s| {
+                s["uses"].as_str().is_some_and(|u| u.starts_with(prefix))
+                    || s["name"].as_str() == Some(prefix)
+            })
+        };
+        assert!(
+            position("actions/cache@") < position("Build the CLI"),
+            "{name}: the cache is restored before the build"
+        );
+    }
 }
 
 fn words(command: &str) -> Vec<String> {

@@ -1,7 +1,8 @@
 //! The AWS calls around releases, each one signed request made with [`Signer`] (no SDK crate):
-//! Lambda's `GetAlias` and `UpdateAlias` (REST JSON), CloudWatch's `DescribeAlarms` (JSON 1.0)
-//! and SNS's `Publish` (query). The guard makes them; `noteapp status` reads the same aliases and
-//! alarms through them.
+//! Lambda's `GetAlias`, `UpdateAlias` and `GetFunctionConfiguration` of a version (REST JSON),
+//! CloudWatch's `DescribeAlarms` (JSON 1.0) and SNS's `Publish` (query). The guard makes them;
+//! `noteapp` reads and moves the same aliases and reads the same alarms through them (status,
+//! the deploy's canary, rollback).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -125,6 +126,82 @@ pub async fn update_alias(
         .map_err(|e| SignedError::Signing(e.to_string()))?;
     let (_, body) = signer.send(http, "lambda", request).await?;
     alias_from(function, &body)
+}
+
+/// `GetFunctionConfiguration` of version `version` of `function`: its description (`noteapp
+/// release <id>`), or `None` when there is no such version.
+pub async fn version_description(
+    http: &reqwest::Client,
+    signer: &Signer,
+    endpoint: &str,
+    function: &str,
+    version: &str,
+) -> Result<Option<String>, SignedError> {
+    let url = format!(
+        "{endpoint}/2015-03-31/functions/{}/configuration?Qualifier={}",
+        crate::aws_http::percent_encode(function),
+        crate::aws_http::percent_encode(version)
+    );
+    let request = http::Request::get(url)
+        .body(bytes::Bytes::new())
+        .map_err(|e| SignedError::Signing(e.to_string()))?;
+    match signer.send(http, "lambda", request).await {
+        Ok((_, body)) => {
+            let answer: Value = serde_json::from_slice(&body).map_err(|e| {
+                SignedError::Transport(format!("Lambda's configuration answer is not JSON: {e}"))
+            })?;
+            Ok(Some(
+                answer["Description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ))
+        }
+        Err(SignedError::Status { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `ListVersionsByFunction`, every page: each published version of `function` with its
+/// description, oldest first.
+pub async fn list_versions(
+    http: &reqwest::Client,
+    signer: &Signer,
+    endpoint: &str,
+    function: &str,
+) -> Result<Vec<(String, String)>, SignedError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut url = format!(
+            "{endpoint}/2015-03-31/functions/{}/versions?MaxItems=50",
+            crate::aws_http::percent_encode(function)
+        );
+        if let Some(marker) = &marker {
+            url.push_str(&format!(
+                "&Marker={}",
+                crate::aws_http::percent_encode(marker)
+            ));
+        }
+        let request = http::Request::get(url)
+            .body(bytes::Bytes::new())
+            .map_err(|e| SignedError::Signing(e.to_string()))?;
+        let (_, body) = signer.send(http, "lambda", request).await?;
+        let answer: Value = serde_json::from_slice(&body).map_err(|e| {
+            SignedError::Transport(format!("Lambda's versions answer is not JSON: {e}"))
+        })?;
+        for version in answer["Versions"].as_array().into_iter().flatten() {
+            let text = |field: &str| version[field].as_str().unwrap_or_default().to_owned();
+            out.push((text("Version"), text("Description")));
+        }
+        marker = answer["NextMarker"]
+            .as_str()
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned);
+        if marker.is_none() {
+            return Ok(out);
+        }
+    }
 }
 
 /// Whether Lambda refused an update because the alias changed since it was read.
@@ -333,6 +410,60 @@ mod tests {
             .await
             .unwrap_err();
         assert!(is_stale_revision(&err), "{err}");
+    }
+
+    #[tokio::test]
+    async fn versions_are_listed_across_pages_and_a_version_read_with_its_description() {
+        let server = Server::answering(|request| {
+            let query = request.uri.query().unwrap_or_default().to_owned();
+            if request.path().ends_with("/configuration") {
+                return match query.as_str() {
+                    "Qualifier=7" => Reply::json(200, r#"{"Version":"7","Description":"noteapp release 0-aaaaaaaaaaaa-cccccccccccc"}"#),
+                    _ => Reply::json(404, r#"{"Type":"User","Message":"Function not found"}"#),
+                };
+            }
+            if query.contains("Marker=") {
+                Reply::json(200, r#"{"Versions":[{"Version":"8","Description":"b"}]}"#)
+            } else {
+                Reply::json(200, r#"{"Versions":[{"Version":"$LATEST","Description":""},{"Version":"7","Description":"a"}],"NextMarker":"m-2"}"#)
+            }
+        })
+        .await;
+        let versions = list_versions(&client(), &signer(), &server.url, "noteapp-staging-api")
+            .await
+            .unwrap();
+        let numbers: Vec<&str> = versions.iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(numbers, ["$LATEST", "7", "8"]);
+        assert!(
+            server.requests()[1]
+                .uri
+                .query()
+                .unwrap()
+                .contains("Marker=m-2")
+        );
+        let described = version_description(
+            &client(),
+            &signer(),
+            &server.url,
+            "noteapp-staging-api",
+            "7",
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            described.as_deref(),
+            Some("noteapp release 0-aaaaaaaaaaaa-cccccccccccc")
+        );
+        let gone = version_description(
+            &client(),
+            &signer(),
+            &server.url,
+            "noteapp-staging-api",
+            "9",
+        )
+        .await
+        .unwrap();
+        assert_eq!(gone, None);
     }
 
     #[tokio::test]

@@ -250,6 +250,8 @@ impl Guard {
                                     "the shift's deadline passed".to_owned(),
                                 crate::release_shift::Cause::NoDeadline =>
                                     "a shift had no deadline".to_owned(),
+                                crate::release_shift::Cause::Operator =>
+                                    "an operator undid the shift".to_owned(),
                             },
                             lines.join("\n")
                         );

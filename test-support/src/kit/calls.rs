@@ -237,13 +237,14 @@ pub enum Endpoint<'a> {
     Sqs,
     /// IAM (query protocol).
     Iam,
-    /// AWS Lambda's invoke API.
+    /// AWS Lambda's REST API: invokes, the account's settings, a function's `live` alias
+    /// (`GetAlias`, `UpdateAlias`), a version's configuration and the version list.
     Lambda,
     /// Amazon S3, path-style (`/bucket/key`).
     S3,
-    /// CloudWatch's JSON protocol (`GraniteServiceVersion20100801.<Operation>`).
+    /// Amazon CloudWatch (`DescribeAlarms`, JSON 1.0 or query).
     CloudWatch,
-    /// Amazon SNS (query protocol).
+    /// Amazon SNS (query protocol: `Publish`).
     Sns,
 }
 
@@ -275,13 +276,13 @@ impl Endpoint<'_> {
 }
 
 /// The authorization of a hand-signed HTTP request to `endpoint` (`path` and `query` as sent,
-/// `target` the operation an `X-Amz-Target` header names, else empty), or `None` when the kit
-/// does not know the request.
+/// `target` its `x-amz-target` header), or `None` when the kit does not know the request.
 pub fn http(
     place: &Place,
     endpoint: Endpoint<'_>,
     method: &str,
-    (path, query, target): (&str, &str, &str),
+    (path, query): (&str, &str),
+    target: Option<&str>,
     body: &[u8],
 ) -> Option<Call> {
     match endpoint {
@@ -316,44 +317,66 @@ pub fn http(
             let action = text.split('&').find_map(|p| p.strip_prefix("Action="))?;
             Some(Call::new(format!("iam:{action}"), "*"))
         }
-        Endpoint::Lambda
-            if path.ends_with("/account-settings/") || path.ends_with("/account-settings") =>
-        {
-            Some(Call::new("lambda:GetAccountSettings", "*"))
-        }
-        // An alias, read or moved: the action on the function (the Lambda developer guide's
-        // table of alias actions names the function's ARN).
-        Endpoint::Lambda if path.contains("/aliases/") => {
-            let operation = match method {
-                "GET" => "GetAlias",
-                "PUT" => "UpdateAlias",
-                "DELETE" => "DeleteAlias",
-                _ => return None,
+        Endpoint::Lambda => lambda_rest(place, method, path, query),
+        Endpoint::CloudWatch => {
+            let operation = match target {
+                Some(target) => target.rsplit_once('.')?.1.to_owned(),
+                None => form_field(body, "Action")?,
             };
-            let function = path.split("/aliases/").next()?;
-            lambda(place, operation, function).and_then(|mut calls| calls.pop())
+            // DescribeAlarms takes no resource (and a composite alarm is described only to
+            // a DescribeAlarms allowed on "*").
+            (operation == "DescribeAlarms").then(|| Call::new("cloudwatch:DescribeAlarms", "*"))
         }
-        Endpoint::Lambda => lambda(place, "InvokeFunction", path).and_then(|mut calls| calls.pop()),
-        // DescribeAlarms: on `*`, which CloudWatch requires of a caller describing composite
-        // alarms (the alarms' own ARNs do not suffice for them).
-        Endpoint::CloudWatch => match target {
-            "DescribeAlarms" => Some(Call::new("cloudwatch:DescribeAlarms", "*")),
-            _ => None,
-        },
         Endpoint::Sns => {
-            let text = String::from_utf8_lossy(body);
-            let form: Vec<(String, String)> = text
-                .split('&')
-                .filter_map(|pair| pair.split_once('='))
-                .map(|(k, v)| (decode(k), decode(v)))
-                .collect();
-            let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-            match field("Action")?.as_str() {
-                "Publish" => Some(Call::new("sns:Publish", field("TopicArn")?)),
-                _ => None,
-            }
+            let action = form_field(body, "Action")?;
+            let topic = form_field(body, "TopicArn")?;
+            (action == "Publish").then(|| Call::new("sns:Publish", topic))
         }
     }
+}
+
+/// A field of a form-encoded body, decoded.
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| decode(k) == name)
+        .map(|(_, v)| decode(v))
+}
+
+/// Lambda's REST requests noteapp signs by hand: the account's settings, an invoke, a
+/// function's alias (read and update, authorized on the function), one version's
+/// configuration (`?Qualifier=N`, on the version's ARN) and the list of its versions.
+fn lambda_rest(place: &Place, method: &str, path: &str, query: &str) -> Option<Call> {
+    if path.ends_with("/account-settings/") || path.ends_with("/account-settings") {
+        return Some(Call::new("lambda:GetAccountSettings", "*"));
+    }
+    let rest = path.split("/functions/").nth(1)?;
+    let mut parts = rest.split('/');
+    let name = decode(parts.next()?);
+    let tail: Vec<&str> = parts.collect();
+    let qualifier = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Qualifier="))
+        .map(decode);
+    let function = if name.starts_with("arn:") {
+        name
+    } else {
+        place.arn("lambda", &format!("function:{name}"))
+    };
+    let qualified = match &qualifier {
+        Some(q) => format!("{function}:{q}"),
+        None => function.clone(),
+    };
+    let (action, resource) = match (method, tail.as_slice()) {
+        ("POST", ["invocations"]) => ("InvokeFunction", qualified),
+        ("GET", ["aliases", _]) => ("GetAlias", function),
+        ("PUT", ["aliases", _]) => ("UpdateAlias", function),
+        ("GET", ["configuration"]) => ("GetFunctionConfiguration", qualified),
+        ("GET", ["versions"]) => ("ListVersionsByFunction", function),
+        _ => return None,
+    };
+    Some(Call::new(format!("lambda:{action}"), resource))
 }
 
 /// S3's actions for the requests noteapp makes: the bucket's (`HEAD` is `s3:ListBucket`, the
@@ -433,7 +456,7 @@ pub fn invalid(service: &str, operation: &str, body: &[u8]) -> Option<String> {
 pub const TEMPLATE_BODY_LIMIT: usize = 51_200;
 
 /// Percent-decodes `text` (`+` is a space in a form).
-fn decode(text: &str) -> String {
+pub(crate) fn decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -569,7 +592,15 @@ mod tests {
             api: "a1b2c3",
             stage: "$default",
         };
-        let invoke = http(&p, default, "POST", ("/websocket/broadcast", "", ""), b"{}").unwrap();
+        let invoke = http(
+            &p,
+            default,
+            "POST",
+            ("/websocket/broadcast", ""),
+            None,
+            b"{}",
+        )
+        .unwrap();
         assert_eq!(
             (invoke.action.as_str(), invoke.resource.as_str()),
             (
@@ -585,21 +616,88 @@ mod tests {
             &p,
             staging,
             "POST",
-            ("/staging/@connections/Zx%3D", "", ""),
+            ("/staging/@connections/Zx%3D", ""),
+            None,
             b"{}",
         )
         .unwrap();
         assert_eq!(manage.action, "execute-api:ManageConnections");
         assert!(manage.resource.ends_with("/staging/POST/@connections/Zx="));
-        let account = http(&p, Endpoint::ApiGateway, "GET", ("/account", "", ""), b"").unwrap();
+        let account = http(&p, Endpoint::ApiGateway, "GET", ("/account", ""), None, b"").unwrap();
         assert_eq!(account.resource, "arn:aws:apigateway:eu-west-1::/account");
+    }
+
+    #[test]
+    fn lambda_alias_and_version_reads_alarms_and_topics_map_to_their_actions() {
+        let p = place();
+        let lambda = |method: &str, path: &str, query: &str| {
+            http(&p, Endpoint::Lambda, method, (path, query), None, b"")
+                .map(|c| (c.action, c.resource))
+        };
+        let function = "arn:aws:lambda:eu-west-1:123456789012:function:noteapp-staging-api";
+        let alias = "/2015-03-31/functions/noteapp-staging-api/aliases/live";
+        assert_eq!(
+            lambda("GET", alias, ""),
+            Some(("lambda:GetAlias".into(), function.into()))
+        );
+        assert_eq!(
+            lambda("PUT", alias, ""),
+            Some(("lambda:UpdateAlias".into(), function.into()))
+        );
+        assert_eq!(
+            lambda(
+                "GET",
+                "/2015-03-31/functions/noteapp-staging-api/configuration",
+                "Qualifier=7"
+            ),
+            Some((
+                "lambda:GetFunctionConfiguration".into(),
+                format!("{function}:7")
+            ))
+        );
+        assert_eq!(
+            lambda("POST", "/2015-03-31/functions/f/invocations", "")
+                .unwrap()
+                .0,
+            "lambda:InvokeFunction"
+        );
+        assert_eq!(
+            lambda("GET", "/2016-08-19/account-settings/", "")
+                .unwrap()
+                .0,
+            "lambda:GetAccountSettings"
+        );
+        assert_eq!(lambda("DELETE", alias, ""), None, "an unknown request");
+        let describe = http(
+            &p,
+            Endpoint::CloudWatch,
+            "POST",
+            ("/", ""),
+            Some("GraniteServiceVersion20100801.DescribeAlarms"),
+            b"{}",
+        )
+        .unwrap();
+        assert_eq!(
+            (describe.action.as_str(), describe.resource.as_str()),
+            ("cloudwatch:DescribeAlarms", "*")
+        );
+        let topic = "arn:aws:sns:eu-west-1:123456789012:noteapp-staging-operators";
+        let body = format!(
+            "Action=Publish&TopicArn={}&Message=hi",
+            topic.replace(':', "%3A")
+        );
+        let publish = http(&p, Endpoint::Sns, "POST", ("/", ""), None, body.as_bytes()).unwrap();
+        assert_eq!(
+            (publish.action.as_str(), publish.resource.as_str()),
+            ("sns:Publish", topic)
+        );
     }
 
     #[test]
     fn s3_requests_map_to_the_bucket_or_the_object() {
         let p = place();
         let call = |method: &str, path: &str, query: &str| {
-            http(&p, Endpoint::S3, method, (path, query, ""), b"")
+            http(&p, Endpoint::S3, method, (path, query), None, b"")
                 .map(|c| (c.action, c.resource))
                 .unwrap()
         };
@@ -627,7 +725,7 @@ mod tests {
         );
         assert_eq!(call("DELETE", &object, "").0, "s3:DeleteObject");
         assert_eq!(call("GET", &object, "").0, "s3:GetObject");
-        assert!(http(&p, Endpoint::S3, "PUT", (path, "acl", ""), b"").is_none());
+        assert!(http(&p, Endpoint::S3, "PUT", (path, "acl"), None, b"").is_none());
     }
 
     #[test]

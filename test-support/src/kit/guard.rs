@@ -5,7 +5,8 @@
 //! endpoint at the guard and sign with an identity's credentials; the guard verifies the
 //! signature with that identity's secret ([`crate::sigv4`]), turns the request into what IAM
 //! checks ([`super::calls`]: JSON-target protocols such as DynamoDB, CloudWatch Logs and ECR,
-//! and the query protocol of CloudFormation and STS) and decides it for the identity. A refused
+//! the query protocol of CloudFormation and STS, and Lambda's REST requests for aliases and
+//! versions) and decides it for the identity. A refused
 //! request gets the error the service gives (`AccessDeniedException`, HTTP 400, for JSON
 //! protocols; `AccessDenied`, HTTP 403, for the query protocol) and never reaches the emulator;
 //! the refusal is also printed on stderr, so a test's output names the identity, the action and
@@ -15,7 +16,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
-use super::{Kit, calls};
+use super::{Endpoint, Kit, calls};
 use crate::loopback::{Reply, Request, Server};
 use crate::sigv4;
 
@@ -104,6 +105,25 @@ fn admit(kit: &Kit, request: &Request) -> Result<(), Reply> {
     };
     let signed = sigv4::verify(&received, &expect)
         .map_err(|refusal| refuse("UnrecognizedClient", refusal.to_string()))?;
+    if signing_name == "lambda" {
+        let target = (request.uri.path(), request.uri.query().unwrap_or_default());
+        let method = request.method.as_str();
+        let place = kit.place();
+        let Some(call) = calls::http(place, Endpoint::Lambda, method, target, None, &request.body)
+        else {
+            return Err(refuse(
+                "AccessDenied",
+                format!(
+                    "the test kit does not know what IAM checks for lambda {method} {}: add it \
+                     to test-support/src/kit/calls.rs",
+                    request.uri
+                ),
+            ));
+        };
+        return kit
+            .decide(&signed.access_key, &call)
+            .map_err(|denial| refuse("AccessDenied", denial.to_string()));
+    }
     let Some((service, op)) = operation(request, &signing_name) else {
         return Err(refuse(
             "AccessDenied",

@@ -388,8 +388,10 @@ impl Kit {
         let method = request.method.as_str();
         let path = request.uri.path();
         let query = request.uri.query().unwrap_or_default();
-        let target = (path, query, request.operation());
-        let Some(call) = calls::http(&self.inner.place, endpoint, method, target, &request.body)
+        let target = (path, query);
+        let amz_target = request.header("x-amz-target");
+        let place = &self.inner.place;
+        let Some(call) = calls::http(place, endpoint, method, target, amz_target, &request.body)
         else {
             panic!(
                 "the test kit does not know what IAM checks for {service} {method} {}: add it \

@@ -7,16 +7,22 @@
 //!   `BucketAlreadyOwnedByYou`, `HEAD` of a missing bucket is a bare 404, as S3 answers.
 //! - API Gateway: `GET /account`, the account's settings (no CloudWatch role unless set).
 //! - Lambda: `GET /2016-08-19/account-settings/`, a new account's concurrency (1,000 in all,
-//!   900 unreserved) unless set.
+//!   900 unreserved) unless set; the functions' versions and `live` aliases ([`aliases`]).
+//! - CloudWatch: `DescribeAlarms` of alarms whose states the test sets or scripts, and SNS
+//!   `Publish`, recorded ([`alarms`]).
 //!
 //! A request for any other service is answered 400, naming it: the stand-in is extended, never
 //! bypassed.
+
+pub mod alarms;
+pub mod aliases;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::{Endpoint, Kit};
 use crate::loopback::{Reply, Request, Server};
+pub use aliases::{AliasChange, AliasState};
 
 #[derive(Default)]
 struct State {
@@ -28,6 +34,10 @@ struct State {
     log_role: Option<String>,
     /// Lambda's account concurrency: (limit, unreserved).
     concurrency: Option<(u32, u32)>,
+    /// Lambda's functions, versions and aliases.
+    functions: aliases::Functions,
+    /// CloudWatch's alarms and SNS's messages.
+    alarms: alarms::Alarms,
 }
 
 /// The stand-in (see the module doc); `url` goes in `AWS_ENDPOINT_URL` of the caller.
@@ -97,6 +107,82 @@ impl SignedServices {
     /// Sets the account's CloudWatch role for API Gateway.
     pub fn set_log_role(&self, arn: &str) {
         self.state.lock().expect("state").log_role = Some(arn.to_owned());
+    }
+
+    /// A handle on the functions, for code that outlives a borrow (a replayed change set
+    /// standing in for CloudFormation).
+    pub fn lambda(&self) -> Lambda {
+        Lambda(self.state.clone())
+    }
+
+    /// Sets alarm `name` (composite or not) to `state` with `reason`.
+    pub fn set_alarm(&self, name: &str, composite: bool, state: &str, reason: &str) {
+        let (state, reason) = (state.to_owned(), reason.to_owned());
+        self.script_alarm(name, composite, move || (state.clone(), reason.clone()));
+    }
+
+    /// Sets alarm `name` to answer whatever `state` gives each time it is described (state,
+    /// reason): an alarm that follows the test's clock.
+    pub fn script_alarm(
+        &self,
+        name: &str,
+        composite: bool,
+        state: impl Fn() -> (String, String) + Send + Sync + 'static,
+    ) {
+        let mut shared = self.state.lock().expect("state");
+        shared.alarms.set(name, composite, Arc::new(state));
+    }
+
+    /// How many `DescribeAlarms` requests were answered.
+    pub fn alarm_reads(&self) -> usize {
+        self.state.lock().expect("state").alarms.describes()
+    }
+
+    /// The SNS messages published (each as its form).
+    pub fn published(&self) -> Vec<BTreeMap<String, String>> {
+        self.state.lock().expect("state").alarms.published()
+    }
+}
+
+/// The stand-in's functions (see [`SignedServices::lambda`]).
+#[derive(Clone)]
+pub struct Lambda(Arc<Mutex<State>>);
+
+impl Lambda {
+    fn with<T>(&self, f: impl FnOnce(&mut aliases::Functions) -> T) -> T {
+        f(&mut self.0.lock().expect("state").functions)
+    }
+
+    /// Stamps alias changes with `clock` (a test's virtual clock).
+    pub fn set_clock(&self, clock: impl Fn() -> std::time::SystemTime + Send + Sync + 'static) {
+        self.with(|f| f.set_clock(Arc::new(clock)));
+    }
+
+    /// Publishes a version of `function` described `description`, as CloudFormation's
+    /// `AWS::Lambda::Version` does; returns its number.
+    pub fn publish(&self, function: &str, description: &str) -> String {
+        self.with(|f| f.publish(function, description))
+    }
+
+    /// Points `function`'s `live` alias at `version`, `weights` going to others, as
+    /// CloudFormation's `AWS::Lambda::Alias` does.
+    pub fn point(&self, function: &str, version: &str, weights: &[(&str, f64)], description: &str) {
+        self.with(|f| f.point(function, version, weights, description, "cloudformation"));
+    }
+
+    /// Deletes a version (nothing can invoke it any more).
+    pub fn delete_version(&self, function: &str, version: &str) {
+        self.with(|f| f.delete_version(function, version));
+    }
+
+    /// `function`'s alias now.
+    pub fn alias(&self, function: &str) -> Option<AliasState> {
+        self.with(|f| f.alias(function))
+    }
+
+    /// Every alias change so far, oldest first.
+    pub fn changes(&self) -> Vec<AliasChange> {
+        self.with(|f| f.changes())
     }
 }
 
@@ -170,6 +256,18 @@ fn answer(kit: &Kit, state: &Mutex<State>, request: &Request) -> Reply {
                 Err(refusal) => refusal,
             }
         }
+        Some("lambda") => match kit.admit(request, Endpoint::Lambda) {
+            Ok(by) => state.lock().expect("state").functions.answer(request, &by),
+            Err(refusal) => refusal,
+        },
+        Some("monitoring") => match kit.admit(request, Endpoint::CloudWatch) {
+            Ok(_) => state.lock().expect("state").alarms.describe(request),
+            Err(refusal) => refusal,
+        },
+        Some("sns") => match kit.admit(request, Endpoint::Sns) {
+            Ok(_) => state.lock().expect("state").alarms.publish(request),
+            Err(refusal) => refusal,
+        },
         other => Reply::json(
             400,
             format!(

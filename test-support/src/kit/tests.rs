@@ -198,3 +198,85 @@ fn a_role_session_is_its_role_for_aws_principal_arn() {
         "arn:aws:iam::123456789012:user/alice"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stand_in_keeps_aliases_and_alarms_as_lambda_and_cloudwatch_answer() {
+    use noteapp_runtime::guard::calls::{self, Alarms, AliasUpdate};
+    let kit = Kit::new("123456789012", "eu-west-1");
+    let functions = "arn:aws:lambda:eu-west-1:123456789012:function:noteapp-staging-*";
+    let credentials = kit.identity(
+        "deployer",
+        "arn:aws:sts::123456789012:assumed-role/noteapp-operators/alice",
+        vec![
+            policy(&["lambda:GetAlias", "lambda:UpdateAlias"], functions),
+            policy(&["cloudwatch:DescribeAlarms"], "*"),
+        ],
+    );
+    let services = services::SignedServices::start(kit.clone()).await;
+    let lambda = services.lambda();
+    let (old, new) = (
+        lambda.publish("noteapp-staging-api", "noteapp release a"),
+        lambda.publish("noteapp-staging-api", "noteapp release b"),
+    );
+    lambda.point("noteapp-staging-api", &new, &[(old.as_str(), 0.9)], "shift");
+    services.set_alarm("noteapp-staging-release-health", true, "ALARM", "api 5xx");
+    services.set_alarm(
+        "noteapp-staging-api-5xx-rate",
+        false,
+        "ALARM",
+        "Threshold Crossed",
+    );
+    let provider = aws_credential_types::provider::SharedCredentialsProvider::new(credentials);
+    let signer = noteapp_runtime::aws_http::Signer::new(provider, "eu-west-1");
+    let http = noteapp_runtime::aws_http::https_client(std::time::Duration::from_secs(5)).unwrap();
+    let url = services.url().to_owned();
+    let alias = calls::get_alias(&http, &signer, &url, "noteapp-staging-api", "live")
+        .await
+        .unwrap();
+    assert_eq!(
+        (alias.version.as_str(), alias.weights.clone()),
+        ("2", vec![("1".to_owned(), 0.9)])
+    );
+    let mut update = AliasUpdate {
+        function: "noteapp-staging-api",
+        alias: "live",
+        version: "1",
+        description: "rolled back",
+        revision: Some("stale"),
+    };
+    let stale = calls::update_alias(&http, &signer, &url, &update)
+        .await
+        .unwrap_err();
+    assert!(calls::is_stale_revision(&stale), "{stale}");
+    update.revision = alias.revision.as_deref();
+    let moved = calls::update_alias(&http, &signer, &url, &update)
+        .await
+        .unwrap();
+    assert!(!moved.is_shifting());
+    assert_eq!(lambda.alias("noteapp-staging-api").unwrap().version, "1");
+    let changes = lambda.changes();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[1].by, "deployer");
+    let missing = calls::get_alias(&http, &signer, &url, "noteapp-staging-ws-connect", "live")
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        missing,
+        noteapp_runtime::aws_http::SignedError::Status { status: 404, .. }
+    ));
+    let names = ["noteapp-staging-release-health"];
+    let health = calls::describe_alarms(&http, &signer, &url, Alarms::Named(&names))
+        .await
+        .unwrap();
+    assert_eq!(health.len(), 1);
+    assert!(health[0].composite && health[0].is_alarm());
+    let all = calls::describe_alarms(&http, &signer, &url, Alarms::Prefix("noteapp-staging-"))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(services.alarm_reads(), 2);
+    // Another stack's function is refused, as IAM would.
+    let refused = calls::get_alias(&http, &signer, &url, "other-api", "live").await;
+    assert!(refused.is_err());
+    assert_eq!(kit.take_denials().len(), 1);
+}

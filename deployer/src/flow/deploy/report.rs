@@ -41,6 +41,8 @@ pub struct DeployReport {
     pub smoke: Option<SmokeReport>,
     /// What `--rollback-on-failure` did after a failed smoke check.
     pub rollback: Option<RollbackOutcome>,
+    /// The canary the release went live through (`None`: all at once).
+    pub canary: Option<CanaryReport>,
 }
 
 /// The rollback a failed smoke check set off (`deploy --rollback-on-failure`).
@@ -64,6 +66,9 @@ pub struct RollbackOutcome {
 impl DeployReport {
     /// The error a failed deploy exits with, after the report was printed.
     pub fn check(&self) -> Result<(), Error> {
+        if let Some(canary) = &self.canary {
+            canary.check()?;
+        }
         match self.result {
             DeployResult::Failed => Err(Error::StackFailed {
                 stack: self.stack_name.clone(),
@@ -141,6 +146,9 @@ impl fmt::Display for DeployReport {
                 release.commit.as_deref().unwrap_or("no commit")
             )?;
         }
+        if let Some(canary) = &self.canary {
+            write!(f, "{canary}")?;
+        }
         if let Some(smoke) = &self.smoke {
             write!(f, "{smoke}")?;
         }
@@ -173,5 +181,122 @@ impl fmt::Display for DeployReport {
             None => {}
         }
         Ok(())
+    }
+}
+
+/// What a canary did, in the deploy's report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CanaryReport {
+    /// Percent of the traffic the new release took.
+    pub share: u32,
+    pub minutes: u32,
+    /// Seconds between two reads of release health.
+    pub interval_seconds: f64,
+    /// The guard's deadline (UTC).
+    pub deadline: String,
+    /// When the watch began (update 1 complete).
+    pub watched_from: Option<String>,
+    /// Reads of release health.
+    pub polls: u32,
+    /// Each function's last good version.
+    pub previous: Vec<(String, String)>,
+    pub outcome: Outcome,
+}
+
+/// How a canary ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Healthy for its minutes: every alias on the new release.
+    Finished,
+    /// Update 1 did not complete: nothing shifted (CloudFormation rolled it back).
+    NotStarted,
+    /// Returned to the last good release.
+    Returned(Returned),
+}
+
+/// A canary returned to the last good release.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Returned {
+    /// `deploy` (the deploy saw the signal and moved the aliases), `guard` (it found the guard
+    /// had done it), `operator` (`release undo`).
+    pub by: String,
+    /// What was seen: the alarm, its reason and the alarms in ALARM under it.
+    pub signal: String,
+    /// The alarms in ALARM under the release-health alarm.
+    pub in_alarm: Vec<String>,
+    /// Seconds from the read that saw the signal to the last alias moved back.
+    pub restored_after_seconds: Option<f64>,
+    /// `function: from -> to`.
+    pub moved: Vec<String>,
+    /// Aliases that could not be moved, and why (the guard still will).
+    pub errors: Vec<String>,
+    /// The stack's status after it was brought back to the last good release.
+    pub reconciled: Option<String>,
+    pub reconcile_error: Option<String>,
+}
+
+impl CanaryReport {
+    /// The error a deploy whose canary was returned exits with (1), after its report.
+    pub fn check(&self) -> Result<(), Error> {
+        match &self.outcome {
+            Outcome::Returned(returned) => Err(Error::Canary(format!(
+                "the canary was returned to the last good release: {}",
+                returned.signal
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for CanaryReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let previous: Vec<String> = self
+            .previous
+            .iter()
+            .map(|(function, version)| format!("{function} {version}"))
+            .collect();
+        writeln!(
+            f,
+            "canary: {}% of the traffic for {} minutes, release health read every {}s ({} \
+             reads), deadline {}; last good versions: {}",
+            self.share,
+            self.minutes,
+            self.interval_seconds,
+            self.polls,
+            self.deadline,
+            previous.join(", ")
+        )?;
+        match &self.outcome {
+            Outcome::Finished => writeln!(f, "canary finished: every alias on the new release"),
+            Outcome::NotStarted => writeln!(f, "canary not started: the first update failed"),
+            Outcome::Returned(r) => {
+                writeln!(
+                    f,
+                    "canary returned to the last good release ({}): {}",
+                    r.by, r.signal
+                )?;
+                if let Some(seconds) = r.restored_after_seconds {
+                    writeln!(f, "  weights back {seconds:.2}s after the signal was read")?;
+                }
+                for moved in &r.moved {
+                    writeln!(f, "  {moved}")?;
+                }
+                for error in &r.errors {
+                    writeln!(f, "  not moved: {error}")?;
+                }
+                match (&r.reconciled, &r.reconcile_error) {
+                    (Some(status), _) => {
+                        writeln!(f, "  the stack is back on the last good release ({status})")
+                    }
+                    (None, Some(e)) => writeln!(
+                        f,
+                        "  the stack still holds the canary's template ({e}); `noteapp release \
+                         undo` brings it back"
+                    ),
+                    (None, None) => Ok(()),
+                }
+            }
+        }
     }
 }

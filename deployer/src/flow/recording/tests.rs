@@ -104,6 +104,7 @@ fn longest_record(plan: &Plan, sequence: u64) -> Release {
         ),
         result: format!("rolled back to {}", 9_999_999),
         rollback_of: Some(9_999_999),
+        versions: None,
     }
 }
 
@@ -141,6 +142,7 @@ async fn the_largest_environment_at_the_largest_history_stays_within_cloudformat
         commit: Some("f".repeat(40)),
         dirty: true,
         rollback_of: None,
+        live_versions: None,
     };
     let recording = record(&clients, &mut plan, None, MAX_RELEASES_KEPT, provenance)
         .await
@@ -298,6 +300,7 @@ async fn the_templates_of_releases_past_the_kept_ones_are_deleted() {
         previous: Some(6),
         templates: Some(bucket.clone()),
         earlier: vec![6, 5, 4, 3, 2],
+        history: Vec::new(),
     };
     let (progress, lines) = Progress::captured();
     finish(

@@ -11,9 +11,9 @@ use serde_json::json;
 use super::*;
 use crate::aws::{Waits, replay};
 use crate::commands::history;
-use crate::flow::deploy;
 use crate::flow::deploy::{DeployReport, DeployResult};
 use crate::flow::recording as releases;
+use crate::flow::{deploy, rollout};
 use crate::progress::Captured;
 use noteapp_test_support::kit::SignedServices;
 use noteapp_test_support::kit::services::Objects;
@@ -64,6 +64,7 @@ fn recorded(sequence: u64) -> Release {
         deployed_by: "arn:aws:sts::123456789012:assumed-role/ci/run-7".into(),
         result: "deployed".into(),
         rollback_of: None,
+        versions: None,
     }
 }
 
@@ -296,6 +297,7 @@ async fn a_deploy_records_its_release_in_the_template_and_tags_its_image() {
         commit: Some("4bb2d0e".into()),
         dirty: true,
         rollback_of: None,
+        live_versions: None,
     };
     let recording = releases::record(&clients, &mut plan, Some("noteapp"), 5, provenance)
         .await
@@ -640,6 +642,7 @@ async fn releases_past_the_last_n_lose_their_tags_so_the_lifecycle_keeps_exactly
         previous: Some(6),
         templates: None,
         earlier: (2..=6).rev().collect(),
+        history: Vec::new(),
     };
     let (progress, lines) = Progress::captured();
     releases::finish(
@@ -716,6 +719,7 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
         release: Some(recorded(4)),
         smoke: Some(smoke),
         rollback: None,
+        canary: None,
     };
     let (progress, lines) = Progress::captured();
     let (root, config, build) = (
@@ -728,18 +732,20 @@ async fn a_failed_smoke_check_with_rollback_on_failure_rolls_back_to_the_release
             bootstrap: None,
         },
     );
-    let request = deploy::DeployRequest {
+    let request = rollout::DeployRequest {
         root: &root,
         config: &config,
         image_uri: None,
+        image_from: None,
         build: &build,
         options: options(),
         finish: deploy::Finish {
             smoke_timeout: Some(Duration::from_secs_f64(0.2)),
         },
         rollback_on_failure: true,
+        canary: Default::default(),
     };
-    deploy::roll_back_on_failure(
+    rollout::roll_back_on_failure(
         &clients,
         &config,
         &mut report,
@@ -847,19 +853,21 @@ async fn a_first_release_that_fails_its_smoke_check_stays_live_and_says_so() {
         bootstrap: None,
     };
     let image = format!("{REGISTRY}@{}", digest(1));
-    let request = deploy::DeployRequest {
+    let request = rollout::DeployRequest {
         root: &root,
         config: &config,
         image_uri: Some(&image),
+        image_from: None,
         build: &build,
         options: options(),
         finish: deploy::Finish {
             smoke_timeout: Some(Duration::from_secs_f64(0.2)),
         },
         rollback_on_failure: true,
+        canary: Default::default(),
     };
     let (progress, lines) = Progress::captured();
-    let report = deploy::deploy_environment(&clients, &request, &progress)
+    let report = rollout::deploy_environment(&clients, &request, &progress)
         .await
         .unwrap();
     assert_eq!(report.result, DeployResult::Created, "{}", lines.text());

@@ -188,6 +188,7 @@ pub fn pending(template: &str) -> Option<Release> {
 }
 
 impl History {
+    /// The live release: the newest record (`None` when the template carries no history).
     pub fn live(&self) -> Option<&Release> {
         self.releases.first()
     }
@@ -199,6 +200,7 @@ impl History {
         here.chain(tagged.iter().copied()).max().unwrap_or(0) + 1
     }
 
+    /// The release numbered `sequence`, if the history still holds it.
     pub fn find(&self, sequence: u64) -> Option<&Release> {
         self.releases.iter().find(|r| r.sequence == sequence)
     }

@@ -19,9 +19,15 @@ use crate::error::Error;
 /// and CloudWatch endpoints of the stack's region.
 #[derive(Debug, Clone)]
 pub struct LiveCalls<'a> {
+    /// The command's HTTPS client, sending every call.
     pub http: &'a reqwest::Client,
+    /// Signs every call with the command's credentials.
     pub signer: &'a Signer,
+    /// The Lambda endpoint the alias calls go to (`AWS_ENDPOINT_URL_LAMBDA`,
+    /// `AWS_ENDPOINT_URL`, or AWS's for the region).
     pub lambda: String,
+    /// The CloudWatch endpoint the alarm calls go to (`AWS_ENDPOINT_URL_CLOUDWATCH`,
+    /// `AWS_ENDPOINT_URL`, or AWS's for the region).
     pub cloudwatch: String,
 }
 
@@ -58,6 +64,7 @@ impl<'a> LiveCalls<'a> {
 /// One function's `live` alias as Lambda describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionAlias {
+    /// The function whose alias it is.
     pub function: Function,
     /// `<stack>-<function>`.
     pub name: String,
@@ -119,10 +126,13 @@ impl LiveAlias {
 /// One alarm's state.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AlarmStatus {
+    /// The alarm's name (`<stack>-…`).
     pub name: String,
     /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
     pub state: String,
+    /// Why it is in that state, in CloudWatch's words (empty when CloudWatch gives none).
     pub reason: String,
+    /// Whether it is a composite alarm (its state follows other alarms').
     pub composite: bool,
 }
 

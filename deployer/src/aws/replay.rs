@@ -20,10 +20,20 @@ macro_rules! data {
     };
 }
 
+/// The changes of a deploy of a new image (`<member>` elements for `change_set`): `ApiFunction`
+/// and `WsConnectFunction` modified in place through the `ImageUri` parameter.
 pub const CHANGES_IMAGE_UPDATE: &str = data!("changes_image_update.xml");
+/// Changes that replace a table (`<member>` elements for `change_set`): `NotesTable` replaced
+/// for a new key schema, and `ApiFunction`, which refers to it, modified.
 pub const CHANGES_TABLE_REPLACEMENT: &str = data!("changes_table_replacement.xml");
+/// The changes of a first deploy (`<member>` elements for `change_set`): `NotesTable`,
+/// `ApiFunction` and `ApiFunctionUrl` added.
 pub const CHANGES_CREATE: &str = data!("changes_create.xml");
+/// The changes of an import change set (`<member>` elements for `change_set`): the existing
+/// `NotesTable` and `CommentsTable` imported.
 pub const CHANGES_IMPORT: &str = data!("changes_import.xml");
+/// The status reason CloudFormation gives a change set that failed for holding no changes (as
+/// `no_changes` answers).
 pub const NO_CHANGES_REASON: &str = "The submitted information didn't contain changes. \
      Submit different information to create a change set.";
 
@@ -50,6 +60,8 @@ pub fn stack(status: &str) -> HttpResponse {
     stack_with_reason(status, "")
 }
 
+/// DescribeStacks for `noteapp-staging` in `status` with `reason` as its status reason (with
+/// outputs).
 pub fn stack_with_reason(status: &str, reason: &str) -> HttpResponse {
     let body = fill(
         data!("describe_stacks.xml"),
@@ -111,18 +123,22 @@ pub fn no_changes() -> HttpResponse {
     change_set("FAILED", NO_CHANGES_REASON, "")
 }
 
+/// ExecuteChangeSet's answer.
 pub fn executed() -> HttpResponse {
     xml(200, data!("execute_change_set.xml"))
 }
 
+/// DeleteChangeSet's answer.
 pub fn change_set_deleted() -> HttpResponse {
     xml(200, data!("delete_change_set.xml"))
 }
 
+/// DeleteStack's answer.
 pub fn stack_deleted() -> HttpResponse {
     xml(200, data!("delete_stack.xml"))
 }
 
+/// ListStackResources for `noteapp-staging`: `ApiFunction`, `CommentsTable` and `NotesTable`.
 pub fn stack_resources() -> HttpResponse {
     xml(200, data!("list_stack_resources.xml"))
 }
@@ -159,10 +175,12 @@ pub fn template(body: &str) -> HttpResponse {
     xml(200, fill(data!("get_template.xml"), &[("BODY", &escaped)]))
 }
 
+/// ContinueUpdateRollback's answer.
 pub fn update_rollback_continued() -> HttpResponse {
     xml(200, data!("continue_update_rollback.xml"))
 }
 
+/// RollbackStack's answer (the stack's id).
 pub fn stack_rolled_back() -> HttpResponse {
     xml(200, data!("rollback_stack.xml"))
 }
@@ -198,10 +216,12 @@ pub fn stack_policy(body: Option<&str>) -> HttpResponse {
     )
 }
 
+/// SetStackPolicy's answer.
 pub fn stack_policy_set() -> HttpResponse {
     xml(200, data!("set_stack_policy.xml"))
 }
 
+/// UpdateTerminationProtection's answer.
 pub fn termination_protection_set() -> HttpResponse {
     xml(200, data!("update_termination_protection.xml"))
 }
@@ -253,7 +273,11 @@ pub fn resource_drifts(drifted: bool) -> HttpResponse {
     }
 }
 
+/// The CI stack's changes when it is first made (`<member>` elements for `change_set`): the
+/// GitHub Actions OIDC provider and the deploy role added.
 pub const CHANGES_CI_CREATE: &str = data!("changes_ci_create.xml");
+/// The CI stack's changes when the deploy role's trust changes (`<member>` elements for
+/// `change_set`): `DeployRole`'s `AssumeRolePolicyDocument` modified in place.
 pub const CHANGES_CI_TRUST: &str = data!("changes_ci_trust.xml");
 /// The deploy role `ci bootstrap` makes for `noteapp-staging`.
 pub const CI_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/noteapp-ci/noteapp-staging-deploy";

@@ -27,7 +27,10 @@ pub struct EnvArgs {
 /// An environment file read and checked, with the repository it belongs to.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The repository root: `--root` (or `NOTEAPP_ROOT`), else the nearest directory at or
+    /// above the current one that holds `environments/`.
     pub root: PathBuf,
+    /// The environment file, parsed and checked.
     pub config: EnvironmentConfig,
 }
 
@@ -72,6 +75,7 @@ impl EnvArgs {
 /// The environment a stack command works on, and how it waits for CloudFormation.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StackArgs {
+    /// The environment whose stack the command works on (`ENV [--root DIR]`).
     #[command(flatten)]
     pub env: EnvArgs,
     /// Seconds between two polls of CloudFormation.
@@ -109,6 +113,7 @@ pub struct FinishArgs {
     /// Print the result as JSON on stdout (progress stays on stderr).
     #[arg(long)]
     pub json: bool,
+    /// How long each smoke check may take (`--smoke-timeout`).
     #[command(flatten)]
     pub smoke: SmokeOptions,
     /// Skip the smoke check after the stack was created or updated.

@@ -20,8 +20,10 @@ use crate::image::ship::BuildOptions;
 use crate::output;
 use crate::progress::Progress;
 
+/// `noteapp deploy ENV [--image-uri URI | --image-from ENV|URI]` and its flags.
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
+    /// The environment deployed, and how long to wait for its stack.
     #[command(flatten)]
     pub stack: StackArgs,
     /// The image every function runs (REGISTRY/REPO@sha256:DIGEST). Without it the deploy builds
@@ -45,6 +47,7 @@ pub struct DeployArgs {
         default_value_t = canary::DEFAULT_INTERVAL.as_secs_f64()
     )]
     pub canary_interval: f64,
+    /// How the image is built and where it goes, when the deploy builds it.
     #[command(flatten)]
     pub image: BuildOptions,
     /// Execute without asking, also where the environment asks for confirmation (CI).
@@ -58,6 +61,7 @@ pub struct DeployArgs {
     /// start on new, empty ones (without it, they are imported back).
     #[arg(long)]
     pub new_tables: bool,
+    /// `--json` and the smoke check once the change set ran.
     #[command(flatten)]
     pub finish: FinishArgs,
     /// When the smoke check fails, roll back to the release before this one at once (and say

@@ -13,12 +13,15 @@ use crate::flow::deploy::DeployOptions;
 use crate::output;
 use crate::progress::Progress;
 
+/// `noteapp release finish|undo ENV`.
 #[derive(Debug, clap::Args)]
 pub struct ReleaseArgs {
+    /// What to do with the canary left half-way: finish it or undo it.
     #[command(subcommand)]
     pub action: ReleaseAction,
 }
 
+/// `release finish` or `release undo`.
 #[derive(Debug, clap::Subcommand)]
 pub enum ReleaseAction {
     /// Give the canary's release all the traffic now (refused while release health is in
@@ -29,8 +32,11 @@ pub enum ReleaseAction {
     Undo(ActionArgs),
 }
 
+/// `ENV [--yes] [--repository NAME]` and how the action ends: the flags `release finish` and
+/// `release undo` share.
 #[derive(Debug, clap::Args)]
 pub struct ActionArgs {
+    /// The environment whose canary is finished or undone, and how long to wait for its stack.
     #[command(flatten)]
     pub stack: StackArgs,
     /// Execute without asking, also where the environment asks for confirmation (CI).
@@ -39,6 +45,7 @@ pub struct ActionArgs {
     /// The ECR repository holding the releases' images.
     #[arg(long, env = "NOTEAPP_REPOSITORY", value_name = "NAME", default_value = ecr::DEFAULT_REPOSITORY)]
     pub repository: String,
+    /// `--json` and the smoke check once the stack's update ran.
     #[command(flatten)]
     pub finish: FinishArgs,
 }

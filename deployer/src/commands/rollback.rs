@@ -11,8 +11,10 @@ use crate::flow::rollback::{recover, roll_back};
 use crate::output;
 use crate::progress::{Progress, Prompt};
 
+/// `noteapp rollback ENV [--to N] [--full] [--continue]` and its flags.
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
+    /// The environment rolled back, and how long to wait for its stack.
     #[command(flatten)]
     pub stack: StackArgs,
     /// Roll back to release N (`noteapp history` lists them); default: the one before the live.
@@ -35,6 +37,7 @@ pub struct RollbackArgs {
     /// The ECR repository holding the releases' images.
     #[arg(long, env = "NOTEAPP_REPOSITORY", value_name = "NAME", default_value = ecr::DEFAULT_REPOSITORY)]
     pub repository: String,
+    /// `--json` and the smoke check once the release is back.
     #[command(flatten)]
     pub finish: FinishArgs,
 }

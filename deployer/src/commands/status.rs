@@ -28,8 +28,10 @@ pub const FAILURES_OUTPUT: &str = "BroadcastFailuresQueueUrl";
 /// Events read back at most (one page) when looking for the last operation's failures.
 const EVENT_PAGES: usize = 1;
 
+/// `noteapp status ENV [--json]`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
+    /// The environment whose stack is read.
     #[command(flatten)]
     pub stack: StackArgs,
     /// Print the status as JSON on stdout.
@@ -37,6 +39,7 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// Runs `noteapp status`.
 pub async fn run(args: StatusArgs) -> Result<(), Error> {
     let loaded = args.stack.env.load_deployable()?;
     let progress = Progress::stderr();
@@ -144,13 +147,24 @@ pub async fn status(
 /// `noteapp status`: where the stack stands and what failed last.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
+    /// The environment's name (`staging`).
     pub environment: String,
+    /// The environment's stack (`noteapp-staging`).
     pub stack_name: String,
+    /// Whether the stack exists; without it, what would be read from it stays empty.
     pub exists: bool,
+    /// The stack's status (`UPDATE_COMPLETE`, `UPDATE_ROLLBACK_FAILED`…); `None` without a
+    /// stack.
     pub status: Option<String>,
+    /// CloudFormation's reason for the status, when it gives one.
     pub status_reason: Option<String>,
+    /// When the stack was created (RFC 3339, UTC).
     pub created: Option<String>,
+    /// When the stack was last updated (RFC 3339, UTC); `None` if never.
     pub last_updated: Option<String>,
+    /// The failed events of the stack's most recent operation, oldest first: every `*_FAILED`
+    /// event back to the one that started it, read from the newest page of events (empty:
+    /// none).
     pub recent_failures: Vec<StackEvent>,
     /// Broadcasts that failed after Lambda's retries, waiting in the on-failure queue.
     pub failed_broadcasts: Option<u64>,
@@ -165,6 +179,7 @@ pub struct StatusReport {
     pub pending_release: Option<Release>,
     /// The stack's alarms and their states.
     pub alarms: Vec<AlarmStatus>,
+    /// The stack's outputs by key (not in the JSON).
     #[serde(skip)]
     pub outputs: BTreeMap<String, String>,
     /// The stack's parameters.

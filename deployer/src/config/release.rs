@@ -33,7 +33,14 @@ pub enum ReleaseStrategy {
     AllAtOnce,
     /// The new versions take `share` percent of the traffic for `minutes`, then all of it,
     /// while the release-health alarm is watched.
-    Canary { share: u32, minutes: u32 },
+    Canary {
+        /// The percent of the traffic the new versions take first, 1 to 99 (`share:`, default
+        /// `DEFAULT_CANARY_SHARE`).
+        share: u32,
+        /// How long the canary runs before the new versions take all the traffic, in minutes,
+        /// 1 to 60 (`minutes:`, default `DEFAULT_CANARY_MINUTES`).
+        minutes: u32,
+    },
 }
 
 impl ReleaseStrategy {

@@ -76,6 +76,7 @@ pub struct CanarySettings {
     pub enabled: bool,
     /// Between two reads of release health.
     pub interval: Duration,
+    /// The clock the watch reads and sleeps on (a skipping one in tests).
     pub clock: Clock,
 }
 
@@ -92,7 +93,9 @@ impl Default for CanarySettings {
 /// A canary about to start: the last good version of every function.
 #[derive(Debug, Clone)]
 pub struct Canary {
+    /// Percent of the traffic the new versions take during the watch.
     pub share: u32,
+    /// How long release health is watched before the release takes all the traffic.
     pub minutes: u32,
     /// (function, its `<stack>-<function>` name, the version it serves now).
     pub previous: Vec<(Function, String, String)>,
@@ -101,7 +104,9 @@ pub struct Canary {
 /// How the release goes live.
 #[derive(Debug, Clone)]
 pub enum Start {
+    /// Every alias moves to the new release in one update, release health not watched.
     AllAtOnce,
+    /// The new release takes a share of the traffic while release health is watched.
     Canary(Canary),
 }
 
@@ -216,17 +221,27 @@ pub fn shift_plan(
 /// What the watch saw.
 #[derive(Debug, Clone)]
 pub enum Watched {
+    /// Release health stayed OK for the whole watch.
     Healthy {
+        /// Reads of release health.
         polls: u32,
     },
+    /// Release health turned bad (in ALARM, the alarm gone, or unreadable three times in a
+    /// row).
     Bad {
+        /// Reads of release health, the bad one included.
         polls: u32,
+        /// What was seen, in words: the alarm's state, its reason and the alarms in ALARM under
+        /// it, or why release health could not be read.
         signal: String,
+        /// The release health read that was bad (`None`: it could not be read).
         health: Option<ReleaseHealth>,
         /// When the read that saw it began.
         seen: DateTime<Utc>,
     },
+    /// `interrupt` resolved (Ctrl-C) before the watch was over; the shift is left to the guard.
     Interrupted {
+        /// Reads of release health before the interrupt.
         polls: u32,
     },
 }
@@ -610,7 +625,9 @@ pub async fn finish_pending(
 /// the last good release.
 #[derive(Debug, Clone, Serialize)]
 pub struct UndoReport {
+    /// The aliases moved back (`by`: `operator`), and the stack's status once brought back.
     pub returned: Returned,
+    /// The deploy that brought the stack back to the last good release.
     pub stack: DeployReport,
 }
 

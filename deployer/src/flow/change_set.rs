@@ -27,7 +27,9 @@ use crate::progress::Progress;
 /// A change set that exists in CloudFormation and has not been executed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeSetRef {
+    /// The stack's name.
     pub stack: String,
+    /// The change set's name (`noteapp-<unix milliseconds>`).
     pub name: String,
     /// The stack did not exist before this change set made it (it is `REVIEW_IN_PROGRESS`
     /// and holds nothing), so discarding the change set deletes the empty stack too.
@@ -37,9 +39,12 @@ pub struct ChangeSetRef {
 /// A computed change set with changes in it.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The change set, unexecuted.
     pub change_set: ChangeSetRef,
     /// CREATE (a new stack) rather than UPDATE.
     pub create: bool,
+    /// The computed change set as CloudFormation describes it: its status and every resource
+    /// change.
     pub info: ChangeSetInfo,
     /// The stack's id (its name when CloudFormation gave none): what its operation is followed
     /// by, since a stack deleted by a failed create answers to its id only.
@@ -61,7 +66,11 @@ pub const PROTECTION_PARAMETER: &str = "DeletionProtection";
 pub enum Intent {
     /// A deploy: it may delete a dead stack and import kept tables; `new_tables` leaves kept
     /// tables where they are and starts on new ones.
-    Deploy { new_tables: bool },
+    Deploy {
+        /// Leave the tables a deleted stack kept where they are and start on new ones
+        /// (`--new-tables`), instead of importing them back.
+        new_tables: bool,
+    },
     /// A diff: it changes nothing.
     Diff,
 }
@@ -69,6 +78,7 @@ pub enum Intent {
 /// What creating a change set came to.
 #[derive(Debug)]
 pub enum Computed {
+    /// The change set has changes and waits, unexecuted, to be shown and run (or discarded).
     Changes(Prepared),
     /// Nothing would change; the empty change set is already deleted. Holds the stack as it is.
     Unchanged(Option<StackInfo>),
@@ -96,6 +106,7 @@ impl Pending {
         self.set(InFlight::Operation(stack.to_owned()));
     }
 
+    /// Nothing is in flight any more: the operation finished, or the change set was deleted.
     pub fn clear(&self) {
         self.set(InFlight::Nothing);
     }

@@ -33,9 +33,14 @@ use crate::smoke::{self, SmokeReport};
 /// What the person allowed up front.
 #[derive(Debug, Clone, Copy)]
 pub struct DeployOptions {
+    /// Execute without asking, also where the environment asks for confirmation (`--yes`).
     pub yes: bool,
+    /// Let the change set replace or remove a table (`--allow-replacement`).
     pub allow_replacement: bool,
+    /// Creating the stack: leave the tables a deleted stack kept where they are and start on
+    /// new ones instead of importing them (`--new-tables`).
     pub new_tables: bool,
+    /// How to poll CloudFormation for the change set and the stack operation.
     pub waits: Waits,
 }
 

@@ -23,8 +23,11 @@ use crate::progress::{Progress, Prompt};
 /// The stack to delete and how carefully.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The environment's name (`staging`).
     pub environment: String,
+    /// The stack to delete (`noteapp-staging`).
     pub stack_name: String,
+    /// The account the environment file names; the credentials' account must be it.
     pub account_id: String,
     /// Production-like: the name must be typed, or `--yes --i-mean-production` given.
     pub protected: bool,
@@ -151,10 +154,14 @@ pub async fn destroy(
 /// What `noteapp destroy` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct DestroyReport {
+    /// The environment's name (`staging`).
     pub environment: String,
+    /// The stack's name (`noteapp-staging`).
     pub stack_name: String,
     /// `deleted` or `absent`.
     pub result: &'static str,
+    /// The physical names of the stack's tables, kept with their data outside any stack (empty:
+    /// no stack, or a stack without tables).
     pub retained_tables: Vec<String>,
 }
 

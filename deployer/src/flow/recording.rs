@@ -15,9 +15,12 @@ use crate::release::{self, History, Release, Versions};
 /// A release written into a plan, to tag once its operation completed.
 #[derive(Debug, Clone)]
 pub struct Recording {
+    /// The release written into the plan's template, the newest of its history.
     pub release: Release,
     /// The ECR repository holding its image (`None`: another registry, nothing to tag).
     pub repository: Option<String>,
+    /// How many releases are kept (`releases_kept`): the history's length, and the releases
+    /// whose image tags and templates survive.
     pub kept: u32,
     /// The environment's release tags found before the deploy: (sequence, digest).
     pub tagged: Vec<(u64, String)>,
@@ -84,7 +87,9 @@ pub fn git_state(root: &Path) -> (Option<String>, bool) {
 /// What a release is, besides the plan.
 #[derive(Debug, Clone, Default)]
 pub struct Provenance {
+    /// The git commit the deploy runs from (`None` outside a git checkout).
     pub commit: Option<String>,
+    /// The checkout has uncommitted changes.
     pub dirty: bool,
     /// The release a rollback returns to.
     pub rollback_of: Option<u64>,

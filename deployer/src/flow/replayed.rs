@@ -34,7 +34,9 @@ pub fn finish() -> Finish {
 
 /// What `noteapp deploy` takes from: an image by URI, or another environment's digest.
 pub enum Image<'a> {
+    /// This image (`--image-uri`).
     Uri(&'a str),
+    /// The digest of another environment's stack, or of an image URI (`--image-from`).
     From(Source),
 }
 

@@ -400,7 +400,9 @@ async fn by_alias(
 /// What `rollback --continue` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecoverReport {
+    /// The environment's name (`staging`).
     pub environment: String,
+    /// The stack recovered (`noteapp-staging`).
     pub stack_name: String,
     /// The state the stack was found in.
     pub from: String,
@@ -408,10 +410,14 @@ pub struct RecoverReport {
     pub action: &'static str,
     /// Resources left as they were (ContinueUpdateRollback's ResourcesToSkip).
     pub skipped: Vec<String>,
+    /// The stack's status once the operation ended (`UPDATE_ROLLBACK_COMPLETE` when it
+    /// recovered).
     pub stack_status: String,
 }
 
 impl RecoverReport {
+    /// The error the command exits with, after the report: `StackFailed` unless the stack
+    /// ended `UPDATE_ROLLBACK_COMPLETE`.
     pub fn check(&self) -> Result<(), Error> {
         if self.stack_status == "UPDATE_ROLLBACK_COMPLETE" {
             Ok(())

@@ -35,6 +35,7 @@ use crate::template;
 pub struct DeployRequest<'a> {
     /// The repository (the template, Cargo.toml, Dockerfile.lambda).
     pub root: &'a Path,
+    /// The environment deployed, as its file says.
     pub config: &'a EnvironmentConfig,
     /// The image to run (`--image-uri`); without it (or `image_from`) the deploy builds and
     /// pushes one.
@@ -42,8 +43,13 @@ pub struct DeployRequest<'a> {
     /// Where to take the image's digest from instead (`--image-from`): another environment's
     /// stack, or an image it ran.
     pub image_from: Option<Source>,
+    /// How the image is built and pushed when the deploy builds it; its `repository` is also
+    /// where `--image-from` looks for the digest.
     pub build: &'a BuildOptions,
+    /// What the person allowed up front (`--yes`, `--allow-replacement`, `--new-tables`) and
+    /// the polling.
     pub options: DeployOptions,
+    /// How the deploy ends once its change set ran (the smoke check).
     pub finish: Finish,
     /// Roll back to the release before at once when the smoke check fails.
     pub rollback_on_failure: bool,

@@ -22,6 +22,7 @@ use crate::release::Versions;
 /// One function's part in a shift or a return.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Part {
+    /// The function's name (`api`, `ws-connect`, …).
     pub function: String,
     /// The version the alias points at (the canary's, during a shift).
     pub version: String,
@@ -43,25 +44,37 @@ pub enum Traffic {
     /// A canary: the new versions take `share` of the traffic, the last good ones the rest,
     /// until `deadline`.
     Shifting {
+        /// The release the shifting alias's note names (`None`: no note noteapp wrote).
         release: Option<String>,
         /// Percent of the traffic on the new versions.
         share: f64,
+        /// When the guard returns the traffic to the last good release (UTC, RFC 3339); `None`
+        /// when the alias's note gives no deadline.
         deadline: Option<String>,
+        /// Each shifting alias, with the canary's version and the last good one.
         parts: Vec<Part>,
     },
     /// A canary's traffic went back to the last good release outside CloudFormation (the
     /// guard, the deploy that watched it, or `release undo`): the stack's template still holds
     /// the canary until a deploy, `release undo` or `release finish` runs.
     ReturnedToGood {
+        /// The release whose canary was returned.
         release: String,
         /// `alarm`, `deadline`, `no-deadline` or `operator`.
         cause: String,
+        /// When the aliases went back (UTC, RFC 3339).
         at: String,
+        /// Each alias moved back, with the version it serves now.
         parts: Vec<Part>,
     },
     /// The aliases serve `serving` alone while the stack's template says `stack` (`noteapp
     /// rollback` moved them without CloudFormation).
-    Moved { serving: String, stack: String },
+    Moved {
+        /// The release the aliases serve, as their notes name it.
+        serving: String,
+        /// The release the stack's template says it runs (its `ReleaseId`).
+        stack: String,
+    },
 }
 
 impl Traffic {
@@ -274,7 +287,9 @@ impl fmt::Display for Traffic {
 /// The live aliases a deploy read before its change set.
 #[derive(Debug, Clone)]
 pub struct Before {
+    /// Every function's `live` alias as read (`alias` is `None` where a function has none).
     pub aliases: Vec<FunctionAlias>,
+    /// Where the traffic stood (read without the stack's release, so never `Moved`).
     pub traffic: Traffic,
 }
 

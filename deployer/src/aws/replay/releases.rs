@@ -23,15 +23,22 @@ use crate::config::{EnvironmentConfig, ReleaseStrategy};
 use crate::release::{self, Release};
 use crate::template;
 
+/// The app's template, `templates/noteapp.yaml`, as every replayed release deploys it.
 pub const TEMPLATE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../templates/noteapp.yaml"
 ));
+/// The image repository the releases' images are in (`image` adds the digest).
 pub const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/noteapp";
+/// The replayed stack's name; its functions are `<STACK>-<function>`.
 pub const STACK: &str = "noteapp-staging";
+/// The stack's release-health alarm in the stand-in (composite; `OK` until scripted otherwise).
 pub const HEALTH: &str = "noteapp-staging-release-health";
+/// The API's 5xx-rate alarm in the stand-in, the one under `HEALTH` that turns it bad.
 pub const API_5XX: &str = "noteapp-staging-api-5xx-rate";
 
+/// `environments/staging.yaml`, moved to eu-west-1 and released as a canary: 10% for 5
+/// minutes.
 pub fn config() -> EnvironmentConfig {
     let text = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -54,6 +61,7 @@ pub fn digest(n: u64) -> String {
     }
 }
 
+/// Release `n`'s image URI: `REGISTRY@<digest>`.
 pub fn image(n: u64) -> String {
     format!("{REGISTRY}@{}", digest(n))
 }
@@ -98,25 +106,42 @@ pub fn release_id(n: u64) -> String {
 /// and number).
 #[derive(Default)]
 pub struct StackState {
+    /// The stack's template: the live release's with its history at first, then the template
+    /// the last executed change set sent.
     pub template: String,
+    /// Each CreateChangeSet's parameters and the template it sent, oldest first.
     pub created: Vec<(BTreeMap<String, String>, String)>,
+    /// The parameters of each change set executed, oldest first.
     pub executed: Vec<BTreeMap<String, String>>,
+    /// Each function's current version, by its name (`<STACK>-<function>`): the release id
+    /// that published it and the version's number.
     pub versions: BTreeMap<String, (String, String)>,
+    /// The image tags PutImage added, in order (`release-<env>-<sequence>`,
+    /// `deployed-<env>-current`, …).
     pub tags: Vec<String>,
 }
 
 /// A stack whose functions serve release `live.first()` and whose history is `live`
 /// (sequences, newest first), with the stand-in's functions and alarms.
 pub struct World {
+    /// The signed-services stand-in answering the hand-signed calls (Lambda, CloudWatch, S3,
+    /// API Gateway), each decided by the kit.
     pub services: SignedServices,
+    /// The stand-in's Lambda: the functions' versions and `live` aliases.
     pub lambda: Lambda,
+    /// What the replayed CloudFormation stack holds, shared with its rules.
     pub stack: Arc<Mutex<StackState>>,
+    /// The skipping clock the stand-in's Lambda stamps changes with and the alarms are
+    /// scripted on; give it to the flow under test.
     pub clock: Clock,
     cfn: Vec<Rule>,
     ecr: Vec<Rule>,
 }
 
 impl World {
+    /// The world of `history` (newest first, the first live): every release published a
+    /// version of each function, oldest first, and the aliases serve the live one's; the
+    /// alarms are `OK`. Panics on an empty `history`.
     pub fn new(history: Vec<Release>) -> Self {
         let services = SignedServices::start_on_thread(super::kit());
         services.set_log_role("arn:aws:iam::123456789012:role/apigw-logs");
@@ -178,6 +203,9 @@ impl World {
             });
     }
 
+    /// Clients for a command run against this world: STS, CloudFormation, ECR and DynamoDB
+    /// (no tables) replayed and held against the deploy policy, the hand-signed calls signed as
+    /// `DEPLOYER` and sent to the stand-in.
     pub fn clients(&self) -> Clients {
         let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
             .then_http_response(|| super::caller_identity("123456789012"));
@@ -214,6 +242,7 @@ impl World {
             .collect()
     }
 
+    /// `function`'s `live` alias in the stand-in now. Panics if it has none.
     pub fn alias(&self, function: Function) -> AliasState {
         self.lambda
             .alias(&format!("{STACK}-{}", function.name()))
@@ -230,6 +259,7 @@ impl World {
             .collect()
     }
 
+    /// Each CreateChangeSet's parameters and the template it sent, oldest first.
     pub fn created(&self) -> Vec<(BTreeMap<String, String>, String)> {
         self.stack.lock().unwrap().created.clone()
     }

@@ -13,25 +13,40 @@ use crate::output::write_map;
 use crate::release::Release;
 use crate::smoke::SmokeReport;
 
+/// How a deploy's stack operation ended (JSON: `created`, `updated`, `unchanged`, `failed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeployResult {
+    /// The stack was created (`CREATE_COMPLETE`).
     Created,
+    /// The stack was updated (`UPDATE_COMPLETE`).
     Updated,
+    /// Nothing to change: no change set was executed.
     Unchanged,
+    /// The operation ended in any other status: rolled back, failed, or the stack deleted (a
+    /// failed first create).
     Failed,
 }
 
 /// What `noteapp deploy` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeployReport {
+    /// The environment deployed.
     pub environment: String,
+    /// Its stack's name.
     pub stack_name: String,
+    /// How the stack operation ended.
     pub result: DeployResult,
+    /// The name of the change set executed (`None`: none was).
     pub change_set: Option<String>,
+    /// The executed change set's resource changes; empty when nothing changed.
     pub changes: Vec<ResourceChange>,
+    /// The stack's status at the end (`DELETE_COMPLETE` once a failed create deleted it;
+    /// `None`: not read).
     pub stack_status: Option<String>,
+    /// The stack's outputs at the end, by key; empty when it is gone or was not read.
     pub outputs: BTreeMap<String, String>,
+    /// Every `*_FAILED` event of the operation, oldest first.
     pub failures: Vec<StackEvent>,
     /// Tables a deleted stack kept, brought back into this one before the change set.
     pub imported_tables: Vec<String>,
@@ -52,7 +67,11 @@ pub struct RollbackOutcome {
     pub to: Option<u64>,
     /// The release the rollback recorded.
     pub release: Option<u64>,
+    /// How the rollback's deploy ended (`failed` when it could not run, `unchanged` when not
+    /// attempted).
     pub result: DeployResult,
+    /// The stack's status after the rollback, or as the failed deploy left it when none was
+    /// attempted (`None`: the rollback could not run).
     pub stack_status: Option<String>,
     /// Whether the rolled-back stack passed its own smoke check.
     pub smoke_passed: Option<bool>,
@@ -189,6 +208,7 @@ impl fmt::Display for DeployReport {
 pub struct CanaryReport {
     /// Percent of the traffic the new release took.
     pub share: u32,
+    /// Minutes release health was to be watched.
     pub minutes: u32,
     /// Seconds between two reads of release health.
     pub interval_seconds: f64,
@@ -200,6 +220,8 @@ pub struct CanaryReport {
     pub polls: u32,
     /// Each function's last good version.
     pub previous: Vec<(String, String)>,
+    /// How the canary ended: JSON `{"result": "finished"|"not_started"|"returned", …}`, with the
+    /// `Returned` fields alongside `returned`.
     pub outcome: Outcome,
 }
 
@@ -233,6 +255,7 @@ pub struct Returned {
     pub errors: Vec<String>,
     /// The stack's status after it was brought back to the last good release.
     pub reconciled: Option<String>,
+    /// Why the stack could not be brought back to the last good release (`None`: it was).
     pub reconcile_error: Option<String>,
 }
 

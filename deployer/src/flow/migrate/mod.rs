@@ -50,7 +50,9 @@ pub const PAUSE_FILE_VAR: &str = "NOTEAPP_MIGRATE_PAUSE_FILE";
 
 /// Where the data goes.
 pub struct Target {
+    /// The store over the target's tables.
     pub store: DynamoStore,
+    /// The target as the report names it, with the front end's URLs.
     pub report: TargetReport,
     /// Tables to create first when missing (a local DynamoDB API's).
     pub create: Option<TableNames>,
@@ -59,24 +61,35 @@ pub struct Target {
 /// What the person asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
+    /// `--dry-run`: plan only; protect nothing and write nothing.
     pub dry_run: bool,
+    /// `--yes`: do not ask before the first write.
     pub yes: bool,
     /// Source items read a second, over every segment (0: no limit).
     pub rate: u32,
+    /// Parallel scan segments of each source table.
     pub segments: u32,
+    /// Whether a second copy pass follows the first (off with `--no-catch-up`).
     pub catch_up: bool,
 }
 
 /// One migration, resolved: source, target, options.
 pub struct Migration<'a> {
+    /// The environment migrated into (named in the report and the cutover steps).
     pub environment: String,
+    /// The source's region.
     pub region: String,
     /// DynamoDB in the source's account and region.
     pub source_client: &'a Client,
+    /// The seed's tables.
     pub source: Source,
+    /// Where the data goes.
     pub target: Target,
+    /// What the person asked for.
     pub options: Options,
+    /// Where progress is shown while the migration runs.
     pub progress: &'a Progress,
+    /// Where the confirmation before the first write is asked.
     pub prompt: &'a Prompt,
 }
 

@@ -144,11 +144,17 @@ impl Kind for Users {
 pub struct Passes<'a> {
     /// The source's DynamoDB client.
     pub source: &'a Client,
+    /// The seed's notes table (keyed on `id`).
     pub notes_table: &'a str,
+    /// The seed's users table (keyed on `uid`).
     pub users_table: &'a str,
+    /// The target: noteapp's tables, written by the copy and read by the verification.
     pub store: &'a DynamoStore,
+    /// The segments and page size of every scan of the source.
     pub options: ScanOptions,
+    /// The source items per second, shared by every segment of every pass.
     pub pacer: &'a Pacer,
+    /// Where each pass's running count is shown.
     pub progress: &'a Progress,
     /// Item estimates of the source tables (for the progress line).
     pub estimates: (Option<u64>, Option<u64>),
@@ -157,35 +163,48 @@ pub struct Passes<'a> {
 /// How many items of one table the plan found, and of which kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TableCounts {
+    /// Items read from the table, the skipped ones included.
     pub items: u64,
     /// Notes: public; users: regular.
     pub public_or_regular: u64,
     /// Notes: private; users: anonymous.
     pub private_or_anonymous: u64,
+    /// Items that will not be migrated (each named in the plan's `issues`).
     pub skipped: u64,
 }
 
 /// The plan: what the seed holds, how it maps, and every item not in the seed's exact shape.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
+    /// What the seed's notes table holds.
     pub notes: TableCounts,
+    /// What the seed's users table holds.
     pub users: TableCounts,
     /// Owners of at least one note that will be migrated.
     pub owners: u64,
+    /// Every item not in the seed's exact shape, sorted by table, key and attribute; empty
+    /// when every item is.
     pub issues: Vec<Issue>,
 }
 
 /// What a copy pass did to one table.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PassStats {
+    /// Source items read.
     pub scanned: u64,
+    /// Items the target lacked, written.
     pub created: u64,
+    /// Items the target held in an older version, replaced.
     pub updated: u64,
+    /// Items the target already held as mapped; nothing written.
     pub unchanged: u64,
     /// Newer in the target (edited through noteapp since) and kept.
     pub kept_newer: u64,
+    /// Source items not migrated (the plan names each).
     pub skipped: u64,
+    /// How long the pass took, in seconds.
     pub seconds: f64,
+    /// `scanned` divided by `seconds`.
     pub items_per_second: f64,
 }
 
@@ -215,7 +234,9 @@ impl PassStats {
 /// What one copy pass did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PassReport {
+    /// The notes table's pass.
     pub notes: PassStats,
+    /// The users table's pass.
     pub users: PassStats,
 }
 
@@ -224,17 +245,25 @@ pub struct PassReport {
 pub struct Difference {
     /// `notes`, `users`, `owners` or `counters`.
     pub table: String,
+    /// The item's key (`id` or `uid`), the owner's uid, or which counter (`public notes`,
+    /// `comment gates`, or the counter's own description).
     pub key: String,
+    /// What disagrees, in words.
     pub problem: String,
 }
 
 /// What the verification compared and found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Verification {
+    /// Seed notes compared with the target's, item by item (skipped ones aside).
     pub notes_checked: u64,
+    /// Seed users compared with the target's, item by item (skipped ones aside).
     pub users_checked: u64,
+    /// Owners whose note counter was compared with their notes in the seed.
     pub owners_checked: u64,
+    /// Public notes in the seed, compared with the total of noteapp's public feed.
     pub public_notes: u64,
+    /// Every way the target disagrees with the seed; empty when they agree.
     pub differences: Vec<Difference>,
 }
 

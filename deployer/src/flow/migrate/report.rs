@@ -40,8 +40,12 @@ pub enum MigrateResult {
 /// Where the data came from.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {
+    /// The seed's stack (`--from-stack`); `None` (JSON `null`) when the tables were named with
+    /// `--from-tables`.
     pub stack: Option<String>,
+    /// The source tables' region.
     pub region: String,
+    /// The notes and users tables, and what protects each.
     pub tables: Vec<Protection>,
     /// Every resource of the seed's stack (what remains of it afterwards).
     #[serde(skip)]
@@ -51,32 +55,52 @@ pub struct SourceReport {
 /// Where the data went, and where the front end finds it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetReport {
+    /// Which tables: `stack S's tables`, or `tables P-* at URL` for a local DynamoDB API.
     pub tables: String,
+    /// The API's URL for the front end: the stack's `FunctionUrlEndpoint` output, or the local
+    /// server's.
     pub api_url: String,
+    /// The WebSocket URL for the front end: the stack's `WebSocketURL` output, or the local
+    /// server's.
     pub websocket_url: String,
 }
 
 /// What `noteapp migrate` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrateReport {
+    /// The environment migrated into.
     pub environment: String,
+    /// `--dry-run`: the plan only, nothing written.
     pub dry_run: bool,
+    /// How it ended: `planned`, `migrated` or `differences`.
     pub result: MigrateResult,
+    /// Where the data came from.
     pub source: SourceReport,
+    /// Where the data went.
     pub target: TargetReport,
+    /// What the seed holds and how it maps.
     pub plan: Plan,
+    /// Where each of the seed's attributes goes in noteapp.
     pub mapping: Vec<MappingRow>,
+    /// The copy pass; `None` (JSON `null`) in a dry run.
     pub copy: Option<PassReport>,
+    /// The catch-up pass; `None` (JSON `null`) in a dry run or with `--no-catch-up`.
     pub catch_up: Option<PassReport>,
+    /// The counters recomputed from the tables after the copy; `None` (JSON `null`) in a dry
+    /// run.
     pub counters: Option<CountReport>,
+    /// What the verification compared and found; `None` (JSON `null`) in a dry run.
     pub verification: Option<Verification>,
+    /// The steps after the migration, in order; empty in a dry run.
     pub cutover: Vec<String>,
 }
 
 /// One line of [`MAPPING`].
 #[derive(Debug, Clone, Serialize)]
 pub struct MappingRow {
+    /// The seed's attribute (or table).
     pub seed: &'static str,
+    /// Where it goes in noteapp, or why it does not.
     pub noteapp: &'static str,
 }
 

@@ -59,6 +59,7 @@ impl Pacer {
 /// How a table is read.
 #[derive(Debug, Clone, Copy)]
 pub struct ScanOptions {
+    /// Parallel scan segments of the table (`paced` makes it at least 1).
     pub segments: u32,
     /// Items a page at most.
     pub page: i32,
@@ -91,6 +92,8 @@ pub struct Ticker<'a> {
 }
 
 impl<'a> Ticker<'a> {
+    /// A ticker that shows `what` (e.g. `copying notes`) on `progress`, out of about `of` items
+    /// when an estimate is known (`None`: no total shown); its clock starts now.
     pub fn new(progress: &'a Progress, what: impl Into<String>, of: Option<u64>) -> Self {
         Self {
             progress,

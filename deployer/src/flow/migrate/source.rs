@@ -18,14 +18,17 @@ use crate::aws::aws_error;
 use crate::aws::stack::{self, StackResource};
 use crate::error::Error;
 
-/// The seed template's logical ids of its tables.
+/// The seed template's logical id of its notes table.
 pub const NOTES_LOGICAL_ID: &str = "NotesTable";
+/// The seed template's logical id of its users table.
 pub const USERS_LOGICAL_ID: &str = "UsersTable";
 
 /// Where the seed's data is.
 #[derive(Debug, Clone)]
 pub struct Source {
+    /// The notes table's name.
     pub notes: String,
+    /// The users table's name.
     pub users: String,
     /// The stack it was found in, with every resource of it.
     pub stack: Option<(String, Vec<StackResource>)>,
@@ -88,11 +91,13 @@ pub const ALREADY_ON: &str = "already_on";
 pub struct Protection {
     /// `notes` or `users`.
     pub role: &'static str,
+    /// The table's name.
     pub table: String,
     /// DynamoDB's estimate (refreshed about every six hours).
     pub items_estimate: i64,
     /// [`OFF`] (a dry run leaves it so), [`TURNED_ON`] or [`ALREADY_ON`].
     pub deletion_protection: &'static str,
+    /// Whether point-in-time recovery is on (read, never changed: it is billed).
     pub point_in_time_recovery: bool,
 }
 

@@ -105,8 +105,11 @@ pub struct Issue {
     pub table: &'static str,
     /// The item's key (`id` or `uid`).
     pub key: String,
+    /// The seed's attribute concerned (`owner_uid`, `is_public`, …).
     pub attribute: String,
+    /// What is wrong with it, in words (following the attribute's name).
     pub problem: String,
+    /// Whether the item is skipped, adjusted or kept as it is.
     pub action: Action,
     /// What is done, in words.
     pub done: String,
@@ -115,7 +118,9 @@ pub struct Issue {
 /// A source item read: the record to write (`None`: skipped) and what was not as expected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapped<T> {
+    /// The record to write; `None` when the item is skipped.
     pub record: Option<T>,
+    /// What was not as the seed writes it; empty when the item is in its exact shape.
     pub issues: Vec<Issue>,
 }
 

@@ -25,7 +25,9 @@ use crate::template::{RELEASE_ID, SHIFT_PARAMETERS};
 /// What the rollback by alias did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AliasRollback {
+    /// The environment's name (`staging`).
     pub environment: String,
+    /// The stack whose aliases were moved (`noteapp-staging`).
     pub stack_name: String,
     /// The release whose versions the aliases serve now.
     pub to: u64,

@@ -26,6 +26,7 @@ pub struct AliasState {
     pub version: String,
     /// Other versions and their shares (a canary in progress).
     pub weights: BTreeMap<String, f64>,
+    /// The alias's description, where noteapp writes its note of the release.
     pub description: String,
     /// Bumped by every change; `UpdateAlias` names the one it read.
     pub revision: u64,
@@ -52,8 +53,11 @@ impl AliasState {
 /// One change of an alias.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AliasChange {
+    /// When it was made, by the stand-in's clock.
     pub at: SystemTime,
+    /// The function's name, as requests name it (`<stack>-<function>`).
     pub function: String,
+    /// The alias as the change left it.
     pub alias: AliasState,
     /// Who made it: an identity of the kit, or `cloudformation` (the test standing in for it).
     pub by: String,

@@ -22,6 +22,23 @@ pub const TIMEOUT_SECONDS: (u32, u32) = (1, 900);
 /// The longest stack name whose function names (`<stack>-ws-disconnect`) fit Lambda's 64.
 pub const STACK_NAME_MAX: usize = 64 - "-ws-disconnect".len();
 
+// A number checked to lie in a range: the type, and its `parse` naming the range and the unit
+// when the value is outside it.
+macro_rules! ranged {
+    ($(#[$doc:meta])* $name:ident: $range:expr, $unit:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name(pub u32);
+
+        impl $name {
+            /// The value, when it is in range; else what the range is.
+            pub fn parse(value: u32) -> Result<Self, String> {
+                in_range(value, $range, $unit).map(Self)
+            }
+        }
+    };
+}
+
 /// A 12-digit AWS account id (kept as text: account ids may start with 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountId(pub String);
@@ -166,49 +183,29 @@ impl RetentionDays {
     }
 }
 
-/// A broadcast's send rate, in posts per second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SendRate(pub u32);
-
-impl SendRate {
-    pub fn parse(rate: u32) -> Result<Self, String> {
-        in_range(rate, (1, 100_000), "posts per second").map(Self)
-    }
+ranged! {
+    /// A broadcast's send rate, in posts per second.
+    SendRate: (1, 100_000), "posts per second"
 }
 
-/// Concurrent executions reserved for a function: at least 1 (a reservation of 0 stops the
-/// function; `aws lambda put-function-concurrency` does that, deliberately, outside a deploy).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReservedConcurrency(pub u32);
-
-impl ReservedConcurrency {
-    pub fn parse(executions: u32) -> Result<Self, String> {
-        in_range(executions, RESERVED_CONCURRENCY, "concurrent executions").map(Self)
-    }
+ranged! {
+    /// Concurrent executions reserved for a function: at least 1 (a reservation of 0 stops the
+    /// function; `aws lambda put-function-concurrency` does that, deliberately, outside a deploy).
+    ReservedConcurrency: RESERVED_CONCURRENCY, "concurrent executions"
 }
 
 /// The reserved concurrency a file may ask for: at least 1, at most what Lambda lets an account
 /// raise its limit to without a conversation (the deploy checks the account's own limit).
 pub const RESERVED_CONCURRENCY: (u32, u32) = (1, 100_000);
 
-/// A function's memory in MB.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemoryMb(pub u32);
-
-impl MemoryMb {
-    pub fn parse(mb: u32) -> Result<Self, String> {
-        in_range(mb, MEMORY_MB, "MB of memory").map(Self)
-    }
+ranged! {
+    /// A function's memory in MB.
+    MemoryMb: MEMORY_MB, "MB of memory"
 }
 
-/// A function's timeout in seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeoutSeconds(pub u32);
-
-impl TimeoutSeconds {
-    pub fn parse(seconds: u32) -> Result<Self, String> {
-        in_range(seconds, TIMEOUT_SECONDS, "seconds of timeout").map(Self)
-    }
+ranged! {
+    /// A function's timeout in seconds.
+    TimeoutSeconds: TIMEOUT_SECONDS, "seconds of timeout"
 }
 
 /// The share of traffic a canary gives the new release first, in percent (under 100: 100 is
@@ -225,44 +222,24 @@ impl CanaryShare {
     }
 }
 
-/// How long a canary keeps its share before taking all the traffic, in minutes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CanaryMinutes(pub u32);
-
-impl CanaryMinutes {
-    pub fn parse(minutes: u32) -> Result<Self, String> {
-        in_range(minutes, (1, 60), "minutes").map(Self)
-    }
+ranged! {
+    /// How long a canary keeps its share before taking all the traffic, in minutes.
+    CanaryMinutes: (1, 60), "minutes"
 }
 
-/// A percentage, 1 to 100.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Percent(pub u32);
-
-impl Percent {
-    pub fn parse(percent: u32) -> Result<Self, String> {
-        in_range(percent, (1, 100), "percent").map(Self)
-    }
+ranged! {
+    /// A percentage, 1 to 100.
+    Percent: (1, 100), "percent"
 }
 
-/// A count per minute an alarm fires at, 1 or more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PerMinute(pub u32);
-
-impl PerMinute {
-    pub fn parse(count: u32) -> Result<Self, String> {
-        in_range(count, (1, 1_000_000), "per minute").map(Self)
-    }
+ranged! {
+    /// A count per minute an alarm fires at, 1 or more.
+    PerMinute: (1, 1_000_000), "per minute"
 }
 
-/// A latency in milliseconds, up to Lambda's longest timeout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LatencyMs(pub u32);
-
-impl LatencyMs {
-    pub fn parse(ms: u32) -> Result<Self, String> {
-        in_range(ms, (1, 900_000), "milliseconds").map(Self)
-    }
+ranged! {
+    /// A latency in milliseconds, up to Lambda's longest timeout.
+    LatencyMs: (1, 900_000), "milliseconds"
 }
 
 /// An email address the alarms are sent to (SNS asks it to confirm the subscription first).

@@ -309,9 +309,10 @@ fn join(values: &[u32]) -> String {
 
 // Each type deserializes by checking the scalar inside the parser's visitor, so an error carries
 // the value's line and key path like any type error does (a `try_from` conversion would run after
-// the parser returned and lose both).
-macro_rules! deserialize_text {
-    ($($ty:ident: $expecting:literal),* $(,)?) => {$(
+// the parser returned and lose both). `checked!` writes the visitor around the `visit_*`
+// methods each kind of scalar needs.
+macro_rules! checked {
+    ($ty:ident, $expecting:literal, $deserialize:ident, $($visit:item)*) => {
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 struct Checked;
@@ -320,13 +321,21 @@ macro_rules! deserialize_text {
                     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                         f.write_str($expecting)
                     }
-                    fn visit_str<E: de::Error>(self, value: &str) -> Result<$ty, E> {
-                        $ty::parse(value).map_err(E::custom)
-                    }
+                    $($visit)*
                 }
-                deserializer.deserialize_str(Checked)
+                deserializer.$deserialize(Checked)
             }
         }
+    };
+}
+
+macro_rules! deserialize_text {
+    ($($ty:ident: $expecting:literal),* $(,)?) => {$(
+        checked!($ty, $expecting, deserialize_str,
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<$ty, E> {
+                $ty::parse(value).map_err(E::custom)
+            }
+        );
     )*};
 }
 
@@ -342,29 +351,19 @@ deserialize_text!(
 
 macro_rules! deserialize_number {
     ($($ty:ident: $expecting:literal),* $(,)?) => {$(
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                struct Checked;
-                impl Visitor<'_> for Checked {
-                    type Value = $ty;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str($expecting)
-                    }
-                    fn visit_u64<E: de::Error>(self, value: u64) -> Result<$ty, E> {
-                        let value = u32::try_from(value)
-                            .map_err(|_| E::custom(format!("{value} is far too large")))?;
-                        $ty::parse(value).map_err(E::custom)
-                    }
-                    fn visit_i64<E: de::Error>(self, value: i64) -> Result<$ty, E> {
-                        match u64::try_from(value) {
-                            Ok(value) => self.visit_u64(value),
-                            Err(_) => Err(E::custom(format!("{value} is negative"))),
-                        }
-                    }
-                }
-                deserializer.deserialize_u32(Checked)
+        checked!($ty, $expecting, deserialize_u32,
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<$ty, E> {
+                let value = u32::try_from(value)
+                    .map_err(|_| E::custom(format!("{value} is far too large")))?;
+                $ty::parse(value).map_err(E::custom)
             }
-        }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<$ty, E> {
+                match u64::try_from(value) {
+                    Ok(value) => self.visit_u64(value),
+                    Err(_) => Err(E::custom(format!("{value} is negative"))),
+                }
+            }
+        );
     )*};
 }
 

@@ -180,6 +180,33 @@ fn a_wrong_type_names_file_line_and_key() {
 }
 
 #[test]
+fn a_value_out_of_its_type_or_range_names_file_line_key_and_what_it_takes() {
+    for (value, fragment) in [
+        ("-1", "integer `-1`, expected a number of MB"),
+        ("5000000000", "5000000000 is far too large"),
+        ("64", "64 is out of range: use 128 to 10240 MB of memory"),
+    ] {
+        let text = STAGING.replace("    memory_mb: 256", &format!("    memory_mb: {value}"));
+        assert_names(
+            &error("staging", &text),
+            "environments/staging.yaml",
+            16,
+            &["functions.defaults.memory_mb", fragment],
+        );
+    }
+    let text = STAGING.replace("region: ap-northeast-1", "region: [ap-northeast-1]");
+    assert_names(
+        &error("staging", &text),
+        "environments/staging.yaml",
+        2,
+        &[
+            "region",
+            "invalid type: sequence, expected an AWS region name",
+        ],
+    );
+}
+
+#[test]
 fn a_missing_value_names_the_key() {
     // A missing key is reported at the start of the mapping that lacks it.
     let text = STAGING.replace("region: ap-northeast-1\n", "");

@@ -5,15 +5,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-stamp=.venv/.requirements
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
-fi
-if ! cmp -s requirements-dev.txt "$stamp" 2>/dev/null; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-  cp requirements-dev.txt "$stamp"
-fi
-.venv/bin/moto_server --help >/dev/null
+# The Python tools and the emulator install side by side (each mostly waits on its registry), so
+# the tests wait for the slower of the two, not for both in turn.
+python_tools() {
+  local stamp=.venv/.requirements
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+  fi
+  if ! cmp -s requirements-dev.txt "$stamp" 2>/dev/null; then
+    .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+    cp requirements-dev.txt "$stamp"
+  fi
+  .venv/bin/moto_server --help >/dev/null
+}
+python_tools &
+python=$!
 
 # The Firebase Auth emulator, pinned by tests/firebase/package-lock.json.
 firebase=tests/firebase
@@ -26,3 +32,8 @@ if ! cmp -s "$firebase/package-lock.json" "$firebase/node_modules/.package-lock.
   cp "$firebase/package-lock.json" "$firebase/node_modules/.package-lock.json.installed"
 fi
 "$firebase/node_modules/.bin/firebase" --version >/dev/null
+
+wait "$python" || {
+  echo "services.sh: installing the Python tools (requirements-dev.txt) into .venv failed" >&2
+  exit 1
+}

@@ -72,6 +72,36 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
+impl Command {
+    /// Runs the subcommand: its `run()`, as `noteapp` does once the command line is parsed. Each
+    /// is boxed, so this future is as small as a pointer, not as large as the largest command's
+    /// (which overflows a test thread's stack in a debug build).
+    pub async fn run(self) -> Result<(), crate::error::Error> {
+        match self {
+            Command::Local(args) => Box::pin(commands::local::run(args)).await,
+            Command::Render(args) => Box::pin(commands::render::run(args)).await,
+            Command::Deploy(args) => Box::pin(commands::deploy::run(args)).await,
+            Command::Image(args) => Box::pin(commands::image::run(args)).await,
+            Command::Diff(args) => Box::pin(commands::diff::run(args)).await,
+            Command::Outputs(args) => Box::pin(commands::outputs::run(args)).await,
+            Command::Status(args) => Box::pin(commands::status::run(args)).await,
+            Command::History(args) => Box::pin(commands::history::run(args)).await,
+            Command::Rollback(args) => Box::pin(commands::rollback::run(args)).await,
+            Command::Release(args) => Box::pin(commands::release::run(args)).await,
+            Command::Smoke(args) => Box::pin(commands::smoke::run(args)).await,
+            Command::Destroy(args) => Box::pin(commands::destroy::run(args)).await,
+            Command::Data(args) => Box::pin(commands::data::run(args)).await,
+            Command::Logs(args) => Box::pin(commands::logs::run(args)).await,
+            Command::Migrate(args) => Box::pin(commands::migrate::run(args)).await,
+            Command::Drift(args) => Box::pin(commands::drift::run(args)).await,
+            Command::Ci(args) => Box::pin(commands::ci::run(args)).await,
+            Command::Completions(args) => {
+                Box::pin(commands::completions::run(args, command())).await
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -92,6 +92,13 @@ pub fn template_key(stack: &str, sequence: u64) -> String {
     format!("{stack}/releases/{sequence}.yaml")
 }
 
+/// The key under which `noteapp diff` puts a template of `stack` too large to send inline,
+/// beside the releases' (within what the deploy policy may write), until its change set is
+/// computed.
+pub fn diff_template_key(stack: &str) -> String {
+    format!("{stack}/releases/diff.yaml")
+}
+
 /// The hex SHA-256 of `text`.
 pub fn sha256(text: &str) -> String {
     Sha256::digest(text.as_bytes())

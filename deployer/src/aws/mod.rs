@@ -64,9 +64,30 @@ pub struct Clients {
 /// The longest an HTTPS call made without an SDK crate may take (a check sets its own, shorter).
 const HTTPS_TIMEOUT: Duration = Duration::from_secs(30);
 
+#[cfg(feature = "test-util")]
+tokio::task_local! {
+    /// The clients a test gives the command it runs ([`Clients::given`]).
+    static GIVEN: std::cell::RefCell<Option<Clients>>;
+}
+
 impl Clients {
+    /// Runs `work` (a command's `run()`) with `clients` as what its first [`Clients::load`]
+    /// returns, so that a test drives a command from its command line against replayed answers
+    /// and stand-ins, every request under the test kit. Only with `test-util`: the `noteapp`
+    /// binary has no way to take its clients from anywhere but the environment.
+    #[cfg(feature = "test-util")]
+    pub async fn given<F: std::future::Future>(clients: Clients, work: F) -> F::Output {
+        GIVEN
+            .scope(std::cell::RefCell::new(Some(clients)), work)
+            .await
+    }
+
     /// Clients for `region` with the standard credential chain and endpoint overrides.
     pub async fn load(region: &str) -> Self {
+        #[cfg(feature = "test-util")]
+        if let Some(given) = GIVEN.try_with(|given| given.take()).ok().flatten() {
+            return given;
+        }
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(noteapp_runtime::aws_http::sdk_http_client(
                 noteapp_runtime::aws_http::Roots::NativeAndBundled,

@@ -6,9 +6,10 @@
 //! public access blocked, encrypted at rest (SSE-S3), reachable over TLS only. Each stack keeps
 //! its releases' templates under `<stack>/releases/<n>.yaml`; a deploy deletes those of the
 //! releases past the environment's `releases_kept`, as it untags their images, so exactly the
-//! releases that can be rolled back to are kept. What it costs: a template is 30–60 KB, so ten
-//! releases of two environments are about a megabyte, a fraction of a cent a month, and each
-//! deploy makes a handful of requests.
+//! releases that can be rolled back to are kept. `noteapp diff` puts a template over the inline
+//! limit under `<stack>/releases/diff.yaml` while its change set is computed, then deletes it.
+//! What it costs: a template is 40–110 KB, so ten releases of two environments are about 2 MB, a
+//! fraction of a cent a month, and each deploy makes a handful of requests.
 //!
 //! Signed requests rather than an SDK crate: these few calls do not pay for a crate's compile
 //! time. Path-style URLs on a custom endpoint (`AWS_ENDPOINT_URL_S3`: moto, a stand-in), virtual
@@ -20,7 +21,7 @@ use crate::error::Error;
 
 pub use crate::template::TEMPLATE_BODY_LIMIT as INLINE_TEMPLATE_LIMIT;
 
-pub use crate::release::{bucket_name, template_key as release_key};
+pub use crate::release::{bucket_name, diff_template_key as diff_key, template_key as release_key};
 
 /// Where the bucket is reached: a custom endpoint (path style), or AWS's (virtual hosted).
 #[derive(Debug, Clone, PartialEq, Eq)]

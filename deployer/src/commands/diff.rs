@@ -10,6 +10,7 @@ use crate::aws::{Clients, Waits};
 use crate::commands::args::{Loaded, StackArgs};
 use crate::error::Error;
 use crate::flow::change_set::{self, Computed, Intent, Pending};
+use crate::flow::recording;
 use crate::interrupt::ctrl_c;
 use crate::output;
 use crate::plan::Plan;
@@ -56,6 +57,13 @@ pub async fn diff(
     progress: &Progress,
     pending: &Pending,
 ) -> Result<DiffReport, Error> {
+    let mut plan = plan.clone();
+    let staged = recording::stage(clients, &mut plan).await?;
+    let computed =
+        change_set::prepare(clients, &plan, waits, progress, pending, Intent::Diff).await;
+    if let Some(staged) = staged {
+        staged.remove(clients, progress).await;
+    }
     let mut report = DiffReport {
         environment: plan.environment.to_string(),
         stack_name: plan.stack_name.clone(),
@@ -65,9 +73,7 @@ pub async fn diff(
         stateful: plan.stateful_resources.clone(),
         imported_tables: Vec::new(),
     };
-    if let Computed::Changes(prepared) =
-        change_set::prepare(clients, plan, waits, progress, pending, Intent::Diff).await?
-    {
+    if let Computed::Changes(prepared) = computed? {
         change_set::discard(clients, &prepared.change_set, progress, pending).await;
         report.action = if prepared.create { "create" } else { "update" };
         report.blocked = blocked_replacements(&prepared.info.changes, &plan.stateful_resources);

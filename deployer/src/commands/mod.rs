@@ -21,3 +21,6 @@ pub mod render;
 pub mod rollback;
 pub mod smoke;
 pub mod status;
+
+#[cfg(test)]
+mod tests;

@@ -234,13 +234,57 @@ pub async fn keep(clients: &Clients, plan: &mut Plan, sequence: u64) -> Result<(
 }
 
 /// Keeps the plan's template (with its history) as release `sequence`'s in the account's
-/// releases bucket, made on first use, and sends the change set that copy by URL when the body
-/// is over CloudFormation's inline limit. Without credentials to sign with, nothing is kept and
-/// a template over the limit is refused here, naming its size.
+/// releases bucket (see [`store_template`]).
 async fn keep_template(
     clients: &Clients,
     plan: &mut Plan,
     sequence: u64,
+    account: &str,
+) -> Result<Option<Bucket>, Error> {
+    let key = s3::release_key(&plan.stack_name, sequence);
+    store_template(clients, plan, &key, account).await
+}
+
+/// A template `noteapp diff` sent by URL: where it is, to delete once its change set is computed.
+#[derive(Debug)]
+pub struct Staged {
+    bucket: Bucket,
+    key: String,
+}
+
+/// For a change set that is only computed (`noteapp diff`): a template over CloudFormation's
+/// inline limit is put in the releases bucket (made on first use) under
+/// [`s3::diff_key`] and sent by URL; `None` for one sent inline.
+pub async fn stage(clients: &Clients, plan: &mut Plan) -> Result<Option<Staged>, Error> {
+    if plan.template_body.len() <= s3::INLINE_TEMPLATE_LIMIT {
+        return Ok(None);
+    }
+    let account = clients.caller().await?.account.clone();
+    let key = s3::diff_key(&plan.stack_name);
+    let bucket = store_template(clients, plan, &key, &account).await?;
+    Ok(bucket.map(|bucket| Staged { bucket, key }))
+}
+
+impl Staged {
+    /// Deletes the staged template; a failure is a warning (the next diff overwrites it).
+    pub async fn remove(self, clients: &Clients, progress: &Progress) {
+        let (Some(signer), Ok(http)) = (&clients.signer, clients.https()) else {
+            return;
+        };
+        if let Err(e) = s3::delete(http, signer, &self.bucket, &self.key).await {
+            progress.line(format!("warning: {e}"));
+        }
+    }
+}
+
+/// Stores the plan's template under `key` in the account's releases bucket, made on first use,
+/// and sends the change set that copy by URL when the body is over CloudFormation's inline
+/// limit. Without credentials to sign with, nothing is kept and a template over the limit is
+/// refused here, naming its size.
+async fn store_template(
+    clients: &Clients,
+    plan: &mut Plan,
+    key: &str,
     account: &str,
 ) -> Result<Option<Bucket>, Error> {
     let size = plan.template_body.len();
@@ -260,10 +304,9 @@ async fn keep_template(
     let http = clients.https()?;
     let bucket = Bucket::releases(account, &plan.region, clients.custom_endpoint("S3"));
     s3::ensure_bucket(http, signer, &bucket).await?;
-    let key = s3::release_key(&plan.stack_name, sequence);
-    s3::put(http, signer, &bucket, &key, &plan.template_body).await?;
+    s3::put(http, signer, &bucket, key, &plan.template_body).await?;
     if size > s3::INLINE_TEMPLATE_LIMIT {
-        plan.template_url = Some(bucket.url(&key));
+        plan.template_url = Some(bucket.url(key));
     }
     Ok(Some(bucket))
 }

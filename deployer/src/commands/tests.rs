@@ -17,7 +17,7 @@ use crate::error::Error;
 
 /// A checkout holding the template and staging's environment file as the replayed stack has
 /// it: in eu-west-1, released as a 10 % canary for 5 minutes.
-fn checkout() -> tempfile::TempDir {
+pub(crate) fn checkout() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let workspace = noteapp_test_support::workspace();
     for folder in ["templates", "environments"] {
@@ -35,15 +35,24 @@ fn checkout() -> tempfile::TempDir {
     dir
 }
 
-/// `noteapp ARGS --root ROOT` against `world`.
-async fn noteapp(world: &World, root: &Path, args: &[&str]) -> Result<(), Error> {
+/// `noteapp ARGS --root ROOT`, its clients `clients`.
+pub(crate) async fn noteapp_given(
+    clients: Clients,
+    root: &Path,
+    args: &[&str],
+) -> Result<(), Error> {
     let line = ["noteapp"]
         .iter()
         .chain(args)
         .map(|arg| arg.to_string())
         .chain(["--root".to_owned(), root.display().to_string()]);
     let cli = Cli::try_parse_from(line).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    Clients::given(world.clients(), cli.command.run()).await
+    Clients::given(clients, cli.command.run()).await
+}
+
+/// `noteapp ARGS --root ROOT` against `world`.
+async fn noteapp(world: &World, root: &Path, args: &[&str]) -> Result<(), Error> {
+    noteapp_given(world.clients(), root, args).await
 }
 
 /// Every function's live alias serves `version` alone, noted as `release`'s.

@@ -155,3 +155,39 @@ async fn drift_of_a_missing_stack_exits_1_naming_the_deploy_command() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn drift_from_its_command_line_exits_4_drifted_and_0_in_sync() {
+    let checkout = crate::commands::tests::checkout();
+    let sts = || {
+        replay::sts(
+            &mock!(aws_sdk_sts::Client::get_caller_identity)
+                .then_http_response(|| replay::caller_identity("123456789012")),
+        )
+    };
+    let drift = ["drift", "staging", "--poll-interval", "0"];
+
+    let (start, polled) = (
+        started(),
+        detection(|| replay::drift_detection("DETECTION_COMPLETE", Some("DRIFTED"), None, Some(3))),
+    );
+    let drifts = resource_drifts(true);
+    let cloudformation = replay::cloudformation(RuleMode::Sequential, &[&start, &polled, &drifts]);
+    let clients = replay::clients(cloudformation, sts());
+    let err = crate::commands::tests::noteapp_given(clients, checkout.path(), &drift)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), crate::EXIT_DIFFERENCES, "{err}");
+    assert_eq!(drifts.num_calls(), 1);
+
+    let (start, polled) = (
+        started(),
+        detection(|| replay::drift_detection("DETECTION_COMPLETE", Some("IN_SYNC"), None, Some(0))),
+    );
+    let cloudformation = replay::cloudformation(RuleMode::Sequential, &[&start, &polled]);
+    let clients = replay::clients(cloudformation, sts());
+    crate::commands::tests::noteapp_given(clients, checkout.path(), &drift)
+        .await
+        .unwrap();
+    assert_eq!(polled.num_calls(), 3);
+}

@@ -193,3 +193,49 @@ async fn a_command_line_for_another_account_or_a_local_environment_changes_nothi
     assert!(world.cfn_calls().values().all(|n| *n == 0));
     serves(&world, "2", 3);
 }
+
+#[tokio::test]
+async fn destroy_from_its_command_line_deletes_the_stack_and_keeps_the_tables() {
+    use aws_sdk_cloudformation::Client;
+    use aws_smithy_mocks::{RuleMode, mock};
+
+    use crate::aws::replay;
+
+    let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
+        .then_http_response(|| replay::caller_identity("123456789012"));
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .http_response(|| replay::stack("UPDATE_COMPLETE"))
+        .http_response(|| replay::stack("DELETE_IN_PROGRESS"))
+        .http_response(|| replay::stack("DELETE_COMPLETE"))
+        .build();
+    let resources = mock!(Client::list_stack_resources).then_http_response(replay::stack_resources);
+    let events = mock!(Client::describe_stack_events)
+        .sequence()
+        .http_response(|| replay::events("before_update"))
+        .http_response(|| replay::events("delete_in_progress"))
+        .http_response(|| replay::events("delete_complete"))
+        .build();
+    let delete = mock!(Client::delete_stack).then_http_response(replay::stack_deleted);
+    let clients = replay::clients(
+        replay::cloudformation(
+            RuleMode::MatchAny,
+            &[&describe, &resources, &events, &delete],
+        ),
+        replay::sts(&identity),
+    );
+    let checkout = checkout();
+    let destroy = [
+        "destroy",
+        "staging",
+        "--yes",
+        "--json",
+        "--poll-interval",
+        "0",
+    ];
+    noteapp_given(clients, checkout.path(), &destroy)
+        .await
+        .unwrap();
+    assert_eq!(delete.num_calls(), 1);
+    assert_eq!(identity.num_calls(), 1, "the account is checked first");
+}

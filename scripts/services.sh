@@ -28,7 +28,10 @@ command -v npm >/dev/null || {
   exit 1
 }
 if ! cmp -s "$firebase/package-lock.json" "$firebase/node_modules/.package-lock.json.installed" 2>/dev/null; then
-  (cd "$firebase" && npm ci --no-audit --no-fund --loglevel=error)
+  # --prefer-offline: a package already in npm's cache is taken from it (the lockfile pins its
+  # integrity) instead of being revalidated with the registry one request at a time, which took
+  # 4 to 9 of the run's minutes with the cache full.
+  (cd "$firebase" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
   cp "$firebase/package-lock.json" "$firebase/node_modules/.package-lock.json.installed"
 fi
 "$firebase/node_modules/.bin/firebase" --version >/dev/null

@@ -161,6 +161,17 @@ pub fn verify(request: &Received<'_>, expect: &Expect<'_>) -> Result<Signed, Ref
     })
 }
 
+/// The signing service an `Authorization` header's credential scope names (its fourth part),
+/// whether or not the signature verifies: what a stand-in routes a request by before deciding it.
+pub fn service_of(authorization: &str) -> Option<String> {
+    let scope = authorization
+        .split("Credential=")
+        .nth(1)?
+        .split(',')
+        .next()?;
+    scope.split('/').nth(3).map(str::to_owned)
+}
+
 /// The access key id a SigV4 `Authorization` header names, if it is one.
 pub fn access_key_of(authorization: &str) -> Option<String> {
     parse_authorization(authorization)
@@ -434,6 +445,18 @@ mod tests {
 
     const BROADCAST: &str =
         "https://abc123.execute-api.eu-west-1.amazonaws.com/websocket/broadcast";
+
+    #[test]
+    fn the_signing_service_is_read_from_the_credential_scope() {
+        let header = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261207/eu-west-1/s3/aws4_request, \
+                      SignedHeaders=host;x-amz-date, Signature=00";
+        assert_eq!(service_of(header).as_deref(), Some("s3"));
+        assert_eq!(service_of("Bearer x"), None);
+        assert_eq!(
+            service_of("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261207"),
+            None
+        );
+    }
 
     #[test]
     fn a_request_signed_by_the_sdks_signer_verifies() {

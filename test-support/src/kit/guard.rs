@@ -78,32 +78,12 @@ fn admit(kit: &Kit, request: &Request) -> Result<(), Reply> {
             Reply::with_type(403, "text/xml", body)
         }
     };
-    let scope = request
+    let signing_name = request
         .header("authorization")
-        .and_then(|a| a.split("Credential=").nth(1))
-        .and_then(|c| c.split(',').next())
-        .map(|c| c.split('/').collect::<Vec<_>>())
+        .and_then(sigv4::service_of)
         .unwrap_or_default();
-    let signing_name = scope.get(3).copied().unwrap_or_default().to_owned();
-    let secret = |key: &str| kit.by_key(key).map(|i| i.secret);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
-    let received = sigv4::Received {
-        method: request.method.as_str(),
-        path: request.uri.path(),
-        query: request.uri.query().unwrap_or_default(),
-        headers: &request.headers,
-        body: &request.body,
-    };
-    let expect = sigv4::Expect {
-        region: &kit.place().region,
-        service: &signing_name,
-        secret: &secret,
-        now,
-    };
-    let signed = sigv4::verify(&received, &expect)
+    let signed = kit
+        .verify(request, &kit.place().region, &signing_name)
         .map_err(|refusal| refuse("UnrecognizedClient", refusal.to_string()))?;
     if signing_name == "lambda" {
         let target = (request.uri.path(), request.uri.query().unwrap_or_default());

@@ -344,30 +344,12 @@ impl Kit {
         endpoint: Endpoint<'_>,
     ) -> Result<String, loopback::Reply> {
         let service = endpoint.signing_name();
-        let secret = |key: &str| self.by_key(key).map(|i| i.secret);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs() as i64;
-        let received = sigv4::Received {
-            method: request.method.as_str(),
-            path: request.uri.path(),
-            query: request.uri.query().unwrap_or_default(),
-            headers: &request.headers,
-            body: &request.body,
-        };
         let region = endpoint.signing_region(&self.inner.place);
-        let expect = sigv4::Expect {
-            region: &region,
-            service,
-            secret: &secret,
-            now,
-        };
         let forbidden = |message: String| {
             loopback::Reply::json(403, serde_json::json!({ "message": message }).to_string())
                 .header("x-amzn-errortype", "AccessDeniedException")
         };
-        let signed = match sigv4::verify(&received, &expect) {
+        let signed = match self.verify(request, &region, service) {
             Ok(signed) => signed,
             Err(refusal) => {
                 let denial = Denial {
@@ -403,6 +385,35 @@ impl Kit {
             Ok(()) => Ok(name),
             Err(denial) => Err(forbidden(denial.to_string())),
         }
+    }
+
+    /// Verifies `request`'s SigV4 signature, now, as an endpoint of `service` in `region` that
+    /// knows the secrets of the kit's identities.
+    pub fn verify(
+        &self,
+        request: &loopback::Request,
+        region: &str,
+        service: &str,
+    ) -> Result<sigv4::Signed, sigv4::Refusal> {
+        let secret = |key: &str| self.by_key(key).map(|i| i.secret);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64;
+        let received = sigv4::Received {
+            method: request.method.as_str(),
+            path: request.uri.path(),
+            query: request.uri.query().unwrap_or_default(),
+            headers: &request.headers,
+            body: &request.body,
+        };
+        let expect = sigv4::Expect {
+            region,
+            service,
+            secret: &secret,
+            now,
+        };
+        sigv4::verify(&received, &expect)
     }
 
     /// Whether a refused SDK request panics where it is made.

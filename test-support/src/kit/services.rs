@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{Endpoint, Kit};
 use crate::loopback::{Reply, Request, Server};
+use crate::sigv4;
 pub use aliases::{AliasChange, AliasState};
 
 #[derive(Default)]
@@ -201,19 +202,12 @@ impl Objects {
     }
 }
 
-/// The service a request is signed for (the credential scope's fourth part).
-fn signed_service(request: &Request) -> Option<String> {
-    let authorization = request.header("authorization")?;
-    let scope = authorization
-        .split("Credential=")
-        .nth(1)?
-        .split(',')
-        .next()?;
-    scope.split('/').nth(3).map(str::to_owned)
-}
-
 fn answer(kit: &Kit, state: &Mutex<State>, request: &Request) -> Reply {
-    match signed_service(request).as_deref() {
+    match request
+        .header("authorization")
+        .and_then(sigv4::service_of)
+        .as_deref()
+    {
         Some("s3") => match kit.admit(request, Endpoint::S3) {
             Ok(_) => s3(&mut state.lock().expect("state"), request),
             Err(refusal) => refusal,

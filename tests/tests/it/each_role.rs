@@ -14,7 +14,8 @@ use noteapp_runtime::store::connections::ConnectionStore;
 use noteapp_runtime::store::control::{BroadcastProgress, ControlStore};
 use noteapp_runtime::store::dynamodb::{DynamoConnections, DynamoControl, TableNames};
 use noteapp_test_support::kit::{Call, Endpoint};
-use noteapp_test_support::loopback::{Reply, Request, Server};
+use noteapp_test_support::loopback::{Reply, Server};
+use noteapp_test_support::sigv4;
 use noteapp_tests::dynamodb;
 use noteapp_tests::roles::{self, REGION, roles};
 
@@ -162,17 +163,6 @@ async fn the_control_table_and_a_users_connections_are_used_as_each_functions_ro
     assert_allowed(&used);
 }
 
-/// The service a request is signed for (the credential scope's fourth part).
-fn signed_service(request: &Request) -> String {
-    request
-        .header("authorization")
-        .and_then(|a| a.split("Credential=").nth(1))
-        .and_then(|scope| scope.split(',').next())
-        .and_then(|scope| scope.split('/').nth(3))
-        .unwrap_or_default()
-        .to_owned()
-}
-
 const SHIFTING: &str = r#"{"AliasArn":"arn:aws:lambda:us-east-1:123456789012:function:noteapp-staging-api:live","Description":"noteapp shift release=12-3f9c2e1a0b4d-5e6f7a8b9c0d good=7 deadline=2026-12-07T10:00:00Z","FunctionVersion":"8","Name":"live","RevisionId":"rev-1","RoutingConfig":{"AdditionalVersionWeights":{"7":0.9}}}"#;
 
 #[tokio::test]
@@ -181,7 +171,8 @@ async fn the_guard_reads_and_moves_the_live_aliases_reads_release_health_and_tel
     let credentials = roles().credentials(Function::Guard, &tables);
     let kit = roles().kit().clone();
     let aws = Server::answering(move |request| {
-        let endpoint = match signed_service(request).as_str() {
+        let service = request.header("authorization").and_then(sigv4::service_of);
+        let endpoint = match service.as_deref().unwrap_or_default() {
             "lambda" => Endpoint::Lambda,
             "monitoring" => Endpoint::CloudWatch,
             "sns" => Endpoint::Sns,

@@ -276,10 +276,8 @@ impl World {
         for request in self.services.server.requests() {
             let service = request
                 .header("authorization")
-                .and_then(|a| a.split("Credential=").nth(1))
-                .and_then(|c| c.split('/').nth(3))
-                .unwrap_or("unsigned")
-                .to_owned();
+                .and_then(noteapp_test_support::sigv4::service_of)
+                .unwrap_or_else(|| "unsigned".to_owned());
             *out.entry(service).or_default() += 1;
         }
         out

@@ -23,4 +23,4 @@ pub mod smoke;
 pub mod status;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

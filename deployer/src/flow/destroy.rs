@@ -190,7 +190,7 @@ impl fmt::Display for DestroyReport {
 #[cfg(test)]
 mod tests {
     use aws_sdk_cloudformation::Client;
-    use aws_smithy_mocks::{RuleMode, mock};
+    use aws_smithy_mocks::{Rule, RuleMode, mock};
 
     use super::*;
     use crate::aws::replay;
@@ -208,8 +208,14 @@ mod tests {
         Waits::every(std::time::Duration::from_millis(1))
     }
 
-    #[tokio::test]
-    async fn destroy_deletes_the_stack_and_names_the_tables_it_keeps() {
+    /// A stack CloudFormation deletes, its tables kept: the rules, and clients answering by them.
+    struct Deletion {
+        identity: Rule,
+        delete: Rule,
+        clients: Clients,
+    }
+
+    fn deletion() -> Deletion {
         let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
             .then_http_response(|| replay::caller_identity("123456789012"));
         let describe = mock!(Client::describe_stacks)
@@ -234,6 +240,18 @@ mod tests {
             ),
             replay::sts(&identity),
         );
+        Deletion {
+            identity,
+            delete,
+            clients,
+        }
+    }
+
+    #[tokio::test]
+    async fn destroy_deletes_the_stack_and_names_the_tables_it_keeps() {
+        let Deletion {
+            delete, clients, ..
+        } = deletion();
         let (progress, lines) = Progress::captured();
         let prompt = Prompt::answers(&["y"]);
         let report = destroy(
@@ -259,6 +277,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("DELETE_SKIPPED"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn destroy_from_its_command_line_deletes_the_stack_and_keeps_the_tables() {
+        let Deletion {
+            identity,
+            delete,
+            clients,
+        } = deletion();
+        let checkout = crate::commands::tests::checkout();
+        let destroy = [
+            "destroy",
+            "staging",
+            "--yes",
+            "--json",
+            "--poll-interval",
+            "0",
+        ];
+        crate::commands::tests::noteapp_given(clients, checkout.path(), &destroy)
+            .await
+            .unwrap();
+        assert_eq!(delete.num_calls(), 1);
+        assert_eq!(identity.num_calls(), 1, "the account is checked first");
     }
 
     #[tokio::test]

@@ -58,30 +58,46 @@ mod tests {
         out
     }
 
-    #[test]
-    fn cloudformation_may_create_update_and_delete_every_resource_of_both_environments_as_the_deployer()
-     {
-        let root = noteapp_test_support::workspace();
-        for environment in ["staging", "production"] {
+    /// An environment's template as its deploy renders it (the image in its account), with the
+    /// deploy policy's scope and the parameters sent.
+    struct Rendered {
+        template: Value,
+        scope: Scope,
+        parameters: BTreeMap<String, String>,
+    }
+
+    impl Rendered {
+        fn of(environment: &str) -> Self {
+            let root = noteapp_test_support::workspace();
             let config = crate::config::load(&root, environment).unwrap();
             let image = crate::template::placeholder_image_uri(&config)
                 .replace("000000000000", &config.account_id);
             let plan = crate::template::load_plan(&root, &config, &image).unwrap();
-            let template = crate::template::cloudformation_json(&plan.template_body).unwrap();
-            let scope = Scope {
-                region: config.region.clone(),
-                account: config.account_id.clone(),
-                stack: config.stack_name.clone(),
-                repository: crate::aws::ecr::DEFAULT_REPOSITORY.into(),
-            };
-            let parameters = plan.parameters.iter().cloned().collect();
+            Self {
+                template: crate::template::cloudformation_json(&plan.template_body).unwrap(),
+                scope: Scope {
+                    region: config.region.clone(),
+                    account: config.account_id.clone(),
+                    stack: config.stack_name.clone(),
+                    repository: crate::aws::ecr::DEFAULT_REPOSITORY.into(),
+                },
+                parameters: plan.parameters.into_iter().collect(),
+            }
+        }
+    }
+
+    #[test]
+    fn cloudformation_may_create_update_and_delete_every_resource_of_both_environments_as_the_deployer()
+     {
+        for environment in ["staging", "production"] {
+            let rendered = Rendered::of(environment);
             let denied = denied(
                 ("deployer", false),
-                &template,
-                &config.stack_name,
-                &scope,
-                deploy_policy(&scope),
-                parameters,
+                &rendered.template,
+                &rendered.scope.stack,
+                &rendered.scope,
+                deploy_policy(&rendered.scope),
+                rendered.parameters,
             );
             assert!(
                 denied.is_empty(),
@@ -119,32 +135,20 @@ mod tests {
 
     #[test]
     fn a_permission_taken_out_of_the_policy_is_named_with_the_resource_that_needs_it() {
-        let root = noteapp_test_support::workspace();
-        let config = crate::config::load(&root, "staging").unwrap();
-        let image = crate::template::placeholder_image_uri(&config)
-            .replace("000000000000", &config.account_id);
-        let plan = crate::template::load_plan(&root, &config, &image).unwrap();
-        let template = crate::template::cloudformation_json(&plan.template_body).unwrap();
-        let scope = Scope {
-            region: config.region.clone(),
-            account: config.account_id.clone(),
-            stack: config.stack_name.clone(),
-            repository: "noteapp".into(),
-        };
-        let mut policy = deploy_policy(&scope);
+        let rendered = Rendered::of("staging");
+        let mut policy = deploy_policy(&rendered.scope);
         for statement in policy["Statement"].as_array_mut().unwrap() {
             if let Some(actions) = statement["Action"].as_array_mut() {
                 actions.retain(|a| a != "lambda:GetFunctionUrlConfig");
             }
         }
-        let parameters = plan.parameters.iter().cloned().collect();
         let denied = denied(
             ("deployer", true),
-            &template,
-            &config.stack_name,
-            &scope,
+            &rendered.template,
+            &rendered.scope.stack,
+            &rendered.scope,
             policy,
-            parameters,
+            rendered.parameters,
         );
         assert_eq!(denied.len(), 1, "{denied:#?}");
         assert!(

@@ -716,3 +716,17 @@ pub fn template_url(plan: &Plan, sequence: u64) -> String {
         crate::release::template_key(&plan.stack_name, sequence)
     )
 }
+
+/// A loopback SQS answering `GetQueueAttributes` with `depth` messages waiting, each request
+/// decided by the kit (the deployer may read its stack's queue, not another's).
+pub async fn sqs_queue(depth: u32) -> noteapp_test_support::loopback::Server {
+    use noteapp_test_support::kit::Endpoint;
+    use noteapp_test_support::loopback::{Reply, Server};
+    let kit = kit();
+    let body = format!(r#"{{"Attributes":{{"ApproximateNumberOfMessages":"{depth}"}}}}"#);
+    Server::answering(move |request| match kit.admit(request, Endpoint::Sqs) {
+        Ok(_) => Reply::with_type(200, "application/x-amz-json-1.0", body.clone()),
+        Err(refusal) => refusal,
+    })
+    .await
+}

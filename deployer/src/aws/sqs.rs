@@ -37,24 +37,12 @@ pub async fn queue_depth(
 
 #[cfg(test)]
 mod tests {
-    use noteapp_test_support::kit::Endpoint;
-    use noteapp_test_support::loopback::{Reply, Server};
-
     use super::*;
     use crate::aws::replay;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_queue_depth_is_a_signed_call_the_deployer_may_make() {
-        let kit = replay::kit();
-        let sqs = Server::answering(move |request| match kit.admit(request, Endpoint::Sqs) {
-            Ok(_) => Reply::with_type(
-                200,
-                "application/x-amz-json-1.0",
-                r#"{"Attributes":{"ApproximateNumberOfMessages":"3"}}"#,
-            ),
-            Err(refusal) => refusal,
-        })
-        .await;
+        let sqs = replay::sqs_queue(3).await;
         let http =
             noteapp_runtime::aws_http::https_client(std::time::Duration::from_secs(5)).unwrap();
         let queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/noteapp-staging-BroadcastFailuresQueue-X";

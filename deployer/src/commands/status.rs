@@ -423,8 +423,6 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn status_counts_the_broadcasts_waiting_in_the_failure_queue() {
-        use noteapp_test_support::kit::Endpoint;
-        use noteapp_test_support::loopback::{Reply, Server};
         let describe =
             mock!(Client::describe_stacks).then_http_response(|| replay::stack("UPDATE_COMPLETE"));
         let events = mock!(Client::describe_stack_events)
@@ -433,16 +431,7 @@ mod tests {
             mock!(Client::get_template).then_http_response(|| replay::template(TEMPLATE));
         let client = replay::cloudformation(RuleMode::MatchAny, &[&describe, &events, &template]);
         let mut report = status(&client, "staging", "noteapp-staging").await.unwrap();
-        let kit = replay::kit();
-        let sqs = Server::answering(move |request| match kit.admit(request, Endpoint::Sqs) {
-            Ok(_) => Reply::with_type(
-                200,
-                "application/x-amz-json-1.0",
-                r#"{"Attributes":{"ApproximateNumberOfMessages":"2"}}"#,
-            ),
-            Err(refusal) => refusal,
-        })
-        .await;
+        let sqs = replay::sqs_queue(2).await;
         let queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/noteapp-staging-BroadcastFailuresQueue-Q1";
         report.outputs.insert(FAILURES_OUTPUT.into(), queue.into());
         let identity = mock!(aws_sdk_sts::Client::get_caller_identity)

@@ -51,6 +51,18 @@ pub struct Place {
     pub account: String,
 }
 
+#[cfg(test)]
+impl Place {
+    /// The place the kit's own tests use: aws, eu-west-1, account 123456789012.
+    pub(crate) fn example() -> Self {
+        Self {
+            partition: "aws".into(),
+            region: "eu-west-1".into(),
+            account: "123456789012".into(),
+        }
+    }
+}
+
 impl Place {
     /// `arn:<partition>:<service>:<region>:<account>:<rest>`.
     pub fn arn(&self, service: &str, rest: &str) -> String {
@@ -488,11 +500,7 @@ mod tests {
     use super::*;
 
     fn place() -> Place {
-        Place {
-            partition: "aws".into(),
-            region: "eu-west-1".into(),
-            account: "123456789012".into(),
-        }
+        Place::example()
     }
 
     fn actions(calls: &[Call]) -> Vec<(&str, &str)> {

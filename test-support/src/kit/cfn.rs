@@ -463,11 +463,7 @@ mod tests {
     use super::*;
 
     fn place() -> Place {
-        Place {
-            partition: "aws".into(),
-            region: "eu-west-1".into(),
-            account: "123456789012".into(),
-        }
+        Place::example()
     }
 
     #[test]

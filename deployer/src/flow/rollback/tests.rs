@@ -274,6 +274,42 @@ async fn run_rollback(
     (result, lines)
 }
 
+/// A rollback of the stack `template` holds (release 3 live over 2 and 1) to release `to`,
+/// recorded as release 4: the change set `create` accepts, the update, and the image tags.
+struct RollbackOf3 {
+    create: Rule,
+    execute: Rule,
+    /// `deployed-staging-current`, `deployed-staging-previous`, `release-staging-4`.
+    tags: [Rule; 3],
+    clients: Clients,
+}
+
+fn rolling_back(template: Rule, create: Rule, to: u64, services: &SignedServices) -> RollbackOf3 {
+    let (describe, computed, execute, events) = update_flow();
+    let policy = stack_policy();
+    let cfn = [
+        &template, &describe, &create, &computed, &execute, &events, &policy,
+    ];
+    let (images, target, running) = (
+        images(&[1, 2, 3]),
+        manifest(digest(to), true),
+        manifest(digest(3), true),
+    );
+    let tags = [
+        put_tag("deployed-staging-current"),
+        put_tag("deployed-staging-previous"),
+        put_tag("release-staging-4"),
+    ];
+    let ecr = [&images, &target, &running, &tags[0], &tags[1], &tags[2]];
+    let clients = clients(&cfn, &ecr, services);
+    RollbackOf3 {
+        create,
+        execute,
+        tags,
+        clients,
+    }
+}
+
 #[tokio::test]
 async fn a_deploy_records_its_release_in_the_template_and_tags_its_image() {
     let services = services();
@@ -400,8 +436,6 @@ async fn history_lists_releases_newest_first_marking_the_live_one_and_gone_image
 #[tokio::test]
 async fn rollback_redeploys_the_previous_release_with_its_digest_and_parameters() {
     let services = services();
-    let (describe, computed, execute, events) = update_flow();
-    let template = get_template(&[3, 2, 1]);
     // Release 2 ran log level "warn"; the rollback is recorded as release 4.
     let create = change_set_for(
         format!("{REGISTRY}@{}", digest(2)),
@@ -409,41 +443,17 @@ async fn rollback_redeploys_the_previous_release_with_its_digest_and_parameters(
         "\"sequence\":4",
         services.objects(),
     );
-    let policy = stack_policy();
-    let cfn = [
-        &template, &describe, &create, &computed, &execute, &events, &policy,
-    ];
-    let (tags, target, running) = (
-        images(&[1, 2, 3]),
-        manifest(digest(2), true),
-        manifest(digest(3), true),
-    );
-    let (current, previous, release) = (
-        put_tag("deployed-staging-current"),
-        put_tag("deployed-staging-previous"),
-        put_tag("release-staging-4"),
-    );
-    let clients = clients(
-        &cfn,
-        &[&tags, &target, &running, &current, &previous, &release],
-        &services,
-    );
-    let (result, lines) = run_rollback(&clients, None).await;
+    let rollback = rolling_back(get_template(&[3, 2, 1]), create, 2, &services);
+    let (result, lines) = run_rollback(&rollback.clients, None).await;
     let (report, recording) = result.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
     assert_eq!(report.result, DeployResult::Updated);
-    assert_eq!(create.num_calls(), 1);
-    assert_eq!(execute.num_calls(), 1);
+    assert_eq!(rollback.create.num_calls(), 1);
+    assert_eq!(rollback.execute.num_calls(), 1);
     assert_eq!(recording.release.rollback_of, Some(2));
     assert_eq!(recording.release.result, "rolled back to 2");
     assert_eq!(recording.release.image_digest, digest(2));
-    assert_eq!(
-        (
-            current.num_calls(),
-            previous.num_calls(),
-            release.num_calls()
-        ),
-        (1, 1, 1)
-    );
+    let tagged = rollback.tags.each_ref().map(Rule::num_calls);
+    assert_eq!(tagged, [1, 1, 1], "current, previous, release-staging-4");
     let text = lines.text();
     assert!(
         text.contains("rolling stack noteapp-staging back to release 2"),
@@ -455,36 +465,16 @@ async fn rollback_redeploys_the_previous_release_with_its_digest_and_parameters(
 #[tokio::test]
 async fn rollback_to_release_n_uses_that_releases_digest_and_parameters() {
     let services = services();
-    let (describe, computed, execute, events) = update_flow();
-    let template = get_template(&[3, 2, 1]);
     let create = change_set_for(
         format!("{REGISTRY}@{}", digest(1)),
         "info",
         "\"rollback_of\":1",
         services.objects(),
     );
-    let policy = stack_policy();
-    let cfn = [
-        &template, &describe, &create, &computed, &execute, &events, &policy,
-    ];
-    let (tags, target, running) = (
-        images(&[1, 2, 3]),
-        manifest(digest(1), true),
-        manifest(digest(3), true),
-    );
-    let (current, previous, release) = (
-        put_tag("deployed-staging-current"),
-        put_tag("deployed-staging-previous"),
-        put_tag("release-staging-4"),
-    );
-    let clients = clients(
-        &cfn,
-        &[&tags, &target, &running, &current, &previous, &release],
-        &services,
-    );
-    let (result, lines) = run_rollback(&clients, Some(1)).await;
+    let rollback = rolling_back(get_template(&[3, 2, 1]), create, 1, &services);
+    let (result, lines) = run_rollback(&rollback.clients, Some(1)).await;
     let (_, recording) = result.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
-    assert_eq!(create.num_calls(), 1, "{}", lines.text());
+    assert_eq!(rollback.create.num_calls(), 1, "{}", lines.text());
     assert_eq!(recording.release.rollback_of, Some(1));
     assert_eq!(recording.release.parameters["LogLevel"], "info");
 }
@@ -930,8 +920,6 @@ fn get_template_with_release_2_apart() -> Rule {
 async fn roll_back_to_2(
     services: &noteapp_test_support::kit::SignedServices,
 ) -> (Result<(DeployReport, Recording), Error>, Captured, Rule) {
-    let (describe, computed, execute, events) = update_flow();
-    let template = get_template_with_release_2_apart();
     let image = format!("{REGISTRY}@{}", digest(2));
     let objects = services.objects();
     let create = mock!(Client::create_change_set)
@@ -948,28 +936,9 @@ async fn roll_back_to_2(
                     .is_some_and(|t| release::strip(&t) == release_2_template())
         })
         .then_http_response(replay::change_set_created);
-    let policy = stack_policy();
-    let cfn = [
-        &template, &describe, &create, &computed, &execute, &events, &policy,
-    ];
-    let (tags, target, running) = (
-        images(&[1, 2, 3]),
-        manifest(digest(2), true),
-        manifest(digest(3), true),
-    );
-    let (current, previous, release) = (
-        put_tag("deployed-staging-current"),
-        put_tag("deployed-staging-previous"),
-        put_tag("release-staging-4"),
-    );
-    let clients = clients(
-        &cfn,
-        &[&tags, &target, &running, &current, &previous, &release],
-        services,
-    )
-    .with_signed_endpoint(replay::signer(replay::DEPLOYER), services.url());
-    let (result, lines) = run_rollback(&clients, Some(2)).await;
-    (result, lines, create)
+    let rollback = rolling_back(get_template_with_release_2_apart(), create, 2, services);
+    let (result, lines) = run_rollback(&rollback.clients, Some(2)).await;
+    (result, lines, rollback.create)
 }
 
 const BUCKET: &str = "noteapp-releases-123456789012-eu-west-1";
@@ -1033,37 +1002,16 @@ async fn a_kept_template_that_is_not_the_recorded_one_is_refused_and_nothing_cha
 async fn a_release_recorded_before_templates_were_kept_comes_back_on_the_current_template_and_says_so()
  {
     let services = noteapp_test_support::kit::SignedServices::start(replay::kit()).await;
-    let (describe, computed, execute, events) = update_flow();
-    let template = get_template_with_release_2_apart();
     let create = change_set_for(
         format!("{REGISTRY}@{}", digest(2)),
         "warn",
         "\"sequence\":4",
         services.objects(),
     );
-    let policy = stack_policy();
-    let cfn = [
-        &template, &describe, &create, &computed, &execute, &events, &policy,
-    ];
-    let (tags, target, running) = (
-        images(&[1, 2, 3]),
-        manifest(digest(2), true),
-        manifest(digest(3), true),
-    );
-    let (current, previous, release) = (
-        put_tag("deployed-staging-current"),
-        put_tag("deployed-staging-previous"),
-        put_tag("release-staging-4"),
-    );
-    let clients = clients(
-        &cfn,
-        &[&tags, &target, &running, &current, &previous, &release],
-        &services,
-    )
-    .with_signed_endpoint(replay::signer(replay::DEPLOYER), services.url());
-    let (result, lines) = run_rollback(&clients, Some(2)).await;
+    let rollback = rolling_back(get_template_with_release_2_apart(), create, 2, &services);
+    let (result, lines) = run_rollback(&rollback.clients, Some(2)).await;
     result.unwrap_or_else(|e| panic!("{e}\n{}", lines.text()));
-    assert_eq!(create.num_calls(), 1);
+    assert_eq!(rollback.create.num_calls(), 1);
     assert!(
         lines.text().contains("that template was not kept"),
         "{}",

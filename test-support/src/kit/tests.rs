@@ -71,8 +71,6 @@ async fn an_sdk_client_may_do_what_its_identity_holds_and_nothing_else() {
 }
 
 fn signed(credentials: &Credentials, url: &str, body: &str) -> http::Request<String> {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    use aws_sigv4::sign::v4;
     let mut request = http::Request::builder()
         .method("POST")
         .uri(url)
@@ -82,30 +80,16 @@ fn signed(credentials: &Credentials, url: &str, body: &str) -> http::Request<Str
         )
         .body(body.to_owned())
         .unwrap();
-    let identity = credentials.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("eu-west-1")
-        .name("execute-api")
-        .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
-        .collect();
-    let signable = SignableRequest::new(
-        "POST",
-        url,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    instructions.apply_to_request_http1x(&mut request);
+    let now = std::time::SystemTime::now();
+    let region = "eu-west-1";
+    crate::sigv4::sign_as_the_sdk(
+        &mut request,
+        body.as_bytes(),
+        credentials,
+        region,
+        "execute-api",
+        now,
+    );
     request
 }
 

@@ -52,12 +52,45 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// A TCP port on 127.0.0.1 that nobody listens on right now.
+/// A TCP port on 127.0.0.1 that nobody listens on right now, for a server that another process
+/// binds later (`noteapp local`, a container, an emulator).
+///
+/// The port is drawn below the system's ephemeral range, never from it: the system hands out
+/// ephemeral ports to every `bind(0)` and every outgoing connection, so one that a test picked
+/// and has not bound yet (a `noteapp local --docker` still building its image) could be given
+/// to another test's server in the meantime, and the first test would then talk to the wrong
+/// server. Below the range only another pick can take it, and no port is picked twice in one
+/// process.
 pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::Mutex;
+
+    static PICKED: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    // Above the registry's 5000–5050 and the Firebase emulator's 9099.
+    let low = 10_000u16;
+    if ephemeral_low <= low + 1_000 {
+        return TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+    }
+    let span = u64::from(ephemeral_low - low);
+    let seed = RandomState::new();
+    let mut picked = PICKED.lock().unwrap_or_else(|e| e.into_inner());
+    let picked = picked.get_or_insert_with(HashSet::new);
+    for attempt in 0u64..10_000 {
+        let port = low + (seed.hash_one((std::process::id(), attempt)) % span) as u16;
+        if !picked.contains(&port) && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            picked.insert(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in {low}..{ephemeral_low}")
 }
 
 /// Waits until something accepts connections on `addr`, for at most `timeout`.

@@ -14,10 +14,10 @@ use std::future::Future;
 use std::path::Path;
 
 use bollard::container::LogOutput;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, ContainerSummaryStateEnum as State, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -104,11 +104,19 @@ pub async fn serve(
     })?;
     let engine = Engine::default();
     let progress = Progress::stderr();
+    remove_left_behind(&engine, &progress).await?;
+    let mut shutdown = std::pin::pin!(shutdown);
     let result = async {
         if spec.image.is_empty() {
             let cwd = std::env::current_dir()?;
             let root = config::locate_root(None, &cwd)?;
-            spec.image = super::build_local(&root, base, bootstrap, &engine, &progress).await?;
+            let build = super::build_local(&root, base, bootstrap, &engine, &progress);
+            spec.image = tokio::select! {
+                built = build => built?,
+                () = &mut shutdown => return Err(Error::Interrupted(
+                    "the image build was stopped; no container was started".into(),
+                )),
+            };
         } else if engine
             .docker()
             .await?
@@ -138,7 +146,7 @@ pub async fn run_local_container(
     progress: &Progress,
 ) -> Result<(), ImageError> {
     let docker = engine.docker().await?;
-    let name = format!("noteapp-local-{}", std::process::id());
+    let name = format!("{CONTAINER_PREFIX}{}", std::process::id());
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
     docker
         .create_container(Some(options), spec.body())
@@ -152,6 +160,59 @@ pub async fn run_local_container(
         progress.line(format!("warning: cannot remove container {name}: {e}"));
     }
     result
+}
+
+/// The name of each local stack container, followed by the process id of the command that runs
+/// it.
+const CONTAINER_PREFIX: &str = "noteapp-local-";
+
+/// Removes the stopped containers of earlier runs that could not remove their own (killed with
+/// SIGKILL, or the engine restarted under them), and returns how many went. A stopped container
+/// keeps its image from being removed as superseded, and its name may come back with a reused
+/// process id. A running one is left alone: it may be another terminal's `noteapp local --docker`.
+async fn remove_left_behind(engine: &Engine, progress: &Progress) -> Result<usize, ImageError> {
+    let docker = engine.docker().await?;
+    let filters = std::collections::HashMap::from([("name", vec![CONTAINER_PREFIX])]);
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let containers = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| ImageError::Engine(format!("cannot list the engine's containers: {e}")))?;
+    let ours = |name: &String| {
+        name.trim_start_matches('/')
+            .strip_prefix(CONTAINER_PREFIX)
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut removed = 0;
+    for container in containers {
+        // Only a container that has stopped: one just created may be about to start.
+        let stopped = matches!(container.state, Some(State::EXITED | State::DEAD));
+        let Some(name) = container.names.iter().flatten().find(|name| ours(name)) else {
+            continue;
+        };
+        if !stopped {
+            continue;
+        }
+        let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+        match docker
+            .remove_container(name.trim_start_matches('/'), Some(remove))
+            .await
+        {
+            Ok(()) => removed += 1,
+            Err(e) => progress.line(format!(
+                "warning: cannot remove stopped container {name}: {e}"
+            )),
+        }
+    }
+    if removed > 0 {
+        progress.line(format!(
+            "removed {removed} stopped container(s) left by an earlier noteapp local --docker"
+        ));
+    }
+    Ok(removed)
 }
 
 async fn run_created(

@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
+use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
-    RemoveImageOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use common::{REGION, ecr_client};
 use futures_util::StreamExt;
@@ -162,7 +163,14 @@ impl LocalDocker {
 }
 
 impl Drop for LocalDocker {
+    /// SIGTERM first, so that a failing test still has its container removed; SIGKILL after 20 s.
     fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data_dir);
@@ -280,4 +288,36 @@ async fn local_docker_builds_its_image_from_dockerfile_lambda_around_a_prebuilt_
         .await
         .unwrap();
     assert_eq!(local_images.len(), 1, "{local_images:?}");
+
+    // A stopped container that an earlier run could not remove (killed with SIGKILL, or the
+    // engine restarted under it) would keep its image from ever being removed as superseded:
+    // the next run removes it.
+    let image = local_images[0].repo_tags[0].clone();
+    let left = format!("noteapp-local-{}", 4_000_000_000u32 - std::process::id());
+    let body = ContainerCreateBody {
+        image: Some(image),
+        cmd: Some(vec!["no-such-handler".to_owned()]),
+        host_config: Some(HostConfig {
+            network_mode: Some("host".to_owned()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::new().name(&left).build();
+    docker.create_container(Some(options), body).await.unwrap();
+    docker.start_container(&left, None).await.unwrap();
+    let exited = docker.wait_container(&left, None).next().await;
+    assert!(exited.is_some(), "the left-behind container did not stop");
+    tokio::task::block_in_place(|| {
+        let prebuilt = prebuilt_bootstrap();
+        let mut local = LocalDocker::start(&prebuilt.each_ref().map(String::as_str));
+        local.wait_healthy(Duration::from_secs(120));
+        let status = local.terminate();
+        assert!(status.success(), "{status}");
+    });
+    assert_eq!(
+        containers_named(&docker, &left).await,
+        0,
+        "the stopped container of an earlier run was not removed"
+    );
 }

@@ -172,20 +172,30 @@ fn survive_the_file_size_limit() {
 }
 
 /// Ctrl-C or SIGTERM (never resolves if neither can be watched).
-pub async fn shutdown_signal() {
+///
+/// The signals are watched from this call on, not from the first poll: one that arrives while
+/// the caller is still preparing (building an image before it awaits this) is seen, instead of
+/// killing the process. Call it inside the tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let watched = signal(SignalKind::interrupt())
+            .and_then(|interrupt| Ok((interrupt, signal(SignalKind::terminate())?)));
+        async move {
+            let Ok((mut interrupt, mut term)) = watched else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+    async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }

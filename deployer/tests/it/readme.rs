@@ -1,5 +1,18 @@
 //! The README's "Who needs what" table against the policies as rendered: every statement of the
-//! deploy policy, the bootstrap policy and each function's role is in it, by its Sid.
+//! deploy policy, the bootstrap policy and each function's role is in it, by its Sid. And its
+//! tree against the checkout's folders.
+
+/// The README's text from the first `start` to the next `end` after it.
+fn readme_section(start: &str, end: &str) -> String {
+    let readme = std::fs::read_to_string(noteapp_test_support::workspace().join("README.md"))
+        .expect("README.md");
+    readme
+        .split(start)
+        .nth(1)
+        .and_then(|rest| rest.split(end).next())
+        .unwrap_or_else(|| panic!("README has {start}"))
+        .to_owned()
+}
 
 fn sids(policy: &serde_json::Value) -> Vec<String> {
     policy["Statement"]
@@ -18,12 +31,7 @@ fn sids(policy: &serde_json::Value) -> Vec<String> {
 #[test]
 fn the_who_needs_what_table_names_every_statement_of_every_identity() {
     let root = noteapp_test_support::workspace();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let table = readme
-        .split("**Who needs what.**")
-        .nth(1)
-        .and_then(|rest| rest.split("**3. The first deploy.**").next())
-        .expect("README has the Who needs what table");
+    let table = readme_section("**Who needs what.**", "**3. The first deploy.**");
     let scope = noteapp::policy::Scope {
         region: "eu-west-1".into(),
         account: "123456789012".into(),
@@ -53,12 +61,7 @@ fn the_who_needs_what_table_names_every_statement_of_every_identity() {
 #[test]
 fn the_readme_tree_lists_every_folder_of_the_checkout_and_no_other() {
     let root = noteapp_test_support::workspace();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let section = readme
-        .split("## The tree")
-        .nth(1)
-        .and_then(|rest| rest.split("\n## ").next())
-        .expect("README has The tree");
+    let section = readme_section("## The tree", "\n## ");
     let listed: std::collections::BTreeSet<String> = section
         .lines()
         .filter_map(|l| l.strip_prefix("- `"))

@@ -146,17 +146,26 @@ impl LocalDocker {
 
     /// SIGTERM, then the exit status (within 30 s).
     fn terminate(&mut self) -> std::process::ExitStatus {
+        self.stop_within(Duration::from_secs(30))
+            .expect("noteapp local --docker ignored SIGTERM")
+    }
+
+    /// SIGTERM, then the exit status, or `None` if it has not exited within `limit`. A process
+    /// already reaped gets no signal: its id may be another process's by now.
+    fn stop_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + limit;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
             }
-            assert!(
-                Instant::now() < deadline,
-                "noteapp local --docker ignored SIGTERM"
-            );
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -165,14 +174,10 @@ impl LocalDocker {
 impl Drop for LocalDocker {
     /// SIGTERM first, so that a failing test still has its container removed; SIGKILL after 20 s.
     fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
+        if self.stop_within(Duration::from_secs(20)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }

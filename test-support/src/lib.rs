@@ -62,35 +62,36 @@ pub fn workspace() -> PathBuf {
 /// server. Below the range only another pick can take it, and no port is picked twice in one
 /// process.
 pub fn free_port() -> u16 {
-    use std::collections::HashSet;
+    use std::collections::BTreeSet;
     use std::hash::{BuildHasher, RandomState};
     use std::sync::Mutex;
 
-    static PICKED: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    static PICKED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    // Above the registry's 5000–5050 and the Firebase emulator's 9099.
+    const LOW: u16 = 10_000;
     let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32768);
-    // Above the registry's 5000–5050 and the Firebase emulator's 9099.
-    let low = 10_000u16;
-    if ephemeral_low <= low + 1_000 {
+    if ephemeral_low < LOW + 1_000 {
+        // No room below the range: the system's pick, as it comes.
         return TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free loopback port");
     }
-    let span = u64::from(ephemeral_low - low);
-    let seed = RandomState::new();
+    let span = u64::from(ephemeral_low - LOW);
+    let random = RandomState::new();
     let mut picked = PICKED.lock().unwrap_or_else(|e| e.into_inner());
-    let picked = picked.get_or_insert_with(HashSet::new);
-    for attempt in 0u64..10_000 {
-        let port = low + (seed.hash_one((std::process::id(), attempt)) % span) as u16;
-        if !picked.contains(&port) && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+    (0u64..10_000)
+        .map(|attempt| LOW + (random.hash_one(attempt) % span) as u16)
+        .find(|&port| {
+            !picked.contains(&port) && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+        })
+        .inspect(|&port| {
             picked.insert(port);
-            return port;
-        }
-    }
-    panic!("no free loopback port in {low}..{ephemeral_low}")
+        })
+        .unwrap_or_else(|| panic!("no free loopback port in {LOW}..{ephemeral_low}"))
 }
 
 /// Waits until something accepts connections on `addr`, for at most `timeout`.

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::path::Path;
 
 use bollard::container::LogOutput;
-use bollard::models::{ContainerCreateBody, ContainerSummaryStateEnum as State, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -172,7 +172,12 @@ const CONTAINER_PREFIX: &str = "noteapp-local-";
 /// process id. A running one is left alone: it may be another terminal's `noteapp local --docker`.
 async fn remove_left_behind(engine: &Engine, progress: &Progress) -> Result<usize, ImageError> {
     let docker = engine.docker().await?;
-    let filters = std::collections::HashMap::from([("name", vec![CONTAINER_PREFIX])]);
+    // Only containers that have stopped: one just created may be about to start.
+    let name = format!("^/{CONTAINER_PREFIX}[0-9]+$");
+    let filters = std::collections::HashMap::from([
+        ("name", vec![name.as_str()]),
+        ("status", vec!["exited", "dead"]),
+    ]);
     let options = ListContainersOptionsBuilder::new()
         .all(true)
         .filters(&filters)
@@ -181,29 +186,13 @@ async fn remove_left_behind(engine: &Engine, progress: &Progress) -> Result<usiz
         .list_containers(Some(options))
         .await
         .map_err(|e| ImageError::Engine(format!("cannot list the engine's containers: {e}")))?;
-    let ours = |name: &String| {
-        name.trim_start_matches('/')
-            .strip_prefix(CONTAINER_PREFIX)
-            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
-    };
     let mut removed = 0;
-    for container in containers {
-        // Only a container that has stopped: one just created may be about to start.
-        let stopped = matches!(container.state, Some(State::EXITED | State::DEAD));
-        let Some(name) = container.names.iter().flatten().find(|name| ours(name)) else {
-            continue;
-        };
-        if !stopped {
-            continue;
-        }
+    for id in containers.iter().filter_map(|c| c.id.as_deref()) {
         let remove = RemoveContainerOptionsBuilder::new().force(true).build();
-        match docker
-            .remove_container(name.trim_start_matches('/'), Some(remove))
-            .await
-        {
+        match docker.remove_container(id, Some(remove)).await {
             Ok(()) => removed += 1,
             Err(e) => progress.line(format!(
-                "warning: cannot remove stopped container {name}: {e}"
+                "warning: cannot remove stopped container {id}: {e}"
             )),
         }
     }
